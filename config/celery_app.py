@@ -1,0 +1,91 @@
+"""The Celery app, built in one place from settings.
+
+`celery -A config.celery_app worker|beat|flower` uses the module-level `app`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Queue
+
+from config.errors import ConfigError
+from config.logging import configure_logging
+from config.settings import Settings, get_settings
+
+INTAKE_QUEUE = "medic.errors"
+RECOVERY_QUEUE = "medic.recovery"
+MAINTENANCE_QUEUE = "medic.maintenance"
+QUEUES = (INTAKE_QUEUE, RECOVERY_QUEUE, MAINTENANCE_QUEUE)
+
+TASK_MODULES = ["tasks.intake"]
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Everything Celery is told, derived from settings alone."""
+    transport_options: dict[str, Any] = {}
+    if settings.broker_url.startswith(("redis", "rediss")):
+        # A message held by a worker that died comes back after the visibility timeout; sweep for
+        # such messages often enough that "after" means about that, not ten sweeps later.
+        transport_options.update(
+            visibility_timeout=settings.broker_visibility_timeout_s,
+            unacked_restore_interval=max(1, settings.broker_visibility_timeout_s // 10),
+            unacked_restore_throttle=1,
+        )
+    elif settings.broker_url.startswith("sqla+"):
+        transport_options["polling_interval"] = 0.2
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "event_serializer": "json",
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_soft_time_limit": settings.task_soft_time_limit_s,
+        "task_time_limit": settings.task_time_limit_s,
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": RECOVERY_QUEUE,
+        "task_routes": {
+            "medic.report": {"queue": INTAKE_QUEUE},
+            "medic.reject": {"queue": INTAKE_QUEUE},
+            "medic.recovery.*": {"queue": RECOVERY_QUEUE},
+            "medic.maintenance.*": {"queue": MAINTENANCE_QUEUE},
+        },
+        "worker_consumer": "workers.consumer:MedicConsumer",
+        "worker_hijack_root_logger": False,
+        "worker_concurrency": settings.worker_concurrency,
+        "beat_schedule": {},
+        # The base scheduler keeps state in memory: Celery's default persists it with shelve (pickle).
+        "beat_scheduler": "celery.beat:Scheduler",
+        "imports": TASK_MODULES,
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("medic", set_as_current=True)
+    app.config_from_object(celery_config(settings))
+    return app
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+try:
+    app = create_app()
+except ConfigError as _exc:
+    raise SystemExit(f"medic: {_exc}") from None

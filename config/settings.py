@@ -1,0 +1,159 @@
+"""medic's settings: one pydantic-settings object, read from MEDIC_* environment
+variables and an optional config file (TOML or YAML) named by MEDIC_CONFIG_FILE.
+
+Precedence, highest first: environment variables, the config file, the defaults here.
+Nothing else in medic reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+
+from config.errors import ConfigError
+
+ENV_PREFIX = "MEDIC_"
+# Where the embedded database and broker live unless told otherwise.
+DEFAULT_DATA_DIR = Path(".medic")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    config_file: Path | None = Field(None, description="TOML or YAML file with settings (keys without the MEDIC_ prefix).")
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Directory of the embedded SQLite database and broker.")
+    database_url: str = Field("", description="SQLAlchemy URL of medic's database; default: SQLite in data_dir.")
+    broker_url: str = Field("", description="Celery broker URL; default: kombu's SQLAlchemy transport on SQLite in data_dir.")
+    broker_visibility_timeout_s: int = Field(300, ge=10, le=86_400, description="Redis/SQS visibility timeout: an unacknowledged message held by a dead worker is redelivered after this.")
+    rules_files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra classification rule files (YAML), comma-separated, applied over the built-in rules in the order given.")
+
+    max_message_chars: int = Field(8_192, ge=256, description="Longer messages are truncated before storage.")
+    max_traceback_chars: int = Field(32_768, ge=1_024, description="Longer tracebacks are truncated before storage.")
+    max_context_bytes: int = Field(65_536, ge=1_024, description="An event whose context encodes to more JSON bytes is rejected.")
+    max_event_bytes: int = Field(262_144, ge=4_096, description="An event that encodes to more JSON bytes is rejected.")
+    max_nesting_depth: int = Field(12, ge=2, le=64, description="An event nested deeper than this (objects and lists) is rejected.")
+    rejected_payload_max_bytes: int = Field(16_384, ge=1_024, description="How much of a rejected payload is kept for operators.")
+
+    task_soft_time_limit_s: int = Field(30, ge=1, description="Soft time limit of every medic task.")
+    task_time_limit_s: int = Field(60, ge=2, description="Hard time limit of every medic task.")
+    db_retry_max_delay_s: int = Field(30, ge=1, description="Cap of the backoff between retries of an event while the database is unreachable.")
+    worker_concurrency: int = Field(2, ge=1, le=256, description="Worker processes per `medic worker` / `medic run`.")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of medic's processes.")
+    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object a line; text: for people at a terminal.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls), file_secret_settings)
+
+    @field_validator("rules_files", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str) -> str:
+        schemes = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://", "sqla+", "memory://")
+        if value and not value.startswith(schemes):
+            raise ValueError(f"must start with one of {', '.join(schemes)}")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> "Settings":
+        if self.task_time_limit_s <= self.task_soft_time_limit_s:
+            raise ValueError(f"MEDIC_TASK_TIME_LIMIT_S ({self.task_time_limit_s}) must be greater than "
+                             f"MEDIC_TASK_SOFT_TIME_LIMIT_S ({self.task_soft_time_limit_s})")
+        data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{data_dir / 'medic.sqlite'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
+        if self.database_url.startswith("postgresql://"):
+            self.database_url = "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url.startswith("sqlite") or self.broker_url.startswith("sqla+")
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Reads the file named by MEDIC_CONFIG_FILE (TOML or YAML)."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused by __call__
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        raw_path = os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+        if not raw_path:
+            return {}
+        path = Path(raw_path).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"MEDIC_CONFIG_FILE: cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"MEDIC_CONFIG_FILE: {path} is not UTF-8 text") from None
+        try:
+            data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+        except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"MEDIC_CONFIG_FILE: {path} is not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}") from None
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"MEDIC_CONFIG_FILE: {path} must hold a mapping of settings")
+        return {str(key).lower().removeprefix("medic_"): value for key, value in data.items()}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation errors into one ConfigError naming each setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    except SettingsError as exc:  # an environment value pydantic-settings could not parse
+        raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = ["invalid configuration:"]
+    for error in exc.errors():
+        if not error["loc"]:  # a check across settings: its message names them
+            lines.append(f"  {error['msg'].removeprefix('Value error, ')}")
+            continue
+        setting = ENV_PREFIX + ".".join(str(part) for part in error["loc"]).upper()
+        value = error.get("input")
+        shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
+        lines.append(f"  {setting}: {error['msg']}{shown}")
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once."""
+    return load_settings()

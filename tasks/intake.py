@@ -1,0 +1,74 @@
+"""`medic.report` and `medic.reject`: decode, hand to the intake service, retry on database outage."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from celery import Task, shared_task, signals
+from celery.exceptions import SoftTimeLimitExceeded
+
+from config.errors import StorageUnavailable
+from config.settings import get_settings
+from workers.backoff import backoff_delay_s
+from workers.intake import Rejected
+from workers.reporting import IntakeService
+from workers.storage.db import forget_inherited_engines
+
+log = logging.getLogger("medic.intake")
+
+# First wait before retrying an event whose storage failed; doubles up to MEDIC_DB_RETRY_MAX_DELAY_S.
+DB_RETRY_INITIAL_S = 0.5
+
+
+@lru_cache(maxsize=1)
+def intake_service() -> IntakeService:
+    return IntakeService(get_settings())
+
+
+@signals.worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    forget_inherited_engines()
+
+
+@shared_task(name="medic.report", bind=True, max_retries=None, Request="workers.consumer:IntakeRequest")
+def report(self: Task, *args: Any, **kwargs: Any) -> dict:
+    """Store one reported error. The contract: exactly one positional argument, the event object."""
+    service = intake_service()
+    delivery_id = self.request.id
+    try:
+        if len(args) == 1 and not kwargs:
+            outcome = service.report(args[0], delivery_id=delivery_id)
+        else:
+            reason = (f"invalid message: expected exactly one positional argument (the event object), "
+                      f"got {len(args)} positional and {len(kwargs)} keyword arguments")
+            outcome = service.reject({"args": list(args), "kwargs": kwargs}, reason, delivery_id=delivery_id)
+    except (StorageUnavailable, SoftTimeLimitExceeded) as exc:
+        raise _retry_later(self, exc)
+    _log_outcome(delivery_id, outcome.as_dict())
+    return outcome.as_dict()
+
+
+@shared_task(name="medic.reject", bind=True, max_retries=None)
+def reject(self: Task, rejection: dict) -> dict:
+    """Store a message the consumer could not decode (see workers.consumer)."""
+    try:
+        outcome = intake_service().store_rejection(Rejected(**rejection["rejected"]), delivery_id=rejection["delivery_id"])
+    except (StorageUnavailable, SoftTimeLimitExceeded) as exc:
+        raise _retry_later(self, exc)
+    _log_outcome(rejection["delivery_id"], outcome.as_dict())
+    return outcome.as_dict()
+
+
+def _retry_later(task: Task, exc: Exception) -> Exception:
+    delay_s = backoff_delay_s(task.request.retries, initial_s=DB_RETRY_INITIAL_S,
+                              max_s=get_settings().db_retry_max_delay_s, jitter="equal")
+    log.warning("storage unavailable, event will be retried", extra={
+        "delivery_id": task.request.id, "retry": task.request.retries + 1, "delay_s": round(delay_s, 2), "error": str(exc)})
+    return task.retry(countdown=delay_s, exc=exc)
+
+
+def _log_outcome(delivery_id: str, outcome: dict) -> None:
+    level = logging.WARNING if outcome["status"] == "rejected" else logging.INFO
+    log.log(level, f"event {outcome['status']}", extra={"delivery_id": delivery_id, **outcome})

@@ -1,0 +1,67 @@
+"""Fixtures shared by all tests: real PostgreSQL databases, a Redis db, a plain Celery client."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from celery import Celery
+
+from tests.support import services
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_medic_settings(monkeypatch):
+    """Tests see only the MEDIC_* settings they set themselves."""
+    for key in [k for k in os.environ if k.startswith("MEDIC_") and not k.startswith("MEDIC_TEST_")]:
+        monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh, migrated PostgreSQL database; yields its name."""
+    from workers.storage import migrate
+
+    name = services.create_pg_database()
+    migrate.upgrade(services.pg_url(name))
+    try:
+        yield name
+    finally:
+        from workers.storage.db import _engines
+
+        for url in [u for u in _engines if name in u]:
+            _engines.pop(url).dispose()
+        services.drop_pg_database(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    from workers.storage import migrate
+
+    url = f"sqlite:///{tmp_path / 'medic.sqlite'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """The same test on both databases medic supports."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return services.pg_url(request.getfixturevalue("pg_database"))
+
+
+@pytest.fixture
+def redis_url():
+    services.flush_redis()
+    yield services.REDIS_URL
+    services.flush_redis()
+
+
+@pytest.fixture
+def client(redis_url):
+    """An app's own Celery client: no medic import, sends by task name only."""
+    app = Celery("some-app", broker=redis_url)
+    app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True)
+    yield app
+    app.close()

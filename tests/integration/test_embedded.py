@@ -1,0 +1,49 @@
+"""The embedded default: `medic run` with SQLite as database and broker, nothing else."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+from celery import Celery
+
+from tests.support import services
+from tests.support.services import Process, medic_env, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def medic(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workers.cli.main", *args], input=stdin, capture_output=True,
+                          text=True, env=env, cwd=services.REPO, timeout=60)
+
+
+def test_medic_run_stores_events_sent_by_a_plain_celery_client_and_the_cli(tmp_path):
+    env = medic_env(data_dir=tmp_path / "data", log_format="text")
+    run = Process([sys.executable, "-m", "workers.cli.main", "run", "--concurrency", "2"], env, tmp_path / "run.log")
+    try:
+        run.wait_ready(timeout_s=90)
+        client = Celery("some-app", broker=f"sqla+sqlite:///{tmp_path / 'data' / 'broker.sqlite'}")
+        client.conf.update(task_serializer="json", broker_connection_retry_on_startup=True)
+        for n in range(5):
+            client.send_task("medic.report", queue="medic.errors", args=[{
+                "error_type": "ConnectionRefusedError", "message": f"[Errno 111] Connection refused (attempt {n})",
+                "service": "partner-api", "errno": "ECONNREFUSED"}])
+        sent = medic(env, "report", "--error-type", "KeyError", "--message", "'customer_id'", "--service", "billing")
+        assert sent.returncode == 0, sent.stderr
+
+        def stored() -> list[dict]:
+            listed = medic(env, "errors", "list", "--json")
+            return json.loads(listed.stdout) if listed.returncode == 0 else []
+
+        wait_for(lambda: sum(g["count"] for g in stored()) == 6, timeout_s=60, interval_s=0.5, what="6 occurrences")
+        groups = {g["service"]: g for g in stored()}
+        assert groups["partner-api"]["category"] == "network" and groups["partner-api"]["count"] == 5
+        assert groups["billing"]["category"] == "internal" and groups["billing"]["retryable"] is False
+    finally:
+        if run.proc.poll() is None:
+            run.proc.send_signal(signal.SIGTERM)  # to the main process, as a supervisor would
+        assert run.proc.wait(60) == 0, run.output()[-3000:]

@@ -1,0 +1,112 @@
+"""Real services for integration tests: a fresh PostgreSQL database, a Redis db, worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+import redis
+from sqlalchemy import create_engine, text
+
+REPO = Path(__file__).resolve().parents[2]
+PG_ADMIN_DSN = os.environ.get("MEDIC_TEST_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+REDIS_URL = os.environ.get("MEDIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.1, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def create_pg_database() -> str:
+    name = f"medic_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pg_url(name: str, *, port: int = PG_PORT) -> str:
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{port}/{name}"
+
+
+def flush_redis(url: str = REDIS_URL) -> None:
+    redis.Redis.from_url(url).flushdb()
+
+
+def count_rows(database_url: str, table: str) -> int:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def medic_env(**settings: str) -> dict[str, str]:
+    """The test process's environment minus MEDIC_*, plus the given settings (MEDIC_ prefixed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
+    env.update({f"MEDIC_{k.upper()}": str(v) for k, v in settings.items()})
+    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Process:
+    """A medic/celery process in its own process group, its output in a log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, marker: str = "ready.", timeout_s: float = 60) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"process exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
+            return marker in self.output()
+        wait_for(ready, timeout_s=timeout_s, what=f"{marker!r} in {self.log_path.name}")
+
+    def terminate(self, timeout_s: float = 30) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self._log.close()
+
+
+def start_worker(env: dict[str, str], log_path: Path, *, concurrency: int = 2, queues: str = "medic.errors") -> Process:
+    args = [sys.executable, "-m", "workers.cli.main", "worker", "--queues", queues, "--concurrency", str(concurrency),
+            "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h"]
+    process = Process(args, env, log_path)
+    process.wait_ready()
+    return process

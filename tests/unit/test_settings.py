@@ -1,0 +1,272 @@
+"""Unit tests for config.settings: defaults, MEDIC_* environment, config file, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.errors import ConfigError
+from config.settings import DEFAULT_DATA_DIR, Settings, load_settings
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run with tmp_path as the working directory (the default data_dir is relative)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def config_error(**overrides) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_settings(**overrides)
+    return str(info.value)
+
+
+# --------------------------------------------------------------------------- defaults
+
+
+def test_defaults(in_tmp):
+    s = load_settings()
+    assert isinstance(s, Settings)
+    assert s.config_file is None
+    assert s.data_dir == DEFAULT_DATA_DIR
+    assert s.rules_files == []
+    assert (s.max_message_chars, s.max_traceback_chars) == (8_192, 32_768)
+    assert (s.max_context_bytes, s.max_event_bytes) == (65_536, 262_144)
+    assert s.max_nesting_depth == 12
+    assert s.rejected_payload_max_bytes == 16_384
+    assert (s.task_soft_time_limit_s, s.task_time_limit_s) == (30, 60)
+    assert (s.log_level, s.log_format) == ("INFO", "json")
+    assert s.embedded
+
+
+def test_default_urls_are_embedded_sqlite_under_absolute_data_dir(in_tmp):
+    s = load_settings()
+    data_dir = (in_tmp / ".medic").resolve()
+    assert s.database_url == f"sqlite:///{data_dir / 'medic.sqlite'}"
+    assert s.broker_url == f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
+    assert Path(s.database_url.removeprefix("sqlite:///")).is_absolute()
+    assert Path(s.broker_url.removeprefix("sqla+sqlite:///")).is_absolute()
+
+
+def test_default_urls_follow_data_dir(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_DATA_DIR", "state/here")
+    s = load_settings()
+    data_dir = (in_tmp / "state" / "here").resolve()
+    assert s.data_dir == Path("state/here")
+    assert s.database_url == f"sqlite:///{data_dir / 'medic.sqlite'}"
+    assert s.broker_url == f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
+
+
+# --------------------------------------------------------------------------- environment
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "attribute", "expected"),
+    [
+        ("MEDIC_MAX_EVENT_BYTES", "5000", "max_event_bytes", 5000),
+        ("MEDIC_MAX_MESSAGE_CHARS", "300", "max_message_chars", 300),
+        ("MEDIC_MAX_NESTING_DEPTH", "3", "max_nesting_depth", 3),
+        ("MEDIC_WORKER_CONCURRENCY", "8", "worker_concurrency", 8),
+        ("MEDIC_LOG_LEVEL", "debug", "log_level", "DEBUG"),
+        ("MEDIC_LOG_LEVEL", "WARNING", "log_level", "WARNING"),
+        ("MEDIC_LOG_FORMAT", "text", "log_format", "text"),
+        ("MEDIC_BROKER_URL", "redis://localhost:6379/0", "broker_url", "redis://localhost:6379/0"),
+        ("MEDIC_BROKER_URL", "amqp://guest@rabbit//", "broker_url", "amqp://guest@rabbit//"),
+        ("MEDIC_DATABASE_URL", "postgresql+psycopg://u@h/db", "database_url", "postgresql+psycopg://u@h/db"),
+        ("MEDIC_RULES_FILES", '["a.yaml", "b.yaml"]', "rules_files", [Path("a.yaml"), Path("b.yaml")]),
+    ],
+)
+def test_environment_overrides(in_tmp, monkeypatch, env, value, attribute, expected):
+    monkeypatch.setenv(env, value)
+    assert getattr(load_settings(), attribute) == expected
+
+
+def test_not_embedded_with_postgres_and_redis(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("MEDIC_BROKER_URL", "redis://localhost:6379/0")
+    assert not load_settings().embedded
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@db:5432/medic", "postgresql+psycopg://u:p@db:5432/medic"),
+        ("postgresql+psycopg://u@db/medic", "postgresql+psycopg://u@db/medic"),
+        ("sqlite:////var/lib/medic.sqlite", "sqlite:////var/lib/medic.sqlite"),
+    ],
+)
+def test_database_url_normalised(in_tmp, monkeypatch, given, expected):
+    monkeypatch.setenv("MEDIC_DATABASE_URL", given)
+    assert load_settings().database_url == expected
+
+
+def test_keyword_overrides_beat_environment(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_LOG_LEVEL", "ERROR")
+    assert load_settings(log_level="DEBUG").log_level == "DEBUG"
+
+
+# --------------------------------------------------------------------------- invalid values
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "named"),
+    [
+        ("MEDIC_MAX_EVENT_BYTES", "abc", "MEDIC_MAX_EVENT_BYTES"),
+        ("MEDIC_MAX_EVENT_BYTES", "10", "MEDIC_MAX_EVENT_BYTES"),  # below ge=4096
+        ("MEDIC_MAX_NESTING_DEPTH", "65", "MEDIC_MAX_NESTING_DEPTH"),
+        ("MEDIC_WORKER_CONCURRENCY", "0", "MEDIC_WORKER_CONCURRENCY"),
+        ("MEDIC_LOG_LEVEL", "LOUD", "MEDIC_LOG_LEVEL"),
+        ("MEDIC_LOG_FORMAT", "xml", "MEDIC_LOG_FORMAT"),
+        ("MEDIC_DATABASE_URL", "mysql://x", "MEDIC_DATABASE_URL"),
+        ("MEDIC_BROKER_URL", "ftp://x", "MEDIC_BROKER_URL"),
+    ],
+)
+def test_invalid_value_names_the_setting(in_tmp, monkeypatch, env, value, named):
+    monkeypatch.setenv(env, value)
+    message = config_error()
+    assert named in message
+    assert repr(value) in message  # the offending value is shown
+
+
+def test_all_invalid_settings_are_reported_together(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_LOG_LEVEL", "LOUD")
+    monkeypatch.setenv("MEDIC_BROKER_URL", "ftp://x")
+    message = config_error()
+    assert "MEDIC_LOG_LEVEL" in message and "MEDIC_BROKER_URL" in message
+
+
+@pytest.mark.parametrize(("soft", "hard"), [("30", "30"), ("60", "59")])
+def test_hard_time_limit_must_exceed_soft(in_tmp, monkeypatch, soft, hard):
+    monkeypatch.setenv("MEDIC_TASK_SOFT_TIME_LIMIT_S", soft)
+    monkeypatch.setenv("MEDIC_TASK_TIME_LIMIT_S", hard)
+    message = config_error()
+    assert "task_time_limit_s" in message.lower()
+    assert "task_soft_time_limit_s" in message.lower()
+
+
+def test_hard_time_limit_error_names_the_env_setting(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_TASK_TIME_LIMIT_S", "30")
+    assert "MEDIC_TASK_TIME_LIMIT_S" in config_error()
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("/etc/medic/rules.yaml", ["/etc/medic/rules.yaml"]),
+    ("a.yaml, b.yaml", ["a.yaml", "b.yaml"]),
+    ('["a.yaml"]', ["a.yaml"]),
+])
+def test_rules_files_from_environment_comma_separated_or_json(in_tmp, monkeypatch, raw, expected):
+    monkeypatch.setenv("MEDIC_RULES_FILES", raw)
+    assert [str(p) for p in load_settings().rules_files] == expected
+
+
+def test_unparsable_json_list_in_environment_is_a_config_error(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_RULES_FILES", '["a.yaml"')
+    assert "MEDIC_RULES_FILES" in config_error()
+
+
+# --------------------------------------------------------------------------- config file
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("medic.toml", 'log_level = "debug"\nmax_event_bytes = 5000\nbroker_url = "redis://r:6379/1"\n'),
+        ("medic.yaml", "log_level: debug\nmax_event_bytes: 5000\nbroker_url: redis://r:6379/1\n"),
+        ("medic.yml", "log_level: debug\nmax_event_bytes: 5000\nbroker_url: redis://r:6379/1\n"),
+        ("medic.yaml", "MEDIC_LOG_LEVEL: debug\nMEDIC_MAX_EVENT_BYTES: 5000\nMEDIC_BROKER_URL: redis://r:6379/1\n"),
+    ],
+)
+def test_config_file(in_tmp, monkeypatch, name, text):
+    path = write(in_tmp / name, text)
+    monkeypatch.setenv("MEDIC_CONFIG_FILE", str(path))
+    s = load_settings()
+    assert (s.log_level, s.max_event_bytes, s.broker_url) == ("DEBUG", 5000, "redis://r:6379/1")
+    assert s.config_file == path
+
+
+@pytest.mark.parametrize(("name", "text"), [("medic.toml", ""), ("medic.yaml", ""), ("medic.yaml", "# nothing\n")])
+def test_empty_config_file_means_defaults(in_tmp, monkeypatch, name, text):
+    monkeypatch.setenv("MEDIC_CONFIG_FILE", str(write(in_tmp / name, text)))
+    assert load_settings().max_event_bytes == 262_144
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("medic.toml", 'log_level = "debug"\nmax_event_bytes = 5000\n'), ("medic.yaml", "log_level: debug\nmax_event_bytes: 5000\n")],
+)
+def test_environment_beats_config_file(in_tmp, monkeypatch, name, text):
+    monkeypatch.setenv("MEDIC_CONFIG_FILE", str(write(in_tmp / name, text)))
+    monkeypatch.setenv("MEDIC_LOG_LEVEL", "ERROR")
+    s = load_settings()
+    assert s.log_level == "ERROR"  # from the environment
+    assert s.max_event_bytes == 5000  # from the file
+
+
+def test_config_file_list_value(in_tmp, monkeypatch):
+    path = write(in_tmp / "medic.yaml", "rules_files: [one.yaml, two.yaml]\n")
+    monkeypatch.setenv("MEDIC_CONFIG_FILE", str(path))
+    assert load_settings().rules_files == [Path("one.yaml"), Path("two.yaml")]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("medic.toml", "bogus = 1\n"), ("medic.yaml", "bogus: 1\n"), ("medic.yaml", "MEDIC_BOGUS: 1\n")],
+)
+def test_unknown_key_in_config_file_rejected(in_tmp, monkeypatch, name, text):
+    monkeypatch.setenv("MEDIC_CONFIG_FILE", str(write(in_tmp / name, text)))
+    message = config_error()
+    assert "MEDIC_BOGUS" in message
+    assert "not permitted" in message
+
+
+def test_invalid_value_in_config_file_names_the_setting(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_CONFIG_FILE", str(write(in_tmp / "medic.toml", 'max_event_bytes = "abc"\n')))
+    assert "MEDIC_MAX_EVENT_BYTES" in config_error()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("medic.toml", "log_level = [\n", "not valid TOML"),
+        ("medic.toml", "= 1\n", "not valid TOML"),
+        ("medic.yaml", "log_level: [\n", "not valid YAML"),
+        ("medic.yaml", "a: b: c\n", "not valid YAML"),
+        ("medic.yaml", "- one\n- two\n", "must hold a mapping"),
+        ("medic.yaml", "just text\n", "must hold a mapping"),
+    ],
+)
+def test_malformed_config_file(in_tmp, monkeypatch, name, text, says):
+    path = write(in_tmp / name, text)
+    monkeypatch.setenv("MEDIC_CONFIG_FILE", str(path))
+    message = config_error()
+    assert message.startswith("MEDIC_CONFIG_FILE:")
+    assert str(path) in message
+    assert says in message
+
+
+def test_missing_config_file(in_tmp, monkeypatch):
+    path = in_tmp / "absent.toml"
+    monkeypatch.setenv("MEDIC_CONFIG_FILE", str(path))
+    message = config_error()
+    assert message.startswith("MEDIC_CONFIG_FILE:")
+    assert str(path) in message and "cannot read" in message
+
+
+def test_config_file_that_is_a_directory(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_CONFIG_FILE", str(in_tmp))
+    message = config_error()
+    assert message.startswith("MEDIC_CONFIG_FILE:") and "cannot read" in message
+
+
+def test_config_file_not_utf8(in_tmp, monkeypatch):
+    path = in_tmp / "medic.yaml"
+    path.write_bytes(b"log_level: \xff\xfe\n")
+    monkeypatch.setenv("MEDIC_CONFIG_FILE", str(path))
+    assert config_error().startswith("MEDIC_CONFIG_FILE:")

@@ -1,0 +1,178 @@
+"""The classifier: compiled rules tried in order against a whole event; first match wins.
+
+An event is seen as layers: the reported error (its type, MRO names and message), then each
+error of its cause chain (type and message). A rule's `type` and `message` conditions must hold
+on one same layer, so `SyncFailed` caused by a deadlock is classified by the deadlock. The
+other conditions (status, errno, code, service, source, operation) are event-wide.
+"""
+
+from __future__ import annotations
+
+import errno as errno_codes
+import fnmatch
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+from workers.classification.rules import LoadedRule, RuleSet, builtin_rule_paths, load_rules
+from workers.classification.taxonomy import UNKNOWN, Category
+from workers.contract import ErrorEvent
+
+NO_MATCH_RULE = "default.unknown"
+NO_MATCH_CONFIDENCE = 0.1
+# The type-name cache is per classifier; error type names are few, but guard against floods.
+_TYPE_CACHE_MAX = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    category: str
+    severity: str
+    retryable: bool
+    confidence: float
+    rule: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    names: tuple[str, ...]
+    message: str
+
+
+def _globs(patterns: Iterable[str] | None) -> re.Pattern | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+def _errno_keys(value: int | str) -> set[str]:
+    """An errno as every spelling it has: 111, "111", "ECONNREFUSED" all meet."""
+    text = str(value).strip()
+    keys = {text.upper()}
+    if text.lstrip("-").isdigit():
+        keys.add(errno_codes.errorcode.get(int(text), text))
+    elif hasattr(errno_codes, text.upper()):
+        keys.add(str(getattr(errno_codes, text.upper())))
+    return keys
+
+
+def _status_ranges(values: list[int | str] | None) -> tuple[tuple[int, int], ...] | None:
+    if not values:
+        return None
+    ranges = []
+    for value in values:
+        text = str(value)
+        if text.endswith("xx"):
+            ranges.append((int(text[0]) * 100, int(text[0]) * 100 + 99))
+        elif "-" in text:
+            low, high = text.split("-")
+            ranges.append((int(low), int(high)))
+        else:
+            ranges.append((int(text), int(text)))
+    return tuple(ranges)
+
+
+class _CompiledRule:
+    __slots__ = ("index", "id", "result", "types", "message", "top_only", "statuses", "errnos",
+                 "code", "service", "source", "operation", "has_layer_condition")
+
+    def __init__(self, index: int, loaded: LoadedRule, category: Category):
+        spec, when = loaded.spec, loaded.spec.when
+        self.index = index
+        self.id = spec.id
+        self.result = Classification(
+            category=category.name,
+            severity=spec.severity or category.severity,
+            retryable=category.retryable if spec.retryable is None else spec.retryable,
+            confidence=spec.confidence,
+            rule=spec.id,
+        )
+        self.types = _globs(when.type)
+        self.message = re.compile(when.message, re.IGNORECASE) if when.message else None
+        self.top_only = when.layer == "top"
+        self.statuses = _status_ranges(when.http_status)
+        self.errnos = set().union(*map(_errno_keys, when.errno)) if when.errno else None
+        self.code = _globs(when.code)
+        self.service, self.source, self.operation = _globs(when.service), _globs(when.source), _globs(when.operation)
+        self.has_layer_condition = self.types is not None or self.message is not None
+
+
+def _field_matches(pattern: re.Pattern | None, value: str | None) -> bool:
+    return pattern is None or (value is not None and pattern.match(value) is not None)
+
+
+class Classifier:
+    """Classifies validated events. Build once; `classify` is cheap and thread-safe."""
+
+    def __init__(self, rule_set: RuleSet):
+        self.categories = rule_set.categories
+        self.rules = [_CompiledRule(i, r, rule_set.categories[r.spec.category]) for i, r in enumerate(rule_set.rules)]
+        self._typed_rules = [r for r in self.rules if r.types is not None]
+        self._type_hits: dict[str, frozenset[int]] = {}
+        self._no_match = Classification(UNKNOWN.name, UNKNOWN.severity, UNKNOWN.retryable, NO_MATCH_CONFIDENCE, NO_MATCH_RULE)
+
+    @classmethod
+    def from_files(cls, extra_paths: Iterable[Path] = ()) -> "Classifier":
+        return cls(load_rules([*builtin_rule_paths(), *extra_paths]))
+
+    def classify(self, event: ErrorEvent) -> Classification:
+        layers = self._layers(event)
+        layer_hits = [self._hits_of(layer.names) for layer in layers]
+        errnos = _errno_keys(event.errno) if event.errno is not None else None
+        for rule in self.rules:
+            if not self._event_matches(rule, event, errnos):
+                continue
+            if not rule.has_layer_condition or self._some_layer_matches(rule, layers, layer_hits):
+                return rule.result
+        return self._no_match
+
+    @staticmethod
+    def _layers(event: ErrorEvent) -> list[_Layer]:
+        layers = [_Layer((event.error_type, *event.error_mro), event.message)]
+        seen = {(event.error_type, event.message)}
+        for cause in event.causes:
+            if (cause.error_type, cause.message) not in seen:
+                seen.add((cause.error_type, cause.message))
+                layers.append(_Layer((cause.error_type,), cause.message))
+        return layers
+
+    def _hits_of(self, names: tuple[str, ...]) -> frozenset[int]:
+        hits: frozenset[int] = frozenset()
+        for name in names:
+            found = self._type_hits.get(name)
+            if found is None:
+                if len(self._type_hits) >= _TYPE_CACHE_MAX:
+                    self._type_hits.clear()
+                found = frozenset(r.index for r in self._typed_rules if r.types.match(name))
+                self._type_hits[name] = found
+            hits = hits | found if found else hits
+        return hits
+
+    @staticmethod
+    def _event_matches(rule: _CompiledRule, event: ErrorEvent, errnos: set[str] | None) -> bool:
+        if rule.statuses is not None:
+            status = event.http_status
+            if status is None or not any(low <= status <= high for low, high in rule.statuses):
+                return False
+        if rule.errnos is not None and (errnos is None or rule.errnos.isdisjoint(errnos)):
+            return False
+        return (
+            _field_matches(rule.code, event.code)
+            and _field_matches(rule.service, event.service)
+            and _field_matches(rule.source, event.source)
+            and _field_matches(rule.operation, event.operation)
+        )
+
+    @staticmethod
+    def _some_layer_matches(rule: _CompiledRule, layers: list[_Layer], layer_hits: list[frozenset[int]]) -> bool:
+        for position, layer in enumerate(layers[:1] if rule.top_only else layers):
+            if rule.types is not None and rule.index not in layer_hits[position]:
+                continue
+            if rule.message is not None and rule.message.search(layer.message) is None:
+                continue
+            return True
+        return False

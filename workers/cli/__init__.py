@@ -1,0 +1,1 @@
+"""The `medic` command line."""

@@ -1,0 +1,74 @@
+"""`medic classify`: dry-run the rules on events, for rule authors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from workers.classification import Classifier
+from workers.cli import exit_codes
+from workers.cli.context import settings
+from workers.contract import ErrorEvent
+from workers.intake import describe_invalid
+
+
+@click.command()
+@click.option("--rules", "extra_rules", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rule file to apply over the built-in and configured ones (repeatable).")
+@click.option("--check", is_flag=True, help="Lines carry `accept` (and `retryable`) as in the sample set: "
+                                             "report mismatches and exit 1 if any.")
+def classify(extra_rules: tuple[Path, ...], check: bool) -> None:
+    """Read events as JSON lines on stdin, write one JSON line per event:
+    {"category", "severity", "retryable", "confidence", "rule"}.
+
+    A line may be an event, or an object with the event under "event" (the sample format).
+    An invalid line yields {"error": ...} and exit code 2 at the end.
+    """
+    classifier = Classifier.from_files([*settings().rules_files, *extra_rules])
+    invalid = mismatched = 0
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        result, expected = _classify_line(classifier, line, number)
+        if "error" in result:
+            invalid += 1
+        elif check and expected is not None:
+            problem = _mismatch(result, expected)
+            if problem:
+                mismatched += 1
+                result["mismatch"] = problem
+        click.echo(json.dumps(result))
+    if check:
+        click.echo(f"checked: {mismatched} mismatched, {invalid} invalid", err=True)
+    if invalid:
+        raise SystemExit(exit_codes.USAGE)
+    if mismatched:
+        raise SystemExit(exit_codes.FAILED)
+
+
+def _classify_line(classifier: Classifier, line: str, number: int) -> tuple[dict, dict | None]:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return {"line": number, "error": f"not JSON: {exc.msg} at column {exc.colno}"}, None
+    wrapped = isinstance(data, dict) and isinstance(data.get("event"), dict) and "error_type" not in data
+    try:
+        event = ErrorEvent.model_validate(data["event"] if wrapped else data)
+    except ValidationError as exc:
+        return {"line": number, "error": describe_invalid(exc)}, None
+    result = classifier.classify(event).as_dict()
+    if wrapped and "id" in data:
+        result = {"id": data["id"], **result}
+    return result, data if wrapped and "accept" in data else None
+
+
+def _mismatch(result: dict, expected: dict) -> str | None:
+    if result["category"] not in expected["accept"]:
+        return f"category {result['category']} not in {expected['accept']}"
+    if expected.get("retryable") is not None and result["retryable"] != expected["retryable"]:
+        return f"retryable {result['retryable']} != {expected['retryable']}"
+    return None

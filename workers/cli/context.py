@@ -1,0 +1,56 @@
+"""What CLI commands share: settings, a checked database, parsing of times."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+
+import click
+from sqlalchemy.orm import Session
+
+from config.errors import ConfigError
+from config.settings import Settings, get_settings
+from workers.storage import migrate
+from workers.storage.db import guarded_session, session_factory
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@contextmanager
+def database() -> Iterator[Session]:
+    """A session on an up-to-date database, or a clear error naming what to do."""
+    url = settings().database_url
+    with guarded_session(session_factory(url)) as session:
+        current, head = migrate.current_revision(url), migrate.head_revision(url)
+        if current != head:
+            raise ConfigError(f"the database is at schema revision {current or 'none'}, medic needs {head}: "
+                              f"run `medic db upgrade` (MEDIC_DATABASE_URL={mask_url(url)})")
+        yield session
+
+
+def mask_url(url: str) -> str:
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def parse_since(value: str | None, *, now: datetime | None = None) -> datetime | None:
+    """'30m', '2h', '7d' ago, or an ISO-8601 time."""
+    if value is None:
+        return None
+    now = now or datetime.now(timezone.utc)
+    match = _DURATION.match(value.strip())
+    if match:
+        return now - timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use a duration like 30m, 2h, 7d or an ISO-8601 time", param_hint="--since") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

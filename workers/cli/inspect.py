@@ -1,0 +1,137 @@
+"""`medic errors`, `medic rejected`, `medic stats`: what was reported and how it was triaged."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import click
+
+from config.errors import NotFound
+from workers.cli.context import database, json_option, parse_since
+from workers.cli.output import emit_fields, emit_json, emit_table
+from workers.storage import repository
+from workers.storage.models import ErrorGroup, Occurrence, RejectedEvent
+from workers.storage.repository import utc
+
+since_option = click.option("--since", help="Only since then: 30m, 2h, 7d, or an ISO-8601 time.")
+limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many rows.")
+
+
+@click.group()
+def errors() -> None:
+    """Error groups: each distinct error with its count and triage."""
+
+
+@errors.command("list")
+@click.option("--category", help="Only this category (network, timeout, ...).")
+@click.option("--service", help="Only this service.")
+@click.option("--status", type=click.Choice(["open", "resolved"]), help="Only groups in this status.")
+@since_option
+@limit_option
+@json_option
+def errors_list(category, service, status, since, limit, as_json) -> None:
+    """List error groups, most recently seen first."""
+    with database() as session:
+        groups = repository.list_groups(session, category=category, service=service, status=status,
+                                        since=parse_since(since), limit=limit)
+    if as_json:
+        emit_json([group_dict(g) for g in groups])
+        return
+    emit_table(([g.id, g.category, g.severity, "yes" if g.retryable else "no", g.occurrence_count, g.service,
+                 g.error_type, utc(g.last_seen), g.message_template] for g in groups),
+               ["id", "category", "severity", "retry", "count", "service", "type", "last seen", "message"],
+               empty="no error groups")
+
+
+@errors.command("show")
+@click.argument("group_id", type=int)
+@click.option("--occurrences", default=5, show_default=True, type=click.IntRange(0, 1000), help="Recent occurrences to include.")
+@json_option
+def errors_show(group_id, occurrences, as_json) -> None:
+    """Show one error group with its recent occurrences."""
+    with database() as session:
+        group = repository.get_group(session, group_id)
+        if group is None:
+            raise NotFound(f"no error group with id {group_id}")
+        recent = repository.recent_occurrences(session, group_id, limit=occurrences)
+    if as_json:
+        emit_json({**group_dict(group), "occurrences": [occurrence_dict(o) for o in recent]})
+        return
+    emit_fields([("id", group.id), ("error type", group.error_type), ("message", group.message_template),
+                 ("service", group.service), ("operation", group.operation), ("category", group.category),
+                 ("severity", group.severity), ("retryable", group.retryable), ("confidence", group.confidence),
+                 ("rule", group.rule_id), ("status", group.status), ("occurrences", group.occurrence_count),
+                 ("first seen", utc(group.first_seen)), ("last seen", utc(group.last_seen)), ("fingerprint", group.fingerprint)])
+    if recent:
+        click.echo()
+        emit_table(([o.id, utc(o.occurred_at), o.source, o.event.get("idempotency_key"), o.message] for o in recent),
+                   ["occurrence", "occurred", "source", "idempotency key", "message"])
+
+
+@click.group()
+def rejected() -> None:
+    """Payloads that failed validation, kept masked and capped."""
+
+
+@rejected.command("list")
+@since_option
+@limit_option
+@json_option
+def rejected_list(since, limit, as_json) -> None:
+    """List rejected payloads, newest first."""
+    with database() as session:
+        rows = repository.list_rejected(session, since=parse_since(since), limit=limit)
+    if as_json:
+        emit_json([rejected_dict(r) for r in rows])
+        return
+    emit_table(([r.id, utc(r.received_at), r.payload_bytes, r.reason] for r in rows),
+               ["id", "received", "bytes", "reason"], empty="no rejected events")
+
+
+@rejected.command("show")
+@click.argument("rejected_id", type=int)
+@json_option
+def rejected_show(rejected_id, as_json) -> None:
+    """Show one rejected payload with its reason."""
+    with database() as session:
+        row = session.get(RejectedEvent, rejected_id)
+    if row is None:
+        raise NotFound(f"no rejected event with id {rejected_id}")
+    if as_json:
+        emit_json(rejected_dict(row))
+        return
+    emit_fields([("id", row.id), ("received", utc(row.received_at)), ("delivery id", row.delivery_id),
+                 ("bytes", row.payload_bytes), ("reason", row.reason), ("payload", row.payload)])
+
+
+@click.command()
+@json_option
+def stats(as_json) -> None:
+    """Totals: groups, occurrences by category and severity, rejected events."""
+    with database() as session:
+        summary = repository.stats(session, now=datetime.now(timezone.utc))
+    if as_json:
+        emit_json(summary)
+        return
+    emit_fields([(key, value) for key, value in summary.items() if not isinstance(value, dict)])
+    click.echo()
+    emit_table(([cat, v["groups"], v["occurrences"]] for cat, v in summary["by_category"].items()),
+               ["category", "groups", "occurrences"], empty="no errors stored")
+
+
+def group_dict(group: ErrorGroup) -> dict:
+    return {"id": group.id, "fingerprint": group.fingerprint, "error_type": group.error_type,
+            "message": group.message_template, "service": group.service, "operation": group.operation,
+            "category": group.category, "severity": group.severity, "retryable": group.retryable,
+            "confidence": group.confidence, "rule": group.rule_id, "status": group.status,
+            "count": group.occurrence_count, "first_seen": utc(group.first_seen), "last_seen": utc(group.last_seen)}
+
+
+def occurrence_dict(occurrence: Occurrence) -> dict:
+    return {"id": occurrence.id, "received_at": utc(occurrence.received_at), "occurred_at": utc(occurrence.occurred_at),
+            "category": occurrence.category, "rule": occurrence.rule_id, "event": occurrence.event}
+
+
+def rejected_dict(row: RejectedEvent) -> dict:
+    return {"id": row.id, "received_at": utc(row.received_at), "delivery_id": row.delivery_id,
+            "reason": row.reason, "payload_bytes": row.payload_bytes, "payload": row.payload}

@@ -1,0 +1,124 @@
+"""`medic report`: send events from the command line, for apps that are not on Celery."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Iterator, TextIO
+
+import click
+from kombu.exceptions import OperationalError as BrokerError
+
+from config.celery_app import INTAKE_QUEUE
+from config.errors import StorageUnavailable
+from workers.cli import exit_codes
+from workers.cli.context import json_option, settings
+from workers.cli.output import emit_json
+from workers.contract import ErrorEvent
+from workers.intake import describe_invalid
+from workers.reporting import IntakeService
+from pydantic import ValidationError
+
+
+@click.command()
+@click.argument("source", type=click.File("r"), required=False)
+@click.option("--error-type", help="Qualified class name, e.g. requests.exceptions.ConnectTimeout.")
+@click.option("--message", help="The error message.")
+@click.option("--service", help="The component that failed or was being called.")
+@click.option("--operation", help="What was being done.")
+@click.option("--source-app", "source_app", help="The reporting app.")
+@click.option("--http-status", type=click.IntRange(100, 599), help="Status of the HTTP response behind the error.")
+@click.option("--errno", "errno_value", help="errno name or number, e.g. ECONNREFUSED.")
+@click.option("--code", help="Library error code, e.g. SQLSTATE 40P01.")
+@click.option("--context", "context_pairs", multiple=True, metavar="KEY=VALUE", help="Context entry (repeatable).")
+@click.option("--idempotency-key", help="The same key twice is one occurrence.")
+@click.option("--direct", is_flag=True, help="Validate, classify and store now, without the broker and a worker.")
+@json_option
+def report(source, direct, as_json, **flags) -> None:
+    """Report errors: a JSON object or JSON lines from SOURCE (a file, or - for stdin), or one event from flags.
+
+    By default each event is queued as `medic.report` on the medic.errors queue for the workers;
+    it is validated first and an invalid one is not sent. Exit 2 if any event was invalid.
+    """
+    events = list(_events_from(source)) if source else [(1, _event_from_flags(flags))]
+    outcomes, failed = [], False
+    sender = _store_directly if direct else _enqueue
+    for line, raw in events:
+        problem = _problem(raw)
+        if problem:
+            failed = True
+            outcomes.append({"line": line, "status": "invalid", "reason": problem})
+            continue
+        outcomes.append({"line": line, **sender(raw)})
+    if as_json:
+        emit_json(outcomes)
+    else:
+        for outcome in outcomes:
+            details = ", ".join(f"{k}={v}" for k, v in outcome.items() if k not in ("line", "status"))
+            click.echo(f"event {outcome['line']}: {outcome['status']}" + (f" ({details})" if details else ""))
+    if failed:
+        raise SystemExit(exit_codes.USAGE)
+
+
+def _events_from(stream: TextIO) -> Iterator[tuple[int, Any]]:
+    text = stream.read()
+    try:
+        yield 1, json.loads(text)
+        return
+    except json.JSONDecodeError:
+        pass
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, _Unparsable(f"not JSON: {exc.msg} at column {exc.colno}")
+
+
+class _Unparsable(str):
+    pass
+
+
+def _event_from_flags(flags: dict[str, Any]) -> dict[str, Any]:
+    missing = [f"--{name.replace('_', '-')}" for name in ("error_type", "message", "service") if flags[name] is None]
+    if missing:
+        raise click.UsageError(f"give SOURCE (a JSON file or -) or at least {', '.join(missing)}")
+    context = {}
+    for pair in flags["context_pairs"]:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--context")
+        context[key] = value
+    errno_value = flags["errno_value"]
+    event = {
+        "error_type": flags["error_type"], "message": flags["message"], "service": flags["service"],
+        "operation": flags["operation"], "source": flags["source_app"], "http_status": flags["http_status"],
+        "errno": int(errno_value) if errno_value and errno_value.lstrip("-").isdigit() else errno_value,
+        "code": flags["code"], "idempotency_key": flags["idempotency_key"], "context": context or None,
+    }
+    return {k: v for k, v in event.items() if v is not None}
+
+
+def _problem(raw: Any) -> str | None:
+    if isinstance(raw, _Unparsable):
+        return str(raw)
+    try:
+        ErrorEvent.model_validate(raw)
+    except ValidationError as exc:
+        return describe_invalid(exc)
+    return None
+
+
+def _enqueue(event: dict) -> dict:
+    from config.celery_app import app
+
+    try:
+        result = app.send_task("medic.report", args=[event], queue=INTAKE_QUEUE)
+    except BrokerError as exc:
+        raise StorageUnavailable(f"broker unavailable: {exc}") from None
+    return {"status": "queued", "task_id": result.id}
+
+
+def _store_directly(event: dict) -> dict:
+    outcome = IntakeService(settings()).report(event, delivery_id=f"cli-{uuid.uuid4()}")
+    return outcome.as_dict()
