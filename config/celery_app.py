@@ -12,12 +12,8 @@ from kombu import Queue
 
 from config.errors import ConfigError
 from config.logging import configure_logging
+from config.queues import INTAKE_QUEUE, MAINTENANCE_QUEUE, QUEUES, RECOVERY_QUEUE
 from config.settings import Settings, get_settings
-
-INTAKE_QUEUE = "medic.errors"
-RECOVERY_QUEUE = "medic.recovery"
-MAINTENANCE_QUEUE = "medic.maintenance"
-QUEUES = (INTAKE_QUEUE, RECOVERY_QUEUE, MAINTENANCE_QUEUE)
 
 TASK_MODULES = ["tasks.intake"]
 
@@ -33,8 +29,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             unacked_restore_interval=max(1, settings.broker_visibility_timeout_s // 10),
             unacked_restore_throttle=1,
         )
-    elif settings.broker_url.startswith("sqla+"):
-        transport_options["polling_interval"] = 0.2
+    elif settings.broker_url.startswith("sqla+sqlite"):
+        # kombu's SQLAlchemy transport hands its options to create_engine: wait for SQLite's lock
+        # instead of failing when a producer and the consumer write at the same moment.
+        transport_options["connect_args"] = {"timeout": 15}
     return {
         "broker_url": settings.broker_url,
         "broker_transport_options": transport_options,

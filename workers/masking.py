@@ -39,10 +39,8 @@ def is_secret_key(key: str) -> bool:
 
 # ----------------------------------------------------------------------------- free text
 
-# Every match starts on the non-alphanumeric character just before a secret, which lets the
-# engine skip through words quickly; the replacement keeps it. Each alternative ends with a
-# group named after its kind that holds the secret itself.
-_SEPARATOR = r"""["'\\]*[ \t]*[:=][ \t]*"""
+# A key's closing quote (maybe escaped), then = or :
+_SEPARATOR = r"""(?:\\?["'])?[ \t]*[:=][ \t]*"""
 _KEY_WORDS = "|".join("[-_ ]?".join(word.split("_")) for word in sorted(SECRET_WORDS, key=len, reverse=True))
 # What may follow a key's last alphanumeric run when it ends in a multi-word secret ("api_key").
 _WORD_TAILS = "|".join(sorted({"[-_ ]?".join(word.split("_")[1:]) for word in SECRET_WORDS if "_" in word}))
@@ -54,15 +52,18 @@ _OTHER_SCHEME = r"(?:(?i:token|digest|negotiate|ntlm|bot|apikey|dpop)[ \t]+)?"
 _QUOTED = r"""\\"(?:[^"\\]|\\(?!"))*\\"|"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.)*'"""
 _BARE = r"""[^\s"'\\&,;()\[\]{}]+"""
 
+# One pass for every kind of secret. A match starts on the non-alphanumeric character before
+# the secret, which lets the engine skip through words quickly; the replacement keeps it.
+# Each alternative ends with a group, named after its kind, that holds the secret itself.
 _SECRETS = re.compile(
     r"[^A-Za-z0-9](?:"
     # Cookie header dumps: every cookie, to the end of the line.
     rf"""(?=[CcSs])(?i:(?:set-)?cookie)[ \t]*:[ \t]*(?P<cookie>[^\s"'\\][^\r\n"'\\]*)"""
     # key=value, key: value, "key": "value". The lookahead cheaply skips words not followed by a
     # separator; "Authorization: Bearer x" is left to the scheme rule, which keeps the scheme.
-    rf"""|(?=[A-Za-z0-9]*+(?:[-_ ](?i:{_WORD_TAILS}))?["'\\]*+[ \t]*+[:=])(?:{_HUMP})??(?i:{_KEY_WORDS})"""
+    rf"""|(?=[A-Za-z0-9]++(?:[-_ ](?i:{_WORD_TAILS}))?(?:\\?["'])?[ \t]*+[:=])(?:{_HUMP})??(?i:{_KEY_WORDS})"""
     rf"""{_SEPARATOR}(?!{_BEARER_OR_BASIC})(?P<pair>{_QUOTED}|{_OTHER_SCHEME}{_BARE})"""
-    rf"""|{_BEARER_OR_BASIC}(?P<scheme>[A-Za-z0-9._~+/-]+=*)"""
+    rf"""|{_BEARER_OR_BASIC}(?P<scheme>[A-Za-z0-9_.~+/-]+=*)"""
     r"""|//(?<=://)[^\s:@/?#]*:(?P<url>[^\s/?#]+)(?=@)"""
     # Card numbers; dash-joined digit groups that run on (uuids) are not cards.
     r"""|(?P<card>[0-9](?<![0-9]-[0-9])(?:[ -]?[0-9]){12,18})(?![0-9]|-[0-9])"""
@@ -84,8 +85,7 @@ def mask_text(text: str) -> str:
 
 def _masked(match: re.Match[str]) -> str:
     kind = match.lastgroup
-    start, end = match.span(kind)
-    return match.string[match.start():start] + _MASKERS[kind](match[kind]) + match.string[end:match.end()]
+    return match.string[match.start():match.start(kind)] + _MASKERS[kind](match[kind])
 
 
 def _masked_value(value: str) -> str:
@@ -94,6 +94,10 @@ def _masked_value(value: str) -> str:
         return '\\"' + MASK + '\\"'
     if value[0] in "\"'":
         return value[0] + MASK + value[0]
+    return MASK
+
+
+def _masked_whole(secret: str) -> str:
     return MASK
 
 
@@ -108,12 +112,12 @@ def _masked_card(number: str) -> str:
 
 
 _MASKERS = {
-    "cookie": lambda _: MASK,
+    "cookie": _masked_whole,
     "pair": _masked_value,
     "scheme": _masked_credential,
-    "url": lambda _: MASK,
+    "url": _masked_whole,
     "card": _masked_card,
-    "cloud_key": lambda _: MASK,
+    "cloud_key": _masked_whole,
 }
 
 

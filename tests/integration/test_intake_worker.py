@@ -11,6 +11,7 @@ import sys
 import uuid
 
 import pytest
+import redis
 from kombu import Connection, Exchange, Producer
 
 from tests.support import services
@@ -116,6 +117,8 @@ def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(client, tmp_path, 
     wait_for(lambda: count_rows(db_url, "occurrences") >= 20, timeout_s=30, what="some events stored")
     first.kill()
     assert count_rows(db_url, "occurrences") < total, "the worker finished before it was killed"
+    in_flight = redis.Redis.from_url(redis_url).hlen("unacked")
+    assert in_flight > 0, "no message was in flight when the worker died"
     second = start_worker(env, tmp_path / "second.log")
     try:
         wait_for(lambda: count_rows(db_url, "occurrences") == total, timeout_s=90, what=f"{total} occurrences")

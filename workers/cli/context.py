@@ -30,11 +30,15 @@ def database() -> Iterator[Session]:
     """A session on an up-to-date database, or a clear error naming what to do."""
     url = settings().database_url
     with guarded_session(session_factory(url)) as session:
-        current, head = migrate.current_revision(url), migrate.head_revision(url)
-        if current != head:
-            raise ConfigError(f"the database is at schema revision {current or 'none'}, medic needs {head}: "
-                              f"run `medic db upgrade` (MEDIC_DATABASE_URL={mask_url(url)})")
+        require_current_schema(url)
         yield session
+
+
+def require_current_schema(url: str) -> None:
+    current, head = migrate.current_revision(url), migrate.head_revision(url)
+    if current != head:
+        raise ConfigError(f"the database is at schema revision {current or 'none'}, medic needs {head}: "
+                          f"run `medic db upgrade` (MEDIC_DATABASE_URL={mask_url(url)})")
 
 
 def mask_url(url: str) -> str:

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from config.celery_app import QUEUES
+from config.queues import QUEUES
 from config.settings import Settings
 from workers.classification import Classifier
 from workers.cli.context import mask_url, settings

@@ -7,17 +7,18 @@ import uuid
 from typing import Any, Iterator, TextIO
 
 import click
+from pydantic import ValidationError
 from kombu.exceptions import OperationalError as BrokerError
 
-from config.celery_app import INTAKE_QUEUE
+from config.queues import INTAKE_QUEUE
 from config.errors import StorageUnavailable
 from workers.cli import exit_codes
-from workers.cli.context import json_option, settings
+from workers.cli.context import json_option, require_current_schema, settings
 from workers.cli.output import emit_json
 from workers.contract import ErrorEvent
 from workers.intake import describe_invalid
 from workers.reporting import IntakeService
-from pydantic import ValidationError
+from workers.storage.db import guarded_session, session_factory
 
 
 @click.command()
@@ -42,6 +43,9 @@ def report(source, direct, as_json, **flags) -> None:
     """
     events = list(_events_from(source)) if source else [(1, _event_from_flags(flags))]
     outcomes, failed = [], False
+    if direct:
+        with guarded_session(session_factory(settings().database_url)):
+            require_current_schema(settings().database_url)
     sender = _store_directly if direct else _enqueue
     for line, raw in events:
         problem = _problem(raw)
