@@ -37,10 +37,10 @@ def errors_list(category, service, status, since, limit, as_json) -> None:
     if as_json:
         emit_json([group_dict(g) for g in groups])
         return
-    emit_table(([g.id, g.category, g.severity, "yes" if g.retryable else "no", g.occurrence_count, g.service,
-                 g.error_type, utc(g.last_seen), g.message_template] for g in groups),
-               ["id", "category", "severity", "retry", "count", "service", "type", "last seen", "message"],
-               empty="no error groups")
+    emit_table(([g.id, g.category, g.severity, "yes" if g.retryable else "no", g.occurrence_count, utc(g.first_seen),
+                 utc(g.last_seen), g.service, g.error_type, g.rule_id, g.message_template] for g in groups),
+               ["id", "category", "severity", "retry", "count", "first seen", "last seen", "service", "type", "rule",
+                "message"], empty="no error groups")
 
 
 @errors.command("show")
