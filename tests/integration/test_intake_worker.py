@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 import redis
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Exchange, Producer, Queue
 
 from tests.support import services
 from tests.support.proxy import CuttableProxy
@@ -92,15 +92,20 @@ def test_bad_payloads_are_rejected_with_reasons_and_the_worker_goes_on(client, w
     send(client, event(context=nested))
     client.send_task("medic.report", args=[event(), "extra"], queue="medic.errors")
     with Connection(redis_url) as conn:  # a body that is not JSON at all
-        producer = Producer(conn, exchange=Exchange("medic.errors", type="direct"), routing_key="medic.errors")
+        exchange = Exchange("medic.errors", type="direct")
+        producer = Producer(conn, exchange=exchange, routing_key="medic.errors")
         producer.publish(b"{not json", content_type="application/json", content_encoding="utf-8",
-                         headers={"task": "medic.report", "id": str(uuid.uuid4())}, declare=[])
+                         headers={"task": "medic.report", "id": str(uuid.uuid4())},
+                         declare=[Queue("medic.errors", exchange, routing_key="medic.errors")])
     client.send_task("medic.reprot", args=[event()], queue="medic.errors")
     send(client, event(99, service="after-the-bad-ones"))
 
-    wait_for(lambda: count_rows(db_url, "rejected_events") == 8, timeout_s=30, what="8 rejected events")
+    try:
+        wait_for(lambda: count_rows(db_url, "rejected_events") == 8, timeout_s=30, what="8 rejected events")
+    finally:
+        reasons = " | ".join(r["reason"] for r in medic_json(db_url, "rejected", "list"))
+        print(f"rejection reasons: {reasons}\nworker log:\n{worker.output()[-6000:]}")
     wait_for(lambda: count_rows(db_url, "occurrences") == 1, timeout_s=10, what="the good event")
-    reasons = " | ".join(r["reason"] for r in medic_json(db_url, "rejected", "list"))
     for expected in ("expected a JSON object, got a string", "error_type: Field required", "http_status",
                      "MEDIC_MAX_EVENT_BYTES", "MEDIC_MAX_NESTING_DEPTH", "exactly one positional argument",
                      "undecodable message", "unknown task 'medic.reprot'"):
