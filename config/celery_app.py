@@ -9,6 +9,7 @@ from typing import Any
 
 from celery import Celery, signals
 from kombu import Queue
+from kombu.utils.imports import symbol_by_name
 
 from config.errors import ConfigError
 from config.logging import configure_logging
@@ -77,10 +78,14 @@ def create_app(settings: Settings | None = None) -> Celery:
     return app
 
 
+# Named, not imported: config does not depend on workers (see DESIGN.md, layout).
+LOG_REDACTOR = "workers.masking:mask_text"
+
+
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, redact=symbol_by_name(LOG_REDACTOR))
 
 
 try:

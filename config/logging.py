@@ -6,6 +6,9 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
+from typing import Callable
+
+Redact = Callable[[str], str]
 
 # Attributes every LogRecord has; anything else on a record is an `extra` field to emit.
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -33,10 +36,23 @@ class TextFormatter(logging.Formatter):
         return f"{line}\n{self.formatException(record.exc_info)}" if record.exc_info else line
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+class RedactingFormatter(logging.Formatter):
+    """Passes every finished line through `redact`: a last guard for secrets in any logger's output
+    (Celery's debug lines, for one, print whole message bodies)."""
+
+    def __init__(self, inner: logging.Formatter, redact: Redact):
+        super().__init__()
+        self.inner, self.redact = inner, redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(self.inner.format(record))
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json", redact: Redact | None = None) -> None:
     """Route every logger (medic's and Celery's) to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
+    handler.setFormatter(RedactingFormatter(formatter, redact) if redact else formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

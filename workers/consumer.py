@@ -21,6 +21,7 @@ from celery.worker.request import Request
 
 from config.settings import get_settings
 from workers.intake import Limits, reject
+from workers.masking import mask_text
 
 log = logging.getLogger("medic.consumer")
 
@@ -61,7 +62,18 @@ class MedicConsumer(Consumer):
 
 
 class IntakeRequest(Request):
-    """Request class of the intake tasks: a failure outside the task's own handling is kept."""
+    """Request class of `medic.report`.
+
+    The arguments' text form travels in task events (Flower) and failure logs: it is masked,
+    since an app's event may carry secrets. A failure outside the task's own handling is kept.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        for key in ("argsrepr", "kwargsrepr"):
+            masked = mask_text(self._request_dict.get(key) or "")
+            self._request_dict[key] = masked
+            setattr(self, f"_{key}", masked)
 
     def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
         exc = exc_info.exception

@@ -38,7 +38,7 @@ def db_url(pg_database):
 
 @pytest.fixture
 def worker(tmp_path, db_url, redis_url):
-    env = medic_env(database_url=db_url, broker_url=redis_url, broker_visibility_timeout_s=10)
+    env = medic_env(database_url=db_url, broker_url=redis_url, broker_visibility_timeout_s=10, log_level="DEBUG")
     process = start_worker(env, tmp_path / "worker.log")
     yield process
     process.terminate()
@@ -64,6 +64,7 @@ def test_reported_errors_are_stored_classified_and_grouped(client, worker, db_ur
     assert groups["github"]["category"] == "rate_limit"
     shown = medic_json(db_url, "errors", "show", str(groups["github"]["id"]))
     assert shown["occurrences"][0]["event"]["context"]["api_key"] == "***"
+    assert "sk_live_abcdefghijklmnop1234" not in worker.output()
     assert medic_json(db_url, "stats")["occurrences"] == 3
 
 
