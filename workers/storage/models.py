@@ -16,7 +16,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
 
 
-class ErrorGroup(Base):
+class Triage:
+    """The classification columns shared by groups (latest) and occurrences (at intake)."""
+
+    category: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    retryable: Mapped[bool] = mapped_column(Boolean)
+    confidence: Mapped[float] = mapped_column(Float)
+    rule_id: Mapped[str] = mapped_column(String(128))
+
+
+class ErrorGroup(Triage, Base):
     """Occurrences that share a fingerprint: one error, however often it happens."""
 
     __tablename__ = "error_groups"
@@ -27,11 +37,6 @@ class ErrorGroup(Base):
     message_template: Mapped[str] = mapped_column(Text)
     service: Mapped[str] = mapped_column(String(256))
     operation: Mapped[str | None] = mapped_column(String(256))
-    category: Mapped[str] = mapped_column(String(64))
-    severity: Mapped[str] = mapped_column(String(16))
-    retryable: Mapped[bool] = mapped_column(Boolean)
-    confidence: Mapped[float] = mapped_column(Float)
-    rule_id: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="open")
     occurrence_count: Mapped[int] = mapped_column(BigInteger, default=1)
     first_seen: Mapped[datetime]
@@ -44,7 +49,7 @@ class ErrorGroup(Base):
     )
 
 
-class Occurrence(Base):
+class Occurrence(Triage, Base):
     """One reported error, masked and capped, with its classification at intake time."""
 
     __tablename__ = "occurrences"
@@ -57,11 +62,6 @@ class Occurrence(Base):
     received_at: Mapped[datetime]
     occurred_at: Mapped[datetime]
     source: Mapped[str | None] = mapped_column(String(256))
-    category: Mapped[str] = mapped_column(String(64))
-    severity: Mapped[str] = mapped_column(String(16))
-    retryable: Mapped[bool] = mapped_column(Boolean)
-    confidence: Mapped[float] = mapped_column(Float)
-    rule_id: Mapped[str] = mapped_column(String(128))
     message: Mapped[str] = mapped_column(Text)
     event: Mapped[dict[str, Any]]  # the whole event after masking and capping
 

@@ -38,11 +38,12 @@ def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, re
     """Count the occurrence in its group and store it, in one transaction; duplicates change nothing."""
     c, seen_at = accepted.classification, utc(accepted.occurred_at)
     event = accepted.event
+    triage = {"category": c.category, "severity": c.severity, "retryable": c.retryable,
+              "confidence": c.confidence, "rule_id": c.rule}
     group = _insert(session, ErrorGroup).values(
         fingerprint=accepted.fingerprint, error_type=event["error_type"], message_template=accepted.message_template,
-        service=event["service"], operation=event.get("operation"), category=c.category, severity=c.severity,
-        retryable=c.retryable, confidence=c.confidence, rule_id=c.rule, status="open", occurrence_count=1,
-        first_seen=seen_at, last_seen=seen_at,
+        service=event["service"], operation=event.get("operation"), status="open", occurrence_count=1,
+        first_seen=seen_at, last_seen=seen_at, **triage,
     )
     new = group.excluded
     group = group.on_conflict_do_update(
@@ -51,8 +52,7 @@ def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, re
             "occurrence_count": ErrorGroup.occurrence_count + 1,
             "first_seen": case((new.first_seen < ErrorGroup.first_seen, new.first_seen), else_=ErrorGroup.first_seen),
             "last_seen": case((new.last_seen > ErrorGroup.last_seen, new.last_seen), else_=ErrorGroup.last_seen),
-            "category": new.category, "severity": new.severity, "retryable": new.retryable,
-            "confidence": new.confidence, "rule_id": new.rule_id, "status": "open",
+            **{column: new[column] for column in triage}, "status": "open",
         },
     ).returning(ErrorGroup.id)
     try:
@@ -60,8 +60,7 @@ def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, re
         occurrence = _insert(session, Occurrence).values(
             group_id=group_id, delivery_id=delivery_id, idempotency_key=accepted.idempotency_key,
             received_at=utc(received_at), occurred_at=seen_at, source=event.get("source"),
-            category=c.category, severity=c.severity, retryable=c.retryable, confidence=c.confidence,
-            rule_id=c.rule, message=event["message"], event=event,
+            message=event["message"], event=event, **triage,
         ).on_conflict_do_nothing().returning(Occurrence.id)
         occurrence_id = session.execute(occurrence).scalar_one_or_none()
         # A duplicate rolls back, undoing its count: that occurrence is already stored.
