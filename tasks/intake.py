@@ -9,7 +9,7 @@ from typing import Any
 from celery import Task, shared_task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
-from config.errors import StorageUnavailable
+from config.errors import ConfigError, StorageUnavailable
 from config.settings import get_settings
 from workers.backoff import backoff_delay_s
 from workers.intake import Rejected
@@ -25,6 +25,16 @@ DB_RETRY_INITIAL_S = 0.5
 @lru_cache(maxsize=1)
 def intake_service() -> IntakeService:
     return IntakeService(get_settings())
+
+
+@signals.worker_init.connect
+def _compile_rules(**_: Any) -> None:
+    """Compile the rules before forking: a bad rule stops the worker now, not at the first event."""
+    try:
+        intake_service().classifier
+    except ConfigError as exc:
+        log.critical("invalid configuration", extra={"error": str(exc)})
+        raise SystemExit(f"medic: {exc}") from None
 
 
 @signals.worker_process_init.connect
