@@ -21,6 +21,8 @@ from workers.contract import ErrorEvent
 
 NO_MATCH_RULE = "default.unknown"
 NO_MATCH_CONFIDENCE = 0.1
+# A regex pre-check with more alternatives than this costs more than it saves.
+_MAX_ALTERNATIVES = 24
 # The type-name cache is per classifier; error type names are few, but guard against floods.
 _TYPE_CACHE_MAX = 50_000
 
@@ -41,12 +43,75 @@ class Classification:
 class _Layer:
     names: tuple[str, ...]
     message: str
+    folded: str  # casefolded message, for the literal pre-check
 
 
 def _globs(patterns: Iterable[str] | None) -> re.Pattern | None:
     if not patterns:
         return None
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+def _required_literals(pattern: str) -> tuple[tuple[str, ...], ...] | None:
+    """What every match of the regex contains: one of the returned alternatives, each a set of
+    literals (casefolded) that all appear. None when that cannot be worked out: the regex then
+    always runs.
+
+    A few `in` tests on these skip most searches: Python's re has no literal-prefix shortcut for
+    patterns such as `\\b(?:a|b|c)`, so it tries every alternative at every position.
+    """
+    try:  # the stdlib's own parser; any surprise just disables the pre-check for this rule
+        return _sequence_literals(re._parser.parse(pattern))
+    except Exception:
+        return None
+
+
+def _sequence_literals(sequence) -> tuple[tuple[str, ...], ...] | None:
+    runs, run = [], ""
+    for opcode, argument in sequence:
+        if opcode is re._constants.LITERAL:
+            run += chr(argument)
+        else:
+            runs.append(run)
+            run = ""
+    own = tuple(r.casefold() for r in (*runs, run) if len(r.strip()) >= 2 and r.isascii())
+    nested = _first_mandatory_group(sequence)
+    if nested and len(nested) <= _MAX_ALTERNATIVES:
+        return tuple(own + alternative for alternative in nested)  # both are required
+    return (own,) if own else nested
+
+
+def _first_mandatory_group(sequence) -> tuple[tuple[str, ...], ...] | None:
+    for opcode, argument in sequence:
+        if opcode is re._constants.SUBPATTERN:
+            found = _sequence_literals(argument[3])
+        elif opcode is re._constants.BRANCH:
+            found = _alternatives_literals(argument[1])
+        else:
+            continue
+        if found:
+            return found
+    return None
+
+
+def _alternatives_literals(branches) -> tuple[tuple[str, ...], ...] | None:
+    alternatives: list[tuple[str, ...]] = []
+    for branch in branches:
+        found = _sequence_literals(branch)
+        if found is None:
+            return None
+        alternatives.extend(found)
+    return tuple(alternatives)
+
+
+def _may_match(alternatives: tuple[tuple[str, ...], ...], folded: str) -> bool:
+    for alternative in alternatives:  # plain loops: far cheaper than any()/all() generators here
+        for literal in alternative:
+            if literal not in folded:
+                break
+        else:
+            return True
+    return False
 
 
 def _errno_keys(value: int | str) -> set[str]:
@@ -77,8 +142,8 @@ def _status_ranges(values: list[int | str] | None) -> tuple[tuple[int, int], ...
 
 
 class _CompiledRule:
-    __slots__ = ("index", "id", "result", "types", "message", "top_only", "statuses", "errnos",
-                 "code", "service", "source", "operation", "has_layer_condition")
+    __slots__ = ("index", "id", "result", "types", "message", "literals", "top_only", "statuses", "errnos",
+                 "code", "service", "source", "operation", "has_layer_condition", "has_event_condition")
 
     def __init__(self, index: int, loaded: LoadedRule, category: Category):
         spec, when = loaded.spec, loaded.spec.when
@@ -93,12 +158,15 @@ class _CompiledRule:
         )
         self.types = _globs(when.type)
         self.message = re.compile(when.message, re.IGNORECASE) if when.message else None
+        self.literals = _required_literals(when.message) if when.message else None
         self.top_only = when.layer == "top"
         self.statuses = _status_ranges(when.http_status)
         self.errnos = set().union(*map(_errno_keys, when.errno)) if when.errno else None
         self.code = _globs(when.code)
         self.service, self.source, self.operation = _globs(when.service), _globs(when.source), _globs(when.operation)
         self.has_layer_condition = self.types is not None or self.message is not None
+        self.has_event_condition = any(condition is not None for condition in (
+            self.statuses, self.errnos, self.code, self.service, self.source, self.operation))
 
 
 def _field_matches(pattern: re.Pattern | None, value: str | None) -> bool:
@@ -122,9 +190,12 @@ class Classifier:
     def classify(self, event: ErrorEvent) -> Classification:
         layers = self._layers(event)
         layer_hits = [self._hits_of(layer.names) for layer in layers]
+        any_hit = frozenset().union(*layer_hits)
         errnos = _errno_keys(event.errno) if event.errno is not None else None
         for rule in self.rules:
-            if not self._event_matches(rule, event, errnos):
+            if rule.types is not None and rule.index not in any_hit:
+                continue
+            if rule.has_event_condition and not self._event_matches(rule, event, errnos):
                 continue
             if not rule.has_layer_condition or self._some_layer_matches(rule, layers, layer_hits):
                 return rule.result
@@ -132,12 +203,12 @@ class Classifier:
 
     @staticmethod
     def _layers(event: ErrorEvent) -> list[_Layer]:
-        layers = [_Layer((event.error_type, *event.error_mro), event.message)]
+        layers = [_Layer((event.error_type, *event.error_mro), event.message, event.message.casefold())]
         seen = {(event.error_type, event.message)}
         for cause in event.causes:
             if (cause.error_type, cause.message) not in seen:
                 seen.add((cause.error_type, cause.message))
-                layers.append(_Layer((cause.error_type,), cause.message))
+                layers.append(_Layer((cause.error_type,), cause.message, cause.message.casefold()))
         return layers
 
     def _hits_of(self, names: tuple[str, ...]) -> frozenset[int]:
@@ -172,7 +243,10 @@ class Classifier:
         for position, layer in enumerate(layers[:1] if rule.top_only else layers):
             if rule.types is not None and rule.index not in layer_hits[position]:
                 continue
-            if rule.message is not None and rule.message.search(layer.message) is None:
-                continue
+            if rule.message is not None:
+                if rule.literals is not None and not _may_match(rule.literals, layer.folded):
+                    continue
+                if rule.message.search(layer.message) is None:
+                    continue
             return True
         return False

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from workers.intake import Accepted, Rejected
@@ -29,40 +28,46 @@ def utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def _insert(session: Session, model: type):
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+_TRIAGE_COLUMNS = ("category", "severity", "retryable", "confidence", "rule_id")
+
+
+def _insert_sql(table: Table, on_conflict: str) -> TextClause:
+    """INSERT of every column but the id, with typed parameters; PostgreSQL and SQLite (>= 3.35)
+    share this syntax. Text, because SQLAlchemy does not cache dialect INSERT ... ON CONFLICT
+    constructs (inherit_cache = False) and would compile them again for every event."""
+    columns = [c for c in table.columns if c.name != "id"]
+    sql = (f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) "
+           f"VALUES ({', '.join(':' + c.name for c in columns)}) {on_conflict} RETURNING id")
+    return text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
+
+
+_UPSERT_GROUP = _insert_sql(ErrorGroup.__table__, (
+    "ON CONFLICT (fingerprint) DO UPDATE SET occurrence_count = error_groups.occurrence_count + 1, "
+    "first_seen = CASE WHEN excluded.first_seen < error_groups.first_seen "
+    "THEN excluded.first_seen ELSE error_groups.first_seen END, "
+    "last_seen = CASE WHEN excluded.last_seen > error_groups.last_seen "
+    "THEN excluded.last_seen ELSE error_groups.last_seen END, status = 'open', "
+    # the latest classification wins
+    + ", ".join(f"{column} = excluded.{column}" for column in _TRIAGE_COLUMNS)))
+_ADD_OCCURRENCE = _insert_sql(Occurrence.__table__, "ON CONFLICT DO NOTHING")
+_ADD_REJECTED = _insert_sql(RejectedEvent.__table__, "ON CONFLICT DO NOTHING")
 
 
 def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, received_at: datetime) -> Stored:
     """Count the occurrence in its group and store it, in one transaction; duplicates change nothing."""
-    c, seen_at = accepted.classification, utc(accepted.occurred_at)
-    event = accepted.event
-    triage = {"category": c.category, "severity": c.severity, "retryable": c.retryable,
-              "confidence": c.confidence, "rule_id": c.rule}
-    group = _insert(session, ErrorGroup).values(
-        fingerprint=accepted.fingerprint, error_type=event["error_type"], message_template=accepted.message_template,
-        service=event["service"], operation=event.get("operation"), status="open", occurrence_count=1,
-        first_seen=seen_at, last_seen=seen_at, **triage,
-    )
-    new = group.excluded
-    group = group.on_conflict_do_update(
-        index_elements=[ErrorGroup.fingerprint],
-        set_={
-            "occurrence_count": ErrorGroup.occurrence_count + 1,
-            "first_seen": case((new.first_seen < ErrorGroup.first_seen, new.first_seen), else_=ErrorGroup.first_seen),
-            "last_seen": case((new.last_seen > ErrorGroup.last_seen, new.last_seen), else_=ErrorGroup.last_seen),
-            **{column: new[column] for column in triage}, "status": "open",
-        },
-    ).returning(ErrorGroup.id)
+    c, seen_at, event = accepted.classification, utc(accepted.occurred_at), accepted.event
+    triage = dict(zip(_TRIAGE_COLUMNS, (c.category, c.severity, c.retryable, c.confidence, c.rule)))
+    group = {"fingerprint": accepted.fingerprint, "error_type": event["error_type"],
+             "message_template": accepted.message_template, "service": event["service"],
+             "operation": event.get("operation"), "status": "open", "occurrence_count": 1,
+             "first_seen": seen_at, "last_seen": seen_at, **triage}
+    occurrence = {"delivery_id": delivery_id, "idempotency_key": accepted.idempotency_key,
+                  "received_at": utc(received_at), "occurred_at": seen_at, "source": event.get("source"),
+                  "message": event["message"], "event": event, **triage}
+    connection = session.connection()
     try:
-        group_id = session.execute(group).scalar_one()
-        occurrence = _insert(session, Occurrence).values(
-            group_id=group_id, delivery_id=delivery_id, idempotency_key=accepted.idempotency_key,
-            received_at=utc(received_at), occurred_at=seen_at, source=event.get("source"),
-            message=event["message"], event=event, **triage,
-        ).on_conflict_do_nothing().returning(Occurrence.id)
-        occurrence_id = session.execute(occurrence).scalar_one_or_none()
+        group_id = connection.execute(_UPSERT_GROUP, group).scalar_one()
+        occurrence_id = connection.execute(_ADD_OCCURRENCE, {"group_id": group_id, **occurrence}).scalar_one_or_none()
         # A duplicate rolls back, undoing its count: that occurrence is already stored.
         session.commit() if occurrence_id is not None else session.rollback()
     except BaseException:
@@ -73,12 +78,10 @@ def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, re
 
 def store_rejected(session: Session, rejected: Rejected, *, delivery_id: str, received_at: datetime) -> bool:
     """Keep a rejected payload; False when this delivery was already kept."""
-    statement = _insert(session, RejectedEvent).values(
-        delivery_id=delivery_id, received_at=utc(received_at), reason=rejected.reason,
-        payload=rejected.payload, payload_bytes=rejected.payload_bytes,
-    ).on_conflict_do_nothing().returning(RejectedEvent.id)
+    row = {"delivery_id": delivery_id, "received_at": utc(received_at), "reason": rejected.reason,
+           "payload": rejected.payload, "payload_bytes": rejected.payload_bytes}
     try:
-        kept = session.execute(statement).scalar_one_or_none() is not None
+        kept = session.connection().execute(_ADD_REJECTED, row).scalar_one_or_none() is not None
         session.commit()
     except BaseException:
         session.rollback()
