@@ -9,6 +9,7 @@ from typing import Any
 
 from celery import Celery, signals
 from kombu import Queue
+from kombu.transport import sqlalchemy as sqlalchemy_transport
 from kombu.utils.imports import symbol_by_name
 
 from config.errors import ConfigError
@@ -73,6 +74,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
+    if settings.broker_url.startswith("sqla+"):
+        # kombu's SQLAlchemy transport sleeps this long whenever a poll gets nothing, including
+        # each time the prefetch window is full; its 1 s default caps the embedded worker near
+        # 2 events/s. It cannot go in broker_transport_options: that transport hands them all to
+        # create_engine, which rejects the name.
+        sqlalchemy_transport.Transport.polling_interval = settings.embedded_broker_poll_interval_s
     app = Celery("medic", set_as_current=True)
     app.config_from_object(celery_config(settings))
     return app

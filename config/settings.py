@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL of medic's database; default: SQLite in data_dir.")
     broker_url: str = Field("", description="Celery broker URL; default: kombu's SQLAlchemy transport on SQLite in data_dir.")
     broker_visibility_timeout_s: int = Field(300, ge=10, le=86_400, description="Redis/SQS visibility timeout: an unacknowledged message held by a dead worker is redelivered after this.")
+    embedded_broker_poll_interval_s: float = Field(0.1, gt=0, le=5, description="Embedded (SQLite) broker: how long the worker sleeps when a poll finds nothing it can take. Longer saves idle CPU, costs throughput.")
     rules_files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra classification rule files (YAML), comma-separated, applied over the built-in rules in the order given.")
 
     max_message_chars: int = Field(8_192, ge=256, description="Longer messages are truncated before storage.")
