@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 from tests.support import services
 from tests.support.services import REPO
 
-SHARED_SAMPLES = Path("/work/shared/samples/classify_cases.jsonl")
+SHARED_SAMPLES = REPO.parent / "shared" / "samples" / "classify_cases.jsonl"  # the project's shared/ folder
 REPO_SAMPLES = REPO / "tests" / "data" / "classify_cases.jsonl"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The worker's own processes are sampled this often for RSS (seconds).
