@@ -30,11 +30,17 @@ def database() -> Iterator[Session]:
     """A session on an up-to-date database, or a clear error naming what to do."""
     url = settings().database_url
     with guarded_session(session_factory(url)) as session:
-        require_current_schema(url)
+        _require_current_schema(url)
         yield session
 
 
-def require_current_schema(url: str) -> None:
+def require_database() -> None:
+    """Fail now, naming what to do, unless the database is reachable and up to date."""
+    with database():
+        pass
+
+
+def _require_current_schema(url: str) -> None:
     current, head = migrate.current_revision(url), migrate.head_revision(url)
     if current != head:
         raise ConfigError(f"the database is at schema revision {current or 'none'}, medic needs {head}: "

@@ -13,12 +13,11 @@ from kombu.exceptions import OperationalError as BrokerError
 from config.queues import INTAKE_QUEUE
 from config.errors import StorageUnavailable
 from workers.cli import exit_codes
-from workers.cli.context import json_option, require_current_schema, settings
+from workers.cli.context import json_option, require_database, settings
 from workers.cli.output import emit_json
 from workers.contract import ErrorEvent
 from workers.intake import describe_invalid
 from workers.reporting import IntakeService
-from workers.storage.db import guarded_session, session_factory
 
 
 @click.command()
@@ -44,9 +43,8 @@ def report(source, direct, as_json, **flags) -> None:
     events = list(_events_from(source)) if source else [(1, _event_from_flags(flags))]
     outcomes, failed = [], False
     if direct:
-        with guarded_session(session_factory(settings().database_url)):
-            require_current_schema(settings().database_url)
-    sender = _store_directly if direct else _enqueue
+        require_database()
+    sender = _direct_store() if direct else _enqueue
     for line, raw in events:
         problem = _problem(raw)
         if problem:
@@ -123,6 +121,10 @@ def _enqueue(event: dict) -> dict:
     return {"status": "queued", "task_id": result.id}
 
 
-def _store_directly(event: dict) -> dict:
-    outcome = IntakeService(settings()).report(event, delivery_id=f"cli-{uuid.uuid4()}")
-    return outcome.as_dict()
+def _direct_store():
+    service = IntakeService(settings())  # one per command: it compiles the rules once
+
+    def store(event: dict) -> dict:
+        return service.report(event, delivery_id=f"cli-{uuid.uuid4()}").as_dict()
+
+    return store
