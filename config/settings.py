@@ -18,6 +18,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from config.channels import DEFAULT_CHANNELS, ChannelConfig, LogChannel
 from config.errors import ConfigError
 
 ENV_PREFIX = "MEDIC_"
@@ -35,6 +36,17 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int = Field(300, ge=10, le=86_400, description="Redis/SQS visibility timeout: an unacknowledged message held by a dead worker is redelivered after this.")
     embedded_broker_poll_interval_s: float = Field(0.1, gt=0, le=5, description="Embedded (SQLite) broker: how long the worker sleeps when a poll finds nothing it can take. Longer saves idle CPU, costs throughput.")
     rules_files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra classification rule files (YAML), comma-separated, applied over the built-in rules in the order given.")
+
+    plans_files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra recovery plan files (YAML), comma-separated, applied over the built-in plans in the order given.")
+    recovery_countdown_max_s: float = Field(60, ge=0, description="Retry delays up to this wait in the broker (Celery countdown); longer ones wait in the database for the sweeper. Keep it well under MEDIC_BROKER_VISIBILITY_TIMEOUT_S.")
+    recovery_sweep_interval_s: float = Field(2, gt=0, le=300, description="How often beat runs the recovery sweeper (due attempts, deadlines, notifications).")
+    recovery_redispatch_after_s: float = Field(30, gt=0, description="A due attempt still unclaimed this long after its message was sent is sent again (the message was lost).")
+    recovery_attempt_timeout_s: float = Field(300, gt=0, description="Default deadline of one Celery replay; no outcome by then counts as a timeout. A plan step's timeout_s overrides it.")
+    breaker_store: Literal["auto", "redis", "database"] = Field("auto", description="Where circuit breakers keep their shared state; auto: Redis when the broker is Redis, else the database.")
+    breaker_redis_url: str = Field("", description="Redis for breaker state; default: the broker URL.")
+    channels: dict[str, ChannelConfig] = Field(default_factory=lambda: dict(DEFAULT_CHANNELS), description="Notification channels by name, as JSON or in the config file: log, webhook, slack, email (see docs/recovery.md).")
+    notification_cooldown_s: float = Field(900, ge=0, description="An alert for the same group, channel and level is not sent again within this.")
+    notification_retry_max_delay_s: float = Field(3600, ge=1, description="Cap of the backoff between tries of a notification its channel refused.")
 
     max_message_chars: int = Field(8_192, ge=256, description="Longer messages are truncated before storage.")
     max_traceback_chars: int = Field(32_768, ge=1_024, description="Longer tracebacks are truncated before storage.")
@@ -55,7 +67,7 @@ class Settings(BaseSettings):
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
         return (init_settings, env_settings, _ConfigFileSource(settings_cls), file_secret_settings)
 
-    @field_validator("rules_files", mode="before")
+    @field_validator("rules_files", "plans_files", mode="before")
     @classmethod
     def _split_paths(cls, value: Any) -> Any:
         if isinstance(value, str) and value.lstrip().startswith("["):
@@ -63,6 +75,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("channels")
+    @classmethod
+    def _keep_log_channel(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # The built-in plans name the log channel; it is always there unless redefined.
+        return {**{"log": LogChannel(type="log")}, **value}
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -89,14 +107,26 @@ class Settings(BaseSettings):
         if self.task_time_limit_s <= self.task_soft_time_limit_s:
             raise ValueError(f"MEDIC_TASK_TIME_LIMIT_S ({self.task_time_limit_s}) must be greater than "
                              f"MEDIC_TASK_SOFT_TIME_LIMIT_S ({self.task_soft_time_limit_s})")
+        if self.recovery_countdown_max_s * 2 > self.broker_visibility_timeout_s:
+            raise ValueError(f"MEDIC_RECOVERY_COUNTDOWN_MAX_S ({self.recovery_countdown_max_s:g}) must be at most half of "
+                             f"MEDIC_BROKER_VISIBILITY_TIMEOUT_S ({self.broker_visibility_timeout_s}): a countdown longer "
+                             f"than the visibility timeout is delivered more than once")
         data_dir = self.data_dir.expanduser().resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{data_dir / 'medic.sqlite'}"
         if not self.broker_url:
             self.broker_url = f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
+        if not self.breaker_redis_url and self.broker_url.startswith(("redis://", "rediss://")):
+            self.breaker_redis_url = self.broker_url
+        if self.breaker_store == "redis" and not self.breaker_redis_url:
+            raise ValueError("MEDIC_BREAKER_STORE is redis but no Redis is known: set MEDIC_BREAKER_REDIS_URL")
         if self.database_url.startswith("postgresql://"):
             self.database_url = "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
         return self
+
+    @property
+    def breakers_in_redis(self) -> bool:
+        return self.breaker_store == "redis" or (self.breaker_store == "auto" and bool(self.breaker_redis_url))
 
     @property
     def embedded(self) -> bool:

@@ -78,6 +78,7 @@ class ErrorEvent(BaseModel):
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     replay: Target | None = None
     fallback: Target | None = None
+    compensate: Target | None = None  # undoes a partial operation (a plan's `compensate` step)
     schema_version: Literal[1] = SCHEMA_VERSION
 
     @field_validator("occurred_at", mode="before")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
@@ -84,3 +84,143 @@ class RejectedEvent(Base):
     payload_bytes: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_rejected_events_received_at", "received_at"),)
+
+
+class Execution(Base):
+    """One run of a recovery plan for one occurrence. States: workers/recovery/states.py."""
+
+    __tablename__ = "executions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("error_groups.id", ondelete="CASCADE"))
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("occurrences.id", ondelete="CASCADE"))
+    replay_of: Mapped[int | None] = mapped_column(BigInteger)  # the dead execution an operator replayed
+    plan_name: Mapped[str] = mapped_column(String(128))
+    plan: Mapped[dict[str, Any]]  # the plan as it was when the execution started
+    service: Mapped[str] = mapped_column(String(256))
+    category: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    step_index: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it is in its state
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every transition
+
+    __table_args__ = (
+        Index("ix_executions_state_updated", "state", "updated_at"),
+        Index("ix_executions_group", "group_id"),
+        Index("ix_executions_occurrence", "occurrence_id"),
+    )
+
+
+class Attempt(Base):
+    """One try of one step. Claimed by a conditional update: scheduled -> running happens once."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    execution_id: Mapped[int] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"))
+    step_index: Mapped[int] = mapped_column(Integer)
+    step_kind: Mapped[str] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(Integer)  # 1-based within its step
+    state: Mapped[str] = mapped_column(String(16))
+    scheduled_for: Mapped[datetime]
+    dispatched_at: Mapped[datetime | None]  # when its run message was last sent (or is due to arrive)
+    dispatch_count: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(256))
+    deadline_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        UniqueConstraint("execution_id", "step_index", "number", name="uq_attempts_step_number"),
+        Index("ix_attempts_state_scheduled", "state", "scheduled_for"),
+        Index("ix_attempts_state_deadline", "state", "deadline_at"),
+    )
+
+
+class AuditEntry(Base):
+    """Who changed an execution, when, from what to what, and why. Kept when the execution is purged."""
+
+    __tablename__ = "execution_audit"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    execution_id: Mapped[int | None] = mapped_column(ForeignKey("executions.id", ondelete="SET NULL"))
+    attempt_id: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(256))  # worker:<host>, sweeper, operator:<name>
+    action: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index("ix_execution_audit_execution_at", "execution_id", "at"),)
+
+
+class BreakerRecord(Base):
+    """A circuit breaker's shared state when the database holds it (embedded mode)."""
+
+    __tablename__ = "breakers"
+
+    service: Mapped[str] = mapped_column(String(256), primary_key=True)
+    state: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime]
+
+
+class BreakerTransition(Base):
+    __tablename__ = "breaker_transitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(256))
+    at: Mapped[datetime]
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(256))
+
+    __table_args__ = (Index("ix_breaker_transitions_service_at", "service", "at"),)
+
+
+class Notification(Base):
+    """An alert on its way to a channel: a persistent queue, retried with backoff until sent."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(String(128))
+    level: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))  # notify, escalate, breaker
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("error_groups.id", ondelete="SET NULL"))
+    execution_id: Mapped[int | None] = mapped_column(ForeignKey("executions.id", ondelete="SET NULL"))
+    dedup_key: Mapped[str] = mapped_column(String(512))  # the cooldown applies per key
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))  # pending, sent, suppressed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_notifications_state_next", "state", "next_attempt_at"),
+        Index("ix_notifications_dedup_created", "dedup_key", "created_at"),
+    )
+
+
+class Lease(Base):
+    """A named lock with an expiry: single-flight for periodic jobs across processes and hosts."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Recovery: plans, the execution state machine, replays, and what drives them."""
