@@ -17,7 +17,10 @@ from config.logging import configure_logging
 from config.queues import INTAKE_QUEUE, MAINTENANCE_QUEUE, QUEUES, RECOVERY_QUEUE
 from config.settings import Settings, get_settings
 
-TASK_MODULES = ["tasks.intake"]
+TASK_MODULES = ["tasks.intake", "tasks.recovery"]
+# Named, not imported: config does not depend on workers or schedules (see DESIGN.md, layout).
+LOG_REDACTOR = "workers.masking:mask_text"
+BEAT_SCHEDULE = "schedules.beat:beat_schedule"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -63,7 +66,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_consumer": "workers.consumer:MedicConsumer",
         "worker_hijack_root_logger": False,
         "worker_concurrency": settings.worker_concurrency,
-        "beat_schedule": {},
+        "beat_schedule": symbol_by_name(BEAT_SCHEDULE)(settings),
         # The base scheduler keeps state in memory: Celery's default persists it with shelve (pickle).
         "beat_scheduler": "celery.beat:Scheduler",
         "imports": TASK_MODULES,
@@ -83,10 +86,6 @@ def create_app(settings: Settings | None = None) -> Celery:
     app = Celery("medic", set_as_current=True)
     app.config_from_object(celery_config(settings))
     return app
-
-
-# Named, not imported: config does not depend on workers (see DESIGN.md, layout).
-LOG_REDACTOR = "workers.masking:mask_text"
 
 
 @signals.setup_logging.connect

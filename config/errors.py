@@ -23,3 +23,7 @@ class StorageUnavailable(MedicError):
 
 class NotFound(MedicError):
     """An id given by an operator names nothing."""
+
+
+class InvalidTransition(MedicError):
+    """An operator asked for a change the current state does not allow (cancel a finished execution)."""

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     breaker_store: Literal["auto", "redis", "database"] = Field("auto", description="Where circuit breakers keep their shared state; auto: Redis when the broker is Redis, else the database.")
     breaker_redis_url: str = Field("", description="Redis for breaker state; default: the broker URL.")
     channels: dict[str, ChannelConfig] = Field(default_factory=lambda: dict(DEFAULT_CHANNELS), description="Notification channels by name, as JSON or in the config file: log, webhook, slack, email (see docs/recovery.md).")
+    breaker_channel: str = Field("log", description="Channel told of every circuit breaker transition.")
     notification_cooldown_s: float = Field(900, ge=0, description="An alert for the same group, channel and level is not sent again within this.")
     notification_retry_max_delay_s: float = Field(3600, ge=1, description="Cap of the backoff between tries of a notification its channel refused.")
 

@@ -11,6 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from config.errors import ConfigError, StorageUnavailable
 from config.settings import get_settings
+from tasks.recovery import recovery_service
 from workers.backoff import backoff_delay_s
 from workers.intake import Rejected
 from workers.reporting import IntakeService
@@ -24,14 +25,15 @@ DB_RETRY_INITIAL_S = 0.5
 
 @lru_cache(maxsize=1)
 def intake_service() -> IntakeService:
-    return IntakeService(get_settings())
+    return IntakeService(get_settings(), recovery=recovery_service())
 
 
 @signals.worker_init.connect
 def _compile_rules(**_: Any) -> None:
-    """Compile the rules before forking: a bad rule stops the worker now, not at the first event."""
+    """Compile rules and plans before forking: a bad one stops the worker now, not at the first event."""
     try:
         intake_service().classifier
+        recovery_service().plans
     except ConfigError as exc:
         log.critical("invalid configuration", extra={"error": str(exc)})
         raise SystemExit(f"medic: {exc}") from None

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import Settings
 from workers.classification import Classifier
 from workers.intake import Accepted, Limits, Rejected, reject, triage
+from workers.recovery.service import RecoveryService
 from workers.storage import repository
 from workers.storage.db import guarded_session, session_factory
 
@@ -36,9 +37,11 @@ class Outcome:
 
 
 class IntakeService:
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(self, settings: Settings, *, recovery: RecoveryService | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.settings = settings
         self.limits = Limits.from_settings(settings)
+        self.recovery = recovery  # None: store only, start no recovery (tests of intake alone)
         self.clock = clock
 
     @cached_property
@@ -64,9 +67,22 @@ class IntakeService:
 
     def _store_accepted(self, accepted: Accepted, delivery_id: str, received_at: datetime) -> Outcome:
         with self._session() as session:
-            stored = repository.store_accepted(session, accepted, delivery_id=delivery_id, received_at=received_at)
+            stored = repository.store_accepted(session, accepted, delivery_id=delivery_id, received_at=received_at,
+                                               then=self._start_recovery(accepted))
+        if self.recovery:
+            self.recovery.after_commit(stored.followup)
         status = "duplicate" if stored.duplicate else "stored"
         return Outcome(status, stored.group_id, stored.occurrence_id, accepted.classification.category)
+
+    def _start_recovery(self, accepted: Accepted):
+        if self.recovery is None:
+            return None
+        c = accepted.classification
+
+        def start(session: Session, group_id: int, occurrence_id: int):
+            return self.recovery.start(session, group_id=group_id, occurrence_id=occurrence_id, event=accepted.event,
+                                       category=c.category, severity=c.severity)
+        return start
 
     def _store_rejected(self, rejected: Rejected, delivery_id: str, received_at: datetime) -> Outcome:
         with self._session() as session:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from config.errors import ConfigError, NotFound, StorageUnavailable
+from config.errors import ConfigError, InvalidTransition, NotFound, StorageUnavailable
 from workers.cli import exit_codes
 from workers.cli.classify import classify
 from workers.cli.inspect import errors, rejected, stats
@@ -42,6 +42,9 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"medic: {exc}", err=True)
         sys.exit(exit_codes.CONFIG)
+    except InvalidTransition as exc:
+        click.echo(f"medic: {exc}", err=True)
+        sys.exit(exit_codes.USAGE)
     except NotFound as exc:
         click.echo(f"medic: {exc}", err=True)
         sys.exit(exit_codes.NOT_FOUND)

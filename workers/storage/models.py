@@ -100,6 +100,7 @@ class Execution(Base):
     service: Mapped[str] = mapped_column(String(256))
     category: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
+    run: Mapped[int] = mapped_column(Integer, default=1)  # an operator's retry of a finished execution starts run 2
     step_index: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
@@ -114,6 +115,8 @@ class Execution(Base):
         Index("ix_executions_group", "group_id"),
         Index("ix_executions_occurrence", "occurrence_id"),
     )
+    # Every UPDATE checks and bumps the version: two writers of one execution cannot both win.
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Attempt(Base):
@@ -123,6 +126,7 @@ class Attempt(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     execution_id: Mapped[int] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"))
+    run: Mapped[int] = mapped_column(Integer, default=1)
     step_index: Mapped[int] = mapped_column(Integer)
     step_kind: Mapped[str] = mapped_column(String(32))
     number: Mapped[int] = mapped_column(Integer)  # 1-based within its step
@@ -139,9 +143,10 @@ class Attempt(Base):
     detail: Mapped[dict[str, Any] | None]
 
     __table_args__ = (
-        UniqueConstraint("execution_id", "step_index", "number", name="uq_attempts_step_number"),
+        UniqueConstraint("execution_id", "run", "step_index", "number", name="uq_attempts_step_number"),
         Index("ix_attempts_state_scheduled", "state", "scheduled_for"),
         Index("ix_attempts_state_deadline", "state", "deadline_at"),
+        Index("ix_attempts_execution", "execution_id"),
     )
 
 

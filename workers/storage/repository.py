@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Table, TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from workers.storage.models import ErrorGroup, Occurrence, RejectedEvent
 class Stored:
     group_id: int
     occurrence_id: int | None  # None: a duplicate (same delivery or idempotency key), nothing stored
+    followup: Any = None  # what `then` returned
 
     @property
     def duplicate(self) -> bool:
@@ -53,8 +54,12 @@ _ADD_OCCURRENCE = _insert_sql(Occurrence.__table__, "ON CONFLICT DO NOTHING")
 _ADD_REJECTED = _insert_sql(RejectedEvent.__table__, "ON CONFLICT DO NOTHING")
 
 
-def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, received_at: datetime) -> Stored:
-    """Count the occurrence in its group and store it, in one transaction; duplicates change nothing."""
+def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, received_at: datetime,
+                   then: Callable[[Session, int, int], Any] | None = None) -> Stored:
+    """Count the occurrence in its group and store it, in one transaction; duplicates change nothing.
+
+    `then(session, group_id, occurrence_id)` runs in the same transaction for a new occurrence
+    (the recovery execution is created there, so an occurrence never lacks one)."""
     c, seen_at, event = accepted.classification, utc(accepted.occurred_at), accepted.event
     triage = dict(zip(_TRIAGE_COLUMNS, (c.category, c.severity, c.retryable, c.confidence, c.rule)))
     group = {"fingerprint": accepted.fingerprint, "error_type": event["error_type"],
@@ -68,12 +73,16 @@ def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, re
     try:
         group_id = connection.execute(_UPSERT_GROUP, group).scalar_one()
         occurrence_id = connection.execute(_ADD_OCCURRENCE, {"group_id": group_id, **occurrence}).scalar_one_or_none()
-        # A duplicate rolls back, undoing its count: that occurrence is already stored.
-        session.commit() if occurrence_id is not None else session.rollback()
+        followup = None
+        if occurrence_id is None:  # a duplicate rolls back, undoing its count: that occurrence is already stored
+            session.rollback()
+        else:
+            followup = then(session, group_id, occurrence_id) if then else None
+            session.commit()
     except BaseException:
         session.rollback()
         raise
-    return Stored(group_id, occurrence_id)
+    return Stored(group_id, occurrence_id, followup)
 
 
 def store_rejected(session: Session, rejected: Rejected, *, delivery_id: str, received_at: datetime) -> bool:

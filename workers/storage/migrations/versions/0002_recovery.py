@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 07:13:48.261656
+Create Date: 2026-11-22 07:18:17.312260
 """
 
 from alembic import op
@@ -52,6 +52,7 @@ def upgrade() -> None:
     sa.Column('service', sa.String(length=256), nullable=False),
     sa.Column('category', sa.String(length=64), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('run', sa.Integer(), nullable=False),
     sa.Column('step_index', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -72,6 +73,7 @@ def upgrade() -> None:
     op.create_table('attempts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('execution_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('run', sa.Integer(), nullable=False),
     sa.Column('step_index', sa.Integer(), nullable=False),
     sa.Column('step_kind', sa.String(length=32), nullable=False),
     sa.Column('number', sa.Integer(), nullable=False),
@@ -88,9 +90,10 @@ def upgrade() -> None:
     sa.Column('detail', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['execution_id'], ['executions.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('execution_id', 'step_index', 'number', name='uq_attempts_step_number')
+    sa.UniqueConstraint('execution_id', 'run', 'step_index', 'number', name='uq_attempts_step_number')
     )
     with op.batch_alter_table('attempts', schema=None) as batch_op:
+        batch_op.create_index('ix_attempts_execution', ['execution_id'], unique=False)
         batch_op.create_index('ix_attempts_state_deadline', ['state', 'deadline_at'], unique=False)
         batch_op.create_index('ix_attempts_state_scheduled', ['state', 'scheduled_for'], unique=False)
 
@@ -150,6 +153,7 @@ def downgrade() -> None:
     with op.batch_alter_table('attempts', schema=None) as batch_op:
         batch_op.drop_index('ix_attempts_state_scheduled')
         batch_op.drop_index('ix_attempts_state_deadline')
+        batch_op.drop_index('ix_attempts_execution')
 
     op.drop_table('attempts')
     with op.batch_alter_table('executions', schema=None) as batch_op:

@@ -1,0 +1,93 @@
+"""Recovery's tasks: run an attempt, take a replay's outcome, sweep, deliver a notification. Thin."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from celery import Task, current_app, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.orm.exc import StaleDataError
+
+from config.errors import StorageUnavailable
+from config.settings import get_settings
+from workers.backoff import backoff_delay_s
+from workers.recovery import outcomes
+from workers.recovery.dispatch import CeleryDispatcher
+from workers.recovery.service import RecoveryService
+
+log = logging.getLogger("medic.recovery")
+
+# Database trouble or a concurrent change: try the message again soon (claims make it safe).
+RETRY_INITIAL_S = 0.5
+RETRY_ON = (StorageUnavailable, StaleDataError, SoftTimeLimitExceeded)
+
+
+@lru_cache(maxsize=1)
+def recovery_service() -> RecoveryService:
+    return RecoveryService(get_settings(), dispatcher=CeleryDispatcher(current_app._get_current_object()))
+
+
+def _retry(task: Task, exc: Exception) -> Exception:
+    delay_s = backoff_delay_s(task.request.retries, initial_s=RETRY_INITIAL_S,
+                              max_s=get_settings().db_retry_max_delay_s, jitter="equal")
+    log.warning("recovery step will be retried", extra={
+        "task": task.name, "task_id": task.request.id, "delay_s": round(delay_s, 2), "error": f"{type(exc).__name__}: {exc}"})
+    return task.retry(countdown=delay_s, exc=exc)
+
+
+@shared_task(name="medic.recovery.run", bind=True, max_retries=None)
+def run(self: Task, attempt_id: int) -> None:
+    """Claim and perform one attempt (a duplicate of this message finds it claimed and stops)."""
+    try:
+        recovery_service().run(int(attempt_id))
+    except RETRY_ON as exc:
+        raise _retry(self, exc)
+
+
+@shared_task(name="medic.recovery.replay_succeeded", bind=True, max_retries=None)
+def replay_succeeded(self: Task, result: Any = None, *, attempt_id: int) -> None:
+    """link callback of a Celery replay: the app's task returned `result`."""
+    _record(self, attempt_id, outcomes.success(task_id=self.request.parent_id, result=_preview(result)))
+
+
+@shared_task(name="medic.recovery.replay_failed", bind=True, max_retries=None)
+def replay_failed(self: Task, task_id: str | None = None, *args: Any, attempt_id: int) -> None:
+    """link_error callback: the app's task raised (without a result backend Celery sends only its id)."""
+    _record(self, attempt_id, outcomes.retryable(f"the replayed task failed (task id {task_id})", task_id=task_id))
+
+
+def _record(task: Task, attempt_id: int, result: outcomes.AttemptResult) -> None:
+    service = recovery_service()
+    try:
+        service.after_commit(service.record(int(attempt_id), result))
+    except RETRY_ON as exc:
+        raise _retry(task, exc)
+
+
+@shared_task(name="medic.recovery.sweep", bind=True, max_retries=0)
+def sweep(self: Task) -> dict | None:
+    """Beat, every MEDIC_RECOVERY_SWEEP_INTERVAL_S: due attempts, lost messages, deadlines, notifications."""
+    try:
+        counts = recovery_service().sweep()
+    except StorageUnavailable as exc:  # the next pass is seconds away
+        log.warning("sweep skipped: database unavailable", extra={"error": str(exc)})
+        return None
+    if counts and any(counts.values()):
+        log.info("sweep", extra=counts)
+    return counts
+
+
+@shared_task(name="medic.recovery.deliver", bind=True, max_retries=None)
+def deliver(self: Task, notification_id: int, token: str | None = None) -> str:
+    try:
+        return recovery_service().deliver(int(notification_id), datetime.fromisoformat(token) if token else None)
+    except RETRY_ON as exc:
+        raise _retry(self, exc)
+
+
+def _preview(result: Any) -> Any:
+    text = repr(result)
+    return result if len(text) <= 500 and isinstance(result, (str, int, float, bool, dict, list, type(None))) else text[:500]

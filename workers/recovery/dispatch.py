@@ -1,0 +1,38 @@
+"""Sending recovery's messages with Celery: attempts, replays with callbacks, deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from celery import Celery
+
+from config.queues import RECOVERY_QUEUE
+
+RUN_TASK = "medic.recovery.run"
+REPLAY_SUCCEEDED_TASK = "medic.recovery.replay_succeeded"
+REPLAY_FAILED_TASK = "medic.recovery.replay_failed"
+DELIVER_TASK = "medic.recovery.deliver"
+# An app's task sent without a queue goes where Celery sends unrouted tasks.
+DEFAULT_APP_QUEUE = "celery"
+
+
+class CeleryDispatcher:
+    def __init__(self, app: Celery):
+        self.app = app
+
+    def run_attempt(self, attempt_id: int, countdown_s: float) -> None:
+        self.app.send_task(RUN_TASK, args=[attempt_id], countdown=countdown_s or None, queue=RECOVERY_QUEUE)
+
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int) -> None:
+        """Send the app's task by name; its worker reports back to medic.recovery, nobody waits."""
+        callback = {"attempt_id": attempt_id}
+        self.app.send_task(
+            target["task"], args=list(target.get("args") or []), kwargs=dict(target.get("kwargs") or {}),
+            queue=target.get("queue") or DEFAULT_APP_QUEUE, task_id=task_id,
+            link=self.app.signature(REPLAY_SUCCEEDED_TASK, kwargs=callback, queue=RECOVERY_QUEUE),
+            link_error=self.app.signature(REPLAY_FAILED_TASK, kwargs=callback, queue=RECOVERY_QUEUE))
+
+    def deliver(self, notification_id: int, token: datetime | None = None) -> None:
+        self.app.send_task(DELIVER_TASK, args=[notification_id, token.isoformat() if token else None],
+                           queue=RECOVERY_QUEUE)

@@ -1,0 +1,153 @@
+"""The recovery engine: what happens next, given a plan, where an execution is, and an outcome.
+
+Pure: the random source is passed in, times are offsets in seconds; storage and dispatch are
+the service's business (workers/recovery/service.py).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from workers.backoff import backoff_delay_s
+from workers.recovery.outcomes import AttemptResult
+from workers.recovery.plans import (CALL_STEPS, ENDING_KINDS, ActionStep, CallStep, CompensateStep, DeadLetterStep,
+                                    FallbackStep, PlanSpec, RetryStep)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Run attempt `number` of step `step_index` after `delay_s`."""
+
+    step_index: int
+    number: int
+    delay_s: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    state: str  # succeeded | dead | failed
+    reason: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    step_index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Next:
+    """The decision, and the steps passed over on the way to it (each audited)."""
+
+    decision: Schedule | Finish
+    skipped: tuple[Skip, ...] = ()
+
+
+def target_of(step: Any, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The operation a call step performs: the plan's own target, else the event's."""
+    if isinstance(step, RetryStep):
+        return event.get("replay")
+    if isinstance(step, (FallbackStep, CompensateStep)):
+        own = step.target.model_dump(mode="json") if step.target else None
+        return own or event.get(step.kind if step.kind == "fallback" else "compensate")
+    return None
+
+
+def first_attempt_delay_s(step: Any, *, hint_retry_after_s: float | None, rng: random.Random) -> float:
+    """A retry replays what just failed, so its first attempt waits; any other step starts now."""
+    if not isinstance(step, RetryStep):
+        return 0.0
+    return _with_retry_after(step, policy_delay_s(step, 1, rng), hint_retry_after_s)
+
+
+def policy_delay_s(step: CallStep, number: int, rng: random.Random) -> float:
+    """The wait before attempt `number` (1-based) of a step, by its policy."""
+    index = number - 1 if isinstance(step, RetryStep) else number - 2
+    if index < 0:
+        return 0.0
+    return backoff_delay_s(index, initial_s=step.initial_delay_s, rate=step.backoff_rate, max_s=step.max_delay_s,
+                           jitter=step.jitter, rng=rng)
+
+
+def _with_retry_after(step: CallStep, delay_s: float, retry_after_s: float | None) -> float:
+    if retry_after_s is None or not step.honour_retry_after:
+        return delay_s
+    return max(delay_s, min(retry_after_s, step.max_retry_after_s))
+
+
+def enter_step(plan: PlanSpec, step_index: int, event: dict[str, Any], *, rng: random.Random,
+               hint_retry_after_s: float | None = None) -> Next:
+    """Start the first step at or after `step_index` that has something to do."""
+    skipped: list[Skip] = []
+    for index in range(step_index, len(plan.steps)):
+        step = plan.steps[index]
+        if isinstance(step, DeadLetterStep):
+            return Next(Finish("dead", "dead_letter step"), tuple(skipped))
+        if isinstance(step, (RetryStep, FallbackStep, CompensateStep)) and target_of(step, event) is None:
+            skipped.append(Skip(index, f"{step.kind}: the event has no {_target_field(step)} target"))
+            continue
+        delay_s = first_attempt_delay_s(step, hint_retry_after_s=hint_retry_after_s, rng=rng)
+        return Next(Schedule(index, 1, delay_s, f"step {index + 1} ({step.kind})"), tuple(skipped))
+    return Next(_exhausted(plan), tuple(skipped))
+
+
+def _target_field(step: Any) -> str:
+    return {"retry": "replay"}.get(step.kind, step.kind)
+
+
+def _exhausted(plan: PlanSpec) -> Finish:
+    state = "dead" if plan.on_exhausted == "dead_letter" else "failed"
+    return Finish(state, "no step left to try")
+
+
+def after_outcome(plan: PlanSpec, step_index: int, number: int, result: AttemptResult, event: dict[str, Any], *,
+                  rng: random.Random) -> Next:
+    """Where an execution goes after attempt `number` of step `step_index` came to `result`."""
+    step = plan.steps[step_index]
+    if result.succeeded:
+        if step.kind in ENDING_KINDS:
+            return Next(Finish("succeeded", f"step {step_index + 1} ({step.kind}) succeeded"))
+        return enter_step(plan, step_index + 1, event, rng=rng)
+    if result.outcome != "permanent" and isinstance(step, CALL_STEPS) and number < step.max_attempts:
+        delay_s = _with_retry_after(step, policy_delay_s(step, number + 1, rng), result.retry_after_s)
+        return Next(Schedule(step_index, number + 1, delay_s, f"attempt {number} {result.outcome}"))
+    return enter_step(plan, step_index + 1, event, rng=rng)
+
+
+def after_breaker_open(plan: PlanSpec, step_index: int, event: dict[str, Any], *, rng: random.Random) -> Next | None:
+    """None: defer the attempt until the breaker half-opens; else go on with the next step."""
+    step = plan.steps[step_index]
+    if isinstance(step, RetryStep) and step.on_breaker_open == "next":
+        return enter_step(plan, step_index + 1, event, rng=rng)
+    return None
+
+
+def explain(plan: PlanSpec, event: dict[str, Any], *, rng: random.Random) -> list[dict[str, Any]]:
+    """Each step and the waits its attempts would have, were every attempt to fail."""
+    steps = []
+    for index, step in enumerate(plan.steps):
+        row: dict[str, Any] = {"step": index + 1, "kind": step.kind}
+        if isinstance(step, CALL_STEPS):
+            target = {"kind": "action", "name": step.name} if isinstance(step, ActionStep) else target_of(step, event)
+            row["target"] = _describe_target(target)
+            row["delays_s"] = [round(first_attempt_delay_s(step, hint_retry_after_s=None, rng=rng), 3)] + [
+                round(policy_delay_s(step, number, rng), 3) for number in range(2, step.max_attempts + 1)]
+            if target is None:
+                row["skipped"] = f"the event has no {_target_field(step)} target"
+        elif hasattr(step, "channel"):
+            row["channel"], row["level"] = step.channel, step.level
+        steps.append(row)
+    return steps
+
+
+def _describe_target(target: dict[str, Any] | None) -> str | None:
+    if not target:
+        return None
+    if target.get("kind") == "celery":
+        return f"celery task {target.get('task')} on queue {target.get('queue') or 'celery'}"
+    if target.get("kind") == "http":
+        return f"HTTP {target.get('method', 'POST')} {target.get('url')}"
+    return f"action {target.get('name')}"

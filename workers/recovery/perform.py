@@ -1,0 +1,90 @@
+"""Doing one step's work: a replay (Celery, HTTP, plugin action) or a notification.
+
+A Celery replay only sends: its outcome arrives later through link/link_error (None here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Protocol
+
+import httpx
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from workers.contract import HttpTarget
+from workers.notify import queue
+from workers.notify.message import Message
+from workers.recovery import outcomes
+from workers.recovery.actions import ActionContext, ActionRegistry
+from workers.recovery.http_replay import replay_http
+from workers.recovery.outcomes import AttemptResult
+from workers.recovery.plans import ActionStep, EscalateStep, NotifyStep
+from workers.storage.models import Attempt, Execution
+
+
+class Dispatcher(Protocol):
+    """How the engine sends messages; Celery's in tasks, a recording fake in tests."""
+
+    def run_attempt(self, attempt_id: int, countdown_s: float) -> None: ...
+
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int) -> None: ...
+
+    def deliver(self, notification_id: int, token: datetime | None = None) -> None: ...
+
+
+@dataclass
+class Performer:
+    settings: Settings
+    dispatcher: Dispatcher
+    actions: ActionRegistry
+    http: httpx.Client
+    clock: Callable[[], datetime]
+
+    def call(self, step: Any, target: dict[str, Any] | None, execution: Execution, attempt: Attempt,
+             event: dict[str, Any]) -> AttemptResult | None:
+        if isinstance(step, ActionStep):
+            target = {"kind": "action", "name": step.name, "params": step.params}
+        if target is None:
+            return outcomes.permanent(f"{step.kind}: nothing to call")
+        kind = target.get("kind")
+        if kind == "celery":
+            return self._celery(target, execution, attempt)
+        if kind == "http":
+            return replay_http(HttpTarget.model_validate(target), idempotency_key=f"medic-execution-{execution.id}",
+                               client=self.http, now=self.clock)
+        context = ActionContext(execution_id=execution.id, attempt_id=attempt.id, attempt_number=attempt.number,
+                                event=event, params=dict(target.get("params") or {}))
+        return self.actions.run(target["name"], context)
+
+    def _celery(self, target: dict[str, Any], execution: Execution, attempt: Attempt) -> AttemptResult | None:
+        try:
+            self.dispatcher.replay(target, task_id=f"medic-{execution.id}-{attempt.id}", attempt_id=attempt.id)
+        except Exception as exc:  # the broker refused the message: the replay did not start
+            return outcomes.retryable(f"could not send task {target.get('task')}: {type(exc).__name__}: {exc}")
+        return None
+
+
+def notify(session: Session, step: NotifyStep | EscalateStep, execution: Execution, event: dict[str, Any], *,
+           now: datetime, cooldown_s: float) -> tuple[AttemptResult, int | None]:
+    """Queue the step's notification; returns the result and the id to deliver (None: suppressed)."""
+    message = Message(subject=_subject(step, execution, event), level=step.level, kind=step.kind,
+                      fields=_facts(execution, event), group_id=execution.group_id, execution_id=execution.id)
+    row = queue.enqueue(session, message, channel=step.channel, now=now, cooldown_s=cooldown_s)
+    if row.state == queue.SUPPRESSED:
+        return outcomes.success(notification_id=row.id, suppressed=True), None
+    return outcomes.success(notification_id=row.id), row.id
+
+
+def _subject(step: Any, execution: Execution, event: dict[str, Any]) -> str:
+    verb = "escalated" if step.kind == "escalate" else "needs attention"
+    return f"{execution.category} error in {execution.service} {verb}: {event.get('error_type', '?')}"
+
+
+def _facts(execution: Execution, event: dict[str, Any]) -> dict[str, Any]:
+    facts = {"service": execution.service, "category": execution.category, "error_type": event.get("error_type"),
+             "message": event.get("message"), "operation": event.get("operation"), "source": event.get("source"),
+             "group_id": execution.group_id, "execution_id": execution.id, "plan": execution.plan_name,
+             "last_error": execution.last_error}
+    return {key: value for key, value in facts.items() if value is not None}

@@ -1,0 +1,271 @@
+"""Recovery plans as data: the YAML schema, loading, merging and selection.
+
+Plan files are read in order: the built-in files in config/plans/ (by file name), then the
+user's files (MEDIC_PLANS_FILES) in the order given. A plan whose `name` was already defined
+replaces the earlier one; `enabled: false` removes it. An event gets the matching plan with the
+highest `priority`; at equal priority the more specific match wins (more conditions), then the
+later file. Breaker settings merge the same way, per service.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Iterable, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from config.channels import Level
+from config.errors import ConfigError
+from workers.backoff import Jitter
+from workers.breakers.policy import BreakerConfig
+from workers.classification.taxonomy import Severity
+from workers.contract import Target
+
+DEFAULT_PRIORITY = 50
+# A Retry-After longer than this is not honoured in full: the policy's own delay applies.
+DEFAULT_MAX_RETRY_AFTER_S = 3600
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Names = Annotated[list[Annotated[str, Field(min_length=1)]], BeforeValidator(_as_list), Field(min_length=1)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Match(_Spec):
+    """All given conditions must hold; a list means any of its entries."""
+
+    category: Names | None = None  # exact category names
+    severity: list[Severity] | None = Field(None, min_length=1)
+    service: Names | None = None  # globs, as in rules
+    source: Names | None = None
+    operation: Names | None = None
+
+    def matches(self, event: dict[str, Any], category: str, severity: str) -> bool:
+        if self.category and category not in self.category:
+            return False
+        if self.severity and severity not in self.severity:
+            return False
+        return all(_glob_any(event.get(name), patterns)
+                   for name, patterns in (("service", self.service), ("source", self.source), ("operation", self.operation))
+                   if patterns)
+
+    @property
+    def specificity(self) -> int:
+        return sum(value is not None for value in (self.category, self.severity, self.service, self.source, self.operation))
+
+
+def _glob_any(value: Any, patterns: list[str]) -> bool:
+    return isinstance(value, str) and any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
+
+
+class _CallStep(_Spec):
+    """A step that performs an operation, tried up to max_attempts times with backoff between."""
+
+    max_attempts: int = Field(1, ge=1, le=1000)
+    initial_delay_s: float = Field(1.0, ge=0)
+    backoff_rate: float = Field(2.0, ge=1)
+    max_delay_s: float = Field(300.0, ge=0)
+    jitter: Jitter = "full"
+    timeout_s: float | None = Field(None, gt=0)  # deadline of one attempt; default MEDIC_RECOVERY_ATTEMPT_TIMEOUT_S
+    honour_retry_after: bool = True
+    max_retry_after_s: float = Field(DEFAULT_MAX_RETRY_AFTER_S, ge=0)
+
+
+class RetryStep(_CallStep):
+    """Replay the event's `replay` target."""
+
+    kind: Literal["retry"]
+    max_attempts: int = Field(5, ge=1, le=1000)
+    # defer: wait until the service's breaker half-opens (not counted as an attempt); next: go on.
+    on_breaker_open: Literal["defer", "next"] = "defer"
+
+
+class FallbackStep(_CallStep):
+    """Run the plan's target, else the event's `fallback` target."""
+
+    kind: Literal["fallback"]
+    target: Target | None = None
+
+
+class CompensateStep(_CallStep):
+    """Undo a partial operation (the plan's target, else the event's `compensate`), then go on."""
+
+    kind: Literal["compensate"]
+    target: Target | None = None
+
+
+class ActionStep(_CallStep):
+    """A plugin action registered under the `medic.actions` entry point group."""
+
+    kind: Literal["action"]
+    name: Annotated[str, Field(min_length=1)]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class NotifyStep(_Spec):
+    kind: Literal["notify"]
+    channel: str = "log"
+    level: Level = "warning"
+
+
+class EscalateStep(_Spec):
+    kind: Literal["escalate"]
+    channel: str = "log"
+    level: Level = "critical"
+
+
+class DeadLetterStep(_Spec):
+    kind: Literal["dead_letter"]
+
+
+Step = Annotated[RetryStep | FallbackStep | CompensateStep | ActionStep | NotifyStep | EscalateStep | DeadLetterStep,
+                 Field(discriminator="kind")]
+CallStep = RetryStep | FallbackStep | CompensateStep | ActionStep
+CALL_STEPS = (RetryStep, FallbackStep, CompensateStep, ActionStep)
+# A success of these ends the execution; compensate, notify and escalate go on to the next step.
+ENDING_KINDS = frozenset({"retry", "fallback", "action"})
+
+
+class PlanSpec(_Spec):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    description: str = ""
+    match: Match = Field(default_factory=Match)
+    priority: int = Field(DEFAULT_PRIORITY, ge=0, le=1000)
+    steps: list[Step] = Field(min_length=1)
+    on_exhausted: Literal["dead_letter", "fail"] = "dead_letter"
+    enabled: bool = True
+
+
+class BreakerSection(_Spec):
+    default: BreakerConfig | None = None
+    services: dict[str, BreakerConfig] = Field(default_factory=dict)
+
+
+class PlanFile(_Spec):
+    version: Literal[1] = 1
+    plans: list[PlanSpec] = Field(default_factory=list)
+    breakers: BreakerSection = Field(default_factory=BreakerSection)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "PlanFile":
+        seen: set[str] = set()
+        for plan in self.plans:
+            if plan.name in seen:
+                raise ValueError(f"plan {plan.name!r} is defined twice in this file")
+            seen.add(plan.name)
+        return self
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    spec: PlanSpec
+    origin: Path
+    entry: int  # 1-based position in its file
+    file_rank: int
+
+    @property
+    def rank(self) -> tuple[int, int, int, int]:
+        return (self.spec.priority, self.spec.match.specificity, self.file_rank, -self.entry)
+
+
+@dataclass(frozen=True)
+class PlanSet:
+    plans: list[LoadedPlan]  # best first
+    breaker_default: BreakerConfig = field(default_factory=BreakerConfig)
+    breaker_services: dict[str, BreakerConfig] = field(default_factory=dict)
+
+    def select(self, event: dict[str, Any], category: str, severity: str) -> PlanSpec:
+        for loaded in self.plans:
+            if loaded.spec.match.matches(event, category, severity):
+                return loaded.spec
+        raise ConfigError("no recovery plan matches and there is no catch-all plan (one with an empty match)")
+
+    def get(self, name: str) -> PlanSpec | None:
+        return next((p.spec for p in self.plans if p.spec.name == name), None)
+
+    def breaker_config(self, service: str) -> BreakerConfig:
+        return self.breaker_services.get(service, self.breaker_default)
+
+
+def builtin_plan_paths() -> list[Path]:
+    folder = resources.files("config") / "plans"
+    return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith((".yaml", ".yml")))
+
+
+def load_plan_file(path: Path) -> PlanFile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"plans file {path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"plans file {path}: not valid YAML: {exc}") from None
+    try:
+        return PlanFile.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, data, exc)) from None
+
+
+def _describe(path: Path, data: Any, exc: ValidationError) -> str:
+    lines = [f"plans file {path}: invalid:"]
+    for error in exc.errors():
+        loc = list(error["loc"])
+        where = ".".join(str(part) for part in loc) or "(the file)"
+        if len(loc) >= 2 and loc[0] == "plans" and isinstance(loc[1], int):
+            plan = (data.get("plans") or [None])[loc[1]] if isinstance(data, dict) else None
+            name = plan.get("name") if isinstance(plan, dict) else None
+            rest = loc[2:]
+            if len(rest) >= 2 and rest[0] == "steps" and isinstance(rest[1], int):
+                # pydantic puts the discriminator value in the path: steps.0.retry.max_attempts
+                tail = rest[3:] if len(rest) > 2 and rest[2] in _STEP_KINDS else rest[2:]
+                field_name = ".".join(str(part) for part in tail) or "(the step)"
+                where = f"plan {name!r} (entry {loc[1] + 1}), step {rest[1] + 1}, field {field_name}"
+            else:
+                where = f"plan {name!r} (entry {loc[1] + 1}), field {'.'.join(str(p) for p in rest) or '(the entry)'}"
+        lines.append(f"  {where}: {error['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+_STEP_KINDS = {"retry", "fallback", "compensate", "action", "notify", "escalate", "dead_letter"}
+
+
+def load_plans(paths: Iterable[Path]) -> PlanSet:
+    """Read, merge and order plan files; every problem names the file, the plan and the field."""
+    merged: dict[str, LoadedPlan] = {}
+    breaker_default = BreakerConfig()
+    breaker_services: dict[str, BreakerConfig] = {}
+    for rank, path in enumerate(paths):
+        parsed = load_plan_file(path)
+        for entry, spec in enumerate(parsed.plans, start=1):
+            merged.pop(spec.name, None)
+            if spec.enabled:
+                merged[spec.name] = LoadedPlan(spec, path, entry, rank)
+        breaker_default = parsed.breakers.default or breaker_default
+        breaker_services.update(parsed.breakers.services)
+    ordered = sorted(merged.values(), key=lambda p: p.rank, reverse=True)
+    if not any(not p.spec.match.specificity for p in ordered):
+        raise ConfigError("plans: no catch-all plan (a plan with an empty `match`); every event needs a plan")
+    return PlanSet(ordered, breaker_default, breaker_services)
+
+
+def check_references(plans: PlanSet, *, channels: Iterable[str], actions: Iterable[str]) -> None:
+    """Steps may only name channels that are configured and actions that are installed."""
+    channels, actions = set(channels), set(actions)
+    for loaded in plans.plans:
+        for number, step in enumerate(loaded.spec.steps, start=1):
+            where = f"plans file {loaded.origin}: plan {loaded.spec.name!r}, step {number}"
+            if isinstance(step, (NotifyStep, EscalateStep)) and step.channel not in channels:
+                raise ConfigError(f"{where}, field channel: {step.channel!r} is not a configured channel "
+                                  f"(MEDIC_CHANNELS has {', '.join(sorted(channels))})")
+            if isinstance(step, ActionStep) and step.name not in actions:
+                raise ConfigError(f"{where}, field name: no action {step.name!r} is installed "
+                                  f"(entry point group medic.actions has {', '.join(sorted(actions)) or 'none'})")

@@ -1,0 +1,445 @@
+"""The recovery service: starts executions, runs and records attempts, sweeps what is due.
+
+Every change of an execution is one transaction with its audit row. Attempts are claimed by a
+conditional update, so a duplicated or redelivered message never performs a step twice. Messages
+are sent after the commit; one that is lost is sent again by the sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import Any, Callable
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import Settings
+from workers.breakers import Breakers, Transition, breakers_from_settings
+from workers.notify.message import Message
+from workers.notify import queue as notifications
+from workers.recovery import engine, store
+from workers.recovery.actions import ActionRegistry
+from workers.recovery.outcomes import AttemptResult
+from workers.recovery.perform import Dispatcher, Performer, notify
+from workers.recovery.plans import (CALL_STEPS, EscalateStep, NotifyStep, PlanSet, PlanSpec, RetryStep,
+                                    builtin_plan_paths, check_references, load_plans)
+from workers.recovery.states import FINISHED, PENDING, RUNNING, SUCCEEDED, TIMED_OUT, WAITING, attempt_state_for
+from workers.recovery.store import Actor
+from workers.storage import leases
+from workers.storage.db import guarded_session, session_factory
+from workers.storage.models import Attempt, Execution, Notification
+
+log = logging.getLogger("medic.recovery")
+
+# Steps that are due now run in the same task, up to this many, instead of one message each.
+INLINE_STEPS_MAX = 8
+# Sweeper batch per pass; what is left waits for the next pass, seconds later.
+SWEEP_BATCH = 500
+# Extra time past a replay's own timeout before its attempt counts as timed out.
+DEADLINE_GRACE_S = 5
+# Local steps (plugin actions, notifications) finish within a task's time limit.
+LOCAL_STEP_DEADLINE_S = 120
+SWEEP_LEASE = "recovery-sweep"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def worker_actor() -> Actor:
+    return Actor(f"worker:{socket.gethostname()}:{os.getpid()}")
+
+
+def load_plan_set(settings: Settings, actions: ActionRegistry) -> PlanSet:
+    plans = load_plans([*builtin_plan_paths(), *settings.plans_files])
+    check_references(plans, channels=settings.channels, actions=actions.names())
+    return plans
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A message to send after the commit: run `attempt_id` in `countdown_s` (None: the sweeper will)."""
+
+    attempt_id: int
+    countdown_s: float | None
+
+
+class RecoveryService:
+    def __init__(self, settings: Settings, *, dispatcher: Dispatcher, clock: Callable[[], datetime] = utcnow,
+                 rng: random.Random | None = None, actor: Actor | None = None):
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.actor = actor or worker_actor()
+
+    # --- wiring ----------------------------------------------------------------------------
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.settings.database_url)
+
+    @cached_property
+    def actions(self) -> ActionRegistry:
+        return ActionRegistry.from_entry_points()
+
+    @cached_property
+    def plans(self) -> PlanSet:
+        return load_plan_set(self.settings, self.actions)
+
+    @cached_property
+    def breakers(self) -> Breakers:
+        return breakers_from_settings(self.settings, self.sessions, self.plans.breaker_config,
+                                      on_transition=self._breaker_transition, clock=self.clock)
+
+    @cached_property
+    def performer(self) -> Performer:
+        return Performer(self.settings, self.dispatcher, self.actions, httpx.Client(), self.clock)
+
+    def _session(self):
+        return guarded_session(self.sessions)
+
+    # --- starting --------------------------------------------------------------------------
+
+    def start(self, session: Session, *, group_id: int, occurrence_id: int, event: dict[str, Any], category: str,
+              severity: str, plan: PlanSpec | None = None, replay_of: int | None = None,
+              actor: Actor | None = None) -> Dispatch | None:
+        """Create the execution of a stored occurrence, in the caller's transaction."""
+        now, actor = self.clock(), actor or self.actor
+        plan = plan or self.plans.select(event, category, severity)
+        execution = store.create_execution(session, group_id=group_id, occurrence_id=occurrence_id, plan=plan,
+                                           service=event["service"], category=category, now=now, replay_of=replay_of)
+        store.audit(session, execution, at=now, actor=actor, action="created", to_state=PENDING,
+                    reason=f"plan {plan.name}" + (f", replaying execution {replay_of}" if replay_of else ""))
+        first = engine.enter_step(plan, 0, event, rng=self.rng, hint_retry_after_s=_retry_after_hint(event))
+        return self._apply(session, execution, first, now=now, actor=actor)
+
+    def after_commit(self, dispatch: Dispatch | None) -> None:
+        """Send what a committed transaction decided; a failure is left to the sweeper."""
+        if dispatch is None or dispatch.countdown_s is None:
+            return
+        try:
+            self.dispatcher.run_attempt(dispatch.attempt_id, dispatch.countdown_s)
+        except Exception as exc:
+            log.warning("could not send attempt; the sweeper will", extra={
+                "attempt_id": dispatch.attempt_id, "error": f"{type(exc).__name__}: {exc}"})
+
+    # --- running ---------------------------------------------------------------------------
+
+    def run(self, attempt_id: int) -> None:
+        """Claim and perform an attempt, and any attempts due right after it."""
+        for _ in range(INLINE_STEPS_MAX):
+            dispatch = self._run_one(attempt_id)
+            if dispatch is None or dispatch.countdown_s != 0:
+                self.after_commit(dispatch)
+                return
+            attempt_id = dispatch.attempt_id
+        self.after_commit(Dispatch(attempt_id, 0))
+
+    def _run_one(self, attempt_id: int) -> Dispatch | None:
+        claimed = self._claim(attempt_id)
+        if claimed is None:
+            return None
+        execution, attempt, plan, event = claimed
+        step = plan.steps[attempt.step_index]
+        if isinstance(step, (NotifyStep, EscalateStep)):
+            return self._notify(attempt.id, step)
+        if isinstance(step, RetryStep):
+            permit = self.breakers.acquire(execution.service)
+            if not permit.allowed:
+                return self._breaker_open(attempt.id, permit.retry_at_s)
+            if permit.probe:
+                self._mark_probe(attempt.id)
+        result = self.performer.call(step, engine.target_of(step, event), execution, attempt, event)
+        if result is None:  # a Celery replay: its outcome comes back through link/link_error
+            return None
+        return self.record(attempt.id, result)
+
+    def _claim(self, attempt_id: int) -> tuple[Execution, Attempt, PlanSpec, dict[str, Any]] | None:
+        now = self.clock()
+        with self._session() as session:
+            attempt = session.get(Attempt, attempt_id)
+            if attempt is None or attempt.state != "scheduled":
+                return None
+            execution = session.get(Execution, attempt.execution_id)
+            plan = PlanSpec.model_validate(execution.plan)
+            step = plan.steps[attempt.step_index]
+            if not store.claim(session, attempt_id, now=now, actor=self.actor, deadline_at=now + self._deadline(step, execution, session)):
+                session.rollback()
+                self._early(attempt, now)
+                return None
+            store.transition(session, execution, RUNNING, now=now, actor=self.actor, action="claimed",
+                             attempt_id=attempt_id, reason=f"attempt {attempt.number} of step {attempt.step_index + 1} ({step.kind})")
+            event = store.event_of(session, execution)
+            session.commit()
+            session.refresh(attempt)
+            return execution, attempt, plan, event
+
+    def _deadline(self, step: Any, execution: Execution, session: Session) -> timedelta:
+        if not isinstance(step, CALL_STEPS):
+            return timedelta(seconds=LOCAL_STEP_DEADLINE_S)
+        target = engine.target_of(step, store.event_of(session, execution)) or {}
+        if target.get("kind") == "http":
+            return timedelta(seconds=float(target.get("timeout_s") or 10) + DEADLINE_GRACE_S)
+        if target.get("kind") == "celery":
+            return timedelta(seconds=step.timeout_s or self.settings.recovery_attempt_timeout_s)
+        return timedelta(seconds=max(step.timeout_s or 0, LOCAL_STEP_DEADLINE_S))
+
+    def _early(self, attempt: Attempt, now: datetime) -> None:
+        """A message that came before its time (a redispatch, a clock skew) is sent again for then."""
+        if attempt.state == "scheduled" and attempt.scheduled_for is not None:
+            remaining_s = (store.utc(attempt.scheduled_for) - now).total_seconds()
+            if 0 < remaining_s <= self.settings.recovery_countdown_max_s:
+                self.after_commit(Dispatch(attempt.id, remaining_s))
+
+    def _mark_probe(self, attempt_id: int) -> None:
+        with self._session() as session:
+            attempt = session.get(Attempt, attempt_id)
+            attempt.detail = {**(attempt.detail or {}), "probe": True}
+            session.commit()
+
+    def _notify(self, attempt_id: int, step: NotifyStep | EscalateStep) -> Dispatch | None:
+        now = self.clock()
+        with self._session() as session:
+            attempt = session.get(Attempt, attempt_id)
+            execution = session.get(Execution, attempt.execution_id)
+            result, deliver_id = notify(session, step, execution, store.event_of(session, execution), now=now,
+                                        cooldown_s=self.settings.notification_cooldown_s)
+            dispatch = self._record_in(session, attempt, result, now=now)
+            session.commit()
+        if deliver_id is not None:
+            self._send_delivery(deliver_id)
+        return dispatch
+
+    def _breaker_open(self, attempt_id: int, retry_at_s: float | None) -> Dispatch | None:
+        now = self.clock()
+        with self._session() as session:
+            attempt = session.get(Attempt, attempt_id)
+            execution = session.get(Execution, attempt.execution_id)
+            plan = PlanSpec.model_validate(execution.plan)
+            event = store.event_of(session, execution)
+            onward = engine.after_breaker_open(plan, attempt.step_index, event, rng=self.rng)
+            if onward is not None:
+                store.finish(session, attempt, state="failed", outcome="permanent", error="circuit breaker open",
+                             detail={}, now=now)
+                dispatch = self._apply(session, execution, onward, now=now, actor=self.actor)
+                session.commit()
+                return dispatch
+            config = self.plans.breaker_config(execution.service)
+            until = (datetime.fromtimestamp(retry_at_s, timezone.utc) if retry_at_s
+                     else now + timedelta(seconds=config.recovery_timeout_s))
+            until = max(until, now)
+            dispatch = self._dispatch_for(attempt_id, until, now)
+            store.unclaim(session, attempt_id, scheduled_for=until,
+                          dispatched_at=until if dispatch.countdown_s is not None else None)
+            store.transition(session, execution, WAITING, now=now, actor=self.actor, action="deferred",
+                             attempt_id=attempt_id, next_attempt_at=until,
+                             reason=f"circuit breaker of {execution.service} is open; not counted as an attempt")
+            session.commit()
+            return dispatch
+
+    # --- outcomes --------------------------------------------------------------------------
+
+    def record(self, attempt_id: int, result: AttemptResult, *, actor: Actor | None = None) -> Dispatch | None:
+        """Record an attempt's outcome and decide what follows; a second outcome changes nothing."""
+        now = self.clock()
+        with self._session() as session:
+            attempt = session.get(Attempt, attempt_id)
+            if attempt is None:
+                return None
+            dispatch = self._record_in(session, attempt, result, now=now, actor=actor)
+            session.commit()
+        self._breaker_outcome(attempt, result)
+        return dispatch
+
+    def _record_in(self, session: Session, attempt: Attempt, result: AttemptResult, *, now: datetime,
+                   actor: Actor | None = None) -> Dispatch | None:
+        actor = actor or self.actor
+        execution = session.get(Execution, attempt.execution_id)
+        won = store.finish(session, attempt, state=attempt_state_for(result.outcome), outcome=result.outcome,
+                           error=result.error, detail=result.detail, now=now)
+        if not won:
+            self._late_outcome(session, execution, attempt, result, now=now, actor=actor)
+            return None
+        if execution.state in FINISHED or attempt.run != execution.run:
+            return None
+        plan = PlanSpec.model_validate(execution.plan)
+        event = store.event_of(session, execution)
+        if result.error:
+            execution.last_error = result.error
+        store.audit(session, execution, at=now, actor=actor, action=f"attempt_{result.outcome}",
+                    attempt_id=attempt.id, reason=result.error,
+                    detail={"step": attempt.step_index + 1, "attempt": attempt.number, **_small(result.detail)})
+        onward = engine.after_outcome(plan, attempt.step_index, attempt.number, result, event, rng=self.rng)
+        return self._apply(session, execution, onward, now=now, actor=actor)
+
+    def _late_outcome(self, session: Session, execution: Execution, attempt: Attempt, result: AttemptResult, *,
+                      now: datetime, actor: Actor) -> None:
+        """An outcome for an attempt already decided: a success after its deadline still ends the work."""
+        session.refresh(attempt)
+        if (result.succeeded and attempt.state == TIMED_OUT and execution.state not in FINISHED
+                and attempt.run == execution.run and attempt.step_kind in ("retry", "fallback", "action")):
+            store.cancel_open_attempts(session, execution.id, now=now)
+            store.transition(session, execution, SUCCEEDED, now=now, actor=actor, action="succeeded",
+                             attempt_id=attempt.id, reason=f"attempt {attempt.number} succeeded after its deadline")
+            return
+        log.info("outcome ignored: attempt already decided", extra={
+            "attempt_id": attempt.id, "execution_id": execution.id, "attempt_state": attempt.state,
+            "outcome": result.outcome})
+
+    def _apply(self, session: Session, execution: Execution, onward: engine.Next, *, now: datetime,
+               actor: Actor) -> Dispatch | None:
+        for skip in onward.skipped:
+            store.audit(session, execution, at=now, actor=actor, action="step_skipped", reason=skip.reason,
+                        detail={"step": skip.step_index + 1})
+        decision = onward.decision
+        if isinstance(decision, engine.Finish):
+            store.cancel_open_attempts(session, execution.id, now=now)
+            store.transition(session, execution, decision.state, now=now, actor=actor, action=decision.state,
+                             reason=decision.reason)
+            log.info(f"execution {decision.state}", extra={"execution_id": execution.id, "reason": decision.reason})
+            return None
+        step = PlanSpec.model_validate(execution.plan).steps[decision.step_index]
+        when = now + timedelta(seconds=decision.delay_s)
+        countdown = decision.delay_s <= self.settings.recovery_countdown_max_s
+        attempt = store.add_attempt(session, execution, step_index=decision.step_index, step_kind=step.kind,
+                                    number=decision.number, scheduled_for=when, dispatched_at=when if countdown else None)
+        state = PENDING if execution.state == PENDING else WAITING
+        store.transition(session, execution, state, now=now, actor=actor, action="scheduled", attempt_id=attempt.id,
+                         reason=decision.reason, step_index=decision.step_index, next_attempt_at=when,
+                         detail={"step": decision.step_index + 1, "attempt": decision.number,
+                                 "delay_s": round(decision.delay_s, 3)})
+        return Dispatch(attempt.id, decision.delay_s if countdown else None)
+
+    def _dispatch_for(self, attempt_id: int, when: datetime, now: datetime) -> Dispatch:
+        delay_s = max(0.0, (when - now).total_seconds())
+        return Dispatch(attempt_id, delay_s if delay_s <= self.settings.recovery_countdown_max_s else None)
+
+    # --- breakers --------------------------------------------------------------------------
+
+    def _breaker_outcome(self, attempt: Attempt, result: AttemptResult) -> None:
+        if attempt.step_kind != "retry":
+            return
+        with self._session() as session:
+            service = session.get(Execution, attempt.execution_id).service
+        probe = bool((attempt.detail or {}).get("probe"))
+        if result.succeeded:
+            self.breakers.record_success(service, probe=probe)
+        elif result.counts_against_breaker:
+            self.breakers.record_failure(service, probe=probe)
+        else:
+            self.breakers.release(service, probe=probe)
+
+    def _breaker_transition(self, service: str, transition: Transition, actor: str) -> None:
+        from workers.storage.models import BreakerTransition
+
+        now = self.clock()
+        level = "info" if transition.to_state == "closed" else "error"
+        message = Message(subject=f"circuit breaker of {service}: {transition.from_state} -> {transition.to_state}",
+                          level=level, kind="breaker", fields={"service": service, "reason": transition.reason})
+        with self._session() as session:
+            session.add(BreakerTransition(service=service, at=now, from_state=transition.from_state,
+                                          to_state=transition.to_state, reason=transition.reason, actor=actor))
+            row = notifications.enqueue(session, message, channel=self.settings.breaker_channel, now=now,
+                                        cooldown_s=0)
+            session.commit()
+            notification_id = row.id
+        log.warning(message.subject, extra={"service": service, "reason": transition.reason, "actor": actor})
+        self._send_delivery(notification_id)
+
+    # --- notifications ---------------------------------------------------------------------
+
+    def _send_delivery(self, notification_id: int, token: datetime | None = None) -> None:
+        try:
+            self.dispatcher.deliver(notification_id, token)
+        except Exception as exc:
+            log.warning("could not send notification; the sweeper will", extra={
+                "notification_id": notification_id, "error": f"{type(exc).__name__}: {exc}"})
+
+    def deliver(self, notification_id: int, token: datetime | None = None) -> str:
+        """Send one queued notification through its channel; a refusal reschedules it."""
+        from workers.notify.channels import DeliveryFailed, deliver, level_passes
+
+        now = self.clock()
+        with self._session() as session:
+            row = notifications.claim(session, notification_id, now=now, token=token)
+            if row is None:
+                return "not due"
+            config = self.settings.channels.get(row.channel)
+            if config is None:
+                notifications.mark_refused(session, row, f"channel {row.channel!r} is not configured (MEDIC_CHANNELS)",
+                                           now=now, max_delay_s=self.settings.notification_retry_max_delay_s)
+                return "refused"
+            if not level_passes(config, row.level):
+                notifications.mark_sent(session, row, now=now)
+                return "below the channel's level"
+            try:
+                deliver(row.channel, config, Message.from_dict(row.body), http=self.performer.http)
+            except DeliveryFailed as exc:
+                retry_at = notifications.mark_refused(session, row, str(exc), now=now, retry_after_s=exc.retry_after_s,
+                                                      max_delay_s=self.settings.notification_retry_max_delay_s)
+                log.warning("notification refused; will retry", extra={
+                    "notification_id": row.id, "channel": row.channel, "error": str(exc), "retry_at": retry_at.isoformat()})
+                return "refused"
+            notifications.mark_sent(session, row, now=now)
+            return "sent"
+
+    # --- the sweeper -----------------------------------------------------------------------
+
+    def sweep(self) -> dict[str, int] | None:
+        """Send due attempts and lost messages, time out attempts past their deadline, deliver
+        due notifications. Single-flight: None when another sweep holds the lease."""
+        now = self.clock()
+        holder = self.actor.name
+        ttl_s = max(30.0, 5 * self.settings.recovery_sweep_interval_s)
+        with self._session() as session:
+            if not leases.acquire(session, SWEEP_LEASE, holder, now=now, ttl_s=ttl_s):
+                return None
+        try:
+            return {"dispatched": self._sweep_due(now), "timed_out": self._sweep_expired(now),
+                    "notifications": self._sweep_notifications(now)}
+        finally:
+            with self._session() as session:
+                leases.release(session, SWEEP_LEASE, holder)
+
+    def _sweep_due(self, now: datetime) -> int:
+        redispatch_before = now - timedelta(seconds=self.settings.recovery_redispatch_after_s)
+        with self._session() as session:
+            due = store.due_attempt_ids(session, now=now, redispatch_before=redispatch_before, limit=SWEEP_BATCH)
+            if due:
+                store.mark_dispatched(session, due, now=now)
+            session.commit()
+        for attempt_id in due:
+            self.after_commit(Dispatch(attempt_id, 0))
+        return len(due)
+
+    def _sweep_expired(self, now: datetime) -> int:
+        with self._session() as session:
+            expired = store.expired_attempt_ids(session, now=now, limit=SWEEP_BATCH)
+        timeout = AttemptResult("timeout", "no outcome by the attempt's deadline")
+        for attempt_id in expired:
+            self.after_commit(self.record(attempt_id, timeout, actor=Actor("sweeper")))
+        return len(expired)
+
+    def _sweep_notifications(self, now: datetime) -> int:
+        with self._session() as session:
+            leased = notifications.lease_due(session, now=now, limit=SWEEP_BATCH)
+        for notification_id, token in leased:
+            self._send_delivery(notification_id, token)
+        return len(leased)
+
+
+def _retry_after_hint(event: dict[str, Any]) -> float | None:
+    """An app may pass the Retry-After it was given in context.retry_after_s."""
+    value = (event.get("context") or {}).get("retry_after_s")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _small(detail: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in detail.items() if key != "body_preview"}

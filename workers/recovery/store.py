@@ -1,0 +1,178 @@
+"""The SQL of recovery: executions, attempts and their audit rows. Callers own the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from workers.recovery.plans import PlanSpec
+from workers.recovery.states import FINISHED, OPEN_ATTEMPT_STATES, RUNNING, SCHEDULED
+from workers.storage.models import Attempt, AuditEntry, Execution, Occurrence
+from workers.storage.repository import utc
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who or what made a change, as written in the audit: worker:<host>, sweeper, operator:<name>."""
+
+    name: str
+
+
+def audit(session: Session, execution: Execution | None, *, at: datetime, actor: Actor, action: str,
+          from_state: str | None = None, to_state: str | None = None, reason: str | None = None,
+          attempt_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
+    session.add(AuditEntry(execution_id=execution.id if execution else None, attempt_id=attempt_id, at=utc(at),
+                           actor=actor.name, action=action, from_state=from_state, to_state=to_state,
+                           reason=reason, detail=detail))
+
+
+def create_execution(session: Session, *, group_id: int, occurrence_id: int, plan: PlanSpec, service: str,
+                     category: str, now: datetime, replay_of: int | None = None) -> Execution:
+    execution = Execution(group_id=group_id, occurrence_id=occurrence_id, replay_of=replay_of, plan_name=plan.name,
+                          plan=plan.model_dump(mode="json"), service=service, category=category, state="pending",
+                          run=1, step_index=0, created_at=utc(now), updated_at=utc(now))
+    session.add(execution)
+    session.flush()
+    return execution
+
+
+def transition(session: Session, execution: Execution, to_state: str, *, now: datetime, actor: Actor, action: str,
+               reason: str | None = None, attempt_id: int | None = None, detail: dict[str, Any] | None = None,
+               **changes: Any) -> None:
+    """Move an execution and write its audit row; the caller commits both together."""
+    from_state = execution.state
+    execution.state = to_state
+    execution.updated_at = utc(now)
+    execution.reason = reason
+    for name, value in changes.items():
+        setattr(execution, name, value)
+    if to_state in FINISHED:
+        execution.finished_at = utc(now)
+        execution.next_attempt_at = None
+    audit(session, execution, at=now, actor=actor, action=action, from_state=from_state, to_state=to_state,
+          reason=reason, attempt_id=attempt_id, detail=detail)
+
+
+def add_attempt(session: Session, execution: Execution, *, step_index: int, step_kind: str, number: int,
+                scheduled_for: datetime, dispatched_at: datetime | None) -> Attempt:
+    attempt = Attempt(execution_id=execution.id, run=execution.run, step_index=step_index, step_kind=step_kind,
+                      number=number, state=SCHEDULED, scheduled_for=utc(scheduled_for),
+                      dispatched_at=utc(dispatched_at) if dispatched_at else None,
+                      dispatch_count=1 if dispatched_at else 0)
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def claim(session: Session, attempt_id: int, *, now: datetime, actor: Actor, deadline_at: datetime,
+          detail: dict[str, Any] | None = None) -> bool:
+    """scheduled -> running, once: of two workers handed the same attempt, one gets True."""
+    result = session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt_id, Attempt.state == SCHEDULED, Attempt.scheduled_for <= utc(now))
+        .values(state=RUNNING, claimed_at=utc(now), claimed_by=actor.name, deadline_at=utc(deadline_at), detail=detail)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def finish(session: Session, attempt: Attempt, *, state: str, outcome: str, error: str | None,
+           detail: dict[str, Any], now: datetime) -> bool:
+    """running -> a final state, once: a late or duplicated outcome gets False and changes nothing."""
+    result = session.execute(
+        update(Attempt).where(Attempt.id == attempt.id, Attempt.state == RUNNING)
+        .values(state=state, outcome=outcome, error=error, finished_at=utc(now), detail={**(attempt.detail or {}), **detail})
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def unclaim(session: Session, attempt_id: int, *, scheduled_for: datetime, dispatched_at: datetime | None) -> bool:
+    """running -> scheduled again (a deferral): it did not run, so it is not counted."""
+    result = session.execute(
+        update(Attempt).where(Attempt.id == attempt_id, Attempt.state == RUNNING)
+        .values(state=SCHEDULED, scheduled_for=utc(scheduled_for), claimed_at=None, claimed_by=None, deadline_at=None,
+                dispatched_at=utc(dispatched_at) if dispatched_at else None)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def reschedule(session: Session, attempt_id: int, *, scheduled_for: datetime, dispatched_at: datetime | None) -> bool:
+    result = session.execute(
+        update(Attempt).where(Attempt.id == attempt_id, Attempt.state == SCHEDULED)
+        .values(scheduled_for=utc(scheduled_for), dispatched_at=utc(dispatched_at) if dispatched_at else None,
+                dispatch_count=Attempt.dispatch_count + (1 if dispatched_at else 0))
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def cancel_open_attempts(session: Session, execution_id: int, *, now: datetime) -> int:
+    result = session.execute(
+        update(Attempt).where(Attempt.execution_id == execution_id, Attempt.state.in_(OPEN_ATTEMPT_STATES))
+        .values(state="cancelled", finished_at=utc(now)).execution_options(synchronize_session=False))
+    return result.rowcount
+
+
+def open_attempt(session: Session, execution: Execution) -> Attempt | None:
+    query = (select(Attempt).where(Attempt.execution_id == execution.id, Attempt.state.in_(OPEN_ATTEMPT_STATES))
+             .order_by(Attempt.id.desc()).limit(1))
+    return session.scalars(query).first()
+
+
+def event_of(session: Session, execution: Execution) -> dict[str, Any]:
+    return session.scalar(select(Occurrence.event).where(Occurrence.id == execution.occurrence_id)) or {}
+
+
+def due_attempt_ids(session: Session, *, now: datetime, redispatch_before: datetime, limit: int) -> list[int]:
+    """Scheduled attempts whose time has come and whose message was never sent, or sent long ago (lost)."""
+    query = (select(Attempt.id)
+             .where(Attempt.state == SCHEDULED, Attempt.scheduled_for <= utc(now),
+                    or_(Attempt.dispatched_at.is_(None), Attempt.dispatched_at <= utc(redispatch_before)))
+             .order_by(Attempt.scheduled_for).limit(limit))
+    return list(session.scalars(query))
+
+
+def mark_dispatched(session: Session, attempt_ids: Iterable[int], *, now: datetime) -> None:
+    session.execute(update(Attempt).where(Attempt.id.in_(list(attempt_ids)), Attempt.state == SCHEDULED)
+                    .values(dispatched_at=utc(now), dispatch_count=Attempt.dispatch_count + 1)
+                    .execution_options(synchronize_session=False))
+
+
+def expired_attempt_ids(session: Session, *, now: datetime, limit: int) -> list[int]:
+    query = (select(Attempt.id).where(Attempt.state == RUNNING, Attempt.deadline_at <= utc(now))
+             .order_by(Attempt.deadline_at).limit(limit))
+    return list(session.scalars(query))
+
+
+# --- reading, for operators -----------------------------------------------------------------
+
+def list_executions(session: Session, *, states: Iterable[str] = (), service: str | None = None,
+                    group_id: int | None = None, limit: int = 50) -> list[Execution]:
+    query = select(Execution).order_by(Execution.updated_at.desc(), Execution.id.desc()).limit(limit)
+    if states:
+        query = query.where(Execution.state.in_(list(states)))
+    if service:
+        query = query.where(Execution.service == service)
+    if group_id:
+        query = query.where(Execution.group_id == group_id)
+    return list(session.scalars(query))
+
+
+def attempts_of(session: Session, execution_id: int) -> list[Attempt]:
+    return list(session.scalars(select(Attempt).where(Attempt.execution_id == execution_id).order_by(Attempt.id)))
+
+
+def audit_of(session: Session, execution_id: int) -> list[AuditEntry]:
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.execution_id == execution_id)
+                                .order_by(AuditEntry.at, AuditEntry.id)))
+
+
+def count_by_state(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(Execution.state, func.count()).group_by(Execution.state)).all())
+
+
+def delete_executions(session: Session, ids: list[int]) -> int:
+    return session.execute(delete(Execution).where(Execution.id.in_(ids))
+                           .execution_options(synchronize_session=False)).rowcount
