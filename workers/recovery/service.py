@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any, Callable
 
 import httpx
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
@@ -87,7 +88,8 @@ class RecoveryService:
 
     @cached_property
     def actions(self) -> ActionRegistry:
-        return ActionRegistry.from_entry_points()
+        # A soft time limit must stop the task, not read as a plugin's failure.
+        return ActionRegistry.from_entry_points(propagate=(SoftTimeLimitExceeded,))
 
     @cached_property
     def plans(self) -> PlanSet:
