@@ -1,0 +1,216 @@
+"""The recovery service against a real database (SQLite and PostgreSQL), with a recording dispatcher:
+claims happen once, outcomes count once, the sweeper finds what is due, lost or overdue."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from config.settings import load_settings
+from workers.recovery import operator, store
+from workers.recovery.outcomes import retryable, success
+from workers.recovery.service import RecoveryService
+from workers.reporting import IntakeService
+from workers.storage.db import session_factory
+from workers.storage.models import Attempt, AuditEntry, Execution
+
+pytestmark = pytest.mark.integration
+
+CELERY = {"kind": "celery", "task": "app.flaky", "args": [1], "queue": "app"}
+NETWORK = {"error_type": "requests.exceptions.ConnectionError", "message": "Connection refused", "service": "partner"}
+
+
+class Recorder:
+    def __init__(self):
+        self.runs, self.replays, self.deliveries = [], [], []
+
+    def run_attempt(self, attempt_id, countdown_s):
+        self.runs.append((attempt_id, countdown_s))
+
+    def replay(self, target, *, task_id, attempt_id):
+        self.replays.append((task_id, attempt_id))
+
+    def deliver(self, notification_id, token=None):
+        self.deliveries.append(notification_id)
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def world(database_url, tmp_path):
+    plans = tmp_path / "plans.yaml"
+    plans.write_text("""
+plans:
+  - name: transient
+    match: {category: network}
+    steps:
+      - {kind: retry, max_attempts: 3, initial_delay_s: 1, backoff_rate: 10, max_delay_s: 100, jitter: none, timeout_s: 30}
+      - {kind: notify, channel: log, level: warning}
+      - {kind: dead_letter}
+""")
+    settings = load_settings(database_url=database_url, broker_url="memory://", plans_files=[plans],
+                             recovery_countdown_max_s=5, breaker_store="database", recovery_redispatch_after_s=30)
+    clock, recorder = Clock(), Recorder()
+    service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
+    intake = IntakeService(settings, recovery=service, clock=clock)
+    return service, intake, recorder, clock, session_factory(database_url)
+
+
+def report(intake, n=1, **extra):
+    return [intake.report({**NETWORK, "replay": CELERY, **extra}, delivery_id=f"d{i}-{id(extra)}") for i in range(n)]
+
+
+def attempts(sessions, execution_id=None):
+    with sessions() as session:
+        query = select(Attempt).order_by(Attempt.id)
+        if execution_id:
+            query = query.where(Attempt.execution_id == execution_id)
+        return list(session.scalars(query))
+
+
+def execution(sessions, execution_id=1):
+    with sessions() as session:
+        return session.get(Execution, execution_id)
+
+
+def test_an_occurrence_starts_an_execution_in_the_same_transaction(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake)
+    assert execution(sessions).state == "pending"
+    [first] = attempts(sessions)
+    assert (first.state, first.number, first.step_kind) == ("scheduled", 1, "retry")
+    assert recorder.runs == [(first.id, 1.0)]  # short delay: a countdown
+    intake.report({**NETWORK, "replay": CELERY}, delivery_id="d0-dup")  # different delivery, same content: new occurrence
+    intake.report({**NETWORK, "replay": CELERY, "idempotency_key": "k"}, delivery_id="x1")
+    intake.report({**NETWORK, "replay": CELERY, "idempotency_key": "k"}, delivery_id="x2")  # duplicate: no execution
+    with sessions() as session:
+        assert len(store.list_executions(session)) == 3
+
+
+def test_a_replay_is_claimed_once_however_often_its_message_comes(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake)
+    clock.advance(1)
+    [attempt] = attempts(sessions)
+    threads = [threading.Thread(target=service.run, args=(attempt.id,)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(recorder.replays) == 1
+    assert attempts(sessions)[0].state == "running"
+
+
+def test_retry_then_success(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake)
+    for expected_delay in (10.0, 100.0):
+        clock.advance(100)
+        attempt = attempts(sessions)[-1]
+        service.run(attempt.id)
+        service.after_commit(service.record(attempt.id, retryable("partner down")))
+        nxt = attempts(sessions)[-1]
+        assert (nxt.scheduled_for.replace(tzinfo=timezone.utc) - clock.now).total_seconds() == expected_delay
+    assert execution(sessions).state == "waiting"
+    # 10 s and 100 s are above the countdown threshold (5 s): no message, the sweeper sends them
+    assert len(recorder.runs) == 1 and attempts(sessions)[-1].dispatched_at is None
+    clock.advance(100)
+    assert service.sweep()["dispatched"] == 1
+    last = attempts(sessions)[-1]
+    service.run(last.id)
+    service.record(last.id, success())
+    assert service.record(last.id, retryable("a duplicate outcome")) is None  # ignored
+    done = execution(sessions)
+    assert done.state == "succeeded" and done.finished_at is not None
+    assert [a.state for a in attempts(sessions)] == ["failed", "failed", "succeeded"]
+
+
+def test_exhausted_retries_notify_and_dead_letter(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake)
+    for _ in range(3):
+        clock.advance(200)
+        attempt = attempts(sessions)[-1]
+        service.run(attempt.id)
+        service.after_commit(service.record(attempt.id, retryable("down")))
+    assert recorder.runs[-1] == (attempts(sessions)[-1].id, 0)  # the notify step is due now
+    service.run(attempts(sessions)[-1].id)
+    states = [(a.step_kind, a.state) for a in attempts(sessions)]
+    assert states == [("retry", "failed"), ("retry", "failed"), ("retry", "failed"), ("notify", "succeeded")]
+    assert execution(sessions).state == "dead"
+    assert len(recorder.deliveries) == 1
+
+
+def test_the_sweeper_redispatches_a_lost_message_and_times_out_a_silent_replay(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake)
+    clock.advance(10)
+    assert service.sweep()["dispatched"] == 0  # its message was sent 9 s ago: not lost yet
+    clock.advance(30)
+    assert service.sweep()["dispatched"] == 1  # still unclaimed 30 s after it was due: lost, sent again
+    attempt = attempts(sessions)[0]
+    service.run(attempt.id)
+    clock.advance(31)  # past the 30 s timeout of the Celery replay
+    assert service.sweep()["timed_out"] == 1
+    assert attempts(sessions)[0].state == "timed_out" and attempts(sessions)[1].state == "scheduled"
+    # the late outcome of the timed-out attempt still ends the work
+    service.record(attempt.id, success())
+    assert execution(sessions).state == "succeeded"
+    assert attempts(sessions)[1].state == "cancelled"
+
+
+def test_the_sweep_is_single_flight(world):
+    service, intake, recorder, clock, sessions = world
+    other = RecoveryService(service.settings, dispatcher=recorder, clock=clock, actor=store.Actor("other"))
+    from workers.storage import leases
+    with sessions() as session:
+        assert leases.acquire(session, "recovery-sweep", "other", now=clock(), ttl_s=30)
+    assert service.sweep() is None
+    clock.advance(31)  # the holder died: its lease expires
+    assert service.sweep() is not None
+    del other
+
+
+def test_operator_actions_are_audited(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake, 2)
+    who = operator.operator("alice")
+    operator.retry(service, 1, actor=who, reason="partner is back")
+    assert recorder.runs[-1] == (attempts(sessions, 1)[0].id, 0)
+    operator.cancel(service, 2, actor=who)
+    assert execution(sessions, 2).state == "cancelled"
+    assert attempts(sessions, 2)[0].state == "cancelled"
+    operator.retry(service, 2, actor=who)  # a finished execution starts again
+    assert execution(sessions, 2).state == "pending" and execution(sessions, 2).run == 2
+    with sessions() as session:
+        actions = [(a.actor, a.action) for a in session.scalars(select(AuditEntry).where(AuditEntry.actor == "operator:alice"))]
+    assert actions == [("operator:alice", "retry_now"), ("operator:alice", "cancelled"), ("operator:alice", "restarted"),
+                       ("operator:alice", "scheduled")]
+
+
+def test_dead_letters_can_be_replayed_and_purged(world):
+    service, intake, recorder, clock, sessions = world
+    intake.report({"error_type": "KeyError", "message": "'sku'", "service": "shop"}, delivery_id="bug")
+    [notify] = attempts(sessions)
+    service.run(notify.id)
+    assert execution(sessions).state == "dead"
+    new_id = operator.replay_dead(service, 1, actor=operator.operator("bob"))
+    assert execution(sessions, new_id).replay_of == 1
+    assert operator.purge_dead(service, actor=operator.operator("bob"), ids=[1]) == [1]
+    assert execution(sessions, 1) is None
+    with sessions() as session:
+        purged = session.scalars(select(AuditEntry).where(AuditEntry.action == "purged")).one()
+    assert purged.detail == {"execution_id": 1} and purged.actor == "operator:bob"
