@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from config.channels import DEFAULT_CHANNELS, ChannelConfig, LogChannel
@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     recovery_sweep_interval_s: float = Field(2, gt=0, le=300, description="How often beat runs the recovery sweeper (due attempts, deadlines, notifications).")
     recovery_redispatch_after_s: float = Field(30, gt=0, description="A due attempt still unclaimed this long after its message was sent is sent again (the message was lost).")
     recovery_attempt_timeout_s: float = Field(300, gt=0, description="Default deadline of one Celery replay; no outcome by then counts as a timeout. A plan step's timeout_s overrides it.")
+    replay_http_headers: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, description="Headers added to HTTP replays by URL host (glob), e.g. credentials: {\"api.partner.com\": {\"Authorization\": \"Bearer ...\"}}. Credentials belong here: an event's secrets are masked at intake.")
     breaker_store: Literal["auto", "redis", "database"] = Field("auto", description="Where circuit breakers keep their shared state; auto: Redis when the broker is Redis, else the database.")
     breaker_redis_url: str = Field("", description="Redis for breaker state; default: the broker URL.")
     channels: dict[str, ChannelConfig] = Field(default_factory=lambda: dict(DEFAULT_CHANNELS), description="Notification channels by name, as JSON or in the config file: log, webhook, slack, email (see docs/recovery.md).")

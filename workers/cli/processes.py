@@ -16,6 +16,8 @@ from config.queues import QUEUES
 from config.settings import Settings
 from workers.classification import Classifier
 from workers.cli.context import mask_url, settings
+from workers.recovery.actions import ActionRegistry
+from workers.recovery.service import load_plan_set
 from workers.storage import migrate
 
 CELERY_APP = "config.celery_app"
@@ -24,6 +26,7 @@ CELERY_APP = "config.celery_app"
 def _validated() -> Settings:
     current = settings()
     Classifier.from_files(current.rules_files)  # compiles every rule: a bad rule stops startup
+    load_plan_set(current, ActionRegistry.from_entry_points())  # and so does a bad plan
     return current
 
 

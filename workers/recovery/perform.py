@@ -5,6 +5,7 @@ A Celery replay only sends: its outcome arrives later through link/link_error (N
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Protocol
@@ -52,11 +53,22 @@ class Performer:
         if kind == "celery":
             return self._celery(target, execution, attempt)
         if kind == "http":
-            return replay_http(HttpTarget.model_validate(target), idempotency_key=f"medic-execution-{execution.id}",
-                               client=self.http, now=self.clock)
+            return replay_http(self._with_configured_headers(HttpTarget.model_validate(target)),
+                               idempotency_key=f"medic-execution-{execution.id}", client=self.http, now=self.clock)
         context = ActionContext(execution_id=execution.id, attempt_id=attempt.id, attempt_number=attempt.number,
                                 event=event, params=dict(target.get("params") or {}))
         return self.actions.run(target["name"], context)
+
+    def _with_configured_headers(self, target: HttpTarget) -> HttpTarget:
+        """Credentials come from MEDIC_REPLAY_HTTP_HEADERS by host: the event's were masked at intake."""
+        host = httpx.URL(target.url).host
+        extra = {name: value.get_secret_value()
+                 for pattern, headers in self.settings.replay_http_headers.items() if fnmatch.fnmatchcase(host, pattern)
+                 for name, value in headers.items()}
+        if not extra:
+            return target
+        kept = {name: value for name, value in target.headers.items() if name.lower() not in {n.lower() for n in extra}}
+        return target.model_copy(update={"headers": {**kept, **extra}})
 
     def _celery(self, target: dict[str, Any], execution: Execution, attempt: Attempt) -> AttemptResult | None:
         try:
