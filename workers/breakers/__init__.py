@@ -1,0 +1,14 @@
+"""Circuit breakers per service, shared by every worker process and host.
+
+policy: the breaker as pure functions of (state, config, now_s); store: where the shared state
+lives (Redis or the database) behind a compare-and-set; service: `Breakers`, which joins the two.
+"""
+
+from __future__ import annotations
+
+from workers.breakers.policy import BreakerConfig, BreakerState, Permit, Transition, effective_state
+from workers.breakers.service import BreakerContention, Breakers, breakers_from_settings
+from workers.breakers.store import BreakerStore, MemoryBreakerStore, RedisBreakerStore, SqlBreakerStore
+
+__all__ = ["BreakerConfig", "BreakerContention", "BreakerState", "BreakerStore", "Breakers", "MemoryBreakerStore",
+           "Permit", "RedisBreakerStore", "SqlBreakerStore", "Transition", "breakers_from_settings", "effective_state"]
