@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     recovery_countdown_max_s: float = Field(60, ge=0, description="Retry delays up to this wait in the broker (Celery countdown); longer ones wait in the database for the sweeper. Keep it well under MEDIC_BROKER_VISIBILITY_TIMEOUT_S.")
     recovery_sweep_interval_s: float = Field(2, gt=0, le=300, description="How often beat runs the recovery sweeper (due attempts, deadlines, notifications).")
     recovery_redispatch_after_s: float = Field(30, gt=0, description="A due attempt still unclaimed this long after its message was sent is sent again (the message was lost).")
-    recovery_attempt_timeout_s: float = Field(300, gt=0, description="Default deadline of one Celery replay; no outcome by then counts as a timeout. A plan step's timeout_s overrides it.")
+    recovery_attempt_timeout_s: float = Field(600, gt=0, description="Default deadline of one Celery replay; no outcome by then counts as a timeout. A plan step's timeout_s overrides it. With Redis it must be at least 1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S.")
     replay_http_headers: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, description="Headers added to HTTP replays by URL host (glob), e.g. credentials: {\"api.partner.com\": {\"Authorization\": \"Bearer ...\"}}. Credentials belong here: an event's secrets are masked at intake.")
     breaker_store: Literal["auto", "redis", "database"] = Field("auto", description="Where circuit breakers keep their shared state; auto: Redis when the broker is Redis, else the database.")
     breaker_redis_url: str = Field("", description="Redis for breaker state; default: the broker URL.")
@@ -113,6 +113,10 @@ class Settings(BaseSettings):
             raise ValueError(f"MEDIC_RECOVERY_COUNTDOWN_MAX_S ({self.recovery_countdown_max_s:g}) must be at most half of "
                              f"MEDIC_BROKER_VISIBILITY_TIMEOUT_S ({self.broker_visibility_timeout_s}): a countdown longer "
                              f"than the visibility timeout is delivered more than once")
+        if self.broker_url.startswith(("redis://", "rediss://")) and self.recovery_attempt_timeout_s < self.min_replay_timeout_s:
+            raise ValueError(f"MEDIC_RECOVERY_ATTEMPT_TIMEOUT_S ({self.recovery_attempt_timeout_s:g}) must be at least "
+                             f"{self.min_replay_timeout_s:g} (1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S): a replay's callback "
+                             f"held by a worker that died comes back only after the visibility timeout")
         data_dir = self.data_dir.expanduser().resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{data_dir / 'medic.sqlite'}"
@@ -125,6 +129,11 @@ class Settings(BaseSettings):
         if self.database_url.startswith("postgresql://"):
             self.database_url = "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
         return self
+
+    @property
+    def min_replay_timeout_s(self) -> float:
+        """The shortest Celery replay deadline that outlasts the redelivery of a callback held by a dead worker."""
+        return 1.2 * self.broker_visibility_timeout_s
 
     @property
     def breakers_in_redis(self) -> bool:

@@ -70,7 +70,7 @@ class IntakeService:
             stored = repository.store_accepted(session, accepted, delivery_id=delivery_id, received_at=received_at,
                                                then=self._start_recovery(accepted))
         if self.recovery:
-            self.recovery.after_commit(stored.followup)
+            self.recovery.after_commit(stored.followup.dispatch if stored.followup else None)
         status = "duplicate" if stored.duplicate else "stored"
         return Outcome(status, stored.group_id, stored.occurrence_id, accepted.classification.category)
 

@@ -8,9 +8,13 @@ import click
 
 from config.errors import ConfigError, InvalidTransition, NotFound, StorageUnavailable
 from workers.cli import exit_codes
+from workers.cli.breakers import breakers, notifications
 from workers.cli.classify import classify
+from workers.cli.dead import dead
 from workers.cli.inspect import errors, rejected, stats
+from workers.cli.plans import plans
 from workers.cli.processes import beat, run, worker
+from workers.cli.recovery import executions
 from workers.cli.report import report
 from workers.cli.setup import config, db
 
@@ -26,7 +30,8 @@ def cli() -> None:
     """
 
 
-for command in (run, worker, beat, report, errors, rejected, stats, classify, db, config):
+for command in (run, worker, beat, report, errors, rejected, stats, classify, executions, dead, plans, breakers,
+                notifications, db, config):
     cli.add_command(command)
 
 

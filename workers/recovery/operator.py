@@ -85,25 +85,26 @@ def replay_dead(service: RecoveryService, execution_id: int, *, actor: Actor, pl
             plan = service.plans.get(plan_name)
             if plan is None:
                 raise NotFound(f"no plan named {plan_name!r} (see `medic plans list`)")
-        dispatch = service.start(session, group_id=dead.group_id, occurrence_id=dead.occurrence_id,
-                                 event=occurrence.event, category=occurrence.category, severity=occurrence.severity,
-                                 plan=plan, replay_of=dead.id, actor=actor)
-        new_id = session.scalar(select(Execution.id).where(Execution.replay_of == dead.id)
-                                .order_by(Execution.id.desc()).limit(1))
+        started = service.start(session, group_id=dead.group_id, occurrence_id=dead.occurrence_id,
+                                event=occurrence.event, category=occurrence.category, severity=occurrence.severity,
+                                plan=plan, replay_of=dead.id, actor=actor)
+        new_id = started.execution_id
         store.audit(session, dead, at=service.clock(), actor=actor, action="replayed",
                     reason=f"replayed as execution {new_id}", detail={"new_execution_id": new_id})
         session.commit()
-    service.after_commit(dispatch)
+    service.after_commit(started.dispatch)
     return new_id
 
 
 def purge_dead(service: RecoveryService, *, actor: Actor, ids: Iterable[int] = (),
                finished_before: datetime | None = None) -> list[int]:
     """Delete dead letters (their attempts go with them; audit rows stay, with a purge entry)."""
+    ids = list(ids)
+    if not ids and finished_before is None:
+        raise InvalidTransition("name the dead letters to purge, or an age (finished_before): refusing to purge all")
     now = service.clock()
     with service._session() as session:
         query = select(Execution).where(Execution.state == DEAD)
-        ids = list(ids)
         if ids:
             query = query.where(Execution.id.in_(ids))
         if finished_before:

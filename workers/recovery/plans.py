@@ -45,7 +45,7 @@ class Match(_Spec):
     """All given conditions must hold; a list means any of its entries."""
 
     category: Names | None = None  # exact category names
-    severity: list[Severity] | None = Field(None, min_length=1)
+    severity: Annotated[list[Severity], BeforeValidator(_as_list), Field(min_length=1)] | None = None
     service: Names | None = None  # globs, as in rules
     source: Names | None = None
     operation: Names | None = None
@@ -269,3 +269,14 @@ def check_references(plans: PlanSet, *, channels: Iterable[str], actions: Iterab
             if isinstance(step, ActionStep) and step.name not in actions:
                 raise ConfigError(f"{where}, field name: no action {step.name!r} is installed "
                                   f"(entry point group medic.actions has {', '.join(sorted(actions)) or 'none'})")
+
+
+def check_timeouts(plans: PlanSet, *, min_timeout_s: float) -> None:
+    """A Celery replay's deadline must outlast the redelivery of a callback a dead worker held."""
+    for loaded in plans.plans:
+        for number, step in enumerate(loaded.spec.steps, start=1):
+            timeout_s = getattr(step, "timeout_s", None)
+            if timeout_s is not None and timeout_s < min_timeout_s:
+                raise ConfigError(f"plans file {loaded.origin}: plan {loaded.spec.name!r}, step {number}, field timeout_s: "
+                                  f"{timeout_s:g} is shorter than {min_timeout_s:g} s (1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S); "
+                                  f"a callback held by a worker that died would be taken for a timeout")

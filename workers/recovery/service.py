@@ -29,7 +29,7 @@ from workers.recovery.actions import ActionRegistry
 from workers.recovery.outcomes import AttemptResult
 from workers.recovery.perform import Dispatcher, Performer, notify
 from workers.recovery.plans import (CALL_STEPS, EscalateStep, NotifyStep, PlanSet, PlanSpec, RetryStep,
-                                    builtin_plan_paths, check_references, load_plans)
+                                    builtin_plan_paths, check_references, check_timeouts, load_plans)
 from workers.recovery.states import FINISHED, PENDING, RUNNING, SUCCEEDED, TIMED_OUT, WAITING, attempt_state_for
 from workers.recovery.store import Actor
 from workers.storage import leases
@@ -60,7 +60,15 @@ def worker_actor() -> Actor:
 def load_plan_set(settings: Settings, actions: ActionRegistry) -> PlanSet:
     plans = load_plans([*builtin_plan_paths(), *settings.plans_files])
     check_references(plans, channels=settings.channels, actions=actions.names())
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        check_timeouts(plans, min_timeout_s=settings.min_replay_timeout_s)
     return plans
+
+
+@dataclass(frozen=True)
+class Started:
+    execution_id: int
+    dispatch: "Dispatch | None"
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,7 @@ class RecoveryService:
 
     def start(self, session: Session, *, group_id: int, occurrence_id: int, event: dict[str, Any], category: str,
               severity: str, plan: PlanSpec | None = None, replay_of: int | None = None,
-              actor: Actor | None = None) -> Dispatch | None:
+              actor: Actor | None = None) -> Started:
         """Create the execution of a stored occurrence, in the caller's transaction."""
         now, actor = self.clock(), actor or self.actor
         plan = plan or self.plans.select(event, category, severity)
@@ -120,7 +128,7 @@ class RecoveryService:
         store.audit(session, execution, at=now, actor=actor, action="created", to_state=PENDING,
                     reason=f"plan {plan.name}" + (f", replaying execution {replay_of}" if replay_of else ""))
         first = engine.enter_step(plan, 0, event, rng=self.rng, hint_retry_after_s=_retry_after_hint(event))
-        return self._apply(session, execution, first, now=now, actor=actor)
+        return Started(execution.id, self._apply(session, execution, first, now=now, actor=actor))
 
     def after_commit(self, dispatch: Dispatch | None) -> None:
         """Send what a committed transaction decided; a failure is left to the sweeper."""

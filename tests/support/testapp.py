@@ -1,0 +1,117 @@
+"""A separate application for the recovery tests: its own Celery app, worker and queue.
+
+It does not import medic. medic replays its tasks by name on queue `testapp`; the app's worker runs
+them and sends the `link` / `link_error` callbacks medic attached (to medic's recovery queue).
+
+Everything a test wants to know is counted in Redis, per key:
+- `testapp:calls:<key>`   how many times the task ran (INCR)
+- `testapp:times:<key>`   when each run started (time.time(), RPUSH)
+- `testapp:tasks:<key>`   the Celery task id of each run (RPUSH): two runs of one id = a duplicate
+- `testapp:effects:<key>` how many times the side effect happened (INCR after success)
+
+Run a worker with `start_testapp_worker(log_path)`, or by hand:
+    python -m celery -A tests.support.testapp worker -Q testapp -c 2 --pool prefork
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from celery import Celery
+
+QUEUE = "testapp"
+BROKER_URL = os.environ.get("TESTAPP_BROKER_URL", os.environ.get("MEDIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/13"))
+REDIS_URL = os.environ.get("TESTAPP_REDIS_URL", BROKER_URL)
+
+app = Celery("testapp", broker=BROKER_URL)
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    event_serializer="json",
+    result_backend=None,
+    task_ignore_result=True,
+    task_default_queue=QUEUE,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=True,
+)
+
+_redis: redis.Redis | None = None
+
+
+def store() -> redis.Redis:
+    global _redis
+    if _redis is None:  # one client per (forked) process
+        _redis = redis.Redis.from_url(REDIS_URL)
+    return _redis
+
+
+def _count_call(key: str, task_id: str | None) -> int:
+    pipe = store().pipeline()
+    pipe.incr(f"testapp:calls:{key}")
+    pipe.rpush(f"testapp:times:{key}", repr(time.time()))
+    pipe.rpush(f"testapp:tasks:{key}", task_id or "")
+    return pipe.execute()[0]
+
+
+@app.task(name="testapp.flaky", bind=True)
+def flaky(self, key: str, fail_times: int) -> dict:
+    """Fails its first `fail_times` runs for `key` (a partner API that is down), then does its side effect."""
+    calls = _count_call(key, self.request.id)
+    if calls <= fail_times:
+        raise RuntimeError("partner API down")
+    store().incr(f"testapp:effects:{key}")
+    return {"ok": True}
+
+
+@app.task(name="testapp.always_fails", bind=True)
+def always_fails(self, key: str) -> dict:
+    _count_call(key, self.request.id)
+    raise RuntimeError("partner API down")
+
+
+@app.task(name="testapp.slow", bind=True)
+def slow(self, key: str, seconds: float) -> dict:
+    _count_call(key, self.request.id)
+    time.sleep(seconds)
+    store().incr(f"testapp:effects:{key}")
+    return {"ok": True}
+
+
+# --- what the tests read -----------------------------------------------------------------------
+
+def calls(key: str, url: str = REDIS_URL) -> int:
+    return int(redis.Redis.from_url(url).get(f"testapp:calls:{key}") or 0)
+
+
+def effects(key: str, url: str = REDIS_URL) -> int:
+    return int(redis.Redis.from_url(url).get(f"testapp:effects:{key}") or 0)
+
+
+def times(key: str, url: str = REDIS_URL) -> list[float]:
+    return [float(t) for t in redis.Redis.from_url(url).lrange(f"testapp:times:{key}", 0, -1)]
+
+
+def task_ids(key: str, url: str = REDIS_URL) -> list[str]:
+    return [t.decode() for t in redis.Redis.from_url(url).lrange(f"testapp:tasks:{key}", 0, -1)]
+
+
+def start_testapp_worker(log_path: Path, *, broker_url: str = BROKER_URL, concurrency: int = 2, wait: bool = True):
+    """A `celery worker` of the test app, in its own process group (tests.support.services.Process)."""
+    from tests.support.services import REPO, Process
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
+    env.update(TESTAPP_BROKER_URL=broker_url, TESTAPP_REDIS_URL=broker_url, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    args = [sys.executable, "-m", "celery", "-A", "tests.support.testapp", "worker", "-Q", QUEUE,
+            "-c", str(concurrency), "--pool", "prefork", "--hostname", f"testapp-{uuid.uuid4().hex[:6]}@%h",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+    process = Process(args, env, log_path)
+    if wait:
+        process.wait_ready()
+    return process

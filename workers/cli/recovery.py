@@ -1,0 +1,268 @@
+"""`medic executions`: see and steer recovery executions (`medic dead` is in workers/cli/dead.py).
+
+Reads go straight to the database; every change goes through workers.recovery.operator, the
+code path the workers use, with the operator (operator:$USER) as the audited actor.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from config.errors import NotFound
+from workers.cli.context import database, json_option, require_database, settings
+from workers.cli.output import emit_fields, emit_json, emit_table
+from workers.recovery import operator as ops
+from workers.recovery import store
+from workers.recovery.service import RecoveryService
+from workers.recovery.states import DEAD, EXECUTION_STATES, FINISHED, PENDING, WAITING
+from workers.storage.models import Attempt, AuditEntry, Execution, Occurrence
+from workers.storage.repository import utc
+
+limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many rows.")
+service_option = click.option("--service", help="Only this service.")
+
+
+def cli_actor() -> store.Actor:
+    return ops.operator(os.environ.get("USER") or "cli")
+
+
+def recovery_service() -> RecoveryService:
+    """The recovery service as the workers run it, its messages sent through medic's Celery app."""
+    current = settings()
+    require_database()
+    from config.celery_app import app  # importing it builds the Celery app
+    from workers.recovery.dispatch import CeleryDispatcher
+
+    return RecoveryService(current, dispatcher=CeleryDispatcher(app), actor=cli_actor())
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def when(moment: datetime | None) -> datetime | None:
+    return utc(moment) if moment is not None else None
+
+
+def relative(moment: datetime | None, now: datetime) -> str | None:
+    """'in 12s', '3m ago', 'now': for times people compare with the present."""
+    if moment is None:
+        return None
+    seconds = (utc(moment) - now).total_seconds()
+    size = abs(seconds)
+    if size < 1:
+        return "now"
+    if size < 120:
+        text = f"{size:.0f}s"
+    elif size < 7200:
+        text = f"{size / 60:.0f}m"
+    elif size < 172_800:
+        text = f"{size / 3600:.0f}h"
+    else:
+        text = f"{size / 86400:.0f}d"
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def _step(execution: Execution) -> tuple[int, int, str | None]:
+    steps = (execution.plan or {}).get("steps") or []
+    kind = steps[execution.step_index].get("kind") if execution.step_index < len(steps) else None
+    return execution.step_index + 1, len(steps), kind
+
+
+def step_text(execution: Execution) -> str:
+    number, total, kind = _step(execution)
+    return f"{number}/{total} {kind or '?'}"
+
+
+def _next_attempt(execution: Execution, now: datetime) -> str | None:
+    # A running execution keeps the time of the attempt now in flight: nothing is next yet.
+    return relative(execution.next_attempt_at, now) if execution.state in (PENDING, WAITING) else None
+
+
+def execution_dict(execution: Execution, attempts: int, error: str | None) -> dict[str, Any]:
+    number, total, kind = _step(execution)
+    return {"id": execution.id, "state": execution.state, "reason": execution.reason, "plan": execution.plan_name,
+            "service": execution.service, "category": execution.category, "group_id": execution.group_id,
+            "occurrence_id": execution.occurrence_id, "error": error, "replay_of": execution.replay_of, "run": execution.run,
+            "step": number, "step_kind": kind, "steps": total, "attempts": attempts,
+            "next_attempt_at": when(execution.next_attempt_at), "last_error": execution.last_error,
+            "created_at": when(execution.created_at), "updated_at": when(execution.updated_at),
+            "finished_at": when(execution.finished_at)}
+
+
+def attempt_dict(attempt: Attempt) -> dict[str, Any]:
+    return {"id": attempt.id, "run": attempt.run, "step": attempt.step_index + 1, "step_kind": attempt.step_kind,
+            "number": attempt.number, "state": attempt.state, "scheduled_for": when(attempt.scheduled_for),
+            "dispatched_at": when(attempt.dispatched_at), "claimed_at": when(attempt.claimed_at),
+            "claimed_by": attempt.claimed_by, "deadline_at": when(attempt.deadline_at),
+            "finished_at": when(attempt.finished_at), "outcome": attempt.outcome, "error": attempt.error,
+            "detail": attempt.detail}
+
+
+def audit_dict(entry: AuditEntry) -> dict[str, Any]:
+    return {"id": entry.id, "at": when(entry.at), "actor": entry.actor, "action": entry.action,
+            "from_state": entry.from_state, "to_state": entry.to_state, "reason": entry.reason,
+            "attempt_id": entry.attempt_id, "detail": entry.detail}
+
+
+def _attempt_counts(session: Session, ids: list[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Attempt.execution_id, func.count()).where(Attempt.execution_id.in_(ids))
+                           .group_by(Attempt.execution_id))
+    return dict(rows.all())
+
+
+def error_of(event: dict[str, Any] | None) -> str | None:
+    """The reported error in one line: `type: message`."""
+    if not event:
+        return None
+    return f"{event.get('error_type', '?')}: {event.get('message', '')}"
+
+
+def _errors(session: Session, occurrence_ids: list[int]) -> dict[int, str | None]:
+    if not occurrence_ids:
+        return {}
+    rows = session.execute(select(Occurrence.id, Occurrence.event).where(Occurrence.id.in_(occurrence_ids)))
+    return {occurrence_id: error_of(event) for occurrence_id, event in rows.all()}
+
+
+def listed(states: list[str], service: str | None, group_id: int | None,
+           limit: int) -> list[tuple[Execution, int, str | None]]:
+    """Executions, newest change first, each with its number of attempts and its reported error."""
+    with database() as session:
+        rows = store.list_executions(session, states=states, service=service, group_id=group_id, limit=limit)
+        counts = _attempt_counts(session, [e.id for e in rows])
+        errors = _errors(session, sorted({e.occurrence_id for e in rows}))
+    return [(e, counts.get(e.id, 0), errors.get(e.occurrence_id)) for e in rows]
+
+
+# --- executions -------------------------------------------------------------------------------
+
+@click.group()
+def executions() -> None:
+    """Recovery executions: list, show, retry, cancel.
+
+    An execution is one recovery plan running for one reported error; its attempts and every
+    change of state (with who made it and why) are kept.
+    """
+
+
+@executions.command("list")
+@click.option("--state", "states", multiple=True, type=click.Choice(EXECUTION_STATES), help="Only in this state (repeatable).")
+@service_option
+@click.option("--group", "group_id", type=int, help="Only executions of this error group.")
+@limit_option
+@json_option
+def executions_list(states, service, group_id, limit, as_json) -> None:
+    """List executions, most recently changed first."""
+    rows, now = listed(list(states), service, group_id, limit), now_utc()
+    if as_json:
+        emit_json([execution_dict(e, n, error) for e, n, error in rows])
+        return
+    emit_table(([e.id, e.state, e.plan_name, e.service, e.category, step_text(e), n, _next_attempt(e, now),
+                 when(e.updated_at), error] for e, n, error in rows),
+               ["id", "state", "plan", "service", "category", "step", "attempts", "next attempt", "updated", "error"],
+               empty="no executions")
+
+
+@executions.command("show")
+@click.argument("execution_id", type=int)
+@json_option
+def executions_show(execution_id, as_json) -> None:
+    """Show one execution with its attempts and its audit trail."""
+    show_execution(execution_id, as_json, dead_only=False)
+
+
+@executions.command("retry")
+@click.argument("execution_id", type=int)
+@click.option("--reason", help="Why, for the audit trail.")
+def executions_retry(execution_id, reason) -> None:
+    """Run the next attempt now.
+
+    A waiting execution's scheduled attempt becomes due at once; a failed, dead or cancelled one
+    starts again from its first step (a new run). A succeeded or running execution exits 2.
+    """
+    before = _state_of(execution_id)
+    service = recovery_service()
+    dispatch = ops.retry(service, execution_id, actor=service.actor, reason=reason)
+    with database() as session:
+        execution = session.get(Execution, execution_id)
+        attempt = session.get(Attempt, dispatch.attempt_id) if dispatch else None
+    did = f"restarted (run {execution.run})" if before in FINISHED else "retried"
+    line = f"execution {execution_id} {did} by {service.actor.name}: {execution.state}"
+    if attempt is not None:
+        due = "now" if dispatch.countdown_s == 0 else relative(attempt.scheduled_for, now_utc())
+        line += f", attempt {attempt.number} of step {attempt.step_index + 1} ({attempt.step_kind}) runs {due}"
+    elif execution.reason:
+        line += f" ({execution.reason})"
+    click.echo(line)
+
+
+@executions.command("cancel")
+@click.argument("execution_id", type=int)
+@click.option("--reason", help="Why, for the audit trail.")
+def executions_cancel(execution_id, reason) -> None:
+    """Stop an execution now.
+
+    Its scheduled attempt is cancelled and nothing more is tried; a finished execution exits 2.
+    """
+    before = _state_of(execution_id)
+    service = recovery_service()
+    ops.cancel(service, execution_id, actor=service.actor, reason=reason)
+    click.echo(f"execution {execution_id}: {before} → cancelled (by {service.actor.name})")
+
+
+def _state_of(execution_id: int) -> str:
+    with database() as session:
+        state = session.scalar(select(Execution.state).where(Execution.id == execution_id))
+    if state is None:
+        raise NotFound(f"no execution {execution_id}")
+    return state
+
+
+def show_execution(execution_id: int, as_json: bool, *, dead_only: bool) -> None:
+    with database() as session:
+        execution = session.get(Execution, execution_id)
+        if execution is None:
+            raise NotFound(f"no {'dead letter' if dead_only else 'execution'} {execution_id}")
+        if dead_only and execution.state != DEAD:
+            raise NotFound(f"execution {execution_id} is {execution.state}, not a dead letter "
+                           f"(see `medic executions show {execution_id}`)")
+        attempts = store.attempts_of(session, execution_id)
+        trail = store.audit_of(session, execution_id)
+        event = store.event_of(session, execution)
+    if as_json:
+        emit_json({**execution_dict(execution, len(attempts), error_of(event)), "event": event, "plan_spec": execution.plan,
+                   "attempts": [attempt_dict(a) for a in attempts], "audit": [audit_dict(a) for a in trail]})
+        return
+    now = now_utc()
+    next_at = when(execution.next_attempt_at)
+    emit_fields([("id", execution.id), ("state", execution.state), ("reason", execution.reason),
+                 ("plan", execution.plan_name), ("step", step_text(execution)), ("run", execution.run),
+                 ("service", execution.service), ("category", execution.category), ("error", error_of(event)),
+                 ("error group", execution.group_id),
+                 ("occurrence", execution.occurrence_id), ("replay of", execution.replay_of),
+                 ("next attempt", f"{next_at:%Y-%m-%d %H:%M:%S} ({relative(next_at, now)})" if next_at else None),
+                 ("last error", execution.last_error), ("created", when(execution.created_at)),
+                 ("updated", when(execution.updated_at)), ("finished", when(execution.finished_at))])
+    click.echo()
+    emit_table(([a.id, a.run, f"{a.step_index + 1} {a.step_kind}", a.number, a.state, when(a.scheduled_for),
+                 when(a.claimed_at), when(a.finished_at), a.outcome, a.error] for a in attempts),
+               ["attempt", "run", "step", "no.", "state", "scheduled", "claimed", "finished", "outcome", "error"],
+               empty="no attempts")
+    click.echo()
+    emit_table(([when(e.at), e.actor, e.action, _change(e), e.reason] for e in trail),
+               ["at", "actor", "action", "from → to", "reason"], empty="no audit entries")
+
+
+def _change(entry: AuditEntry) -> str | None:
+    if entry.from_state is None and entry.to_state is None:
+        return None
+    return f"{entry.from_state or '-'} → {entry.to_state or '-'}"
