@@ -24,6 +24,9 @@ from config.errors import ConfigError
 ENV_PREFIX = "MEDIC_"
 # Where the embedded database and broker live unless told otherwise.
 DEFAULT_DATA_DIR = Path(".medic")
+# Recovery defaults when the visibility timeout does not demand otherwise (see the settings).
+DEFAULT_COUNTDOWN_MAX_S = 60.0
+DEFAULT_ATTEMPT_TIMEOUT_S = 600.0
 
 
 class Settings(BaseSettings):
@@ -38,10 +41,10 @@ class Settings(BaseSettings):
     rules_files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra classification rule files (YAML), comma-separated, applied over the built-in rules in the order given.")
 
     plans_files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra recovery plan files (YAML), comma-separated, applied over the built-in plans in the order given.")
-    recovery_countdown_max_s: float = Field(60, ge=0, description="Retry delays up to this wait in the broker (Celery countdown); longer ones wait in the database for the sweeper. Keep it well under MEDIC_BROKER_VISIBILITY_TIMEOUT_S.")
+    recovery_countdown_max_s: float | None = Field(None, ge=0, description="Retry delays up to this wait in the broker (Celery countdown); longer ones wait in the database for the sweeper. At most half of MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 60 s or that half, whichever is less.")
     recovery_sweep_interval_s: float = Field(2, gt=0, le=300, description="How often beat runs the recovery sweeper (due attempts, deadlines, notifications).")
     recovery_redispatch_after_s: float = Field(30, gt=0, description="A due attempt still unclaimed this long after its message was sent is sent again (the message was lost).")
-    recovery_attempt_timeout_s: float = Field(600, gt=0, description="Default deadline of one Celery replay; no outcome by then counts as a timeout. A plan step's timeout_s overrides it. With Redis it must be at least 1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S.")
+    recovery_attempt_timeout_s: float | None = Field(None, gt=0, description="Default deadline of one Celery replay; no outcome by then counts as a timeout. A plan step's timeout_s overrides it. With Redis at least 1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 600 s or that, whichever is more.")
     replay_http_headers: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, description="Headers added to HTTP replays by URL host (glob), e.g. credentials: {\"api.partner.com\": {\"Authorization\": \"Bearer ...\"}}. Credentials belong here: an event's secrets are masked at intake.")
     breaker_store: Literal["auto", "redis", "database"] = Field("auto", description="Where circuit breakers keep their shared state; auto: Redis when the broker is Redis, else the database.")
     breaker_redis_url: str = Field("", description="Redis for breaker state; default: the broker URL.")
@@ -109,6 +112,10 @@ class Settings(BaseSettings):
         if self.task_time_limit_s <= self.task_soft_time_limit_s:
             raise ValueError(f"MEDIC_TASK_TIME_LIMIT_S ({self.task_time_limit_s}) must be greater than "
                              f"MEDIC_TASK_SOFT_TIME_LIMIT_S ({self.task_soft_time_limit_s})")
+        if self.recovery_countdown_max_s is None:
+            self.recovery_countdown_max_s = min(DEFAULT_COUNTDOWN_MAX_S, self.broker_visibility_timeout_s / 2)
+        if self.recovery_attempt_timeout_s is None:
+            self.recovery_attempt_timeout_s = max(DEFAULT_ATTEMPT_TIMEOUT_S, self.min_replay_timeout_s)
         if self.recovery_countdown_max_s * 2 > self.broker_visibility_timeout_s:
             raise ValueError(f"MEDIC_RECOVERY_COUNTDOWN_MAX_S ({self.recovery_countdown_max_s:g}) must be at most half of "
                              f"MEDIC_BROKER_VISIBILITY_TIMEOUT_S ({self.broker_visibility_timeout_s}): a countdown longer "

@@ -74,8 +74,8 @@ def settings_reference() -> str:
              "| variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        shown = "(derived)" if name in ("database_url", "broker_url") else default
-        shown = "" if shown is None else shown
+        derived = name in ("database_url", "broker_url") or (default is None and name != "config_file")
+        shown = "(derived)" if derived else "" if default is None else default
         lines.append(f"| `MEDIC_{name.upper()}` | `{shown}` | {field.description or ''} |")
     return "\n".join(lines)
 
