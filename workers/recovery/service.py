@@ -66,6 +66,14 @@ def load_plan_set(settings: Settings, actions: ActionRegistry) -> PlanSet:
 
 
 @dataclass(frozen=True)
+class Cause:
+    """The attempt outcome behind a transition, recorded in that transition's audit row."""
+
+    attempt_id: int | None
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Started:
     execution_id: int
     dispatch: "Dispatch | None"
@@ -128,7 +136,7 @@ class RecoveryService:
         store.audit(session, execution, at=now, actor=actor, action="created", to_state=PENDING,
                     reason=f"plan {plan.name}" + (f", replaying execution {replay_of}" if replay_of else ""))
         first = engine.enter_step(plan, 0, event, rng=self.rng, hint_retry_after_s=_retry_after_hint(event))
-        return Started(execution.id, self._apply(session, execution, first, now=now, actor=actor))
+        return Started(execution.id, self._apply(session, execution, first, now=now, actor=actor, plan=plan))
 
     def after_commit(self, dispatch: Dispatch | None) -> None:
         """Send what a committed transaction decided; a failure is left to the sweeper."""
@@ -156,7 +164,7 @@ class RecoveryService:
         claimed = self._claim(attempt_id)
         if claimed is None:
             return None
-        execution, attempt, plan, event = claimed
+        attempt, execution, event, plan = claimed.attempt, claimed.execution, claimed.event, claimed.plan
         step = plan.steps[attempt.step_index]
         if isinstance(step, (NotifyStep, EscalateStep)):
             return self._notify(attempt.id, step)
@@ -171,30 +179,28 @@ class RecoveryService:
             return None
         return self.record(attempt.id, result)
 
-    def _claim(self, attempt_id: int) -> tuple[Execution, Attempt, PlanSpec, dict[str, Any]] | None:
+    def _claim(self, attempt_id: int) -> store.Loaded | None:
         now = self.clock()
         with self._session() as session:
-            attempt = session.get(Attempt, attempt_id)
-            if attempt is None or attempt.state != "scheduled":
+            loaded = store.load(session, attempt_id)
+            if loaded is None or loaded.attempt.state != "scheduled":
                 return None
-            execution = session.get(Execution, attempt.execution_id)
-            plan = PlanSpec.model_validate(execution.plan)
-            step = plan.steps[attempt.step_index]
-            if not store.claim(session, attempt_id, now=now, actor=self.actor, deadline_at=now + self._deadline(step, execution, session)):
+            attempt, execution = loaded.attempt, loaded.execution
+            step = loaded.plan.steps[attempt.step_index]
+            deadline_at = now + self._deadline(step, loaded.event)
+            if not store.claim(session, attempt_id, now=now, actor=self.actor, deadline_at=deadline_at):
                 session.rollback()
                 self._early(attempt, now)
                 return None
             store.transition(session, execution, RUNNING, now=now, actor=self.actor, action="claimed",
                              attempt_id=attempt_id, reason=f"attempt {attempt.number} of step {attempt.step_index + 1} ({step.kind})")
-            event = store.event_of(session, execution)
             session.commit()
-            session.refresh(attempt)
-            return execution, attempt, plan, event
+            return loaded
 
-    def _deadline(self, step: Any, execution: Execution, session: Session) -> timedelta:
+    def _deadline(self, step: Any, event: dict[str, Any]) -> timedelta:
         if not isinstance(step, CALL_STEPS):
             return timedelta(seconds=LOCAL_STEP_DEADLINE_S)
-        target = engine.target_of(step, store.event_of(session, execution)) or {}
+        target = engine.target_of(step, event) or {}
         if target.get("kind") == "http":
             return timedelta(seconds=float(target.get("timeout_s") or 10) + DEADLINE_GRACE_S)
         if target.get("kind") == "celery":
@@ -217,11 +223,10 @@ class RecoveryService:
     def _notify(self, attempt_id: int, step: NotifyStep | EscalateStep) -> Dispatch | None:
         now = self.clock()
         with self._session() as session:
-            attempt = session.get(Attempt, attempt_id)
-            execution = session.get(Execution, attempt.execution_id)
-            result, deliver_id = notify(session, step, execution, store.event_of(session, execution), now=now,
+            loaded = store.load(session, attempt_id)
+            result, deliver_id = notify(session, step, loaded.execution, loaded.event, now=now,
                                         cooldown_s=self.settings.notification_cooldown_s)
-            dispatch = self._record_in(session, attempt, result, now=now)
+            dispatch = self._record_in(session, loaded, result, now=now)
             session.commit()
         if deliver_id is not None:
             self._send_delivery(deliver_id)
@@ -260,18 +265,19 @@ class RecoveryService:
         """Record an attempt's outcome and decide what follows; a second outcome changes nothing."""
         now = self.clock()
         with self._session() as session:
-            attempt = session.get(Attempt, attempt_id)
-            if attempt is None:
+            loaded = store.load(session, attempt_id)
+            if loaded is None:
                 return None
-            dispatch = self._record_in(session, attempt, result, now=now, actor=actor)
+            dispatch = self._record_in(session, loaded, result, now=now, actor=actor)
             session.commit()
-        self._breaker_outcome(attempt, result)
+        if loaded.attempt.step_kind == "retry":
+            self._breaker_outcome(loaded.execution.service, loaded.attempt, result)
         return dispatch
 
-    def _record_in(self, session: Session, attempt: Attempt, result: AttemptResult, *, now: datetime,
+    def _record_in(self, session: Session, loaded: store.Loaded, result: AttemptResult, *, now: datetime,
                    actor: Actor | None = None) -> Dispatch | None:
         actor = actor or self.actor
-        execution = session.get(Execution, attempt.execution_id)
+        attempt, execution = loaded.attempt, loaded.execution
         won = store.finish(session, attempt, state=attempt_state_for(result.outcome), outcome=result.outcome,
                            error=result.error, detail=result.detail, now=now)
         if not won:
@@ -279,15 +285,14 @@ class RecoveryService:
             return None
         if execution.state in FINISHED or attempt.run != execution.run:
             return None
-        plan = PlanSpec.model_validate(execution.plan)
-        event = store.event_of(session, execution)
         if result.error:
             execution.last_error = result.error
-        store.audit(session, execution, at=now, actor=actor, action=f"attempt_{result.outcome}",
-                    attempt_id=attempt.id, reason=result.error,
-                    detail={"step": attempt.step_index + 1, "attempt": attempt.number, **_small(result.detail)})
-        onward = engine.after_outcome(plan, attempt.step_index, attempt.number, result, event, rng=self.rng)
-        return self._apply(session, execution, onward, now=now, actor=actor)
+        plan = loaded.plan
+        onward = engine.after_outcome(plan, attempt.step_index, attempt.number, result, loaded.event, rng=self.rng)
+        # The outcome goes in the audit row of the transition it causes: one row, not two.
+        cause = Cause(attempt.id, {"outcome_of": {"step": attempt.step_index + 1, "attempt": attempt.number,
+                                                 "outcome": result.outcome, "error": result.error, **_small(result.detail)}})
+        return self._apply(session, execution, onward, now=now, actor=actor, plan=plan, cause=cause)
 
     def _late_outcome(self, session: Session, execution: Execution, attempt: Attempt, result: AttemptResult, *,
                       now: datetime, actor: Actor) -> None:
@@ -304,18 +309,20 @@ class RecoveryService:
             "outcome": result.outcome})
 
     def _apply(self, session: Session, execution: Execution, onward: engine.Next, *, now: datetime,
-               actor: Actor) -> Dispatch | None:
+               actor: Actor, plan: PlanSpec | None = None, cause: Cause | None = None) -> Dispatch | None:
         for skip in onward.skipped:
             store.audit(session, execution, at=now, actor=actor, action="step_skipped", reason=skip.reason,
                         detail={"step": skip.step_index + 1})
         decision = onward.decision
+        cause = cause or Cause(None, {})
         if isinstance(decision, engine.Finish):
-            store.cancel_open_attempts(session, execution.id, now=now)
+            if cause.attempt_id is None:  # after an outcome, the attempt just finished was the only open one
+                store.cancel_open_attempts(session, execution.id, now=now)
             store.transition(session, execution, decision.state, now=now, actor=actor, action=decision.state,
-                             reason=decision.reason)
+                             reason=decision.reason, attempt_id=cause.attempt_id, detail=cause.detail or None)
             log.info(f"execution {decision.state}", extra={"execution_id": execution.id, "reason": decision.reason})
             return None
-        step = PlanSpec.model_validate(execution.plan).steps[decision.step_index]
+        step = (plan or PlanSpec.model_validate(execution.plan)).steps[decision.step_index]
         when = now + timedelta(seconds=decision.delay_s)
         countdown = decision.delay_s <= self.settings.recovery_countdown_max_s
         attempt = store.add_attempt(session, execution, step_index=decision.step_index, step_kind=step.kind,
@@ -324,7 +331,7 @@ class RecoveryService:
         store.transition(session, execution, state, now=now, actor=actor, action="scheduled", attempt_id=attempt.id,
                          reason=decision.reason, step_index=decision.step_index, next_attempt_at=when,
                          detail={"step": decision.step_index + 1, "attempt": decision.number,
-                                 "delay_s": round(decision.delay_s, 3)})
+                                 "delay_s": round(decision.delay_s, 3), **cause.detail})
         return Dispatch(attempt.id, decision.delay_s if countdown else None)
 
     def _dispatch_for(self, attempt_id: int, when: datetime, now: datetime) -> Dispatch:
@@ -333,14 +340,11 @@ class RecoveryService:
 
     # --- breakers --------------------------------------------------------------------------
 
-    def _breaker_outcome(self, attempt: Attempt, result: AttemptResult) -> None:
-        if attempt.step_kind != "retry":
-            return
-        with self._session() as session:
-            service = session.get(Execution, attempt.execution_id).service
+    def _breaker_outcome(self, service: str, attempt: Attempt, result: AttemptResult) -> None:
         probe = bool((attempt.detail or {}).get("probe"))
         if result.succeeded:
-            self.breakers.record_success(service, probe=probe)
+            if probe:  # only a probe's success can change a breaker: skip the round trip otherwise
+                self.breakers.record_success(service, probe=True)
         elif result.counts_against_breaker:
             self.breakers.record_failure(service, probe=probe)
         else:

@@ -121,6 +121,27 @@ def open_attempt(session: Session, execution: Execution) -> Attempt | None:
     return session.scalars(query).first()
 
 
+@dataclass(frozen=True)
+class Loaded:
+    attempt: Attempt
+    execution: Execution
+    event: dict[str, Any]
+
+    @property
+    def plan(self) -> PlanSpec:
+        return PlanSpec.model_validate(self.execution.plan)
+
+
+def load(session: Session, attempt_id: int) -> Loaded | None:
+    """An attempt with its execution and the occurrence's event, in one query."""
+    row = session.execute(
+        select(Attempt, Execution, Occurrence.event)
+        .join(Execution, Execution.id == Attempt.execution_id)
+        .join(Occurrence, Occurrence.id == Execution.occurrence_id)
+        .where(Attempt.id == attempt_id)).first()
+    return Loaded(row[0], row[1], row[2] or {}) if row else None
+
+
 def event_of(session: Session, execution: Execution) -> dict[str, Any]:
     return session.scalar(select(Occurrence.event).where(Occurrence.id == execution.occurrence_id)) or {}
 

@@ -27,8 +27,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_recycle=1800,
-                         connect_args={"connect_timeout": 5})
+    # Disconnects are handled optimistically: a stale pooled connection fails its statement, SQLAlchemy
+    # invalidates the pool, and the task retries (every medic task retries on StorageUnavailable).
+    # A pre-ping would instead cost a round trip on every checkout, two per recovery attempt.
+    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, connect_args={"connect_timeout": 5})
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
