@@ -21,6 +21,7 @@ from sqlalchemy import select
 from config.settings import load_settings
 from tests.support import services
 from tests.support.services import medic_env
+from tests.support.recovery import RecordingDispatcher
 from workers.recovery.outcomes import retryable
 from workers.recovery.service import RecoveryService
 from workers.reporting import IntakeService
@@ -36,21 +37,6 @@ USER = "tester"
 # CLI processes run at once: each spends about a second importing.
 PARALLEL = 4
 
-
-class Recorder:
-    """The dispatcher of the seeding service: nothing is sent, no worker runs."""
-
-    def __init__(self):
-        self.runs, self.replays, self.deliveries = [], [], []
-
-    def run_attempt(self, attempt_id, countdown_s):
-        self.runs.append((attempt_id, countdown_s))
-
-    def replay(self, target, *, task_id, attempt_id):
-        self.replays.append((task_id, attempt_id))
-
-    def deliver(self, notification_id, token=None):
-        self.deliveries.append(notification_id)
 
 
 class Clock:
@@ -68,7 +54,7 @@ class World:
         self.url = database_url
         self.settings = load_settings(database_url=database_url, broker_url=redis_url, **settings)
         self.clock = Clock()
-        self.service = RecoveryService(self.settings, dispatcher=Recorder(), clock=self.clock, rng=random.Random(1))
+        self.service = RecoveryService(self.settings, dispatcher=RecordingDispatcher(), clock=self.clock, rng=random.Random(1))
         self.intake = IntakeService(self.settings, recovery=self.service, clock=self.clock)
         self.sessions = session_factory(database_url)
         self.env = {**medic_env(database_url=database_url, broker_url=redis_url, **settings), "USER": USER}

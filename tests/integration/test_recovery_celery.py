@@ -66,6 +66,7 @@ def test_flaky_task_is_replayed_until_it_succeeds_spaced_by_the_policy(database,
     assert testapp.calls("k1", redis_url) == 3
     assert testapp.effects("k1", redis_url) == 1
     check_task_ids("k1", redis_url, done["id"], attempts)
+    assert testapp.idempotency_keys("k1", redis_url) == [f"medic-execution-{done['id']}"]
 
     # jitter none: each wait is the policy's delay, give or take the scheduling slack.
     times = testapp.times("k1", redis_url)

@@ -73,7 +73,11 @@ def test_sigkill_of_the_worker_mid_chain_finishes_every_execution_with_one_effec
     doubled = {k: (testapp.calls(k, redis_url), testapp.effects(k, redis_url), testapp.task_ids(k, redis_url))
                for k in keys if testapp.effects(k, redis_url) != 1}
     assert not doubled, f"side effects not exactly once (key: calls, effects, task ids): {doubled}"
-    assert all(testapp.calls(k, redis_url) == 2 for k in keys)
+    # A replay runs again only when its callback was lost (the worker died holding it): the app's
+    # idempotency key (medic's header, one per execution) keeps the effect single.
+    assert all(testapp.calls(k, redis_url) >= 2 for k in keys)
+    for key in keys:
+        assert len(set(testapp.idempotency_keys(key, redis_url))) == 1, testapp.idempotency_keys(key, redis_url)
     for key in keys:  # no attempt ran twice at the app
         ids = testapp.task_ids(key, redis_url)
         assert len(ids) == len(set(ids)), f"{key} ran the same replay twice: {ids}"

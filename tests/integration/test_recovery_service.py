@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import load_settings
+from tests.support.recovery import RecordingDispatcher
 from workers.recovery import operator, store
 from workers.recovery.outcomes import retryable, success
 from workers.recovery.service import RecoveryService
@@ -23,19 +24,6 @@ pytestmark = pytest.mark.integration
 CELERY = {"kind": "celery", "task": "app.flaky", "args": [1], "queue": "app"}
 NETWORK = {"error_type": "requests.exceptions.ConnectionError", "message": "Connection refused", "service": "partner"}
 
-
-class Recorder:
-    def __init__(self):
-        self.runs, self.replays, self.deliveries = [], [], []
-
-    def run_attempt(self, attempt_id, countdown_s):
-        self.runs.append((attempt_id, countdown_s))
-
-    def replay(self, target, *, task_id, attempt_id):
-        self.replays.append((task_id, attempt_id))
-
-    def deliver(self, notification_id, token=None):
-        self.deliveries.append(notification_id)
 
 
 class Clock:
@@ -63,7 +51,7 @@ plans:
 """)
     settings = load_settings(database_url=database_url, broker_url="memory://", plans_files=[plans],
                              recovery_countdown_max_s=5, breaker_store="database", recovery_redispatch_after_s=30)
-    clock, recorder = Clock(), Recorder()
+    clock, recorder = Clock(), RecordingDispatcher()
     service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
     intake = IntakeService(settings, recovery=service, clock=clock)
     return service, intake, recorder, clock, session_factory(database_url)

@@ -198,3 +198,19 @@ def describe(url: str, *, limit: int = 60) -> str:
     except Exception as exc:  # the schema may not be there yet: say so, do not hide the real failure
         parts.append(f"(could not read the recovery tables: {exc!r})")
     return "\n".join(parts)
+
+
+class RecordingDispatcher:
+    """A dispatcher that sends nothing and remembers what it was asked to send (in-process tests)."""
+
+    def __init__(self):
+        self.runs, self.replays, self.deliveries = [], [], []
+
+    def run_attempt(self, attempt_id, countdown_s):
+        self.runs.append((attempt_id, countdown_s))
+
+    def replay(self, target, *, task_id, attempt_id, idempotency_key):
+        self.replays.append((task_id, attempt_id))
+
+    def deliver(self, notification_id, token=None):
+        self.deliveries.append(notification_id)

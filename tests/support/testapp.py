@@ -66,8 +66,16 @@ def flaky(self, key: str, fail_times: int) -> dict:
     calls = _count_call(key, self.request.id)
     if calls <= fail_times:
         raise RuntimeError("partner API down")
-    store().incr(f"testapp:effects:{key}")
+    _effect_once(self, key)
     return {"ok": True}
+
+
+def _effect_once(task, key: str) -> None:
+    """An idempotent receiver, as medic's contract asks: one effect per medic idempotency key."""
+    idempotency_key = task.request.get("medic_idempotency_key") or task.request.id
+    store().rpush(f"testapp:keys:{key}", idempotency_key or "")
+    if store().set(f"testapp:done:{key}:{idempotency_key}", 1, nx=True):
+        store().incr(f"testapp:effects:{key}")
 
 
 @app.task(name="testapp.always_fails", bind=True)
@@ -80,7 +88,7 @@ def always_fails(self, key: str) -> dict:
 def slow(self, key: str, seconds: float) -> dict:
     _count_call(key, self.request.id)
     time.sleep(seconds)
-    store().incr(f"testapp:effects:{key}")
+    _effect_once(self, key)
     return {"ok": True}
 
 
@@ -92,6 +100,10 @@ def calls(key: str, url: str = REDIS_URL) -> int:
 
 def effects(key: str, url: str = REDIS_URL) -> int:
     return int(redis.Redis.from_url(url).get(f"testapp:effects:{key}") or 0)
+
+
+def idempotency_keys(key: str, url: str = REDIS_URL) -> list[str]:
+    return [k.decode() for k in redis.Redis.from_url(url).lrange(f"testapp:keys:{key}", 0, -1)]
 
 
 def times(key: str, url: str = REDIS_URL) -> list[float]:

@@ -13,6 +13,8 @@ RUN_TASK = "medic.recovery.run"
 REPLAY_SUCCEEDED_TASK = "medic.recovery.replay_succeeded"
 REPLAY_FAILED_TASK = "medic.recovery.replay_failed"
 DELIVER_TASK = "medic.recovery.deliver"
+# The message header carrying the execution's idempotency key (HTTP replays send Idempotency-Key).
+IDEMPOTENCY_HEADER = "medic_idempotency_key"
 # An app's task sent without a queue goes where Celery sends unrouted tasks.
 DEFAULT_APP_QUEUE = "celery"
 
@@ -24,12 +26,16 @@ class CeleryDispatcher:
     def run_attempt(self, attempt_id: int, countdown_s: float) -> None:
         self.app.send_task(RUN_TASK, args=[attempt_id], countdown=countdown_s or None, queue=RECOVERY_QUEUE)
 
-    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int) -> None:
-        """Send the app's task by name; its worker reports back to medic.recovery, nobody waits."""
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str) -> None:
+        """Send the app's task by name; its worker reports back to medic.recovery, nobody waits.
+
+        The task can read `self.request.get(IDEMPOTENCY_HEADER)`, the same for every attempt of an
+        execution, to do its side effect once even when a lost callback made medic replay it again."""
         callback = {"attempt_id": attempt_id}
         self.app.send_task(
             target["task"], args=list(target.get("args") or []), kwargs=dict(target.get("kwargs") or {}),
             queue=target.get("queue") or DEFAULT_APP_QUEUE, task_id=task_id,
+            headers={IDEMPOTENCY_HEADER: idempotency_key},
             link=self.app.signature(REPLAY_SUCCEEDED_TASK, kwargs=callback, queue=RECOVERY_QUEUE),
             link_error=self.app.signature(REPLAY_FAILED_TASK, kwargs=callback, queue=RECOVERY_QUEUE))
 

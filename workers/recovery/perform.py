@@ -30,9 +30,14 @@ class Dispatcher(Protocol):
 
     def run_attempt(self, attempt_id: int, countdown_s: float) -> None: ...
 
-    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int) -> None: ...
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str) -> None: ...
 
     def deliver(self, notification_id: int, token: datetime | None = None) -> None: ...
+
+
+def idempotency_key(execution: Execution) -> str:
+    """One key for every attempt of an execution: the receiver can do the operation once."""
+    return f"medic-execution-{execution.id}"
 
 
 @dataclass
@@ -54,7 +59,7 @@ class Performer:
             return self._celery(target, execution, attempt)
         if kind == "http":
             return replay_http(self._with_configured_headers(HttpTarget.model_validate(target)),
-                               idempotency_key=f"medic-execution-{execution.id}", client=self.http, now=self.clock)
+                               idempotency_key=idempotency_key(execution), client=self.http, now=self.clock)
         context = ActionContext(execution_id=execution.id, attempt_id=attempt.id, attempt_number=attempt.number,
                                 event=event, params=dict(target.get("params") or {}))
         return self.actions.run(target["name"], context)
@@ -72,7 +77,8 @@ class Performer:
 
     def _celery(self, target: dict[str, Any], execution: Execution, attempt: Attempt) -> AttemptResult | None:
         try:
-            self.dispatcher.replay(target, task_id=f"medic-{execution.id}-{attempt.id}", attempt_id=attempt.id)
+            self.dispatcher.replay(target, task_id=f"medic-{execution.id}-{attempt.id}", attempt_id=attempt.id,
+                                   idempotency_key=idempotency_key(execution))
         except Exception as exc:  # the broker refused the message: the replay did not start
             return outcomes.retryable(f"could not send task {target.get('task')}: {type(exc).__name__}: {exc}")
         return None

@@ -411,7 +411,7 @@ class RecoveryService:
         due notifications. Single-flight: None when another sweep holds the lease."""
         now = self.clock()
         holder = self.actor.name
-        ttl_s = max(30.0, 5 * self.settings.recovery_sweep_interval_s)
+        ttl_s = max(10.0, 5 * self.settings.recovery_sweep_interval_s)  # a sweeper that died frees it soon
         with self._session() as session:
             if not leases.acquire(session, SWEEP_LEASE, holder, now=now, ttl_s=ttl_s):
                 return None
