@@ -8,10 +8,9 @@ import httpx
 import pytest
 
 from workers.contract import HttpTarget
+from workers.retry_after import MAX_RETRY_AFTER_S, parse_retry_after
 from workers.recovery.http_replay import (
-    MAX_RETRY_AFTER_S,
     outcome_of_response,
-    parse_retry_after,
     request_headers,
     request_timeout,
     safe_url,

@@ -11,7 +11,8 @@ import pytest
 
 from config.channels import LEVELS, EmailChannel, LogChannel, SlackChannel, WebhookChannel
 from workers.notify import DeliveryFailed, Message, as_json, as_slack, as_text, deliver, level_passes
-from workers.notify.channels import email_message, parse_retry_after_s
+from workers.notify.channels import email_message
+from workers.retry_after import parse_retry_after
 from workers.notify.message import (
     SLACK_FIELD_MAX_CHARS, SLACK_FIELDS_PER_SECTION, SLACK_HEADER_MAX_CHARS, SLACK_MAX_BLOCKS, SLACK_TEXT_MAX_CHARS,
 )
@@ -249,7 +250,7 @@ def test_delivery_failed_defaults():
 ])
 def test_parse_retry_after(header, expected):
     now = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-    assert parse_retry_after_s(header, now=now) == expected
+    assert parse_retry_after(header, now=now) == expected
 
 
 def test_unsendable_webhook_config_is_permanent_and_secret_free():

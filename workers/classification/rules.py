@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from config.errors import ConfigError
 from workers.classification.taxonomy import BUILTIN_CATEGORIES, Category, Severity
+from workers.datafile import entry_field, load_model, packaged_files
 
 DEFAULT_PRIORITY = 50
 DEFAULT_CONFIDENCE = 0.8
@@ -123,35 +122,19 @@ class RuleSet:
 
 
 def builtin_rule_paths() -> list[Path]:
-    folder = resources.files("config") / "rules"
-    return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith((".yaml", ".yml")))
+    return packaged_files("rules")
 
 
 def load_rule_file(path: Path) -> RuleFile:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"rules file {path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"rules file {path}: not valid YAML: {exc}") from None
-    try:
-        return RuleFile.model_validate(data or {})
-    except ValidationError as exc:
-        raise ConfigError(_describe(path, data, exc)) from None
+    return load_model(path, RuleFile, what="rules file", locate=_locate)
 
 
-def _describe(path: Path, data: Any, exc: ValidationError) -> str:
-    lines = [f"rules file {path}: invalid:"]
-    for error in exc.errors():
-        loc = list(error["loc"])
-        where = ".".join(str(part) for part in loc)
-        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-            rule = (data.get("rules") or [None])[loc[1]] if isinstance(data, dict) else None
-            rule_id = rule.get("id") if isinstance(rule, dict) else None
-            field = ".".join(str(part) for part in loc[2:]) or "(the entry)"
-            where = f"rule {rule_id!r} (entry {loc[1] + 1}), field {field}"
-        lines.append(f"  {where}: {error['msg']}")
-    return "\n".join(lines)
+def _locate(data: Any, loc: list) -> str | None:
+    found = entry_field(data, loc, section="rules", key="id")
+    if found is None:
+        return None
+    entry, rest = found
+    return f"{entry}, field {'.'.join(str(part) for part in rest) or '(the entry)'}"
 
 
 def load_rules(paths: list[Path]) -> RuleSet:

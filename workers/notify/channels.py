@@ -8,12 +8,11 @@ Whether and when to try again is the caller's business; `permanent` and `retry_a
 from __future__ import annotations
 
 import logging
-import math
 import smtplib
 import ssl
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parsedate_to_datetime
+from email.utils import formatdate, make_msgid
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -23,6 +22,7 @@ from pydantic import SecretStr
 from config.channels import LEVELS, ChannelConfig, EmailChannel, LogChannel, SlackChannel, WebhookChannel
 from workers.masking import MASK, mask_text
 from workers.notify.message import Message, as_json, as_slack, as_text, masked_fields, subject_line, truncate
+from workers.retry_after import parse_retry_after
 
 log = logging.getLogger("medic.notify")
 
@@ -133,7 +133,7 @@ def _check_response(channel_name: str, response: httpx.Response, secrets: list[s
     snippet = _body_snippet(response)
     reason = f"{reason}: {snippet}" if snippet else reason
     raise DeliveryFailed(_scrub(reason, secrets), permanent=permanent,
-                         retry_after_s=parse_retry_after_s(response.headers.get("Retry-After")))
+                         retry_after_s=parse_retry_after(response.headers.get("Retry-After"), now=datetime.now(timezone.utc)))
 
 
 def _body_snippet(response: httpx.Response) -> str:
@@ -143,24 +143,6 @@ def _body_snippet(response: httpx.Response) -> str:
     except httpx.HTTPError:  # the status says enough
         return ""
     return " ".join(chunk.decode("utf-8", "replace").split())[:ERROR_BODY_MAX_CHARS]
-
-
-def parse_retry_after_s(header: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds asked by a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not header:
-        return None
-    try:
-        seconds = float(header)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 # ----------------------------------------------------------------------------- email

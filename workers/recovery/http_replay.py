@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from functools import cache
 from http import HTTPStatus
 from importlib import metadata
@@ -17,9 +15,8 @@ import httpx
 from workers.contract import HttpTarget
 from workers.masking import MASK, mask_text
 from workers.recovery.outcomes import AttemptResult, permanent, retryable, success
+from workers.retry_after import parse_retry_after
 
-# A peer asking for more than a day is misconfigured; the plan's own limits apply beyond that.
-MAX_RETRY_AFTER_S = 86_400.0
 # Connecting should never take long, whatever the target allows for the whole request.
 MAX_CONNECT_TIMEOUT_S = 10.0
 # How much of a response body is kept (masked) in the attempt's detail.
@@ -32,41 +29,9 @@ MAX_ERROR_CHARS = 500
 # Said instead of messages that quote the offending header ("Illegal header value b'...'").
 _HEADER_PROBLEM = "a header name or value (or the URL) cannot be sent as given; message withheld"
 
-_DELTA_SECONDS = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 
 
 # ----------------------------------------------------------------------------- pure
-
-
-def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After value: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
-
-    A time in the past or a negative delay means 0; anything unparsable means None;
-    more than MAX_RETRY_AFTER_S is capped.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if _DELTA_SECONDS.fullmatch(text):
-        delay_s = float(text)
-    else:
-        delay_s = _seconds_until(text, now=now)
-        if delay_s is None:
-            return None
-    return min(max(delay_s, 0.0), MAX_RETRY_AFTER_S)
-
-
-def _seconds_until(http_date: str, *, now: datetime) -> float | None:
-    try:
-        when = parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return (_as_utc(when) - _as_utc(now)).total_seconds()
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Naive datetimes are taken as UTC (an HTTP-date is always GMT)."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 def outcome_of_response(status: int, headers: Mapping[str, str], *, now: datetime) -> AttemptResult:

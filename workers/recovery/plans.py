@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Iterable, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from config.channels import Level
 from config.errors import ConfigError
@@ -24,6 +22,7 @@ from workers.backoff import Jitter
 from workers.breakers.policy import BreakerConfig
 from workers.classification.taxonomy import Severity
 from workers.contract import Target
+from workers.datafile import entry_field, load_model, packaged_files
 
 DEFAULT_PRIORITY = 50
 # A Retry-After longer than this is not honoured in full: the policy's own delay applies.
@@ -197,45 +196,27 @@ class PlanSet:
         return self.breaker_services.get(service, self.breaker_default)
 
 
+_STEP_KINDS = {"retry", "fallback", "compensate", "action", "notify", "escalate", "dead_letter"}
+
+
 def builtin_plan_paths() -> list[Path]:
-    folder = resources.files("config") / "plans"
-    return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith((".yaml", ".yml")))
+    return packaged_files("plans")
 
 
 def load_plan_file(path: Path) -> PlanFile:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"plans file {path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"plans file {path}: not valid YAML: {exc}") from None
-    try:
-        return PlanFile.model_validate(data or {})
-    except ValidationError as exc:
-        raise ConfigError(_describe(path, data, exc)) from None
+    return load_model(path, PlanFile, what="plans file", locate=_locate)
 
 
-def _describe(path: Path, data: Any, exc: ValidationError) -> str:
-    lines = [f"plans file {path}: invalid:"]
-    for error in exc.errors():
-        loc = list(error["loc"])
-        where = ".".join(str(part) for part in loc) or "(the file)"
-        if len(loc) >= 2 and loc[0] == "plans" and isinstance(loc[1], int):
-            plan = (data.get("plans") or [None])[loc[1]] if isinstance(data, dict) else None
-            name = plan.get("name") if isinstance(plan, dict) else None
-            rest = loc[2:]
-            if len(rest) >= 2 and rest[0] == "steps" and isinstance(rest[1], int):
-                # pydantic puts the discriminator value in the path: steps.0.retry.max_attempts
-                tail = rest[3:] if len(rest) > 2 and rest[2] in _STEP_KINDS else rest[2:]
-                field_name = ".".join(str(part) for part in tail) or "(the step)"
-                where = f"plan {name!r} (entry {loc[1] + 1}), step {rest[1] + 1}, field {field_name}"
-            else:
-                where = f"plan {name!r} (entry {loc[1] + 1}), field {'.'.join(str(p) for p in rest) or '(the entry)'}"
-        lines.append(f"  {where}: {error['msg'].removeprefix('Value error, ')}")
-    return "\n".join(lines)
-
-
-_STEP_KINDS = {"retry", "fallback", "compensate", "action", "notify", "escalate", "dead_letter"}
+def _locate(data: Any, loc: list) -> str | None:
+    found = entry_field(data, loc, section="plans", key="name")
+    if found is None:
+        return None
+    entry, rest = found
+    if len(rest) >= 2 and rest[0] == "steps" and isinstance(rest[1], int):
+        # pydantic puts the discriminator's value in the path: steps.0.retry.max_attempts
+        tail = rest[3:] if len(rest) > 2 and rest[2] in _STEP_KINDS else rest[2:]
+        return f"{entry}, step {rest[1] + 1}, field {'.'.join(str(part) for part in tail) or '(the step)'}"
+    return f"{entry}, field {'.'.join(str(part) for part in rest) or '(the entry)'}"
 
 
 def load_plans(paths: Iterable[Path]) -> PlanSet:

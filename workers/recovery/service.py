@@ -34,7 +34,7 @@ from workers.recovery.states import FINISHED, PENDING, RUNNING, SUCCEEDED, TIMED
 from workers.recovery.store import Actor
 from workers.storage import leases
 from workers.storage.db import guarded_session, session_factory
-from workers.storage.models import Attempt, Execution, Notification
+from workers.storage.models import Attempt, Execution
 
 log = logging.getLogger("medic.recovery")
 
