@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from config.settings import load_settings
 from tests.support.recovery import RecordingDispatcher
+from workers.notify import queue
 from workers.recovery import operator, store
 from workers.recovery.outcomes import retryable, success
 from workers.recovery.service import RecoveryService
@@ -202,3 +203,52 @@ def test_dead_letters_can_be_replayed_and_purged(world):
     with sessions() as session:
         purged = session.scalars(select(AuditEntry).where(AuditEntry.action == "purged")).one()
     assert purged.detail == {"execution_id": 1} and purged.actor == "operator:bob"
+
+
+def test_a_refused_notification_stays_queued_and_is_retried_until_delivered(database_url, tmp_path, http_server):
+    """Never dropped: a channel that answers 503 gets the notification again, later, until it takes it."""
+    http_server.script("/hook", 503, 503, 200)
+    settings = load_settings(database_url=database_url, broker_url="memory://", breaker_store="database",
+                             channels={"ops": {"type": "webhook", "url": http_server.url("/hook")}},
+                             plans_files=[_plans(tmp_path, "{kind: notify, channel: ops, level: error}")])
+    clock, recorder = Clock(), RecordingDispatcher()
+    service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
+    IntakeService(settings, recovery=service, clock=clock).report(
+        {"error_type": "KeyError", "message": "'sku'", "service": "shop"}, delivery_id="n1")
+    service.run(attempts(session_factory(database_url))[0].id)
+    [notification_id] = recorder.deliveries
+    assert service.deliver(notification_id) == "refused"
+    assert service.sweep()["notifications"] == 0  # backing off: not due yet
+    statuses = []
+    with session_factory(database_url)() as session:
+        for _ in range(3):
+            clock.advance(3600)  # past any backoff: the sweeper leases it to a deliverer again
+            statuses += [service.deliver(row_id, token) for row_id, token in queue.lease_due(session, now=clock(), limit=10)]
+        [row] = queue.list_notifications(session)
+        session.refresh(row)
+    assert statuses == ["refused", "sent"]
+    assert (row.state, row.attempts, len(http_server.requests("/hook"))) == ("sent", 3, 3)
+    assert "503" in row.last_error
+
+
+def test_the_same_alert_within_the_cooldown_is_suppressed(database_url, tmp_path):
+    settings = load_settings(database_url=database_url, broker_url="memory://", breaker_store="database",
+                             notification_cooldown_s=600,
+                             plans_files=[_plans(tmp_path, "{kind: escalate, channel: log, level: critical}")])
+    clock, recorder = Clock(), RecordingDispatcher()
+    service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
+    intake = IntakeService(settings, recovery=service, clock=clock)
+    for n, wait_s in enumerate((0, 60, 700)):
+        clock.advance(wait_s)
+        intake.report({"error_type": "KeyError", "message": "'sku'", "service": "shop"}, delivery_id=f"c{n}")
+        service.run([a for a in attempts(session_factory(database_url)) if a.state == "scheduled"][0].id)
+    with session_factory(database_url)() as session:
+        states = [row.state for row in reversed(queue.list_notifications(session))]
+    assert states == ["pending", "suppressed", "pending"]  # same group: once per 10 minutes
+    assert len(recorder.deliveries) == 2
+
+
+def _plans(tmp_path, step: str):
+    path = tmp_path / "notify-plans.yaml"
+    path.write_text(f"plans:\n  - name: bug\n    match: {{category: internal}}\n    steps: [{step}, {{kind: dead_letter}}]\n")
+    return path
