@@ -252,3 +252,13 @@ def _plans(tmp_path, step: str):
     path = tmp_path / "notify-plans.yaml"
     path.write_text(f"plans:\n  - name: bug\n    match: {{category: internal}}\n    steps: [{step}, {{kind: dead_letter}}]\n")
     return path
+
+
+def test_a_plugin_action_target_is_run_through_its_entry_point(world):
+    """`noop` is registered by medic's own package under the medic.actions entry point group."""
+    service, intake, recorder, clock, sessions = world
+    intake.report({**NETWORK, "replay": {"kind": "action", "name": "noop", "params": {"order": 9}}}, delivery_id="act")
+    clock.advance(1)
+    service.run(attempts(sessions)[0].id)
+    assert execution(sessions).state == "succeeded"
+    assert attempts(sessions)[0].detail["action"] == "noop"
