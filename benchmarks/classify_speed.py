@@ -27,21 +27,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
-from benchmarks.common import load_cases, machine_info, median, percentile, print_machine, samples_path, table, write_json
+from benchmarks.common import (
+    argument_parser, load_cases, median, parse, percentile, samples_path, start_run, table, write_json,
+)
 
 TARGET_MEDIAN_US = 50.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.classify_speed", description=__doc__.split("\n\n")[0])
+    parser = argument_parser("classify_speed", __doc__)
     parser.add_argument("--rounds", type=int, default=2000, help="passes over the sample events (default 2000)")
     parser.add_argument("--stream", type=int, default=100_000, help="synthetic events (default 100000)")
     parser.add_argument("--blocks", type=int, default=10,
                         help="report the median of each of this many consecutive blocks too (default 10)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-triage", action="store_true", help="skip the full-triage pass over the stream")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 # ----------------------------------------------------------------------------- synthetic stream
@@ -461,8 +462,7 @@ def _cells(stats: dict[str, float]) -> list[Any]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    info = machine_info()
-    print_machine(info)
+    info = start_run()
     print(f"samples: {samples_path()}", flush=True)
     overhead = timer_overhead_ns()
     busy = BusyMeter()

@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: the event workload, /proc sampling, tables and JSON output.
+"""Shared pieces of the benchmarks: the event workload, /proc sampling, the command line, tables and JSON output.
 
 Nothing here is product code; services (databases, worker processes) come from
 tests.support.services so the benchmarks start things exactly as the integration tests do.
@@ -6,6 +6,7 @@ tests.support.services so the benchmarks start things exactly as the integration
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import os
@@ -20,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from tests.support import services
 from tests.support.services import REPO
@@ -31,6 +32,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The worker's own processes are sampled this often for RSS (seconds).
 RSS_SAMPLE_INTERVAL_S = 0.2
 PSS_EVERY = 5  # PSS (dearer to read) every 5th sample, i.e. every second
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"  # flushed before and after a run
 
 
 # ----------------------------------------------------------------------------- workload
@@ -265,23 +267,25 @@ class CpuMeter:
 
     Components: the worker's main process, its pool processes, PostgreSQL (every postgres
     process, background writers included), redis-server, this benchmark process, and "other":
-    the machine's busy time (/proc/stat) not accounted for by those.
+    the machine's busy time (/proc/stat) not accounted for by those. Subclasses measure other
+    processes by overriding `_processes`.
     """
 
     def __init__(self, worker_pid: int, *, postgres: bool = True, redis: bool = True):
         self.worker_pid = worker_pid
         self.postgres, self.redis = postgres, redis
 
+    def _processes(self) -> dict[str, int]:
+        main, pool = worker_ticks(self.worker_pid)
+        return {"worker_main": main, "worker_pool": pool}
+
     def _snapshot(self) -> dict[str, int]:
-        children = [c for c in process_tree(self.worker_pid) if c != self.worker_pid]
-        snap = {"worker_main": _cpu_ticks(self.worker_pid), "worker_pool": sum(_cpu_ticks(c) for c in children),
-                "benchmark": _cpu_ticks(os.getpid())}
+        snap = {**self._processes(), "benchmark": _cpu_ticks(os.getpid())}
         if self.postgres:
             snap["postgres"] = sum(_cpu_ticks(p) for p in _pids_by_name("postgres"))
         if self.redis:
             snap["redis"] = sum(_cpu_ticks(p) for p in _pids_by_name("redis-server"))
-        busy, total = _machine_ticks()
-        snap["_busy"], snap["_total"] = busy, total
+        snap["_busy"], snap["_total"] = _machine_ticks()
         return snap
 
     def start(self) -> None:
@@ -295,6 +299,24 @@ class CpuMeter:
         result["other"] = max(0.0, delta["_busy"] / CLK_TCK - sum(result.values()))
         result["machine_busy_share"] = delta["_busy"] / delta["_total"] if delta["_total"] else 0.0
         return result
+
+
+def worker_ticks(pid: int) -> tuple[int, int]:
+    """CPU ticks of a worker's main process and of its pool processes (all its descendants)."""
+    return _cpu_ticks(pid), sum(_cpu_ticks(p) for p in process_tree(pid) if p != pid)
+
+
+def background_busy(seconds: float = 3.0) -> float:
+    """Share of the machine's CPU busy over `seconds` before the benchmark starts anything."""
+    busy0, total0 = _machine_ticks()
+    time.sleep(seconds)
+    busy1, total1 = _machine_ticks()
+    return (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
+
+
+def print_background(share: float) -> None:
+    note = "  (other processes are busy: expect noisy numbers)" if share > 0.15 else ""
+    print(f"machine busy before the run: {100 * share:.0f}%{note}", flush=True)
 
 
 # ----------------------------------------------------------------------------- worker processes
@@ -314,6 +336,59 @@ def stop_worker(worker: "services.Process", timeout_s: float = 60) -> int | None
         except subprocess.TimeoutExpired:
             pass
     return worker.terminate(timeout_s=5)
+
+
+def drop_database(database: str) -> None:
+    """Dispose medic's engines on a benchmark's PostgreSQL database, then drop it."""
+    from workers.storage.db import _engines
+
+    for url in [u for u in _engines if database in u]:
+        _engines.pop(url).dispose()
+    services.drop_pg_database(database)
+
+
+def remove_logs(log_dir: Path) -> None:
+    for path in log_dir.iterdir():
+        path.unlink()
+    log_dir.rmdir()
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def argument_parser(module: str, doc: str) -> argparse.ArgumentParser:
+    """The parser of `python -m benchmarks.<module>`, described by the first paragraph of `doc`."""
+    return argparse.ArgumentParser(prog=f"python -m benchmarks.{module}", description=doc.split("\n\n")[0])
+
+
+def add_broker_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL, help="Redis db used and flushed (default db 14)")
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Adds the option every benchmark has (--json PATH, alias --out) and parses argv."""
+    parser.add_argument("--json", "--out", dest="json", metavar="PATH", help="also write the results as JSON")
+    return parser.parse_args(argv)
+
+
+def bench_main(argv: list[str] | None, parse_args: Callable[[list[str] | None], argparse.Namespace],
+               run: Callable[[argparse.Namespace], dict[str, Any]],
+               print_report: Callable[[dict[str, Any]], None]) -> None:
+    """A benchmark's main: parse, run, print the tables, write the JSON if asked."""
+    args = parse_args(argv)
+    result = run(args)
+    print_report(result)
+    write_json(args.json, result)
+
+
+def start_run(*, background: bool = False) -> dict[str, Any]:
+    """The machine's description, printed; with `background`, also how busy it was for 3 s before."""
+    info = machine_info()
+    print_machine(info)
+    if background:
+        info["busy_before_run"] = background_busy()
+        print_background(info["busy_before_run"])
+    return info
 
 
 # ----------------------------------------------------------------------------- numbers and output

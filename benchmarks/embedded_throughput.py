@@ -38,7 +38,7 @@ from typing import Any
 from celery import Celery
 
 from benchmarks.common import (
-    CpuMeter, RssPeaks, RssSampler, Workload, machine_info, median, print_machine, stop_worker, table, write_json,
+    CpuMeter, RssPeaks, RssSampler, Workload, argument_parser, bench_main, median, parse, start_run, stop_worker, table,
 )
 from benchmarks.noop import NAME as NOOP_TASK
 from benchmarks.stages import dominant_text, print_profile, profile_stages
@@ -52,7 +52,7 @@ TARGET_RATIO = 0.5
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.embedded_throughput", description=__doc__.split("\n\n")[0])
+    parser = argument_parser("embedded_throughput", __doc__)
     parser.add_argument("--events", "-n", type=int, default=1000, help="measured messages per kind per round (default 1000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each measures both kinds (default 3)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed messages ahead of the measured ones (default 20)")
@@ -64,8 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--poll-interval", type=float, metavar="S",
                         help="MEDIC_EMBEDDED_BROKER_POLL_INTERVAL_S for the worker (default: medic's, 0.1 s)")
     parser.add_argument("--keep-dir", action="store_true", help="keep the data directory (databases, worker logs)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 class Embedded:
@@ -272,8 +271,7 @@ def _rss_cells(peaks: dict[str, Any]) -> list[Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from workers.storage import migrate
 
-    info = machine_info()
-    print_machine(info)
+    info = start_run()
     data_dir = Path(tempfile.mkdtemp(prefix="medic-bench-embedded-"))
     try:
         bench = Embedded(args, data_dir)
@@ -315,10 +313,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    result = run(args)
-    print_report(result)
-    write_json(args.json, result)
+    bench_main(argv, parse_args, run, print_report)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ import redis
 from celery import Celery
 
 from benchmarks.common import (
-    CpuMeter, RssPeaks, RssSampler, Workload, machine_info, median, print_machine, stop_worker, table, write_json,
+    CpuMeter, RssPeaks, RssSampler, Workload, add_broker_url, argument_parser, bench_main, drop_database, median,
+    parse, remove_logs, start_run, stop_worker, table,
 )
 from benchmarks.noop import NAME as NOOP_TASK
 from benchmarks.stages import dominant_text, print_profile, profile_stages
@@ -38,7 +39,6 @@ from config.queues import INTAKE_QUEUE
 from tests.support import services
 
 REPORT_TASK = "medic.report"
-DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
 # kombu's Redis transport keeps delivered, unacknowledged messages in this hash.
 UNACKED_KEY = "unacked"
 # After cancel_consumer, a BRPOP already sent may still take one message; kombu's BRPOP waits 1 s.
@@ -48,19 +48,18 @@ TARGET_RATIO = 0.5
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.intake_throughput", description=__doc__.split("\n\n")[0])
+    parser = argument_parser("intake_throughput", __doc__)
     parser.add_argument("--events", "-n", type=int, default=5000, help="messages per kind per round (default 5000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each times both kinds (default 3)")
     parser.add_argument("--warmup", type=int, default=200, help="untimed messages per kind before the first round")
     parser.add_argument("--concurrency", "-c", type=int, default=2, help="worker pool processes (default 2)")
     parser.add_argument("--profile-events", type=int, default=2000, help="events in the stage profile (0: skip)")
-    parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL, help="Redis db used and flushed (default db 14)")
+    add_broker_url(parser)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--spread", type=int, default=25, help="service instances per sample (more: more groups)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed to drain one batch")
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker log directory")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 class Bench:
@@ -272,10 +271,8 @@ def limits_text(result: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from workers.storage import migrate
-    from workers.storage.db import _engines
 
-    info = machine_info()
-    print_machine(info)
+    info = start_run()
     bench = Bench(args)
     log_dir = Path(tempfile.mkdtemp(prefix="medic-bench-intake-"))
     services.flush_redis(args.broker_url)
@@ -330,21 +327,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if worker is not None:
             stop_worker(worker)
-        for url in [u for u in _engines if database in u]:
-            _engines.pop(url).dispose()
-        services.drop_pg_database(database)
+        drop_database(database)
         services.flush_redis(args.broker_url)
         if not args.keep_logs:
-            for path in log_dir.iterdir():
-                path.unlink()
-            log_dir.rmdir()
+            remove_logs(log_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    result = run(args)
-    print_report(result)
-    write_json(args.json, result)
+    bench_main(argv, parse_args, run, print_report)
 
 
 if __name__ == "__main__":

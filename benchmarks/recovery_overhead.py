@@ -52,13 +52,12 @@ from sqlalchemy import event, text
 
 from benchmarks import recovery_app as bench_app
 from benchmarks.common import (
-    CLK_TCK, _cpu_ticks, _machine_ticks, _pids_by_name, machine_info, median, percentile, print_machine, process_tree,
-    stop_worker, table, write_json,
+    CpuMeter, add_broker_url, argument_parser, bench_main, drop_database, median, parse, percentile, remove_logs,
+    start_run, stop_worker, table, worker_ticks,
 )
 from config.queues import RECOVERY_QUEUE
 from tests.support import services
 
-DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
 UNACKED_KEY = "unacked"
 # After cancel_consumer, a BRPOP already sent may still take one message; kombu's BRPOP waits 1 s.
 PAUSE_SETTLE_S = 2.0
@@ -106,7 +105,7 @@ STAGE_ROWS: list[tuple[str, str, str, tuple[str, ...]]] = [
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.recovery_overhead", description=__doc__.split("\n\n")[0])
+    parser = argument_parser("recovery_overhead", __doc__)
     parser.add_argument("--executions", "-n", type=int, default=300,
                         help="round trips / executions in flight together, per kind per round (default 300)")
     parser.add_argument("--sequential", type=int, default=200, help="round trips timed one at a time, per kind per round")
@@ -114,11 +113,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=20, help="untimed round trips per kind before the first round")
     parser.add_argument("--concurrency", "-c", type=int, default=2, help="pool processes of each worker (default 2)")
     parser.add_argument("--profile", type=int, default=200, help="attempts in the in-process profile (0: skip)")
-    parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL, help="Redis db used and flushed (default db 14)")
+    add_broker_url(parser)
     parser.add_argument("--timeout", type=float, default=120, help="seconds allowed for one batch")
     parser.add_argument("--keep-logs", action="store_true", help="keep the workers' log directory")
-    parser.add_argument("--json", "--out", dest="json", metavar="PATH", help="also write the results as JSON")
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 def epoch(value: Any) -> float | None:
@@ -230,46 +228,18 @@ class Timeline:
 # ----------------------------------------------------------------------------- CPU per component
 
 
-def background_busy(seconds: float = 3.0) -> float:
-    """Share of the machine's CPU busy over `seconds` before the benchmark starts anything."""
-    busy0, total0 = _machine_ticks()
-    time.sleep(seconds)
-    busy1, total1 = _machine_ticks()
-    return (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
-
-
-def print_background(share: float) -> None:
-    note = "  (other processes are busy: expect noisy numbers)" if share > 0.15 else ""
-    print(f"machine busy before the run: {100 * share:.0f}%{note}", flush=True)
-
-
-class ComponentCpu:
+class ComponentCpu(CpuMeter):
     """CPU seconds per worker (main + pool processes), PostgreSQL, Redis and this process."""
 
     def __init__(self, workers: dict[str, int]):
+        super().__init__(0)  # no single worker: _processes measures each of them
         self.workers = workers
 
-    def _snapshot(self) -> dict[str, int]:
+    def _processes(self) -> dict[str, int]:
         snap = {}
         for name, pid in self.workers.items():
-            snap[f"{name} main"] = _cpu_ticks(pid)
-            snap[f"{name} pool"] = sum(_cpu_ticks(p) for p in process_tree(pid) if p != pid)
-        snap["postgres"] = sum(_cpu_ticks(p) for p in _pids_by_name("postgres"))
-        snap["redis"] = sum(_cpu_ticks(p) for p in _pids_by_name("redis-server"))
-        snap["benchmark"] = _cpu_ticks(os.getpid())
-        snap["_busy"], snap["_total"] = _machine_ticks()
+            snap[f"{name} main"], snap[f"{name} pool"] = worker_ticks(pid)
         return snap
-
-    def start(self) -> None:
-        self._start = self._snapshot()
-
-    def stop(self) -> dict[str, float]:
-        end = self._snapshot()
-        delta = {k: end[k] - self._start[k] for k in end}
-        result = {k: v / CLK_TCK for k, v in delta.items() if not k.startswith("_")}
-        result["other"] = max(0.0, delta["_busy"] / CLK_TCK - sum(result.values()))
-        result["machine_busy_share"] = delta["_busy"] / delta["_total"] if delta["_total"] else 0.0
-        return result
 
 
 # ----------------------------------------------------------------------------- the bench
@@ -695,12 +665,8 @@ def write_plans(directory: Path) -> Path:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from workers.storage import migrate
-    from workers.storage.db import _engines
 
-    info = machine_info()
-    print_machine(info)
-    info["busy_before_run"] = background_busy()
-    print_background(info["busy_before_run"])
+    info = start_run(background=True)
     log_dir = Path(tempfile.mkdtemp(prefix="medic-bench-recovery-"))
     plans_path = write_plans(log_dir)
     services.flush_redis(args.broker_url)
@@ -758,14 +724,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for worker in bench.workers.values():
                 if worker.proc.poll() is None:
                     stop_worker(worker, timeout_s=30)
-        for url in [u for u in _engines if database in u]:
-            _engines.pop(url).dispose()
-        services.drop_pg_database(database)
+        drop_database(database)
         services.flush_redis(args.broker_url)
         if not args.keep_logs:
-            for path in log_dir.iterdir():
-                path.unlink()
-            log_dir.rmdir()
+            remove_logs(log_dir)
 
 
 def breakdown_of(bench: Bench, seq_keys: dict[str, list[str]], db_rows: dict[int, dict[str, Any]]) -> dict[str, Any]:
@@ -927,10 +889,7 @@ def print_report(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    result = run(args)
-    print_report(result)
-    write_json(args.json, result)
+    bench_main(argv, parse_args, run, print_report)
 
 
 if __name__ == "__main__":

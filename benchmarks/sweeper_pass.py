@@ -40,11 +40,10 @@ from typing import Any, Callable
 from sqlalchemy import event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
-from benchmarks.common import machine_info, median, print_machine, table, write_json
-from benchmarks.recovery_overhead import Recorder, background_busy, print_background, statement_label
+from benchmarks.common import add_broker_url, argument_parser, bench_main, drop_database, median, parse, start_run, table
+from benchmarks.recovery_overhead import Recorder, statement_label
 from tests.support import services
 
-DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
 TARGET_S = 1.0
 SERVICES = 40  # service names the executions are spread over
 EVENT = {"error_type": "requests.exceptions.ConnectionError", "message": "Connection refused", "service": "partner",
@@ -54,7 +53,7 @@ INSERT_BATCH = 5000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sweeper_pass", description=__doc__.split("\n\n")[0])
+    parser = argument_parser("sweeper_pass", __doc__)
     parser.add_argument("--waiting", type=int, default=10_000, help="executions waiting, one scheduled attempt each")
     parser.add_argument("--due-share", type=float, default=0.01, help="share of the waiting attempts due now (0.01)")
     parser.add_argument("--backlog-share", type=float, default=0.0,
@@ -67,10 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--passes", type=int, default=20, help="timed passes per dispatcher (default 20)")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--no-celery", action="store_true", help="skip the passes that send messages to Redis")
-    parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL, help="Redis db used and flushed (default db 14)")
+    add_broker_url(parser)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", "--out", dest="json", metavar="PATH", help="also write the results as JSON")
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 def ms(seconds: float) -> float:
@@ -408,18 +406,13 @@ def bench_database(kind: str, url: str, args: argparse.Namespace) -> dict[str, A
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from workers.storage.db import _engines
 
-    info = machine_info()
-    print_machine(info)
-    info["busy_before_run"] = background_busy()
-    print_background(info["busy_before_run"])
+    info = start_run(background=True)
     results = []
     database = services.create_pg_database()
     try:
         results.append(bench_database("postgresql", services.pg_url(database), args))
     finally:
-        for url in [u for u in _engines if database in u]:
-            _engines.pop(url).dispose()
-        services.drop_pg_database(database)
+        drop_database(database)
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory(prefix="medic-bench-sweeper-") as directory:
             url = f"sqlite:///{Path(directory) / 'medic.db'}"
@@ -479,10 +472,7 @@ def print_report(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    result = run(args)
-    print_report(result)
-    write_json(args.json, result)
+    bench_main(argv, parse_args, run, print_report)
 
 
 if __name__ == "__main__":
