@@ -95,6 +95,7 @@ class RecoveryService:
         self.clock = clock
         self.rng = rng or random.Random()
         self.actor = actor or worker_actor()
+        self._snapshots: dict[int, tuple[PlanSpec, dict[str, Any]]] = {}
 
     # --- wiring ----------------------------------------------------------------------------
 
@@ -128,15 +129,51 @@ class RecoveryService:
     def start(self, session: Session, *, group_id: int, occurrence_id: int, event: dict[str, Any], category: str,
               severity: str, plan: PlanSpec | None = None, replay_of: int | None = None,
               actor: Actor | None = None) -> Started:
-        """Create the execution of a stored occurrence, in the caller's transaction."""
+        """Create the execution of a stored occurrence, in the caller's transaction.
+
+        On intake's path, so it is written in its final shape at once: the execution with its first
+        attempt's time, the attempt, and one audit row (plus one per skipped step)."""
         now, actor = self.clock(), actor or self.actor
         plan = plan or self.plans.select(event, category, severity)
-        execution = store.create_execution(session, group_id=group_id, occurrence_id=occurrence_id, plan=plan,
-                                           service=event["service"], category=category, now=now, replay_of=replay_of)
-        store.audit(session, execution, at=now, actor=actor, action="created", to_state=PENDING,
-                    reason=f"plan {plan.name}" + (f", replaying execution {replay_of}" if replay_of else ""))
         first = engine.enter_step(plan, 0, event, rng=self.rng, hint_retry_after_s=_retry_after_hint(event))
-        return Started(execution.id, self._apply(session, execution, first, now=now, actor=actor, plan=plan))
+        decision = first.decision
+        why = f"plan {plan.name}" + (f", replaying execution {replay_of}" if replay_of else "")
+        if isinstance(decision, engine.Finish):
+            shape = {"state": decision.state, "finished_at": store.utc(now), "reason": decision.reason}
+            why = f"{why}; {decision.reason}"
+        else:
+            shape = {"step_index": decision.step_index, "next_attempt_at": now + timedelta(seconds=decision.delay_s),
+                     "reason": decision.reason}
+        execution = store.create_execution(session, group_id=group_id, occurrence_id=occurrence_id, plan=plan,
+                                           plan_snapshot=self._snapshot(plan), service=event["service"],
+                                           category=category, now=now, replay_of=replay_of, **shape)
+        for skip in first.skipped:
+            store.audit(session, execution, at=now, actor=actor, action="step_skipped", reason=skip.reason,
+                        detail={"step": skip.step_index + 1})
+        dispatch, attempt_id, detail = None, None, None
+        if isinstance(decision, engine.Schedule):
+            dispatch = self._schedule(session, execution, decision, plan, now=now)
+            attempt_id = dispatch.attempt_id
+            detail = {"step": decision.step_index + 1, "attempt": 1, "delay_s": round(decision.delay_s, 3)}
+        store.audit(session, execution, at=now, actor=actor, action="created", to_state=execution.state,
+                    reason=why, attempt_id=attempt_id, detail=detail)
+        return Started(execution.id, dispatch)
+
+    def _snapshot(self, plan: PlanSpec) -> dict[str, Any]:
+        """The plan as stored with each execution; plans do not change while a process runs."""
+        key = id(plan)
+        if key not in self._snapshots:
+            self._snapshots[key] = (plan, plan.model_dump(mode="json"))  # the plan kept alive: its id stays its own
+        return self._snapshots[key][1]
+
+    def _schedule(self, session: Session, execution: Execution, decision: engine.Schedule, plan: PlanSpec, *,
+                  now: datetime) -> Dispatch:
+        when = now + timedelta(seconds=decision.delay_s)
+        countdown = decision.delay_s <= self.settings.recovery_countdown_max_s
+        attempt = store.add_attempt(session, execution, step_index=decision.step_index,
+                                    step_kind=plan.steps[decision.step_index].kind, number=decision.number,
+                                    scheduled_for=when, dispatched_at=when if countdown else None)
+        return Dispatch(attempt.id, decision.delay_s if countdown else None)
 
     def after_commit(self, dispatch: Dispatch | None) -> None:
         """Send what a committed transaction decided; a failure is left to the sweeper."""
@@ -322,17 +359,14 @@ class RecoveryService:
                              reason=decision.reason, attempt_id=cause.attempt_id, detail=cause.detail or None)
             log.info(f"execution {decision.state}", extra={"execution_id": execution.id, "reason": decision.reason})
             return None
-        step = (plan or PlanSpec.model_validate(execution.plan)).steps[decision.step_index]
-        when = now + timedelta(seconds=decision.delay_s)
-        countdown = decision.delay_s <= self.settings.recovery_countdown_max_s
-        attempt = store.add_attempt(session, execution, step_index=decision.step_index, step_kind=step.kind,
-                                    number=decision.number, scheduled_for=when, dispatched_at=when if countdown else None)
+        dispatch = self._schedule(session, execution, decision, plan or PlanSpec.model_validate(execution.plan), now=now)
         state = PENDING if execution.state == PENDING else WAITING
-        store.transition(session, execution, state, now=now, actor=actor, action="scheduled", attempt_id=attempt.id,
-                         reason=decision.reason, step_index=decision.step_index, next_attempt_at=when,
+        store.transition(session, execution, state, now=now, actor=actor, action="scheduled",
+                         attempt_id=dispatch.attempt_id, reason=decision.reason, step_index=decision.step_index,
+                         next_attempt_at=now + timedelta(seconds=decision.delay_s),
                          detail={"step": decision.step_index + 1, "attempt": decision.number,
                                  "delay_s": round(decision.delay_s, 3), **cause.detail})
-        return Dispatch(attempt.id, decision.delay_s if countdown else None)
+        return dispatch
 
     def _dispatch_for(self, attempt_id: int, when: datetime, now: datetime) -> Dispatch:
         delay_s = max(0.0, (when - now).total_seconds())

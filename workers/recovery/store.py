@@ -30,11 +30,14 @@ def audit(session: Session, execution: Execution | None, *, at: datetime, actor:
                            reason=reason, detail=detail))
 
 
-def create_execution(session: Session, *, group_id: int, occurrence_id: int, plan: PlanSpec, service: str,
-                     category: str, now: datetime, replay_of: int | None = None) -> Execution:
+def create_execution(session: Session, *, group_id: int, occurrence_id: int, plan: PlanSpec,
+                     plan_snapshot: dict[str, Any] | None = None, service: str, category: str, now: datetime,
+                     replay_of: int | None = None, **fields: Any) -> Execution:
     execution = Execution(group_id=group_id, occurrence_id=occurrence_id, replay_of=replay_of, plan_name=plan.name,
-                          plan=plan.model_dump(mode="json"), service=service, category=category, state="pending",
-                          run=1, step_index=0, created_at=utc(now), updated_at=utc(now))
+                          plan=plan_snapshot or plan.model_dump(mode="json"), service=service, category=category,
+                          state="pending", run=1, step_index=0, created_at=utc(now), updated_at=utc(now))
+    for name, value in fields.items():
+        setattr(execution, name, value)
     session.add(execution)
     session.flush()
     return execution
