@@ -72,7 +72,8 @@ class Performer:
                  for name, value in headers.items()}
         if not extra:
             return target
-        kept = {name: value for name, value in target.headers.items() if name.lower() not in {n.lower() for n in extra}}
+        replaced = {name.lower() for name in extra}
+        kept = {name: value for name, value in target.headers.items() if name.lower() not in replaced}
         return target.model_copy(update={"headers": {**kept, **extra}})
 
     def _celery(self, target: dict[str, Any], execution: Execution, attempt: Attempt) -> AttemptResult | None:

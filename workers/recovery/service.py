@@ -34,7 +34,7 @@ from workers.recovery.states import FINISHED, PENDING, RUNNING, SUCCEEDED, TIMED
 from workers.recovery.store import Actor
 from workers.storage import leases
 from workers.storage.db import guarded_session, session_factory
-from workers.storage.models import Attempt, Execution
+from workers.storage.models import Attempt, BreakerTransition, Execution
 
 log = logging.getLogger("medic.recovery")
 
@@ -272,15 +272,13 @@ class RecoveryService:
     def _breaker_open(self, attempt_id: int, retry_at_s: float | None) -> Dispatch | None:
         now = self.clock()
         with self._session() as session:
-            attempt = session.get(Attempt, attempt_id)
-            execution = session.get(Execution, attempt.execution_id)
-            plan = PlanSpec.model_validate(execution.plan)
-            event = store.event_of(session, execution)
+            loaded = store.load(session, attempt_id)
+            attempt, execution, plan, event = loaded.attempt, loaded.execution, loaded.plan, loaded.event
             onward = engine.after_breaker_open(plan, attempt.step_index, event, rng=self.rng)
             if onward is not None:
                 store.finish(session, attempt, state="failed", outcome="permanent", error="circuit breaker open",
                              detail={}, now=now)
-                dispatch = self._apply(session, execution, onward, now=now, actor=self.actor)
+                dispatch = self._apply(session, execution, onward, now=now, actor=self.actor, plan=plan)
                 session.commit()
                 return dispatch
             config = self.plans.breaker_config(execution.service)
@@ -385,8 +383,6 @@ class RecoveryService:
             self.breakers.release(service, probe=probe)
 
     def _breaker_transition(self, service: str, transition: Transition, actor: str) -> None:
-        from workers.storage.models import BreakerTransition
-
         now = self.clock()
         level = "info" if transition.to_state == "closed" else "error"
         message = Message(subject=f"circuit breaker of {service}: {transition.from_state} -> {transition.to_state}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -130,7 +131,7 @@ class Loaded:
     execution: Execution
     event: dict[str, Any]
 
-    @property
+    @cached_property
     def plan(self) -> PlanSpec:
         return PlanSpec.model_validate(self.execution.plan)
 
