@@ -17,7 +17,7 @@ from config.logging import configure_logging
 from config.queues import INTAKE_QUEUE, MAINTENANCE_QUEUE, QUEUES, RECOVERY_QUEUE
 from config.settings import Settings, get_settings
 
-TASK_MODULES = ["tasks.intake", "tasks.recovery"]
+TASK_MODULES = ["tasks.intake", "tasks.recovery", "tasks.maintenance"]
 # Named, not imported: config does not depend on workers or schedules (see DESIGN.md, layout).
 LOG_REDACTOR = "workers.masking:mask_text"
 BEAT_SCHEDULE = "schedules.beat:beat_schedule"
@@ -67,12 +67,30 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_concurrency": settings.worker_concurrency,
         "beat_schedule": symbol_by_name(BEAT_SCHEDULE)(settings),
-        # The base scheduler keeps state in memory: Celery's default persists it with shelve (pickle).
-        "beat_scheduler": "celery.beat:Scheduler",
+        **beat_config(settings),
         "imports": TASK_MODULES,
         "timezone": "UTC",
         "enable_utc": True,
     }
+
+
+def beat_config(settings: Settings) -> dict[str, Any]:
+    """RedBeat (a Redis lock: a second beat stands by) with Redis; else one beat with a JSON schedule file.
+
+    Celery's default scheduler persists with shelve, which is pickle.
+    """
+    if settings.uses_redbeat:
+        return {
+            "beat_scheduler": "redbeat.RedBeatScheduler",
+            "redbeat_redis_url": settings.redbeat_url,
+            "redbeat_key_prefix": "medic:redbeat:",
+            "redbeat_lock_key": "medic:redbeat::lock",
+            "redbeat_lock_timeout": settings.beat_lock_timeout_s,
+            # The lock is renewed every tick: tick well within its timeout.
+            "beat_max_loop_interval": max(1, settings.beat_lock_timeout_s // 5),
+        }
+    return {"beat_scheduler": "workers.beat_file:JsonFileScheduler",
+            "beat_schedule_filename": str(settings.beat_schedule_file)}
 
 
 def create_app(settings: Settings | None = None) -> Celery:

@@ -20,6 +20,13 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from config.channels import DEFAULT_CHANNELS, ChannelConfig, LogChannel
 from config.errors import ConfigError
+from config.jobs.backup import BackupSettings
+from config.jobs.cleanup import CleanupSettings
+from config.jobs.health import HealthSettings
+from config.jobs.log_rotation import LogRotationSettings
+from config.jobs.reconcile import ReconcileSettings
+from config.jobs.schedule import JobSchedule, merged_schedules
+from config.jobs.stuck import StuckSettings
 
 ENV_PREFIX = "MEDIC_"
 # Where the embedded database and broker live unless told otherwise.
@@ -30,7 +37,8 @@ DEFAULT_ATTEMPT_TIMEOUT_S = 600.0
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid",
+                                      validate_default=True)
 
     config_file: Path | None = Field(None, description="TOML or YAML file with settings (keys without the MEDIC_ prefix).")
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Directory of the embedded SQLite database and broker.")
@@ -52,6 +60,18 @@ class Settings(BaseSettings):
     breaker_channel: str = Field("log", description="Channel told of every circuit breaker transition.")
     notification_cooldown_s: float = Field(900, ge=0, description="An alert for the same group, channel and level is not sent again within this.")
     notification_retry_max_delay_s: float = Field(3600, ge=1, description="Cap of the backoff between tries of a notification its channel refused.")
+
+    maintenance_jobs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-job overrides of the maintenance schedule, e.g. {\"backup\": {\"crontab\": \"0 3 * * *\"}, \"log-rotation\": {\"enabled\": false}}; keys: enabled, every_s, crontab, soft_time_limit_s, time_limit_s. `medic maintenance list` shows the result.")
+    maintenance_channel: str = Field("log", description="Channel told when a maintenance job fails.")
+    beat_scheduler: Literal["auto", "redbeat", "file"] = Field("auto", description="auto: RedBeat (a Redis lock, so two beats never both schedule) when the broker is Redis, else a schedule file in MEDIC_DATA_DIR (one beat).")
+    beat_redis_url: str = Field("", description="Redis for RedBeat's schedule and lock; default: the broker URL.")
+    beat_lock_timeout_s: int = Field(30, ge=5, le=3600, description="RedBeat: a beat that stops renewing its lock for this long is replaced by a standby beat.")
+    stuck: StuckSettings = Field(default_factory=StuckSettings, description="Stuck-workflow detection.")
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings, description="Reconciliation.")
+    log_rotation: LogRotationSettings = Field(default_factory=LogRotationSettings, description="Log rotation.")
+    backup: BackupSettings = Field(default_factory=BackupSettings, description="Backups.")
+    cleanup: CleanupSettings = Field(default_factory=CleanupSettings, description="Cleanup of records past retention.")
+    health: HealthSettings = Field(default_factory=HealthSettings, description="Health snapshots and alert rules.")
 
     max_message_chars: int = Field(8_192, ge=256, description="Longer messages are truncated before storage.")
     max_traceback_chars: int = Field(32_768, ge=1_024, description="Longer tracebacks are truncated before storage.")
@@ -86,6 +106,12 @@ class Settings(BaseSettings):
     def _keep_log_channel(cls, value: dict[str, Any]) -> dict[str, Any]:
         # The built-in plans name the log channel; it is always there unless redefined.
         return {**{"log": LogChannel(type="log")}, **value}
+
+    @field_validator("maintenance_jobs")
+    @classmethod
+    def _check_jobs(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        merged_schedules(value)
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -133,6 +159,13 @@ class Settings(BaseSettings):
             self.breaker_redis_url = self.broker_url
         if self.breaker_store == "redis" and not self.breaker_redis_url:
             raise ValueError("MEDIC_BREAKER_STORE is redis but no Redis is known: set MEDIC_BREAKER_REDIS_URL")
+        for setting, channel in (("MEDIC_MAINTENANCE_CHANNEL", self.maintenance_channel),
+                                 ("MEDIC_HEALTH__ALERT_CHANNEL", self.health.alert_channel)):
+            if channel not in self.channels:
+                raise ValueError(f"{setting} names channel {channel!r}, which is not in MEDIC_CHANNELS "
+                                 f"({', '.join(sorted(self.channels))})")
+        if self.beat_scheduler == "redbeat" and not self.redbeat_url:
+            raise ValueError("MEDIC_BEAT_SCHEDULER is redbeat but no Redis is known: set MEDIC_BEAT_REDIS_URL")
         if self.database_url.startswith("postgresql://"):
             self.database_url = "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
         return self
@@ -141,6 +174,29 @@ class Settings(BaseSettings):
     def min_replay_timeout_s(self) -> float:
         """The shortest Celery replay deadline that outlasts the redelivery of a callback held by a dead worker."""
         return 1.2 * self.broker_visibility_timeout_s
+
+    @property
+    def schedules(self) -> dict[str, JobSchedule]:
+        """Every maintenance job's effective schedule."""
+        return merged_schedules(self.maintenance_jobs)
+
+    @property
+    def redbeat_url(self) -> str:
+        if self.beat_redis_url:
+            return self.beat_redis_url
+        return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else ""
+
+    @property
+    def uses_redbeat(self) -> bool:
+        return self.beat_scheduler == "redbeat" or (self.beat_scheduler == "auto" and bool(self.redbeat_url))
+
+    @property
+    def beat_schedule_file(self) -> Path:
+        return self.data_dir.expanduser().resolve() / "beat-schedule.json"
+
+    @property
+    def backup_dir(self) -> Path:
+        return (self.backup.dir or self.data_dir / "backups").expanduser().resolve()
 
     @property
     def breakers_in_redis(self) -> bool:
@@ -198,7 +254,7 @@ def describe_validation_error(exc: ValidationError) -> str:
         setting = ENV_PREFIX + ".".join(str(part) for part in error["loc"]).upper()
         value = error.get("input")
         shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
-        lines.append(f"  {setting}: {error['msg']}{shown}")
+        lines.append(f"  {setting}: {error['msg'].removeprefix('Value error, ')}{shown}")
     return "\n".join(lines)
 
 

@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from config.jobs.schedule import JobSchedule, to_crontab
+from config.queues import MAINTENANCE_QUEUE
 from config.settings import Settings
+
+# A crontab job's message that no worker took within this long is dropped: the next one comes.
+CRONTAB_EXPIRES_S = 3600
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    return {
+    entries = {
         # Due retries, lost messages, deadlines and notifications; single-flight by a lease.
         "recovery-sweep": {
             "task": "medic.recovery.sweep",
             "schedule": settings.recovery_sweep_interval_s,
             # A pass missed while the worker was busy is replaced by the next one, not queued behind it.
             "options": {"expires": settings.recovery_sweep_interval_s * 2},
+        },
+    }
+    for name, schedule in settings.schedules.items():
+        if schedule.enabled:
+            entries[f"maintenance:{name}"] = maintenance_entry(name, schedule)
+    return entries
+
+
+def maintenance_entry(name: str, schedule: JobSchedule) -> dict[str, Any]:
+    every_s = schedule.every_s
+    return {
+        "task": "medic.maintenance.run",
+        "schedule": timedelta(seconds=every_s) if every_s is not None else to_crontab(schedule.crontab or ""),
+        "args": [name],
+        "options": {
+            "queue": MAINTENANCE_QUEUE,
+            "soft_time_limit": schedule.soft_time_limit_s,
+            "time_limit": schedule.time_limit_s,
+            "expires": every_s if every_s is not None else CRONTAB_EXPIRES_S,
         },
     }

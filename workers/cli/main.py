@@ -12,6 +12,7 @@ from workers.cli.breakers import breakers, notifications
 from workers.cli.classify import classify
 from workers.cli.dead import dead
 from workers.cli.inspect import errors, rejected, stats
+from workers.cli.maintenance import maintenance
 from workers.cli.plans import plans
 from workers.cli.processes import beat, run, worker
 from workers.cli.recovery import executions
@@ -31,7 +32,7 @@ def cli() -> None:
 
 
 for command in (run, worker, beat, report, errors, rejected, stats, classify, executions, dead, plans, breakers,
-                notifications, db, config):
+                notifications, maintenance, db, config):
     cli.add_command(command)
 
 

@@ -108,6 +108,7 @@ class Execution(Base):
     finished_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)  # why it is in its state
+    queue: Mapped[str | None] = mapped_column(String(128))  # an operator's reassignment; None: medic.recovery
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every transition
 
     __table_args__ = (
@@ -229,3 +230,97 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     holder: Mapped[str] = mapped_column(String(256))
     expires_at: Mapped[datetime]
+
+
+class MaintenanceRun(Base):
+    """One run of a maintenance job, by beat or by hand: what it did, or why it was skipped or failed."""
+
+    __tablename__ = "maintenance_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(String(16))  # beat | cli
+    host: Mapped[str] = mapped_column(String(256))  # <host>:<pid>
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | skipped
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]]
+    summary: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_maintenance_runs_job_started", "job", "started_at"),
+                      Index("ix_maintenance_runs_started", "started_at"))
+
+
+class ReconciliationEntry(Base):
+    """A discrepancy a reconciliation check found, and what was done about it (before / after)."""
+
+    __tablename__ = "reconciliation_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("maintenance_runs.id", ondelete="SET NULL"))
+    check_name: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+    subject: Mapped[str] = mapped_column(String(512))  # which row or object, e.g. "error_groups:42"
+    action: Mapped[str] = mapped_column(String(16))  # fixed | reported | dry_run | fix_failed
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_reconciliation_log_check_at", "check_name", "at"),)
+
+
+class Backup(Base):
+    """A backup archive medic made, and what its last verification found."""
+
+    __tablename__ = "backups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)  # the archive's file name
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    database_kind: Mapped[str] = mapped_column(String(16))  # sqlite | postgresql
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))  # of the whole archive
+    manifest: Mapped[dict[str, Any]]
+    verification: Mapped[str] = mapped_column(String(16))  # unverified | ok | failed | missing
+    verified_at: Mapped[datetime | None]
+    verification_detail: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None]  # removed by retention
+
+    __table_args__ = (Index("ix_backups_created", "created_at"),)
+
+
+class HealthSnapshot(Base):
+    """What the health job measured at one moment, and the status it derived."""
+
+    __tablename__ = "health_snapshots"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    taken_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))  # healthy | degraded | unhealthy | critical
+    metrics: Mapped[dict[str, Any]]
+    reasons: Mapped[dict[str, Any]]  # {"items": [...]} : why the status is not healthy
+
+    __table_args__ = (Index("ix_health_snapshots_taken", "taken_at"),)
+
+
+class Alert(Base):
+    """An alert rule that fired: open until acknowledged, resolved automatically when the rule clears."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(256))  # what it is about, e.g. a service for breaker_open
+    state: Mapped[str] = mapped_column(String(16))  # open | acknowledged | resolved
+    level: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]]
+    opened_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(256))
+    resolved_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_alerts_state_rule", "state", "rule"), Index("ix_alerts_opened", "opened_at"))

@@ -1,0 +1,1 @@
+"""Settings of each maintenance job, one module a job; `config.settings.Settings` nests them."""

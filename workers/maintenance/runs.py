@@ -1,0 +1,73 @@
+"""The maintenance_runs table: start, finish, skip, and what the last runs were."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from workers.storage.models import MaintenanceRun
+from workers.storage.repository import utc
+
+RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
+ABANDONED = "the process running it died or was killed (hard time limit) before it finished"
+
+
+def start(session: Session, job: str, *, trigger: str, host: str, now: datetime) -> MaintenanceRun:
+    run = MaintenanceRun(job=job, trigger=trigger, host=host, status=RUNNING, started_at=utc(now), counts={})
+    session.add(run)
+    session.commit()
+    return run
+
+
+def skip(session: Session, job: str, *, trigger: str, host: str, now: datetime, reason: str) -> MaintenanceRun:
+    run = MaintenanceRun(job=job, trigger=trigger, host=host, status=SKIPPED, started_at=utc(now),
+                         finished_at=utc(now), counts={}, summary=reason)
+    session.add(run)
+    session.commit()
+    return run
+
+
+def finish(session: Session, run: MaintenanceRun, *, status: str, now: datetime, summary: str | None,
+           counts: dict[str, Any] | None = None, error: str | None = None) -> MaintenanceRun:
+    run.status, run.finished_at, run.summary, run.counts, run.error = status, utc(now), summary, counts or {}, error
+    session.commit()
+    return run
+
+
+def close_abandoned(session: Session, job: str, *, keep_id: int, now: datetime) -> int:
+    """Runs of `job` still marked running while this one holds its lock died without finishing."""
+    result = session.execute(
+        update(MaintenanceRun).where(MaintenanceRun.job == job, MaintenanceRun.status == RUNNING,
+                                     MaintenanceRun.id != keep_id)
+        .values(status=FAILED, finished_at=utc(now), error=ABANDONED).execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount
+
+
+def latest_by_job(session: Session) -> dict[str, MaintenanceRun]:
+    """Each job's most recent run."""
+    newest = (select(MaintenanceRun.job, func.max(MaintenanceRun.id).label("id"))
+              .group_by(MaintenanceRun.job).subquery())
+    rows = session.scalars(select(MaintenanceRun).join(newest, MaintenanceRun.id == newest.c.id))
+    return {run.job: run for run in rows}
+
+
+def last_succeeded(session: Session, job: str) -> MaintenanceRun | None:
+    return session.scalar(select(MaintenanceRun).where(MaintenanceRun.job == job, MaintenanceRun.status == SUCCEEDED)
+                          .order_by(MaintenanceRun.id.desc()).limit(1))
+
+
+def history(session: Session, *, job: str | None, limit: int) -> list[MaintenanceRun]:
+    query = select(MaintenanceRun).order_by(MaintenanceRun.id.desc()).limit(limit)
+    if job:
+        query = query.where(MaintenanceRun.job == job)
+    return list(session.scalars(query))
+
+
+def duration_s(run: MaintenanceRun) -> float | None:
+    if run.finished_at is None:
+        return None
+    return (utc(run.finished_at) - utc(run.started_at)).total_seconds()
