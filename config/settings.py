@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(2, ge=1, le=256, description="Worker processes per `medic worker` / `medic run`.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of medic's processes.")
+    log_file: Path | None = Field(None, description="Also write medic's logs to this file; it is reopened when log rotation renames it.")
     log_format: Literal["json", "text"] = Field("json", description="json: one JSON object a line; text: for people at a terminal.")
 
     @classmethod

@@ -12,12 +12,16 @@ from workers.cli.breakers import breakers, notifications
 from workers.cli.classify import classify
 from workers.cli.dead import dead
 from workers.cli.inspect import errors, rejected, stats
+from workers.cli.backup import backup
+from workers.cli.health import alerts, health
 from workers.cli.maintenance import maintenance
 from workers.cli.plans import plans
 from workers.cli.processes import beat, run, worker
+from workers.cli.reconcile import reconcile
 from workers.cli.recovery import executions
 from workers.cli.report import report
 from workers.cli.setup import config, db
+from workers.cli.stuck import stuck
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -32,7 +36,7 @@ def cli() -> None:
 
 
 for command in (run, worker, beat, report, errors, rejected, stats, classify, executions, dead, plans, breakers,
-                notifications, maintenance, db, config):
+                notifications, stuck, reconcile, backup, health, alerts, maintenance, db, config):
     cli.add_command(command)
 
 
