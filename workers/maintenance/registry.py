@@ -26,7 +26,7 @@ class JobSpec:
 
 
 JOBS: dict[str, JobSpec] = {spec.name: spec for spec in (
-    JobSpec("stuck", "workers.maintenance.stuck:run",
+    JobSpec("stuck", "workers.maintenance.stuck.job:run",
             "Find executions that stopped making progress; requeue them, escalate after repeated requeues.",
             dry_run=True),
     JobSpec("health", "workers.maintenance.health.job:run",
