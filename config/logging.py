@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable
 
 Redact = Callable[[str], str]
@@ -48,11 +50,27 @@ class RedactingFormatter(logging.Formatter):
         return self.redact(self.inner.format(record))
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json", redact: Redact | None = None) -> None:
-    """Route every logger (medic's and Celery's) to stderr in the chosen format."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str = "INFO", fmt: str = "json", redact: Redact | None = None,
+                      log_file: Path | None = None) -> None:
+    """Route every logger (medic's and Celery's) to stderr in the chosen format, and to `log_file` if given.
+
+    The file handler reopens the file when its name no longer points at the file it has open, so log
+    rotation can rename it (docs/maintenance/log-rotation.md); every process reopens on its next record.
+    """
     formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
-    handler.setFormatter(RedactingFormatter(formatter, redact) if redact else formatter)
+    formatter = RedactingFormatter(formatter, redact) if redact else formatter
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    problem = None
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handlers.append(logging.handlers.WatchedFileHandler(log_file, encoding="utf-8"))
+        except OSError as exc:
+            problem = f"{log_file}: {exc.strerror or exc}"
+    for handler in handlers:
+        handler.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level)
+    if problem:
+        logging.getLogger("medic").error("cannot write MEDIC_LOG_FILE; logging to stderr only", extra={"problem": problem})
