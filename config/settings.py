@@ -161,7 +161,8 @@ class Settings(BaseSettings):
         if self.breaker_store == "redis" and not self.breaker_redis_url:
             raise ValueError("MEDIC_BREAKER_STORE is redis but no Redis is known: set MEDIC_BREAKER_REDIS_URL")
         for setting, channel in (("MEDIC_MAINTENANCE_CHANNEL", self.maintenance_channel),
-                                 ("MEDIC_HEALTH__ALERT_CHANNEL", self.health.alert_channel)):
+                                 ("MEDIC_HEALTH__ALERT_CHANNEL", self.health.alert_channel),
+                                 ("MEDIC_RECONCILE__ALERT_CHANNEL", self.reconcile.alert_channel)):
             if channel not in self.channels:
                 raise ValueError(f"{setting} names channel {channel!r}, which is not in MEDIC_CHANNELS "
                                  f"({', '.join(sorted(self.channels))})")
