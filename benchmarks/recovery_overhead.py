@@ -255,10 +255,10 @@ class TimingDispatcher:
         self.sent: dict[int, float] = {}
         self.last: int | None = None
 
-    def run_attempt(self, attempt_id: int, countdown_s: float) -> None:
+    def run_attempt(self, attempt_id: int, countdown_s: float, queue: str | None = None) -> None:
         self.sent[attempt_id] = time.time()
         self.last = attempt_id
-        self.inner.run_attempt(attempt_id, countdown_s)
+        self.inner.run_attempt(attempt_id, countdown_s, queue)
 
     def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str) -> None:
         self.inner.replay(target, task_id=task_id, attempt_id=attempt_id, idempotency_key=idempotency_key)
@@ -460,7 +460,7 @@ class Recorder:
     def __init__(self):
         self.runs: list[tuple[int, float]] = []
 
-    def run_attempt(self, attempt_id: int, countdown_s: float) -> None:
+    def run_attempt(self, attempt_id: int, countdown_s: float, queue: str | None = None) -> None:
         self.runs.append((attempt_id, countdown_s))
 
     def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str) -> None:

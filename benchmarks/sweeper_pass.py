@@ -20,7 +20,7 @@ medic's CeleryDispatcher sending the due attempts' messages to Redis (db 14, flu
 consumes them). Between passes the due attempts are re-armed (dispatched_at NULL again,
 untimed). The clock is fixed, so every pass finds the same due attempts. Each pass's SQL
 statements are timed. Last, the plans of the sweeper's queries: the due-attempts query is
-captured as `store.due_attempt_ids` sends it (statement and parameters) and explained with
+captured as `store.due_attempts` sends it (statement and parameters) and explained with
 EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL and EXPLAIN QUERY PLAN on SQLite, with its index and,
 for comparison, inside a rolled-back transaction without it.
 """
@@ -313,8 +313,8 @@ def query_plans(engine: Engine, now: datetime, redispatch_after_s: float, due_id
     rearm(engine, due_ids)
     redispatch_before = now - timedelta(seconds=redispatch_after_s)
     queries = {
-        "due attempts (store.due_attempt_ids)": (
-            capture(engine, lambda s: store.due_attempt_ids(s, now=now, redispatch_before=redispatch_before,
+        "due attempts (store.due_attempts)": (
+            capture(engine, lambda s: store.due_attempts(s, now=now, redispatch_before=redispatch_before,
                                                             limit=SWEEP_BATCH)), "ix_attempts_state_scheduled"),
         "expired running attempts (store.expired_attempt_ids)": (
             capture(engine, lambda s: store.expired_attempt_ids(s, now=now, limit=SWEEP_BATCH)),

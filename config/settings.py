@@ -162,7 +162,8 @@ class Settings(BaseSettings):
             raise ValueError("MEDIC_BREAKER_STORE is redis but no Redis is known: set MEDIC_BREAKER_REDIS_URL")
         for setting, channel in (("MEDIC_MAINTENANCE_CHANNEL", self.maintenance_channel),
                                  ("MEDIC_HEALTH__ALERT_CHANNEL", self.health.alert_channel),
-                                 ("MEDIC_RECONCILE__ALERT_CHANNEL", self.reconcile.alert_channel)):
+                                 ("MEDIC_RECONCILE__ALERT_CHANNEL", self.reconcile.alert_channel),
+                                 ("MEDIC_STUCK__ESCALATION_CHANNEL", self.stuck.escalation_channel)):
             if channel not in self.channels:
                 raise ValueError(f"{setting} names channel {channel!r}, which is not in MEDIC_CHANNELS "
                                  f"({', '.join(sorted(self.channels))})")

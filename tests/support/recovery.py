@@ -206,7 +206,7 @@ class RecordingDispatcher:
     def __init__(self):
         self.runs, self.replays, self.deliveries = [], [], []
 
-    def run_attempt(self, attempt_id, countdown_s):
+    def run_attempt(self, attempt_id, countdown_s, queue=None):
         self.runs.append((attempt_id, countdown_s))
 
     def replay(self, target, *, task_id, attempt_id, idempotency_key):

@@ -17,6 +17,7 @@ from config.settings import Settings
 from workers.classification import Classifier
 from workers.cli.context import mask_url, settings
 from workers.recovery.actions import ActionRegistry
+from workers.recovery.dispatch import is_recovery_queue
 from workers.recovery.service import load_plan_set
 from workers.storage import migrate
 
@@ -71,9 +72,10 @@ def run(concurrency: int | None) -> None:
 @click.option("--hostname", "-n", default="medic@%h", show_default=True, help="Worker node name.")
 def worker(queues: str, concurrency: int | None, pool: str, hostname: str) -> None:
     """A worker consuming the given queues (production: one pool per queue)."""
-    unknown = sorted(set(q.strip() for q in queues.split(",")) - set(QUEUES))
+    unknown = sorted(q for q in set(q.strip() for q in queues.split(",")) if q not in QUEUES and not is_recovery_queue(q))
     if unknown:
-        raise click.BadParameter(f"unknown queue(s) {', '.join(unknown)}; medic's queues are {', '.join(QUEUES)}",
+        raise click.BadParameter(f"unknown queue(s) {', '.join(map(repr, unknown))}; medic's queues are {', '.join(QUEUES)}, "
+                                 "and extra recovery queues medic.recovery.<name> (see `medic stuck reassign`)",
                                  param_hint="--queues")
     current = _validated()
     _exec_celery(["worker", "--queues", queues, "--concurrency", str(concurrency or current.worker_concurrency),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -17,14 +18,22 @@ DELIVER_TASK = "medic.recovery.deliver"
 IDEMPOTENCY_HEADER = "medic_idempotency_key"
 # An app's task sent without a queue goes where Celery sends unrouted tasks.
 DEFAULT_APP_QUEUE = "celery"
+# An operator may send an execution's run messages to an extra recovery queue (`medic stuck reassign`):
+# medic.recovery.<name>, where <name> is dot-separated words of letters, digits, _ and -.
+EXTRA_RECOVERY_QUEUE = re.compile(re.escape(RECOVERY_QUEUE) + r"(\.[\w-]+)+", re.ASCII)
+
+
+def is_recovery_queue(name: str) -> bool:
+    return name == RECOVERY_QUEUE or EXTRA_RECOVERY_QUEUE.fullmatch(name) is not None
 
 
 class CeleryDispatcher:
     def __init__(self, app: Celery):
         self.app = app
 
-    def run_attempt(self, attempt_id: int, countdown_s: float) -> None:
-        self.app.send_task(RUN_TASK, args=[attempt_id], countdown=countdown_s or None, queue=RECOVERY_QUEUE)
+    def run_attempt(self, attempt_id: int, countdown_s: float, queue: str | None = None) -> None:
+        """`queue`: the execution's, when an operator reassigned it."""
+        self.app.send_task(RUN_TASK, args=[attempt_id], countdown=countdown_s or None, queue=queue or RECOVERY_QUEUE)
 
     def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str) -> None:
         """Send the app's task by name; its worker reports back to medic.recovery, nobody waits.

@@ -1,24 +1,37 @@
-"""What operators do to executions: retry now, cancel, replay a dead letter, purge dead letters.
+"""What operators do to executions: retry now, cancel, replay a dead letter, purge dead letters;
+and to stuck ones (also the stuck job's requeue): requeue, force, reset, complete, reassign.
 
 Each goes through the same store functions and transitions as the automatic path, with the
-operator as the audited actor.
+operator as the audited actor, in one transaction with its audit rows.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Iterable
+from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from config.errors import InvalidTransition, NotFound
+from config.queues import RECOVERY_QUEUE
 from workers.recovery import engine, store
+from workers.recovery.dispatch import is_recovery_queue
+from workers.recovery.outcomes import AttemptResult
 from workers.recovery.plans import PlanSpec
 from workers.recovery.service import Dispatch, RecoveryService
-from workers.recovery.states import CANCELLED, DEAD, FINISHED, PENDING, RUNNING, SUCCEEDED
+from workers.recovery.states import (CANCELLED, DEAD, FINISHED, PENDING, RUNNING, SCHEDULED, SUCCEEDED,
+                                     TIMED_OUT as TIMED_OUT_STATE)
 from workers.recovery.store import Actor
-from workers.storage.models import Execution, Occurrence
+from workers.storage.models import Attempt, Execution, Occurrence
 from workers.storage.repository import utc
+
+# Audit actions of the stuck-workflow commands (`medic stuck ...`) and of the stuck job's requeue.
+REQUEUED, FORCED, RESET, COMPLETED, REASSIGNED = (
+    "stuck_requeue", "stuck_force", "stuck_reset", "stuck_complete", "stuck_reassign")
+# What a requeue did: timed out the running attempt, sent the scheduled one again, went on with the plan;
+# or nothing, because the execution moved on since it was seen.
+TIMED_OUT, RESENT, RESUMED, MOVED = "timed_out", "resent", "resumed", "moved"
 
 
 def operator(name: str) -> Actor:
@@ -44,7 +57,7 @@ def retry(service: RecoveryService, execution_id: int, *, actor: Actor, reason: 
             store.reschedule(session, attempt.id, scheduled_for=now, dispatched_at=now)
             store.transition(session, execution, execution.state, now=now, actor=actor, action="retry_now",
                              attempt_id=attempt.id, reason=why, next_attempt_at=utc(now))
-            dispatch = Dispatch(attempt.id, 0)
+            dispatch = Dispatch(attempt.id, 0, execution.queue)
         session.commit()
     service.after_commit(dispatch)
     return dispatch
@@ -123,4 +136,171 @@ def _get(session, execution_id: int) -> Execution:
     execution = session.get(Execution, execution_id)
     if execution is None:
         raise NotFound(f"no execution {execution_id}")
+    return execution
+
+
+# --- stuck executions ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Situation:
+    """An execution's open attempt as seen: (None, None) when it has none."""
+
+    attempt_id: int | None
+    attempt_state: str | None
+
+
+@dataclass(frozen=True)
+class Requeued:
+    how: str  # timed_out | resent | resumed | moved
+    dispatch: Dispatch | None
+
+
+def requeue(service: RecoveryService, execution_id: int, *, actor: Actor, reason: str | None = None,
+            detail: dict[str, Any] | None = None, expect: Situation | None = None) -> Requeued:
+    """Make an unfinished execution run again, by what holds it:
+    - its attempt is running (its worker is gone): timed out, as at its deadline, so the plan's next
+      attempt is scheduled;
+    - its attempt is scheduled: made due now and its run message sent again;
+    - it has no open attempt: the plan goes on from where it stands, now.
+    `expect`: act only if the open attempt is still the one seen (the stuck job), else MOVED."""
+    now = service.clock()
+    why = reason or f"requeued by {actor.name}"
+    note = store.Note(REQUEUED, why, detail)
+    with service._session() as session:
+        execution = _unfinished(session, execution_id, "requeued")
+        attempt = store.open_attempt(session, execution)
+        seen = Situation(attempt.id, attempt.state) if attempt else Situation(None, None)
+        if expect is not None and seen != expect:
+            return Requeued(MOVED, None)
+        requeued = None  # a running attempt is timed out below, through the service's own transaction
+        if attempt is None:
+            store.write_note(session, execution, note, at=now, actor=actor)
+            requeued = Requeued(RESUMED, _resume(service, session, execution, now=now, actor=actor))
+        elif attempt.state == SCHEDULED:
+            store.reschedule(session, attempt.id, scheduled_for=now, dispatched_at=now)
+            store.write_note(session, execution, note, at=now, actor=actor, attempt_id=attempt.id)
+            requeued = Requeued(RESENT, Dispatch(attempt.id, 0, execution.queue))
+        session.commit()
+    if requeued is None:
+        requeued = _time_out(service, attempt.id, actor=actor, note=note)
+    service.after_commit(requeued.dispatch)
+    return requeued
+
+
+def _time_out(service: RecoveryService, attempt_id: int, *, actor: Actor, note: store.Note) -> Requeued:
+    timeout = AttemptResult("timeout", f"timed out by {actor.name}: {note.reason}")
+    dispatch = service.record(attempt_id, timeout, actor=actor, note=note)
+    with service._session() as session:  # another outcome may have come first: then nothing was changed
+        recorded = session.scalar(select(exists().where(
+            Attempt.id == attempt_id, Attempt.state == TIMED_OUT_STATE, Attempt.error == timeout.error)))
+    return Requeued(TIMED_OUT, dispatch) if recorded else Requeued(MOVED, None)
+
+
+def _resume(service: RecoveryService, session, execution: Execution, *, now: datetime, actor: Actor) -> Dispatch | None:
+    """What should have followed the last recorded outcome (or the current step, if none), now."""
+    plan, event = PlanSpec.model_validate(execution.plan), store.event_of(session, execution)
+    last = store.last_attempt(session, execution)
+    if last is not None and last.outcome is not None:
+        result = AttemptResult(last.outcome, last.error)
+        onward = engine.after_outcome(plan, last.step_index, last.number, result, event, rng=service.rng)
+    else:
+        onward = engine.enter_step(plan, execution.step_index, event, rng=service.rng)
+    return _go_on(service, session, execution, onward, plan, now=now, actor=actor)
+
+
+def _go_on(service: RecoveryService, session, execution: Execution, onward: engine.Next, plan: PlanSpec, *,
+           now: datetime, actor: Actor) -> Dispatch | None:
+    """Apply the engine's decision, its attempt due now (numbered after any of that step in this run)."""
+    decision = onward.decision
+    if isinstance(decision, engine.Schedule):
+        number = max(decision.number, store.last_number(session, execution, decision.step_index) + 1)
+        onward = replace(onward, decision=replace(decision, number=number, delay_s=0.0))
+    return service._apply(session, execution, onward, now=now, actor=actor, plan=plan)
+
+
+def force(service: RecoveryService, execution_id: int, *, actor: Actor, reason: str | None = None) -> Dispatch | None:
+    """Move to the next step of its plan now; its open attempt is cancelled (a late outcome is ignored)."""
+    now = service.clock()
+    with service._session() as session:
+        execution = _unfinished(session, execution_id, "forced")
+        plan, event = PlanSpec.model_validate(execution.plan), store.event_of(session, execution)
+        store.cancel_open_attempts(session, execution.id, now=now)
+        store.audit(session, execution, at=now, actor=actor, action=FORCED, from_state=execution.state,
+                    reason=reason or f"forced past step {execution.step_index + 1} by {actor.name}",
+                    detail={"from_step": execution.step_index + 1})
+        onward = engine.enter_step(plan, execution.step_index + 1, event, rng=service.rng)
+        dispatch = _go_on(service, session, execution, onward, plan, now=now, actor=actor)
+        session.commit()
+    service.after_commit(dispatch)
+    return dispatch
+
+
+def reset(service: RecoveryService, execution_id: int, *, actor: Actor, reason: str | None = None) -> Dispatch | None:
+    """Back to the first step of its plan now, as a new run; its open attempt is cancelled."""
+    now = service.clock()
+    with service._session() as session:
+        execution = _unfinished(session, execution_id, "reset")
+        plan, event = PlanSpec.model_validate(execution.plan), store.event_of(session, execution)
+        store.cancel_open_attempts(session, execution.id, now=now)
+        store.transition(session, execution, PENDING, now=now, actor=actor, action=RESET,
+                         reason=reason or f"reset to step 1 by {actor.name}", run=execution.run + 1, step_index=0,
+                         detail={"from_step": execution.step_index + 1, "run": execution.run + 1})
+        session.flush()
+        onward = engine.enter_step(plan, 0, event, rng=service.rng)
+        dispatch = _go_on(service, session, execution, onward, plan, now=now, actor=actor)
+        session.commit()
+    service.after_commit(dispatch)
+    return dispatch
+
+
+def complete(service: RecoveryService, execution_id: int, *, actor: Actor, reason: str) -> None:
+    """Resolved by hand: succeeded, with the operator's reason; its open attempt is cancelled."""
+    if not reason or not reason.strip():
+        raise InvalidTransition("completing an execution needs a reason (--reason): say how it was resolved")
+    now = service.clock()
+    with service._session() as session:
+        execution = _unfinished(session, execution_id, "completed")
+        store.cancel_open_attempts(session, execution.id, now=now)
+        store.transition(session, execution, SUCCEEDED, now=now, actor=actor, action=COMPLETED, reason=reason.strip())
+        session.commit()
+
+
+def reassign(service: RecoveryService, execution_id: int, queue: str, *, actor: Actor,
+             reason: str | None = None) -> Dispatch | None:
+    """Send its run messages to `queue` from now on; a message already sent is sent again there."""
+    if not is_recovery_queue(queue):
+        raise InvalidTransition(f"queue {queue!r} is not a recovery queue: use {RECOVERY_QUEUE} or "
+                                f"{RECOVERY_QUEUE}.<name> (letters, digits, _ and -), consumed by "
+                                f"`medic worker --queues {RECOVERY_QUEUE}.<name>`")
+    now = service.clock()
+    with service._session() as session:
+        execution = _unfinished(session, execution_id, "reassigned")
+        before = execution.queue or RECOVERY_QUEUE
+        store.transition(session, execution, execution.state, now=now, actor=actor, action=REASSIGNED,
+                         reason=reason or f"run messages reassigned to {queue} by {actor.name}",
+                         queue=None if queue == RECOVERY_QUEUE else queue, detail={"from": before, "to": queue})
+        dispatch = _resend(service, session, execution, now=now)
+        session.commit()
+    service.after_commit(dispatch)
+    return dispatch
+
+
+def _resend(service: RecoveryService, session, execution: Execution, *, now: datetime) -> Dispatch | None:
+    """The run message of its scheduled attempt again, on its queue, if one was sent (to the old queue)."""
+    attempt = store.open_attempt(session, execution)
+    if attempt is None or attempt.state != SCHEDULED or attempt.dispatched_at is None:
+        return None
+    due = max(utc(attempt.scheduled_for), now)
+    dispatch = service._dispatch_for(attempt.id, due, now, execution.queue)
+    if dispatch.countdown_s is None:
+        return None
+    store.reschedule(session, attempt.id, scheduled_for=attempt.scheduled_for, dispatched_at=due)
+    return dispatch
+
+
+def _unfinished(session, execution_id: int, done: str) -> Execution:
+    execution = _get(session, execution_id)
+    if execution.state in FINISHED:
+        raise InvalidTransition(f"execution {execution_id} is {execution.state}: a finished execution cannot be {done} "
+                                f"(`medic executions retry {execution_id}` starts a failed, dead or cancelled one again)")
     return execution

@@ -81,10 +81,12 @@ class Started:
 
 @dataclass(frozen=True)
 class Dispatch:
-    """A message to send after the commit: run `attempt_id` in `countdown_s` (None: the sweeper will)."""
+    """A message to send after the commit: run `attempt_id` in `countdown_s` (None: the sweeper will),
+    on the execution's `queue` (None: medic.recovery; an operator may reassign it)."""
 
     attempt_id: int
     countdown_s: float | None
+    queue: str | None = None
 
 
 class RecoveryService:
@@ -173,14 +175,14 @@ class RecoveryService:
         attempt = store.add_attempt(session, execution, step_index=decision.step_index,
                                     step_kind=plan.steps[decision.step_index].kind, number=decision.number,
                                     scheduled_for=when, dispatched_at=when if countdown else None)
-        return Dispatch(attempt.id, decision.delay_s if countdown else None)
+        return Dispatch(attempt.id, decision.delay_s if countdown else None, execution.queue)
 
     def after_commit(self, dispatch: Dispatch | None) -> None:
         """Send what a committed transaction decided; a failure is left to the sweeper."""
         if dispatch is None or dispatch.countdown_s is None:
             return
         try:
-            self.dispatcher.run_attempt(dispatch.attempt_id, dispatch.countdown_s)
+            self.dispatcher.run_attempt(dispatch.attempt_id, dispatch.countdown_s, dispatch.queue)
         except Exception as exc:
             log.warning("could not send attempt; the sweeper will", extra={
                 "attempt_id": dispatch.attempt_id, "error": f"{type(exc).__name__}: {exc}"})
@@ -189,13 +191,13 @@ class RecoveryService:
 
     def run(self, attempt_id: int) -> None:
         """Claim and perform an attempt, and any attempts due right after it."""
+        dispatch = None
         for _ in range(INLINE_STEPS_MAX):
             dispatch = self._run_one(attempt_id)
             if dispatch is None or dispatch.countdown_s != 0:
-                self.after_commit(dispatch)
-                return
+                break
             attempt_id = dispatch.attempt_id
-        self.after_commit(Dispatch(attempt_id, 0))
+        self.after_commit(dispatch)
 
     def _run_one(self, attempt_id: int) -> Dispatch | None:
         claimed = self._claim(attempt_id)
@@ -227,7 +229,7 @@ class RecoveryService:
             deadline_at = now + self._deadline(step, loaded.event)
             if not store.claim(session, attempt_id, now=now, actor=self.actor, deadline_at=deadline_at):
                 session.rollback()
-                self._early(attempt, now)
+                self._early(attempt, execution.queue, now)
                 return None
             store.transition(session, execution, RUNNING, now=now, actor=self.actor, action="claimed",
                              attempt_id=attempt_id, reason=f"attempt {attempt.number} of step {attempt.step_index + 1} ({step.kind})")
@@ -244,12 +246,12 @@ class RecoveryService:
             return timedelta(seconds=step.timeout_s or self.settings.recovery_attempt_timeout_s)
         return timedelta(seconds=max(step.timeout_s or 0, LOCAL_STEP_DEADLINE_S))
 
-    def _early(self, attempt: Attempt, now: datetime) -> None:
+    def _early(self, attempt: Attempt, queue: str | None, now: datetime) -> None:
         """A message that came before its time (a redispatch, a clock skew) is sent again for then."""
         if attempt.state == "scheduled" and attempt.scheduled_for is not None:
             remaining_s = (store.utc(attempt.scheduled_for) - now).total_seconds()
             if 0 < remaining_s <= self.settings.recovery_countdown_max_s:
-                self.after_commit(Dispatch(attempt.id, remaining_s))
+                self.after_commit(Dispatch(attempt.id, remaining_s, queue))
 
     def _mark_probe(self, attempt_id: int) -> None:
         with self._session() as session:
@@ -285,7 +287,7 @@ class RecoveryService:
             until = (datetime.fromtimestamp(retry_at_s, timezone.utc) if retry_at_s
                      else now + timedelta(seconds=config.recovery_timeout_s))
             until = max(until, now)
-            dispatch = self._dispatch_for(attempt_id, until, now)
+            dispatch = self._dispatch_for(attempt_id, until, now, execution.queue)
             store.unclaim(session, attempt_id, scheduled_for=until,
                           dispatched_at=until if dispatch.countdown_s is not None else None)
             store.transition(session, execution, WAITING, now=now, actor=self.actor, action="deferred",
@@ -296,21 +298,24 @@ class RecoveryService:
 
     # --- outcomes --------------------------------------------------------------------------
 
-    def record(self, attempt_id: int, result: AttemptResult, *, actor: Actor | None = None) -> Dispatch | None:
-        """Record an attempt's outcome and decide what follows; a second outcome changes nothing."""
+    def record(self, attempt_id: int, result: AttemptResult, *, actor: Actor | None = None,
+               note: store.Note | None = None) -> Dispatch | None:
+        """Record an attempt's outcome and decide what follows; a second outcome changes nothing.
+
+        `note`: an audit row to write with it, when this outcome is the one recorded."""
         now = self.clock()
         with self._session() as session:
             loaded = store.load(session, attempt_id)
             if loaded is None:
                 return None
-            dispatch = self._record_in(session, loaded, result, now=now, actor=actor)
+            dispatch = self._record_in(session, loaded, result, now=now, actor=actor, note=note)
             session.commit()
         if loaded.attempt.step_kind == "retry":
             self._breaker_outcome(loaded.execution.service, loaded.attempt, result)
         return dispatch
 
     def _record_in(self, session: Session, loaded: store.Loaded, result: AttemptResult, *, now: datetime,
-                   actor: Actor | None = None) -> Dispatch | None:
+                   actor: Actor | None = None, note: store.Note | None = None) -> Dispatch | None:
         actor = actor or self.actor
         attempt, execution = loaded.attempt, loaded.execution
         won = store.finish(session, attempt, state=attempt_state_for(result.outcome), outcome=result.outcome,
@@ -318,6 +323,8 @@ class RecoveryService:
         if not won:
             self._late_outcome(session, execution, attempt, result, now=now, actor=actor)
             return None
+        if note is not None:
+            store.write_note(session, execution, note, at=now, actor=actor, attempt_id=attempt.id)
         if execution.state in FINISHED or attempt.run != execution.run:
             return None
         if result.error:
@@ -366,9 +373,9 @@ class RecoveryService:
                                  "delay_s": round(decision.delay_s, 3), **cause.detail})
         return dispatch
 
-    def _dispatch_for(self, attempt_id: int, when: datetime, now: datetime) -> Dispatch:
+    def _dispatch_for(self, attempt_id: int, when: datetime, now: datetime, queue: str | None) -> Dispatch:
         delay_s = max(0.0, (when - now).total_seconds())
-        return Dispatch(attempt_id, delay_s if delay_s <= self.settings.recovery_countdown_max_s else None)
+        return Dispatch(attempt_id, delay_s if delay_s <= self.settings.recovery_countdown_max_s else None, queue)
 
     # --- breakers --------------------------------------------------------------------------
 
@@ -455,12 +462,12 @@ class RecoveryService:
     def _sweep_due(self, now: datetime) -> int:
         redispatch_before = now - timedelta(seconds=self.settings.recovery_redispatch_after_s)
         with self._session() as session:
-            due = store.due_attempt_ids(session, now=now, redispatch_before=redispatch_before, limit=SWEEP_BATCH)
+            due = store.due_attempts(session, now=now, redispatch_before=redispatch_before, limit=SWEEP_BATCH)
             if due:
-                store.mark_dispatched(session, due, now=now)
+                store.mark_dispatched(session, [attempt_id for attempt_id, _ in due], now=now)
             session.commit()
-        for attempt_id in due:
-            self.after_commit(Dispatch(attempt_id, 0))
+        for attempt_id, queue in due:
+            self.after_commit(Dispatch(attempt_id, 0, queue))
         return len(due)
 
     def _sweep_expired(self, now: datetime) -> int:

@@ -23,6 +23,21 @@ class Actor:
     name: str
 
 
+@dataclass(frozen=True)
+class Note:
+    """An audit row that goes with a change and says why it was made (the stuck job's requeue)."""
+
+    action: str
+    reason: str
+    detail: dict[str, Any] | None = None
+
+
+def write_note(session: Session, execution: Execution, note: Note, *, at: datetime, actor: Actor,
+               attempt_id: int | None = None) -> None:
+    audit(session, execution, at=at, actor=actor, action=note.action, reason=note.reason, attempt_id=attempt_id,
+          detail=note.detail)
+
+
 def audit(session: Session, execution: Execution | None, *, at: datetime, actor: Actor, action: str,
           from_state: str | None = None, to_state: str | None = None, reason: str | None = None,
           attempt_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
@@ -125,6 +140,19 @@ def open_attempt(session: Session, execution: Execution) -> Attempt | None:
     return session.scalars(query).first()
 
 
+def last_attempt(session: Session, execution: Execution) -> Attempt | None:
+    """The newest attempt of the execution's current run."""
+    query = (select(Attempt).where(Attempt.execution_id == execution.id, Attempt.run == execution.run)
+             .order_by(Attempt.id.desc()).limit(1))
+    return session.scalars(query).first()
+
+
+def last_number(session: Session, execution: Execution, step_index: int) -> int:
+    """The highest attempt number of a step in the current run (0: none yet)."""
+    return session.scalar(select(func.max(Attempt.number)).where(
+        Attempt.execution_id == execution.id, Attempt.run == execution.run, Attempt.step_index == step_index)) or 0
+
+
 @dataclass(frozen=True)
 class Loaded:
     attempt: Attempt
@@ -150,13 +178,15 @@ def event_of(session: Session, execution: Execution) -> dict[str, Any]:
     return session.scalar(select(Occurrence.event).where(Occurrence.id == execution.occurrence_id)) or {}
 
 
-def due_attempt_ids(session: Session, *, now: datetime, redispatch_before: datetime, limit: int) -> list[int]:
-    """Scheduled attempts whose time has come and whose message was never sent, or sent long ago (lost)."""
-    query = (select(Attempt.id)
+def due_attempts(session: Session, *, now: datetime, redispatch_before: datetime,
+                 limit: int) -> list[tuple[int, str | None]]:
+    """Scheduled attempts whose time has come and whose message was never sent, or sent long ago
+    (lost): (attempt id, its execution's queue) pairs."""
+    query = (select(Attempt.id, Execution.queue).join(Execution, Execution.id == Attempt.execution_id)
              .where(Attempt.state == SCHEDULED, Attempt.scheduled_for <= utc(now),
                     or_(Attempt.dispatched_at.is_(None), Attempt.dispatched_at <= utc(redispatch_before)))
              .order_by(Attempt.scheduled_for).limit(limit))
-    return list(session.scalars(query))
+    return [(attempt_id, queue) for attempt_id, queue in session.execute(query)]
 
 
 def mark_dispatched(session: Session, attempt_ids: Iterable[int], *, now: datetime) -> None:

@@ -192,7 +192,8 @@ class BreakerTransition(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(256))
 
-    __table_args__ = (Index("ix_breaker_transitions_service_at", "service", "at"),)
+    __table_args__ = (Index("ix_breaker_transitions_service_at", "service", "at"),
+                      Index("ix_breaker_transitions_at", "at"))
 
 
 class Notification(Base):
@@ -219,6 +220,10 @@ class Notification(Base):
     __table_args__ = (
         Index("ix_notifications_state_next", "state", "next_attempt_at"),
         Index("ix_notifications_dedup_created", "dedup_key", "created_at"),
+        Index("ix_notifications_state_created", "state", "created_at"),  # cleanup
+        # ON DELETE SET NULL looks the referencing rows up: without these, a scan per deleted row.
+        Index("ix_notifications_group", "group_id"),
+        Index("ix_notifications_execution", "execution_id"),
     )
 
 
@@ -262,12 +267,14 @@ class ReconciliationEntry(Base):
     check_name: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime]
     subject: Mapped[str] = mapped_column(String(512))  # which row or object, e.g. "error_groups:42"
-    action: Mapped[str] = mapped_column(String(16))  # fixed | reported | dry_run | fix_failed
+    action: Mapped[str] = mapped_column(String(16))  # fixed | reported | dry_run | fix_failed | deferred | error
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]
     detail: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_reconciliation_log_check_at", "check_name", "at"),)
+    __table_args__ = (Index("ix_reconciliation_log_check_at", "check_name", "at"),
+                      Index("ix_reconciliation_log_at", "at"),
+                      Index("ix_reconciliation_log_run", "run_id"))  # ON DELETE SET NULL of maintenance runs
 
 
 class Backup(Base):
@@ -321,6 +328,8 @@ class Alert(Base):
     last_seen_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(256))
+    acknowledged_reason: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_alerts_state_rule", "state", "rule"), Index("ix_alerts_opened", "opened_at"))
+    __table_args__ = (Index("ix_alerts_state_rule", "state", "rule"), Index("ix_alerts_opened", "opened_at"),
+                      Index("ix_alerts_resolved", "resolved_at"))

@@ -28,11 +28,13 @@ def upgrade() -> None:
     sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('acknowledged_by', sa.String(length=256), nullable=True),
+    sa.Column('acknowledged_reason', sa.Text(), nullable=True),
     sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index('ix_alerts_opened', ['opened_at'], unique=False)
+        batch_op.create_index('ix_alerts_resolved', ['resolved_at'], unique=False)
         batch_op.create_index('ix_alerts_state_rule', ['state', 'rule'], unique=False)
 
     op.create_table('backups',
@@ -97,6 +99,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('reconciliation_log', schema=None) as batch_op:
         batch_op.create_index('ix_reconciliation_log_check_at', ['check_name', 'at'], unique=False)
+        batch_op.create_index('ix_reconciliation_log_at', ['at'], unique=False)
+        batch_op.create_index('ix_reconciliation_log_run', ['run_id'], unique=False)
+
+    # cleanup (workers/maintenance/cleanup.py): retention selections and ON DELETE SET NULL lookups
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.create_index('ix_notifications_state_created', ['state', 'created_at'], unique=False)
+        batch_op.create_index('ix_notifications_group', ['group_id'], unique=False)
+        batch_op.create_index('ix_notifications_execution', ['execution_id'], unique=False)
+
+    with op.batch_alter_table('breaker_transitions', schema=None) as batch_op:
+        batch_op.create_index('ix_breaker_transitions_at', ['at'], unique=False)
 
     with op.batch_alter_table('executions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('queue', sa.String(length=128), nullable=True))
@@ -104,10 +117,20 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('breaker_transitions', schema=None) as batch_op:
+        batch_op.drop_index('ix_breaker_transitions_at')
+
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_notifications_execution')
+        batch_op.drop_index('ix_notifications_group')
+        batch_op.drop_index('ix_notifications_state_created')
+
     with op.batch_alter_table('executions', schema=None) as batch_op:
         batch_op.drop_column('queue')
 
     with op.batch_alter_table('reconciliation_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_reconciliation_log_run')
+        batch_op.drop_index('ix_reconciliation_log_at')
         batch_op.drop_index('ix_reconciliation_log_check_at')
 
     op.drop_table('reconciliation_log')
@@ -125,6 +148,7 @@ def downgrade() -> None:
 
     op.drop_table('backups')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index('ix_alerts_resolved')
         batch_op.drop_index('ix_alerts_state_rule')
         batch_op.drop_index('ix_alerts_opened')
 

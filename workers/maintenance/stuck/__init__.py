@@ -1,0 +1,1 @@
+"""Stuck-workflow detection and recovery: detect (queries), policy (decisions), job (the run)."""
