@@ -12,7 +12,8 @@ from workers.breakers import BreakerConfig, BreakerState, breakers_from_settings
 from workers.breakers import policy
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_json, emit_table
-from workers.cli.recovery import now_utc, recovery_service, relative, when
+from workers.cli.recovery import recovery_service
+from workers.cli.times import now_utc, relative, when
 from workers.notify import queue as notifications_queue
 from workers.recovery.plans import builtin_plan_paths, load_plans
 from workers.storage.db import session_factory

@@ -12,7 +12,8 @@ from config.errors import StorageUnavailable
 from workers.cli import exit_codes
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_fields, emit_json, emit_table
-from workers.cli.recovery import cli_actor, now_utc, relative, when
+from workers.cli.recovery import cli_actor
+from workers.cli.times import now_utc, relative, when
 from workers.maintenance.health import alerts as alert_store
 from workers.maintenance.health import snapshots
 from workers.maintenance.health.metrics import Metrics

@@ -2,29 +2,54 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from config.errors import ConfigError, InvalidTransition, NotFound, StorageUnavailable
 from workers.cli import exit_codes
-from workers.cli.breakers import breakers, notifications
-from workers.cli.classify import classify
-from workers.cli.dead import dead
-from workers.cli.inspect import errors, rejected, stats
-from workers.cli.backup import backup
-from workers.cli.health import alerts, health
-from workers.cli.maintenance import maintenance
-from workers.cli.plans import plans
-from workers.cli.processes import beat, run, worker
-from workers.cli.reconcile import reconcile
-from workers.cli.recovery import executions
-from workers.cli.report import report
-from workers.cli.setup import config, db
-from workers.cli.stuck import stuck
+
+# name -> "module:attribute"; a command's module is imported only when that command runs (or for
+# --help), so `medic stuck list` does not pay for importing every other command's dependencies.
+COMMANDS = {
+    "run": "workers.cli.processes:run",
+    "worker": "workers.cli.processes:worker",
+    "beat": "workers.cli.processes:beat",
+    "report": "workers.cli.report:report",
+    "errors": "workers.cli.inspect:errors",
+    "rejected": "workers.cli.inspect:rejected",
+    "stats": "workers.cli.inspect:stats",
+    "classify": "workers.cli.classify:classify",
+    "executions": "workers.cli.recovery:executions",
+    "dead": "workers.cli.dead:dead",
+    "plans": "workers.cli.plans:plans",
+    "breakers": "workers.cli.breakers:breakers",
+    "notifications": "workers.cli.breakers:notifications",
+    "stuck": "workers.cli.stuck:stuck",
+    "reconcile": "workers.cli.reconcile:reconcile",
+    "backup": "workers.cli.backup:backup",
+    "health": "workers.cli.health:health",
+    "alerts": "workers.cli.health:alerts",
+    "maintenance": "workers.cli.maintenance:maintenance",
+    "db": "workers.cli.setup:db",
+    "config": "workers.cli.setup:config",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="medic", prog_name="medic")
 def cli() -> None:
     """medic: error intake, triage and recovery on Celery.
@@ -33,11 +58,6 @@ def cli() -> None:
     `medic config show` prints the effective values. Exit codes: 0 ok, 1 a check failed,
     2 bad usage or input, 3 invalid configuration, 4 not found, 5 database or broker unavailable.
     """
-
-
-for command in (run, worker, beat, report, errors, rejected, stats, classify, executions, dead, plans, breakers,
-                notifications, stuck, reconcile, backup, health, alerts, maintenance, db, config):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -10,12 +10,13 @@ import click
 from workers.cli import exit_codes
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_fields, emit_json, emit_table
-from workers.cli.recovery import now_utc, relative, when
+from workers.cli.times import now_utc, relative, when
 from workers.maintenance import runs
 from workers.maintenance.registry import JOBS, get_job
 from workers.maintenance.runner import run_job
 from workers.storage.models import MaintenanceRun
 
+SWEEP = "recovery-sweep"  # listed with the jobs, but a recovery task: it records no run rows
 
 @click.group()
 def maintenance() -> None:
@@ -41,16 +42,18 @@ def maintenance_list(as_json: bool) -> None:
                      "schedule": schedule.describe(), "soft_time_limit_s": schedule.soft_time_limit_s,
                      "time_limit_s": schedule.time_limit_s,
                      "last_run": run_dict(latest[name]) if name in latest else None})
-    rows.append({"job": "recovery-sweep", "description": "Due retries, lost messages, deadlines, notifications "
+    rows.append({"job": SWEEP, "description": "Due retries, lost messages, deadlines, notifications "
                  "(on the medic.recovery queue; no run rows).", "enabled": True,
-                 "schedule": f"every {current.recovery_sweep_interval_s:g}s", "last_run": None})
+                 "schedule": f"every {current.recovery_sweep_interval_s:g}s",
+                 "soft_time_limit_s": current.task_soft_time_limit_s, "time_limit_s": current.task_time_limit_s,
+                 "last_run": None})
     if as_json:
         emit_json(rows)
         return
     emit_table(([r["job"], r["schedule"] if r["enabled"] else f"disabled ({r['schedule']})",
                  relative(when(r["last_run"]["started_at"]), now) if r["last_run"] else None,
-                 _status(r["last_run"]), _duration(r["last_run"]), (r["last_run"] or {}).get("summary")
-                 or (r["last_run"] or {}).get("error")] for r in rows),
+                 None if r["job"] == SWEEP else _status(r["last_run"]), _duration(r["last_run"]),
+                 (r["last_run"] or {}).get("summary") or (r["last_run"] or {}).get("error")] for r in rows),
                ["job", "schedule", "last run", "outcome", "duration", "summary"])
 
 
@@ -65,7 +68,8 @@ def maintenance_run(job: str, dry_run: bool, as_json: bool) -> None:
     """
     spec = get_job(job)
     if dry_run and not spec.dry_run:
-        raise click.BadParameter(f"job {job!r} has no dry run", param_hint="--dry-run")
+        with_dry_run = ", ".join(name for name, other in JOBS.items() if other.dry_run)
+        raise click.BadParameter(f"job {job!r} has no dry run (jobs with one: {with_dry_run})", param_hint="--dry-run")
     require_database()
     bar = ProgressBar(enabled=not as_json and sys.stderr.isatty())
     try:

@@ -7,7 +7,7 @@ code path the workers use, with the operator (operator:$USER) as the audited act
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import click
@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from config.errors import NotFound
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_fields, emit_json, emit_table
+from workers.cli.times import now_utc, relative, when
 from workers.recovery import operator as ops
 from workers.recovery import store
 from workers.recovery.service import RecoveryService
 from workers.recovery.states import DEAD, EXECUTION_STATES, FINISHED, PENDING, WAITING
 from workers.storage.models import Attempt, AuditEntry, Execution, Occurrence
-from workers.storage.repository import utc
 
 limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many rows.")
 service_option = click.option("--service", help="Only this service.")
@@ -40,33 +40,6 @@ def recovery_service() -> RecoveryService:
     from workers.recovery.dispatch import CeleryDispatcher
 
     return RecoveryService(current, dispatcher=CeleryDispatcher(app), actor=cli_actor())
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def when(moment: datetime | None) -> datetime | None:
-    return utc(moment) if moment is not None else None
-
-
-def relative(moment: datetime | None, now: datetime) -> str | None:
-    """'in 12s', '3m ago', 'now': for times people compare with the present."""
-    if moment is None:
-        return None
-    seconds = (utc(moment) - now).total_seconds()
-    size = abs(seconds)
-    if size < 1:
-        return "now"
-    if size < 120:
-        text = f"{size:.0f}s"
-    elif size < 7200:
-        text = f"{size / 60:.0f}m"
-    elif size < 172_800:
-        text = f"{size / 3600:.0f}h"
-    else:
-        text = f"{size / 86400:.0f}d"
-    return f"in {text}" if seconds > 0 else f"{text} ago"
 
 
 def _step(execution: Execution) -> tuple[int, int, str | None]:

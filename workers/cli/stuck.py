@@ -14,7 +14,8 @@ from sqlalchemy import select
 from config.errors import NotFound
 from workers.cli.context import database, json_option, settings
 from workers.cli.output import emit_json, emit_table
-from workers.cli.recovery import limit_option, now_utc, recovery_service, relative, step_text, when
+from workers.cli.recovery import limit_option, recovery_service, step_text
+from workers.cli.times import now_utc, relative, when
 from workers.maintenance.stuck.detect import Planned, plan
 from workers.recovery import operator as ops
 from workers.recovery.service import Dispatch
