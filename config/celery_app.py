@@ -83,6 +83,8 @@ def beat_config(settings: Settings) -> dict[str, Any]:
         return {
             "beat_scheduler": "redbeat.RedBeatScheduler",
             "redbeat_redis_url": settings.redbeat_url,
+            # Said explicitly, or RedBeat falls back to the broker's transport options (and warns).
+            "redbeat_redis_options": {},
             "redbeat_key_prefix": "medic:redbeat:",
             "redbeat_lock_key": "medic:redbeat::lock",
             "redbeat_lock_timeout": settings.beat_lock_timeout_s,
@@ -109,7 +111,8 @@ def create_app(settings: Settings | None = None) -> Celery:
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format, redact=symbol_by_name(LOG_REDACTOR))
+    configure_logging(settings.log_level, settings.log_format, redact=symbol_by_name(LOG_REDACTOR),
+                      log_file=settings.log_file)
 
 
 try:

@@ -30,21 +30,33 @@ class JsonFileScheduler(Scheduler):
         super().setup_schedule()
         saved = self._load()
         for name, entry in self.schedule.items():
-            state = saved.get(name)
-            if not state:
+            if name not in saved:
                 continue
-            entry.last_run_at = datetime.fromisoformat(state["last_run_at"])
-            entry.total_run_count = int(state.get("total_run_count", 0))
+            try:
+                state = saved[name]
+                last_run_at, total_run_count = datetime.fromisoformat(state["last_run_at"]), int(state.get("total_run_count", 0))
+            except (TypeError, KeyError, ValueError, AttributeError) as exc:
+                self._unreadable(f"entry {name!r}: {exc!r}")
+                continue
+            entry.last_run_at, entry.total_run_count = last_run_at, total_run_count
 
-    def _load(self) -> dict[str, dict[str, Any]]:
+    def _load(self) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            log.warning("beat schedule file unreadable; starting afresh", extra={"path": str(self.path), "error": str(exc)})
+            self._unreadable(str(exc))
             return {}
-        return data.get("entries", {}) if isinstance(data, dict) else {}
+        entries = data.get("entries") if isinstance(data, dict) else None
+        if not isinstance(entries, dict):
+            self._unreadable("no \"entries\" object")
+            return {}
+        return entries
+
+    def _unreadable(self, problem: str) -> None:
+        log.warning("beat schedule file unreadable; those entries start afresh",
+                    extra={"path": str(self.path), "error": problem})
 
     def sync(self) -> None:
         entries = {name: {"last_run_at": entry.last_run_at.isoformat(), "total_run_count": entry.total_run_count}
@@ -56,10 +68,6 @@ class JsonFileScheduler(Scheduler):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)
-
-    def close(self) -> None:
-        self.sync()
-        super().close()
 
     @property
     def info(self) -> str:

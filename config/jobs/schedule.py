@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.schedules import crontab
+from celery.schedules import ParseException, crontab
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
@@ -49,10 +49,20 @@ def to_crontab(text: str) -> crontab:
     parts = text.split()
     if len(parts) != len(CRONTAB_FIELDS):
         raise ValueError(f"{text!r}: a crontab has 5 fields (minute hour day-of-month month day-of-week)")
-    try:
-        return crontab(**dict(zip(CRONTAB_FIELDS, parts)))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{text!r}: {exc}") from None
+    fields = dict(zip(CRONTAB_FIELDS, parts))
+    for field, part in fields.items():  # one at a time, so the error names the field
+        try:
+            crontab(**{field: part})
+        except (ValueError, TypeError, ParseException) as exc:
+            raise ValueError(f"{text!r}: {field.replace('_', '-')} {part!r}: {_reason(field, exc)}") from None
+    return crontab(**fields)
+
+
+def _reason(field: str, exc: Exception) -> str:
+    # Celery calls any word it cannot read a "weekday literal", whatever the field.
+    if "literal" in str(exc) and field != "day_of_week":
+        return "use numbers, ranges (1-5), lists (1,3) and steps (*/15)"
+    return str(exc).rstrip(".")
 
 
 def _job(**fields: Any) -> JobSchedule:

@@ -60,7 +60,8 @@ def run_job(name: str, settings: Settings, *, trigger: str, dry_run: bool = Fals
             return RunOutcome(runs.skip(session, name, trigger=trigger, host=host, now=clock(), reason=reason), None)
         try:
             run = runs.start(session, name, trigger=trigger, host=host, now=clock())
-            runs.close_abandoned(session, name, keep_id=run.id, now=clock())
+            for abandoned in runs.close_abandoned(session, name, keep_id=run.id, now=clock()):
+                _notify(session, abandoned, settings, runs.ABANDONED, clock)
             renew = _lease_renewer(sessions, name, holder, ttl_s, clock)
 
             def progress(done: int, total: int | None, label: str) -> None:
@@ -114,14 +115,19 @@ def _notify(session, run: MaintenanceRun, settings: Settings, problem: str, cloc
 
 
 def _lease_renewer(sessions, name: str, holder: str, ttl_s: float, clock) -> Callable[[], None]:
-    """Renews the lock at most every third of its lifetime, so a long hand-run job keeps it."""
-    last = [time.monotonic()]
+    """Renews the lock at most every third of its lifetime, so a long hand-run job keeps it.
+
+    Timed by the same clock as the lease's expiry.
+    """
+    last = [clock()]
 
     def renew() -> None:
-        if time.monotonic() - last[0] < ttl_s / 3:
+        now = clock()
+        if (now - last[0]).total_seconds() < ttl_s / 3:
             return
         with sessions() as session:
-            leases.acquire(session, lease_name(name), holder, now=clock(), ttl_s=ttl_s)
-        last[0] = time.monotonic()
+            if not leases.acquire(session, lease_name(name), holder, now=now, ttl_s=ttl_s):
+                log.warning("maintenance job lost its lock to another run", extra={"job": name})
+        last[0] = now
 
     return renew

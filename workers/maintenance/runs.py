@@ -37,14 +37,16 @@ def finish(session: Session, run: MaintenanceRun, *, status: str, now: datetime,
     return run
 
 
-def close_abandoned(session: Session, job: str, *, keep_id: int, now: datetime) -> int:
+def close_abandoned(session: Session, job: str, *, keep_id: int, now: datetime) -> list[MaintenanceRun]:
     """Runs of `job` still marked running while this one holds its lock died without finishing."""
-    result = session.execute(
-        update(MaintenanceRun).where(MaintenanceRun.job == job, MaintenanceRun.status == RUNNING,
-                                     MaintenanceRun.id != keep_id)
-        .values(status=FAILED, finished_at=utc(now), error=ABANDONED).execution_options(synchronize_session=False))
+    abandoned = list(session.scalars(select(MaintenanceRun).where(
+        MaintenanceRun.job == job, MaintenanceRun.status == RUNNING, MaintenanceRun.id != keep_id)))
+    if abandoned:
+        session.execute(update(MaintenanceRun).where(MaintenanceRun.id.in_([run.id for run in abandoned]))
+                        .values(status=FAILED, finished_at=utc(now), error=ABANDONED)
+                        .execution_options(synchronize_session="fetch"))
     session.commit()
-    return result.rowcount
+    return abandoned
 
 
 def latest_by_job(session: Session) -> dict[str, MaintenanceRun]:
