@@ -84,6 +84,11 @@ def worker(queues: str, concurrency: int | None, pool: str, hostname: str) -> No
 
 @click.command()
 def beat() -> None:
-    """The scheduler of maintenance jobs (run exactly one per deployment)."""
+    """The scheduler: recovery sweeps and maintenance jobs.
+
+    With a Redis broker beats share a RedBeat lock: run two, one schedules and the other takes over
+    within MEDIC_BEAT_LOCK_TIMEOUT_S if it dies. Otherwise run exactly one (its schedule file is in
+    MEDIC_DATA_DIR).
+    """
     current = _validated()
     _exec_celery(["beat", "--loglevel", current.log_level])

@@ -85,6 +85,10 @@ def _execute(resolve, ctx: JobContext, session, run: MaintenanceRun, settings: S
     except SoftTimeLimitExceeded:
         error = f"stopped at its soft time limit ({soft_limit_s} s)"
         return _failed(session, run, settings, error, clock)
+    except KeyboardInterrupt:  # Ctrl-C on `medic maintenance run`: recorded, not notified (someone is there)
+        session.rollback()
+        runs.finish(session, run, status=runs.FAILED, now=clock(), summary=None, error="interrupted (Ctrl-C)")
+        raise
     except Exception as exc:  # a job's failure is recorded and notified; the worker goes on
         log.exception("maintenance job failed", extra={"job": run.job, "run_id": run.id})
         return _failed(session, run, settings, f"{type(exc).__name__}: {exc}", clock)
