@@ -90,7 +90,9 @@ def _execute(resolve, ctx: JobContext, session, run: MaintenanceRun, settings: S
         runs.finish(session, run, status=runs.FAILED, now=clock(), summary=None, error="interrupted (Ctrl-C)")
         raise
     except Exception as exc:  # a job's failure is recorded and notified; the worker goes on
-        log.exception("maintenance job failed", extra={"job": run.job, "run_id": run.id})
+        # A hand run prints the error itself; a worker's log keeps the traceback for whoever looks later.
+        log.error("maintenance job failed", exc_info=run.trigger != "cli",
+                  extra={"job": run.job, "run_id": run.id, "error": mask_text(f"{type(exc).__name__}: {exc}")})
         return _failed(session, run, settings, f"{type(exc).__name__}: {exc}", clock)
     status = runs.FAILED if result.failed else runs.SUCCEEDED
     runs.finish(session, run, status=status, now=clock(), summary=mask_text(result.summary), counts=result.counts)

@@ -1,0 +1,58 @@
+"""Verifying an archive: the file is the one registered, every member matches the manifest, and the
+database in it is sound (SQLite: integrity_check of the copy; PostgreSQL: pg_restore --list, and
+with verify_restore a restore into a scratch database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from config.settings import Settings
+from workers.maintenance.backup import catalog, postgres, sqlite, tables, workspace
+from workers.maintenance.backup.archive import extract
+from workers.maintenance.backup.errors import ArchiveInvalid
+from workers.maintenance.backup.manifest import Manifest, file_digest
+
+
+@dataclass(frozen=True)
+class Verification:
+    status: str  # catalog.OK | FAILED | MISSING
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == catalog.OK
+
+
+def verify(path: Path, settings: Settings, *, sha256: str | None = None,
+           manifest: dict[str, Any] | None = None) -> Verification:
+    """Verify the archive at `path`; `sha256` and `manifest`: what the registry holds for it, when registered."""
+    if not path.is_file():
+        return Verification(catalog.MISSING, f"{path} does not exist")
+    if sha256 is not None and file_digest(path)[1] != sha256:
+        return Verification(catalog.FAILED, "the archive's sha256 differs from the one registered when it was written")
+    with workspace.temporary(settings.backup_dir) as into:
+        try:
+            found = extract(path, into)
+        except ArchiveInvalid as exc:
+            return Verification(catalog.FAILED, str(exc))
+        if manifest is not None and found.model_dump(mode="json") != manifest:
+            return Verification(catalog.FAILED, "manifest.json differs from the copy registered when it was written")
+        problems, checked = check_database(into, found, settings)
+    if problems:
+        return Verification(catalog.FAILED, "; ".join(problems))
+    return Verification(catalog.OK, f"{checked}; {sum(found.tables.values())} rows in {len(found.tables)} tables")
+
+
+def check_database(into: Path, manifest: Manifest, settings: Settings) -> tuple[list[str], str]:
+    """Problems of the extracted database, and what was checked."""
+    database = into / manifest.database_member
+    if manifest.database_kind == tables.SQLITE:
+        return sqlite.check(database, manifest), "integrity_check ok, row counts match"
+    bin_dir = settings.backup.pg_bin_dir
+    problems = postgres.check_listing(database, manifest, bin_dir=bin_dir)
+    if problems or not settings.backup.verify_restore or tables.database_kind(settings.database_url) != tables.POSTGRESQL:
+        return problems, "pg_restore --list ok"
+    problems = postgres.check_scratch_restore(database, manifest, url=settings.database_url, bin_dir=bin_dir)
+    return problems, "pg_restore --list ok, restored into a scratch database, row counts match"
