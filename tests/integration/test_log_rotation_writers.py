@@ -123,10 +123,10 @@ def test_rename_rotation_while_medic_processes_write_loses_no_line(tmp_path):
     print(f"rename: {rotations} rotations, {sum(written)} lines from {len(writers)} processes, none lost")
 
 
-@pytest.mark.parametrize(("pause_s", "max_size_bytes", "max_lost_per_rotation"), [
-    (0.001, 1024, 10),  # a line a millisecond: lost lines are the truncate's window in ms
-    (0, MAX_SIZE_BYTES, None),  # as fast as it can: measured and reported, no bound to promise
-])
+# A line a millisecond: lost lines are the truncate's window in ms. A writer with no pause at all
+# loses an unbounded number at some rotations (ftruncate waits for the file's lock while it writes):
+# that is copytruncate's nature, measured in docs/maintenance/log-rotation.md, not promised here.
+@pytest.mark.parametrize(("pause_s", "max_size_bytes", "max_lost_per_rotation"), [(0.001, 1024, 10)])
 def test_copytruncate_with_a_foreign_append_writer_loses_lines_only_at_rotations(tmp_path, pause_s, max_size_bytes,
                                                                                max_lost_per_rotation):
     logs = tmp_path / "logs"
@@ -152,5 +152,4 @@ def test_copytruncate_with_a_foreign_append_writer_loses_lines_only_at_rotations
     assert sum(map(len, numbers)) + sum(lost) == total
     print(f"copytruncate, pause {pause_s} s: {rotations} rotations, {total} lines, {sum(lost)} lost, "
           f"per rotation max {max(lost)} median {sorted(lost)[len(lost) // 2]}")
-    if max_lost_per_rotation is not None:
-        assert max(lost) <= max_lost_per_rotation
+    assert max(lost) <= max_lost_per_rotation
