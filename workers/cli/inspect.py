@@ -9,12 +9,15 @@ import click
 from config.errors import NotFound
 from workers.cli.context import database, json_option, parse_since
 from workers.cli.output import emit_fields, emit_json, emit_table
+from workers.cli.recovery import cli_actor
+from workers.recovery import store
 from workers.storage import repository
 from workers.storage.models import ErrorGroup, Occurrence, RejectedEvent
 from workers.storage.repository import utc
 
 since_option = click.option("--since", help="Only since then: 30m, 2h, 7d, or an ISO-8601 time.")
 limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many rows.")
+OPEN, RESOLVED = "open", "resolved"  # error_groups.status
 
 
 @click.group()
@@ -25,7 +28,7 @@ def errors() -> None:
 @errors.command("list")
 @click.option("--category", help="Only this category (network, timeout, ...).")
 @click.option("--service", help="Only this service.")
-@click.option("--status", type=click.Choice(["open", "resolved"]), help="Only groups in this status.")
+@click.option("--status", type=click.Choice([OPEN, RESOLVED]), help="Only groups in this status.")
 @since_option
 @limit_option
 @json_option
@@ -66,6 +69,47 @@ def errors_show(group_id, occurrences, as_json) -> None:
         click.echo()
         emit_table(([o.id, utc(o.occurred_at), o.source, o.event.get("idempotency_key"), o.message] for o in recent),
                    ["occurrence", "occurred", "source", "idempotency key", "message"])
+
+
+@errors.command("resolve")
+@click.argument("group_id", type=int)
+@click.option("--reason", help="Why; kept in the audit.")
+@json_option
+def errors_resolve(group_id, reason, as_json) -> None:
+    """Mark an error group resolved (audited).
+
+    The cleanup job deletes a resolved group, with its occurrences and executions, once it was
+    last seen longer ago than MEDIC_CLEANUP__RESOLVED_GROUPS_DAYS. A new occurrence reopens it.
+    """
+    _set_group_status(group_id, RESOLVED, reason, as_json)
+
+
+@errors.command("reopen")
+@click.argument("group_id", type=int)
+@click.option("--reason", help="Why; kept in the audit.")
+@json_option
+def errors_reopen(group_id, reason, as_json) -> None:
+    """Mark a resolved error group open again (audited): cleanup leaves it alone."""
+    _set_group_status(group_id, OPEN, reason, as_json)
+
+
+def _set_group_status(group_id: int, status: str, reason: str | None, as_json: bool) -> None:
+    actor = cli_actor()
+    with database() as session:
+        group = session.get(ErrorGroup, group_id, with_for_update=True)
+        if group is None:
+            raise NotFound(f"no error group with id {group_id}")
+        before = group.status
+        if before != status:
+            group.status = status
+            # An audit row without an execution; it follows MEDIC_CLEANUP__AUDIT_DAYS.
+            store.audit(session, None, at=datetime.now(timezone.utc), actor=actor, action=f"group_{status}",
+                        from_state=before, to_state=status, reason=reason, detail={"group_id": group_id})
+            session.commit()
+    if as_json:
+        emit_json({"id": group_id, "status": status, "previous": before})
+        return
+    click.echo(f"error group {group_id}: {status}" + ("" if before != status else " (already)"))
 
 
 @click.group()
