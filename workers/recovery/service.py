@@ -24,7 +24,7 @@ from config.settings import Settings
 from workers.breakers import Breakers, Transition, breakers_from_settings
 from workers.notify.message import Message
 from workers.notify import queue as notifications
-from workers.recovery import engine, store
+from workers.recovery import engine, start_sql, store
 from workers.recovery.actions import ActionRegistry
 from workers.recovery.outcomes import AttemptResult
 from workers.recovery.perform import Dispatcher, Performer, notify
@@ -63,6 +63,10 @@ def load_plan_set(settings: Settings, actions: ActionRegistry) -> PlanSet:
     if settings.broker_url.startswith(("redis://", "rediss://")):
         check_timeouts(plans, min_timeout_s=settings.min_replay_timeout_s)
     return plans
+
+
+def _created_detail(decision: engine.Schedule) -> dict[str, Any]:
+    return {"step": decision.step_index + 1, "attempt": 1, "delay_s": round(decision.delay_s, 3)}
 
 
 @dataclass(frozen=True)
@@ -146,9 +150,11 @@ class RecoveryService:
         else:
             shape = {"step_index": decision.step_index, "next_attempt_at": now + timedelta(seconds=decision.delay_s),
                      "reason": decision.reason}
-        execution = store.create_execution(session, group_id=group_id, occurrence_id=occurrence_id, plan=plan,
-                                           plan_snapshot=self._snapshot(plan), service=event["service"],
-                                           category=category, now=now, replay_of=replay_of, **shape)
+        fields = {"group_id": group_id, "occurrence_id": occurrence_id, "plan": plan, "plan_snapshot": self._snapshot(plan),
+                  "service": event["service"], "category": category, "now": now, "replay_of": replay_of, **shape}
+        if start_sql.supported(session):
+            return self._start_in_one_statement(session, fields, first, plan, why, actor)
+        execution = store.create_execution(session, **fields)
         for skip in first.skipped:
             store.audit(session, execution, at=now, actor=actor, action="step_skipped", reason=skip.reason,
                         detail={"step": skip.step_index + 1})
@@ -156,10 +162,32 @@ class RecoveryService:
         if isinstance(decision, engine.Schedule):
             dispatch = self._schedule(session, execution, decision, plan, now=now)
             attempt_id = dispatch.attempt_id
-            detail = {"step": decision.step_index + 1, "attempt": 1, "delay_s": round(decision.delay_s, 3)}
+            detail = _created_detail(decision)
         store.audit(session, execution, at=now, actor=actor, action="created", to_state=execution.state,
                     reason=why, attempt_id=attempt_id, detail=detail)
         return Started(execution.id, dispatch)
+
+    def _start_in_one_statement(self, session: Session, fields: dict[str, Any], first: engine.Next, plan: PlanSpec,
+                                why: str, actor: Actor) -> Started:
+        """The same rows as the ORM path above, in one round trip (PostgreSQL)."""
+        now, decision = fields["now"], first.decision
+        row = store.execution_row(**fields)
+        attempt = None
+        if isinstance(decision, engine.Schedule):
+            countdown = decision.delay_s <= self.settings.recovery_countdown_max_s
+            attempt = store.attempt_row(run=row["run"], step_index=decision.step_index,
+                                        step_kind=plan.steps[decision.step_index].kind, number=decision.number,
+                                        scheduled_for=row["next_attempt_at"],
+                                        dispatched_at=row["next_attempt_at"] if countdown else None)
+        at = store.utc(now)
+        audit = [{"at": at, "actor": actor.name, "action": "step_skipped", "to_state": None, "reason": skip.reason,
+                  "detail": {"step": skip.step_index + 1}, "of_attempt": False} for skip in first.skipped]
+        audit.append({"at": at, "actor": actor.name, "action": "created", "to_state": row["state"], "reason": why,
+                      "detail": _created_detail(decision) if attempt else None, "of_attempt": True})
+        execution_id, attempt_id = start_sql.insert_start(session, row, attempt, audit)
+        if attempt_id is None:
+            return Started(execution_id, None)
+        return Started(execution_id, Dispatch(attempt_id, decision.delay_s if attempt["dispatched_at"] else None))
 
     def _snapshot(self, plan: PlanSpec) -> dict[str, Any]:
         """The plan as stored with each execution; plans do not change while a process runs."""

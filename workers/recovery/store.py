@@ -46,14 +46,22 @@ def audit(session: Session, execution: Execution | None, *, at: datetime, actor:
                            reason=reason, detail=detail))
 
 
-def create_execution(session: Session, *, group_id: int, occurrence_id: int, plan: PlanSpec,
-                     plan_snapshot: dict[str, Any] | None = None, service: str, category: str, now: datetime,
-                     replay_of: int | None = None, **fields: Any) -> Execution:
-    execution = Execution(group_id=group_id, occurrence_id=occurrence_id, replay_of=replay_of, plan_name=plan.name,
-                          plan=plan_snapshot or plan.model_dump(mode="json"), service=service, category=category,
-                          state="pending", run=1, step_index=0, created_at=utc(now), updated_at=utc(now))
-    for name, value in fields.items():
-        setattr(execution, name, value)
+def execution_row(*, group_id: int, occurrence_id: int, plan: PlanSpec, plan_snapshot: dict[str, Any] | None = None,
+                  service: str, category: str, now: datetime, replay_of: int | None = None,
+                  **fields: Any) -> dict[str, Any]:
+    """A new execution's columns: pending at its first step unless `fields` say otherwise."""
+    row = {"group_id": group_id, "occurrence_id": occurrence_id, "replay_of": replay_of, "plan_name": plan.name,
+           "plan": plan_snapshot or plan.model_dump(mode="json"), "service": service, "category": category,
+           "state": "pending", "run": 1, "step_index": 0, "next_attempt_at": None, "created_at": utc(now),
+           "updated_at": utc(now), "finished_at": None, "reason": None, "version": 1}
+    row.update(fields)
+    if row["next_attempt_at"] is not None:
+        row["next_attempt_at"] = utc(row["next_attempt_at"])
+    return row
+
+
+def create_execution(session: Session, **fields: Any) -> Execution:
+    execution = Execution(**execution_row(**fields))
     session.add(execution)
     session.flush()
     return execution
@@ -76,12 +84,18 @@ def transition(session: Session, execution: Execution, to_state: str, *, now: da
           reason=reason, attempt_id=attempt_id, detail=detail)
 
 
+def attempt_row(*, run: int, step_index: int, step_kind: str, number: int, scheduled_for: datetime,
+                dispatched_at: datetime | None) -> dict[str, Any]:
+    return {"run": run, "step_index": step_index, "step_kind": step_kind, "number": number, "state": SCHEDULED,
+            "scheduled_for": utc(scheduled_for), "dispatched_at": utc(dispatched_at) if dispatched_at else None,
+            "dispatch_count": 1 if dispatched_at else 0}
+
+
 def add_attempt(session: Session, execution: Execution, *, step_index: int, step_kind: str, number: int,
                 scheduled_for: datetime, dispatched_at: datetime | None) -> Attempt:
-    attempt = Attempt(execution_id=execution.id, run=execution.run, step_index=step_index, step_kind=step_kind,
-                      number=number, state=SCHEDULED, scheduled_for=utc(scheduled_for),
-                      dispatched_at=utc(dispatched_at) if dispatched_at else None,
-                      dispatch_count=1 if dispatched_at else 0)
+    attempt = Attempt(execution_id=execution.id, **attempt_row(
+        run=execution.run, step_index=step_index, step_kind=step_kind, number=number, scheduled_for=scheduled_for,
+        dispatched_at=dispatched_at))
     session.add(attempt)
     session.flush()
     return attempt
