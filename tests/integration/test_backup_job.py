@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from config.settings import load_settings
 from tests.support import services
+from tests.support.clock import ManualClock
 from workers.maintenance.backup import archive, catalog, sqlite, verify as verify_module
 from workers.maintenance.backup.job import run
 from workers.maintenance.backup.manifest import entry_for
@@ -25,14 +26,6 @@ from workers.storage.models import Backup, MaintenanceRun, Notification
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 11, 1, 2, 30, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def make_settings(url: str, tmp_path, **backup) -> object:
@@ -78,7 +71,7 @@ def test_verify_finds_a_corrupt_sqlite_copy_whose_checksums_match(sqlite_url, tm
 def test_changed_and_vanished_archives(database_url, tmp_path):
     settings = make_settings(database_url, tmp_path)
     sessions = session_factory(database_url)
-    clock = Clock(START)
+    clock = ManualClock(START)
     assert not run(JobContext(settings=settings, sessions=sessions, clock=clock)).failed
     (first,) = registry(database_url)
     assert first.verification == catalog.OK and first.verified_at is not None
@@ -106,7 +99,7 @@ def test_retention_over_days_of_runs_deletes_only_registered_archives(database_u
     foreign = [settings.backup_dir / "notes.txt", settings.backup_dir / "medic-backup-20200101T000000Z.tar.gz"]
     for path in foreign:
         path.write_text("not medic's to delete")
-    clock = Clock(START)
+    clock = ManualClock(START)
     for day in range(5):
         for hour in (0, 12):
             clock.now = START + timedelta(days=day, hours=hour)

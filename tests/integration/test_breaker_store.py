@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 import redis
@@ -14,22 +14,12 @@ from config.settings import Settings
 from workers.breakers import (BreakerConfig, Breakers, BreakerState, MemoryBreakerStore, Permit, RedisBreakerStore,
                               SqlBreakerStore, Transition, breakers_from_settings)
 from workers.storage.db import session_factory
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 THREADS, CALLS_PER_THREAD = 8, 50
-
-
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -62,7 +52,7 @@ class StoreContract:
     def store(self):
         raise NotImplementedError
 
-    def breakers(self, store, config: BreakerConfig, clock: Clock, recorder: Recorder | None = None) -> Breakers:
+    def breakers(self, store, config: BreakerConfig, clock: ManualClock, recorder: Recorder | None = None) -> Breakers:
         return Breakers(store, lambda _service: config, clock=clock, on_transition=recorder)
 
     # --- the store itself ------------------------------------------------------------------
@@ -110,7 +100,7 @@ class StoreContract:
 
     def test_concurrent_failures_are_all_counted(self, store):
         config = BreakerConfig(failure_threshold=THREADS * CALLS_PER_THREAD + 1, window_s=3600)
-        breakers = self.breakers(store, config, Clock())
+        breakers = self.breakers(store, config, ManualClock(T0))
 
         def fail(_):
             for _ in range(CALLS_PER_THREAD):
@@ -123,14 +113,14 @@ class StoreContract:
 
     def test_concurrent_failures_open_it_exactly_once(self, store):
         recorder = Recorder()
-        breakers = self.breakers(store, BreakerConfig(failure_threshold=100, window_s=3600), Clock(), recorder)
+        breakers = self.breakers(store, BreakerConfig(failure_threshold=100, window_s=3600), ManualClock(T0), recorder)
         in_parallel(THREADS, lambda _: [breakers.record_failure("search", probe=False) for _ in range(CALLS_PER_THREAD)])
         assert breakers.status("search") == BreakerState(state="open", opened_at=T0.timestamp())
         assert recorder.edges() == [("closed", "open", "breaker")]
 
     @pytest.mark.parametrize("max_probes", [1, 3])
     def test_half_open_permits_exactly_max_probes_at_once(self, store, max_probes):
-        clock, recorder = Clock(), Recorder()
+        clock, recorder = ManualClock(T0), Recorder()
         config = BreakerConfig(failure_threshold=1, recovery_timeout_s=30, half_open_max_calls=max_probes)
         breakers = self.breakers(store, config, clock, recorder)
         breakers.record_failure("search", probe=False)
@@ -145,7 +135,7 @@ class StoreContract:
     # --- a breaker's life through the service ----------------------------------------------
 
     def test_open_refuses_until_timeout_then_probes_close_it(self, store):
-        clock, recorder = Clock(), Recorder()
+        clock, recorder = ManualClock(T0), Recorder()
         config = BreakerConfig(failure_threshold=2, recovery_timeout_s=30, success_threshold=2)
         breakers = self.breakers(store, config, clock, recorder)
         breakers.record_failure("search", probe=False)
@@ -162,7 +152,7 @@ class StoreContract:
                                     ("half_open", "closed", "breaker")]
 
     def test_released_probe_frees_its_slot(self, store):
-        clock = Clock()
+        clock = ManualClock(T0)
         breakers = self.breakers(store, BreakerConfig(failure_threshold=1, recovery_timeout_s=1), clock)
         breakers.record_failure("search", probe=False)
         clock.advance(1)
@@ -172,7 +162,7 @@ class StoreContract:
         assert breakers.acquire("search").probe
 
     def test_probe_slots_of_dead_workers_are_reclaimed_after_a_lease(self, store):
-        clock = Clock()
+        clock = ManualClock(T0)
         breakers = self.breakers(store, BreakerConfig(failure_threshold=1, recovery_timeout_s=30), clock)
         breakers.record_failure("search", probe=False)
         clock.advance(30)
@@ -186,7 +176,7 @@ class StoreContract:
 
     def test_operators_force_open_close_and_reset(self, store):
         recorder = Recorder()
-        breakers = self.breakers(store, BreakerConfig(), Clock(), recorder)
+        breakers = self.breakers(store, BreakerConfig(), ManualClock(T0), recorder)
         breakers.force_open("search", actor="ops:ann")
         breakers.force_open("search", actor="ops:ann")
         assert breakers.acquire("search") == Permit(False)
@@ -200,13 +190,13 @@ class StoreContract:
                                     ("closed", "forced_open", "ops:ann"), ("forced_open", "closed", "ops:cid")]
 
     def test_closed_calls_write_nothing(self, store):
-        breakers = self.breakers(store, BreakerConfig(), Clock())
+        breakers = self.breakers(store, BreakerConfig(), ManualClock(T0))
         assert breakers.acquire("search") == Permit(True)
         breakers.record_success("search", probe=False)
         assert store.load("search") == (BreakerState(), None)
 
     def test_snapshot_shows_every_breaker_as_of_now(self, store):
-        clock = Clock()
+        clock = ManualClock(T0)
         breakers = self.breakers(store, BreakerConfig(failure_threshold=1, window_s=10, recovery_timeout_s=30), clock)
         breakers.record_failure("search", probe=False)
         breakers.force_open("pay", actor="ops")
@@ -218,7 +208,7 @@ class StoreContract:
         def broken(*_):
             raise RuntimeError("listener down")
 
-        breakers = Breakers(store, lambda _: BreakerConfig(failure_threshold=1), clock=Clock(), on_transition=broken)
+        breakers = Breakers(store, lambda _: BreakerConfig(failure_threshold=1), clock=ManualClock(T0), on_transition=broken)
         breakers.record_failure("search", probe=False)
         assert breakers.status("search").state == "open"
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from config.settings import load_settings
 from tests.support import services
 from tests.support.services import medic_env
+from tests.support.clock import ManualClock
 from workers.breakers import BreakerConfig, breakers_from_settings
 from workers.maintenance.health.metrics import collect
 from workers.maintenance.health.queues import queue_depths
@@ -33,23 +34,12 @@ USER = "tester"
 UNREACHABLE_BROKER = "redis://:s3cret-pw@127.0.0.1:1/0"
 
 
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float = 60) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 class World:
     def __init__(self, database_url: str, broker_url: str, **settings):
         self.url = database_url
         self.settings = load_settings(database_url=database_url, broker_url=broker_url, breaker_store="database", **settings)
         self.sessions = session_factory(database_url)
-        self.clock = Clock()
+        self.clock = ManualClock(datetime.now(timezone.utc).replace(microsecond=0))
         self.env = {**medic_env(database_url=database_url, broker_url=broker_url, breaker_store="database", **settings),
                     "USER": USER}
         self.breakers = breakers_from_settings(self.settings, self.sessions, lambda service: BreakerConfig())
@@ -182,7 +172,7 @@ def test_an_alert_opens_once_is_acknowledged_and_resolves(world):
         "pending", "warning", "alert breaker_open: partner", "log")
     assert opened.body["fields"]["alert"] == alert.id
 
-    world.clock.advance()
+    world.clock.advance(60)
     world.run()
     [again] = world.alerts()
     assert (again.id, again.state, again.opened_at) == (alert.id, "open", alert.opened_at)
@@ -199,13 +189,13 @@ def test_an_alert_opens_once_is_acknowledged_and_resolves(world):
     assert (acknowledged.state, acknowledged.acknowledged_by, acknowledged.acknowledged_reason) == (
         "acknowledged", f"operator:{USER}", "partner is migrating")
 
-    world.clock.advance()
+    world.clock.advance(60)
     world.run()
     assert world.alerts()[0].state == "acknowledged"
     assert len(world.notifications()) == 1
 
     world.breakers.close("partner", actor="operator:test")
-    world.clock.advance()
+    world.clock.advance(60)
     counts = world.run()
     assert counts["alerts_resolved"] == 1
     [resolved] = world.alerts()
@@ -220,7 +210,7 @@ def test_an_alert_opens_once_is_acknowledged_and_resolves(world):
 
     # It fires again within the cooldown: a new alert, its notification suppressed.
     world.breakers.force_open("partner", actor="operator:test")
-    world.clock.advance()
+    world.clock.advance(60)
     world.run()
     reopened = world.alerts()[-1]
     assert (reopened.id != alert.id, reopened.state) == (True, "open")

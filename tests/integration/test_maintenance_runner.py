@@ -23,6 +23,7 @@ from workers.storage import leases
 from workers.storage.db import session_factory
 from workers.storage.models import Lease, MaintenanceRun, Notification
 from workers.storage.repository import utc
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -34,15 +35,7 @@ entered, release = threading.Event(), threading.Event()
 seen: dict = {}
 
 
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-clock = Clock()
+clock = ManualClock(datetime.now(timezone.utc).replace(microsecond=0))
 
 
 def blocking_job(ctx: JobContext) -> JobResult:

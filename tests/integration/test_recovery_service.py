@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timezone
 
 import pytest
 from sqlalchemy import select
 
 from config.settings import load_settings
 from tests.support.recovery import RecordingDispatcher
+from tests.support.clock import ManualClock
 from workers.notify import queue
 from workers.recovery import operator, store
 from workers.recovery.outcomes import retryable, success
@@ -25,17 +26,6 @@ pytestmark = pytest.mark.integration
 CELERY = {"kind": "celery", "task": "app.flaky", "args": [1], "queue": "app"}
 NETWORK = {"error_type": "requests.exceptions.ConnectionError", "message": "Connection refused", "service": "partner"}
 
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -52,7 +42,7 @@ plans:
 """)
     settings = load_settings(database_url=database_url, broker_url="memory://", plans_files=[plans],
                              recovery_countdown_max_s=5, breaker_store="database", recovery_redispatch_after_s=30)
-    clock, recorder = Clock(), RecordingDispatcher()
+    clock, recorder = ManualClock(), RecordingDispatcher()
     service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
     intake = IntakeService(settings, recovery=service, clock=clock)
     return service, intake, recorder, clock, session_factory(database_url)
@@ -211,7 +201,7 @@ def test_a_refused_notification_stays_queued_and_is_retried_until_delivered(data
     settings = load_settings(database_url=database_url, broker_url="memory://", breaker_store="database",
                              channels={"ops": {"type": "webhook", "url": http_server.url("/hook")}},
                              plans_files=[_plans(tmp_path, "{kind: notify, channel: ops, level: error}")])
-    clock, recorder = Clock(), RecordingDispatcher()
+    clock, recorder = ManualClock(), RecordingDispatcher()
     service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
     IntakeService(settings, recovery=service, clock=clock).report(
         {"error_type": "KeyError", "message": "'sku'", "service": "shop"}, delivery_id="n1")
@@ -235,7 +225,7 @@ def test_the_same_alert_within_the_cooldown_is_suppressed(database_url, tmp_path
     settings = load_settings(database_url=database_url, broker_url="memory://", breaker_store="database",
                              notification_cooldown_s=600,
                              plans_files=[_plans(tmp_path, "{kind: escalate, channel: log, level: critical}")])
-    clock, recorder = Clock(), RecordingDispatcher()
+    clock, recorder = ManualClock(), RecordingDispatcher()
     service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
     intake = IntakeService(settings, recovery=service, clock=clock)
     for n, wait_s in enumerate((0, 60, 700)):

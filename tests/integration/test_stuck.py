@@ -22,6 +22,7 @@ from config.settings import load_settings
 from tests.support import services
 from tests.support.recovery import RecordingDispatcher
 from tests.support.services import medic_env
+from tests.support.clock import ManualClock
 from workers.maintenance.job import JobContext
 from workers.maintenance.runner import run_job
 from workers.maintenance.stuck import detect, job
@@ -52,17 +53,6 @@ ALICE = ops.operator("alice")
 USER = "tester"
 
 
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += timedelta(seconds=seconds)
-
-
 class QueueRecorder(RecordingDispatcher):
     """Also remembers the queue of each run message (None: medic.recovery)."""
 
@@ -77,7 +67,7 @@ class World:
         common = {"database_url": database_url, "broker_url": redis_url, "broker_visibility_timeout_s": 20,
                   "recovery_countdown_max_s": 5, "breaker_store": "database"}
         self.settings = load_settings(**common, plans_files=[plans], stuck=STUCK)
-        self.clock, self.recorder = Clock(), QueueRecorder()
+        self.clock, self.recorder = ManualClock(), QueueRecorder()
         self.service = RecoveryService(self.settings, dispatcher=self.recorder, clock=self.clock, rng=random.Random(1))
         self.job_service = RecoveryService(self.settings, dispatcher=self.recorder, clock=self.clock,
                                            rng=random.Random(2), actor=job.ACTOR)

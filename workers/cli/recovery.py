@@ -162,7 +162,7 @@ def executions_retry(execution_id, reason) -> None:
     A waiting execution's scheduled attempt becomes due at once; a failed, dead or cancelled one
     starts again from its first step (a new run). A succeeded or running execution exits 2.
     """
-    before = _state_of(execution_id)
+    before = state_of(execution_id)
     service = recovery_service()
     dispatch = ops.retry(service, execution_id, actor=service.actor, reason=reason)
     with database() as session:
@@ -186,13 +186,13 @@ def executions_cancel(execution_id, reason) -> None:
 
     Its scheduled attempt is cancelled and nothing more is tried; a finished execution exits 2.
     """
-    before = _state_of(execution_id)
+    before = state_of(execution_id)
     service = recovery_service()
     ops.cancel(service, execution_id, actor=service.actor, reason=reason)
     click.echo(f"execution {execution_id}: {before} → cancelled (by {service.actor.name})")
 
 
-def _state_of(execution_id: int) -> str:
+def state_of(execution_id: int) -> str:
     with database() as session:
         state = session.scalar(select(Execution.state).where(Execution.id == execution_id))
     if state is None:

@@ -11,10 +11,9 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from config.errors import NotFound
 from workers.cli.context import database, json_option, settings
 from workers.cli.output import emit_json, emit_table
-from workers.cli.recovery import limit_option, recovery_service, step_text
+from workers.cli.recovery import limit_option, recovery_service, state_of, step_text
 from workers.cli.times import now_utc, relative, when
 from workers.maintenance.stuck.detect import Planned, plan
 from workers.recovery import operator as ops
@@ -76,7 +75,7 @@ def stuck_requeue(execution_id, reason) -> None:
     scheduled attempt is made due and its message sent again; with no attempt, the plan goes on
     from where it stands. A finished execution exits 2.
     """
-    before, service = _state_of(execution_id), recovery_service()
+    before, service = state_of(execution_id), recovery_service()
     done = ops.requeue(service, execution_id, actor=service.actor, reason=reason)
     how = {ops.TIMED_OUT: "its running attempt timed out", ops.RESENT: "its attempt sent again",
            ops.RESUMED: "its plan resumed", ops.MOVED: "nothing to do: it moved on meanwhile"}[done.how]
@@ -92,7 +91,7 @@ def stuck_force(execution_id, reason) -> None:
     Its open attempt is cancelled (an outcome arriving later is ignored). Past the last step it
     ends as the plan says when steps run out (dead or failed). A finished execution exits 2.
     """
-    before, service = _state_of(execution_id), recovery_service()
+    before, service = state_of(execution_id), recovery_service()
     dispatch = ops.force(service, execution_id, actor=service.actor, reason=reason)
     _report(execution_id, before, "forced to the next step", service.actor.name, dispatch)
 
@@ -102,7 +101,7 @@ def stuck_force(execution_id, reason) -> None:
 @reason_option
 def stuck_reset(execution_id, reason) -> None:
     """Start its plan again from the first step, now (a new run); its open attempt is cancelled."""
-    before, service = _state_of(execution_id), recovery_service()
+    before, service = state_of(execution_id), recovery_service()
     dispatch = ops.reset(service, execution_id, actor=service.actor, reason=reason)
     _report(execution_id, before, "reset to step 1", service.actor.name, dispatch)
 
@@ -112,7 +111,7 @@ def stuck_reset(execution_id, reason) -> None:
 @click.option("--reason", required=True, help="How it was resolved (kept in the audit trail and as its reason).")
 def stuck_complete(execution_id, reason) -> None:
     """Mark it resolved by hand: it ends as succeeded, with your reason; nothing more is tried."""
-    before, service = _state_of(execution_id), recovery_service()
+    before, service = state_of(execution_id), recovery_service()
     ops.complete(service, execution_id, actor=service.actor, reason=reason)
     _report(execution_id, before, "completed", service.actor.name, None)
 
@@ -127,17 +126,9 @@ def stuck_reassign(execution_id, queue, reason) -> None:
     A worker must consume that queue: `medic worker --queues medic.recovery.<name>`. A message
     already sent to the old queue is sent again to the new one.
     """
-    before, service = _state_of(execution_id), recovery_service()
+    before, service = state_of(execution_id), recovery_service()
     dispatch = ops.reassign(service, execution_id, queue, actor=service.actor, reason=reason)
     _report(execution_id, before, f"reassigned to queue {queue}", service.actor.name, dispatch)
-
-
-def _state_of(execution_id: int) -> str:
-    with database() as session:
-        state = session.scalar(select(Execution.state).where(Execution.id == execution_id))
-    if state is None:
-        raise NotFound(f"no execution {execution_id}")
-    return state
 
 
 def _report(execution_id: int, before: str, did: str, actor: str, dispatch: Dispatch | None) -> None:

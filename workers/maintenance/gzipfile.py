@@ -13,6 +13,8 @@ import shutil
 import stat
 from pathlib import Path
 
+from workers.durable import fsync_directory
+
 CHUNK_BYTES = 1024 * 1024
 COMPRESS_LEVEL = 6  # zlib's default: most of level 9's ratio at a fraction of its time
 TMP_SUFFIX = ".tmp"
@@ -45,15 +47,6 @@ def gzip_file(source: Path, target: Path) -> tuple[int, int]:
     archive_bytes = target.stat().st_size
     source.unlink()
     return before.st_size, archive_bytes
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make renames and unlinks in `directory` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _changed(before: os.stat_result, after: os.stat_result) -> bool:

@@ -7,7 +7,7 @@ import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workers.maintenance.gzipfile import fsync_directory
+from workers.durable import fsync_directory
 from workers.maintenance.logrotate_policy import FileInfo
 
 CHUNK_BYTES = 1024 * 1024

@@ -8,6 +8,7 @@ import pytest
 
 from workers.maintenance.cleanup_batches import BatchDeleter
 from workers.maintenance.job import JobContext
+from tests.support.clock import ManualClock
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -15,7 +16,7 @@ START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 class Table:
     """A fake target: `rows` rows to delete; every batch takes `batch_s` of the fake clock."""
 
-    def __init__(self, rows: int, clock: "Clock", batch_s: float = 1.0, refused: int = 0):
+    def __init__(self, rows: int, clock: "ManualClock", batch_s: float = 1.0, refused: int = 0):
         self.rows, self.clock, self.batch_s, self.refused = rows, clock, batch_s, refused
         self.calls = 0
 
@@ -28,15 +29,7 @@ class Table:
         return selected, deleted
 
 
-class Clock:
-    def __init__(self):
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def deleter(clock: Clock, *, batch_size: int = 10, budget_s: float = 100, total: int = 0):
+def deleter(clock: ManualClock, *, batch_size: int = 10, budget_s: float = 100, total: int = 0):
     progress, pauses = [], []
     ctx = JobContext(settings=None, sessions=None, clock=clock, on_progress=lambda *a: progress.append(a))
     loop = BatchDeleter(ctx, batch_size=batch_size, pause_s=0.05, deadline=START + timedelta(seconds=budget_s),
@@ -46,7 +39,7 @@ def deleter(clock: Clock, *, batch_size: int = 10, budget_s: float = 100, total:
 
 @pytest.mark.parametrize("rows, batches", [(0, 0), (1, 1), (9, 1), (10, 1), (25, 3), (30, 3)])
 def test_drains_in_batches_until_a_short_or_empty_one(rows, batches):
-    clock = Clock()
+    clock = ManualClock(START)
     loop, progress, pauses = deleter(clock, total=rows)
     table = Table(rows, clock)
     assert loop.drain("alerts", table) is True
@@ -57,7 +50,7 @@ def test_drains_in_batches_until_a_short_or_empty_one(rows, batches):
 
 
 def test_stops_at_the_deadline_and_says_so():
-    clock = Clock()
+    clock = ManualClock(START)
     loop, _, _ = deleter(clock, budget_s=3.5)
     table = Table(100, clock)
     assert loop.drain("audit", table) is False
@@ -67,7 +60,7 @@ def test_stops_at_the_deadline_and_says_so():
 
 
 def test_counts_across_kinds_and_never_reports_more_done_than_total():
-    clock = Clock()
+    clock = ManualClock(START)
     loop, progress, _ = deleter(clock, total=5)  # rows arrived after counting
     loop.drain("alerts", Table(3, clock))
     loop.drain("health_snapshots", Table(4, clock))
@@ -76,7 +69,7 @@ def test_counts_across_kinds_and_never_reports_more_done_than_total():
 
 
 def test_rows_selected_but_left_alone_are_not_counted():
-    clock = Clock()
+    clock = ManualClock(START)
     loop, _, _ = deleter(clock)
     loop.drain("executions", Table(4, clock, refused=1))  # one changed between selection and delete
     assert loop.deleted["executions"] == 3

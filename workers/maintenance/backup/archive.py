@@ -15,6 +15,7 @@ import tarfile
 import zlib
 from pathlib import Path
 
+from workers.durable import fsync_directory
 from workers.maintenance.backup.errors import ArchiveInvalid
 from workers.maintenance.backup.manifest import (MANIFEST_MAX_BYTES, MANIFEST_NAME, Manifest, digest, file_digest,
                                                  name_problem, parse)
@@ -46,7 +47,7 @@ def write(path: Path, manifest: Manifest, files: dict[str, Path]) -> None:
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(partial, path)
-        _sync_directory(path.parent)
+        fsync_directory(path.parent)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -56,14 +57,6 @@ def _info(name: str, size: int, mtime: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = size, FILE_MODE, mtime
     return info
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def inspect(path: Path) -> Manifest:

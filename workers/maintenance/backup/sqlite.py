@@ -62,7 +62,7 @@ def check(copy: Path, manifest: Manifest) -> list[str]:
         with closing(_open(copy, "ro")) as conn:
             problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
     except sqlite3.DatabaseError as exc:
-        return [f"{copy.name} is not a readable SQLite database: {exc}"]
+        return [f"{copy.name}: PRAGMA integrity_check could not read it: {exc}"]
     if problems != ["ok"]:
         return [f"integrity_check: {problem}" for problem in problems[:MAX_PROBLEMS]]
     found = tables.state(f"sqlite:///{copy}")
