@@ -254,7 +254,9 @@ class MaintenanceRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_maintenance_runs_job_started", "job", "started_at"),
-                      Index("ix_maintenance_runs_started", "started_at"))
+                      Index("ix_maintenance_runs_started", "started_at"),
+                      # Each run closes the abandoned (status running) runs of its job: without it, a scan.
+                      Index("ix_maintenance_runs_job_status", "job", "status"))
 
 
 class ReconciliationEntry(Base):

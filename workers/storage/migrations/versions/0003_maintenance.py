@@ -83,6 +83,7 @@ def upgrade() -> None:
     with op.batch_alter_table('maintenance_runs', schema=None) as batch_op:
         batch_op.create_index('ix_maintenance_runs_job_started', ['job', 'started_at'], unique=False)
         batch_op.create_index('ix_maintenance_runs_started', ['started_at'], unique=False)
+        batch_op.create_index('ix_maintenance_runs_job_status', ['job', 'status'], unique=False)
 
     op.create_table('reconciliation_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -135,6 +136,7 @@ def downgrade() -> None:
 
     op.drop_table('reconciliation_log')
     with op.batch_alter_table('maintenance_runs', schema=None) as batch_op:
+        batch_op.drop_index('ix_maintenance_runs_job_status')
         batch_op.drop_index('ix_maintenance_runs_started')
         batch_op.drop_index('ix_maintenance_runs_job_started')
 
