@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from sqlalchemy import event
+
 from tests.support import services
 from tests.support.services import REPO
 
@@ -478,3 +480,30 @@ def print_machine(info: dict[str, Any]) -> None:
     print(f"machine: {info['cpu_model']}, {info['cpus']} CPUs, {info['memory_total_mb']:.0f} MB, "
           f"Linux {info['kernel']}, Python {info['python']}")
     print(f"packages: {packages}; medic at {info['git_commit']}{' (dirty tree)' if info['git_dirty'] else ''}")
+
+
+# ----------------------------------------------------------------------------- SQL capture
+
+
+class Statements:
+    """Every statement sent through `engine` while active: its text, parameters and wall time."""
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+        self.seen: list[tuple[str, Any, float]] = []
+        self._started: list[float] = []
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self._started.append(time.perf_counter())
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.seen.append((statement, parameters, time.perf_counter() - self._started.pop()))
+
+    def __enter__(self) -> "Statements":
+        event.listen(self.engine, "before_cursor_execute", self._before)
+        event.listen(self.engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._after)

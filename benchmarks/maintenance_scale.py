@@ -48,10 +48,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import event
 
 from benchmarks import maintenance_seed as seed
 from benchmarks.common import (
+    Statements,
     add_broker_url, argument_parser, bench_main, drop_database, median, parse, remove_logs, start_run, stop_worker,
     table,
 )
@@ -123,30 +123,6 @@ def layout_of(args: argparse.Namespace) -> tuple[seed.Layout, seed.Expired, seed
 
 
 # ----------------------------------------------------------------------------- SQL capture and timing
-
-
-class Statements:
-    """Every statement sent through `engine` while active: its text, parameters and wall time."""
-
-    def __init__(self, engine: Any):
-        self.engine = engine
-        self.seen: list[tuple[str, Any, float]] = []
-        self._started: list[float] = []
-
-    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        self._started.append(time.perf_counter())
-
-    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        self.seen.append((statement, parameters, time.perf_counter() - self._started.pop()))
-
-    def __enter__(self) -> "Statements":
-        event.listen(self.engine, "before_cursor_execute", self._before)
-        event.listen(self.engine, "after_cursor_execute", self._after)
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        event.remove(self.engine, "after_cursor_execute", self._after)
 
 
 def timed_calls(call: Callable[[], Any], repeat: int) -> dict[str, Any]:

@@ -40,7 +40,8 @@ from typing import Any, Callable
 from sqlalchemy import event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
-from benchmarks.common import add_broker_url, argument_parser, bench_main, drop_database, median, parse, start_run, table
+from benchmarks.common import (Statements, add_broker_url, argument_parser, bench_main, drop_database, median, parse,
+                               start_run, table)
 from benchmarks.recovery_overhead import Recorder, statement_label
 from tests.support import services
 
@@ -210,31 +211,18 @@ def rearm(engine: Engine, ids: list[int]) -> None:
 # ----------------------------------------------------------------------------- timing passes
 
 
-class StatementTimer:
+class StatementTimer(Statements):
     """Wall time of each SQL statement sent through `engine`, by a short label."""
 
     def __init__(self, engine: Engine):
-        self.engine = engine
+        super().__init__(engine)
         self.times: dict[str, list[float]] = defaultdict(list)
-        self._started: list[float] = []
         self.active = False  # only while a pass runs, not while re-arming
-
-    def _before(self, *_: Any) -> None:
-        self._started.append(time.perf_counter())
 
     def _after(self, conn, cursor, statement, *_: Any) -> None:
         elapsed = time.perf_counter() - self._started.pop()
         if self.active:
             self.times[statement_label(statement)].append(elapsed)
-
-    def __enter__(self) -> "StatementTimer":
-        event.listen(self.engine, "before_cursor_execute", self._before)
-        event.listen(self.engine, "after_cursor_execute", self._after)
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        event.remove(self.engine, "after_cursor_execute", self._after)
 
 
 def time_passes(service: Any, engine: Engine, due_ids: list[int], passes: int) -> dict[str, Any]:
