@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from config.channels import DEFAULT_CHANNELS, ChannelConfig, LogChannel
 from config.errors import ConfigError
+from config.flower import FlowerSettings
 from config.jobs.backup import BackupSettings
 from config.jobs.cleanup import CleanupSettings
 from config.jobs.health import HealthSettings
@@ -27,8 +29,12 @@ from config.jobs.log_rotation import LogRotationSettings
 from config.jobs.reconcile import ReconcileSettings
 from config.jobs.schedule import JobSchedule, merged_schedules
 from config.jobs.stuck import StuckSettings
+from config.messages import MessageSettings
+from config.serve import ServeSettings
 
 ENV_PREFIX = "MEDIC_"
+# A setting whose name says it holds a secret never has its value echoed in an error.
+_SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|AUTH|CREDENTIAL|HEADERS|KEY", re.IGNORECASE)
 # Where the embedded database and broker live unless told otherwise.
 DEFAULT_DATA_DIR = Path(".medic")
 # Recovery defaults when the visibility timeout does not demand otherwise (see the settings).
@@ -72,6 +78,9 @@ class Settings(BaseSettings):
     backup: BackupSettings = Field(default_factory=BackupSettings, description="Backups.")
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings, description="Cleanup of records past retention.")
     health: HealthSettings = Field(default_factory=HealthSettings, description="Health snapshots and alert rules.")
+    serve: ServeSettings = Field(default_factory=ServeSettings, description="`medic serve`: /metrics, /healthz, /readyz and the JSON API.")
+    messages: MessageSettings = Field(default_factory=MessageSettings, description="User-facing messages per audience and locale.")
+    flower: FlowerSettings = Field(default_factory=FlowerSettings, description="`medic flower`: the Celery monitor.")
 
     max_message_chars: int = Field(8_192, ge=256, description="Longer messages are truncated before storage.")
     max_traceback_chars: int = Field(32_768, ge=1_024, description="Longer tracebacks are truncated before storage.")
@@ -198,6 +207,11 @@ class Settings(BaseSettings):
         return self.data_dir.expanduser().resolve() / "beat-schedule.json"
 
     @property
+    def beat_heartbeat_file(self) -> Path:
+        """Touched by beat on every tick; `medic probe beat` reads its age."""
+        return self.data_dir.expanduser().resolve() / "beat-heartbeat"
+
+    @property
     def backup_dir(self) -> Path:
         return (self.backup.dir or self.data_dir / "backups").expanduser().resolve()
 
@@ -254,9 +268,11 @@ def describe_validation_error(exc: ValidationError) -> str:
         if not error["loc"]:  # a check across settings: its message names them
             lines.append(f"  {error['msg'].removeprefix('Value error, ')}")
             continue
-        setting = ENV_PREFIX + ".".join(str(part) for part in error["loc"]).upper()
+        # Named as the environment variable that sets it (nested parts joined by the "__" delimiter).
+        setting = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
         value = error.get("input")
-        shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
+        hidden = isinstance(value, (dict, list)) or value is None or _SECRET_NAME.search(setting)
+        shown = "" if hidden else f" (got {value!r})"
         lines.append(f"  {setting}: {error['msg'].removeprefix('Value error, ')}{shown}")
     return "\n".join(lines)
 

@@ -56,11 +56,11 @@ def test_own_log_file_is_left_to_a_target_that_covers_it_or_switched_off(tmp_pat
 @pytest.mark.parametrize(
     ("rotation", "message"),
     [
-        ({"targets": [{"pattern": "*.log"}]}, "MEDIC_LOG_ROTATION.TARGETS.0.DIRECTORY: Field required"),
-        ({"targets": [{"directory": " "}]}, "MEDIC_LOG_ROTATION.TARGETS.0.DIRECTORY: directory is empty"),
-        ({"targets": [{"directory": "/a", "max_size_bytes": 0}]}, "MEDIC_LOG_ROTATION.TARGETS.0.MAX_SIZE_BYTES"),
-        ({"targets": [{"directory": "/a", "keep_total_bytes": -1}]}, "MEDIC_LOG_ROTATION.TARGETS.0.KEEP_TOTAL_BYTES"),
-        ({"targets": [{"directory": "/a", "mode": "move"}]}, "MEDIC_LOG_ROTATION.TARGETS.0.MODE"),
+        ({"targets": [{"pattern": "*.log"}]}, "MEDIC_LOG_ROTATION__TARGETS__0__DIRECTORY: Field required"),
+        ({"targets": [{"directory": " "}]}, "MEDIC_LOG_ROTATION__TARGETS__0__DIRECTORY: directory is empty"),
+        ({"targets": [{"directory": "/a", "max_size_bytes": 0}]}, "MEDIC_LOG_ROTATION__TARGETS__0__MAX_SIZE_BYTES"),
+        ({"targets": [{"directory": "/a", "keep_total_bytes": -1}]}, "MEDIC_LOG_ROTATION__TARGETS__0__KEEP_TOTAL_BYTES"),
+        ({"targets": [{"directory": "/a", "mode": "move"}]}, "MEDIC_LOG_ROTATION__TARGETS__0__MODE"),
         ({"targets": [{"directory": "/a", "pattern": "logs/*.log"}]}, "pattern 'logs/*.log' must be a file-name glob"),
         ({"targets": [{"name": "app", "directory": "/a", "pattern": "app.log*"}]},
          "TARGETS.0.PATTERN: target 'app': pattern 'app.log*' also matches rotated files' names"),

@@ -94,7 +94,7 @@ def test_bad_override_names_the_setting_and_the_job(monkeypatch, overrides, says
 
 def test_a_job_that_is_not_an_object_is_named(monkeypatch):
     message = jobs_error(monkeypatch, {"stuck": 5})
-    assert "MEDIC_MAINTENANCE_JOBS.STUCK" in message and "dictionary" in message
+    assert "MEDIC_MAINTENANCE_JOBS__STUCK" in message and "dictionary" in message
 
 
 def test_schedule_needs_exactly_one_kind():
