@@ -63,7 +63,7 @@ def test_own_log_file_is_left_to_a_target_that_covers_it_or_switched_off(tmp_pat
         ({"targets": [{"directory": "/a", "mode": "move"}]}, "MEDIC_LOG_ROTATION__TARGETS__0__MODE"),
         ({"targets": [{"directory": "/a", "pattern": "logs/*.log"}]}, "pattern 'logs/*.log' must be a file-name glob"),
         ({"targets": [{"name": "app", "directory": "/a", "pattern": "app.log*"}]},
-         "TARGETS.0.PATTERN: target 'app': pattern 'app.log*' also matches rotated files' names"),
+         "TARGETS__0__PATTERN: target 'app': pattern 'app.log*' also matches rotated files' names"),
         ({"targets": [{"directory": "/a", "pattern": "*"}]}, "pattern '*' also matches rotated files' names"),
         ({"targets": [{"directory": "/a", "pattern": "*Z"}]}, "pattern '*Z' also matches rotated files' names"),
         ({"targets": [{"directory": "/a", "pattern": "*.gz"}]}, "pattern '*.gz' also matches rotated files' names"),
