@@ -18,8 +18,8 @@ from workers.maintenance.health import alerts as alert_store
 from workers.maintenance.health import snapshots
 from workers.maintenance.health.metrics import Metrics
 from workers.maintenance.health.status import HEALTHY
+from workers.records import alert_dict
 from workers.storage.db import session_factory
-from workers.storage.models import Alert
 
 STATE_CHOICES = (*alert_store.STATES, "active", "all")
 
@@ -163,10 +163,3 @@ def alerts_ack(alert_id: int, reason: str | None) -> None:
         click.echo(f"alert {alert.id} ({alert.rule}: {alert.subject}) was acknowledged already by "
                    f"{alert.acknowledged_by} at {when(alert.acknowledged_at):%Y-%m-%d %H:%M:%S} UTC: nothing changed")
 
-
-def alert_dict(alert: Alert) -> dict[str, Any]:
-    return {"id": alert.id, "rule": alert.rule, "subject": alert.subject, "state": alert.state, "level": alert.level,
-            "summary": alert.summary, "detail": alert.detail, "opened_at": when(alert.opened_at),
-            "last_seen_at": when(alert.last_seen_at), "acknowledged_at": when(alert.acknowledged_at),
-            "acknowledged_by": alert.acknowledged_by, "acknowledged_reason": alert.acknowledged_reason,
-            "resolved_at": when(alert.resolved_at)}

@@ -11,8 +11,9 @@ from workers.cli.context import database, json_option, parse_since
 from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.recovery import cli_actor
 from workers.recovery import store
+from workers.records import group_dict, occurrence_dict, rejected_dict
 from workers.storage import repository
-from workers.storage.models import ErrorGroup, Occurrence, RejectedEvent
+from workers.storage.models import ErrorGroup, RejectedEvent
 from workers.storage.repository import utc
 
 since_option = click.option("--since", help="Only since then: 30m, 2h, 7d, or an ISO-8601 time.")
@@ -163,19 +164,6 @@ def stats(as_json) -> None:
                ["category", "groups", "occurrences"], empty="no errors stored")
 
 
-def group_dict(group: ErrorGroup) -> dict:
-    return {"id": group.id, "fingerprint": group.fingerprint, "error_type": group.error_type,
-            "message": group.message_template, "service": group.service, "operation": group.operation,
-            "category": group.category, "severity": group.severity, "retryable": group.retryable,
-            "confidence": group.confidence, "rule": group.rule_id, "status": group.status,
-            "count": group.occurrence_count, "first_seen": utc(group.first_seen), "last_seen": utc(group.last_seen)}
 
 
-def occurrence_dict(occurrence: Occurrence) -> dict:
-    return {"id": occurrence.id, "received_at": utc(occurrence.received_at), "occurred_at": utc(occurrence.occurred_at),
-            "category": occurrence.category, "rule": occurrence.rule_id, "event": occurrence.event}
 
-
-def rejected_dict(row: RejectedEvent) -> dict:
-    return {"id": row.id, "received_at": utc(row.received_at), "delivery_id": row.delivery_id,
-            "reason": row.reason, "payload_bytes": row.payload_bytes, "payload": row.payload}

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any
 
 import click
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from config.errors import NotFound
 from workers.cli.context import database, json_option, require_database, settings
@@ -20,9 +18,11 @@ from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.times import now_utc, relative, when
 from workers.recovery import operator as ops
 from workers.recovery import store
+from workers.records import (attempt_dict, audit_dict, error_of, execution_dict, executions_with_context,
+                             step_of)
 from workers.recovery.service import RecoveryService
 from workers.recovery.states import DEAD, EXECUTION_STATES, FINISHED, PENDING, WAITING
-from workers.storage.models import Attempt, AuditEntry, Execution, Occurrence
+from workers.storage.models import Attempt, AuditEntry, Execution
 
 limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many rows.")
 service_option = click.option("--service", help="Only this service.")
@@ -42,14 +42,10 @@ def recovery_service() -> RecoveryService:
     return RecoveryService(current, dispatcher=CeleryDispatcher(app), actor=cli_actor())
 
 
-def _step(execution: Execution) -> tuple[int, int, str | None]:
-    steps = (execution.plan or {}).get("steps") or []
-    kind = steps[execution.step_index].get("kind") if execution.step_index < len(steps) else None
-    return execution.step_index + 1, len(steps), kind
 
 
 def step_text(execution: Execution) -> str:
-    number, total, kind = _step(execution)
+    number, total, kind = step_of(execution)
     return f"{number}/{total} {kind or '?'}"
 
 
@@ -58,52 +54,16 @@ def _next_attempt(execution: Execution, now: datetime) -> str | None:
     return relative(execution.next_attempt_at, now) if execution.state in (PENDING, WAITING) else None
 
 
-def execution_dict(execution: Execution, attempts: int, error: str | None) -> dict[str, Any]:
-    number, total, kind = _step(execution)
-    return {"id": execution.id, "state": execution.state, "reason": execution.reason, "plan": execution.plan_name,
-            "service": execution.service, "category": execution.category, "group_id": execution.group_id,
-            "occurrence_id": execution.occurrence_id, "error": error, "replay_of": execution.replay_of, "run": execution.run,
-            "step": number, "step_kind": kind, "steps": total, "attempts": attempts,
-            "next_attempt_at": when(execution.next_attempt_at), "last_error": execution.last_error,
-            "created_at": when(execution.created_at), "updated_at": when(execution.updated_at),
-            "finished_at": when(execution.finished_at)}
 
 
-def attempt_dict(attempt: Attempt) -> dict[str, Any]:
-    return {"id": attempt.id, "run": attempt.run, "step": attempt.step_index + 1, "step_kind": attempt.step_kind,
-            "number": attempt.number, "state": attempt.state, "scheduled_for": when(attempt.scheduled_for),
-            "dispatched_at": when(attempt.dispatched_at), "claimed_at": when(attempt.claimed_at),
-            "claimed_by": attempt.claimed_by, "deadline_at": when(attempt.deadline_at),
-            "finished_at": when(attempt.finished_at), "outcome": attempt.outcome, "error": attempt.error,
-            "detail": attempt.detail}
 
 
-def audit_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {"id": entry.id, "at": when(entry.at), "actor": entry.actor, "action": entry.action,
-            "from_state": entry.from_state, "to_state": entry.to_state, "reason": entry.reason,
-            "attempt_id": entry.attempt_id, "detail": entry.detail}
 
 
-def _attempt_counts(session: Session, ids: list[int]) -> dict[int, int]:
-    if not ids:
-        return {}
-    rows = session.execute(select(Attempt.execution_id, func.count()).where(Attempt.execution_id.in_(ids))
-                           .group_by(Attempt.execution_id))
-    return dict(rows.all())
 
 
-def error_of(event: dict[str, Any] | None) -> str | None:
-    """The reported error in one line: `type: message`."""
-    if not event:
-        return None
-    return f"{event.get('error_type', '?')}: {event.get('message', '')}"
 
 
-def _errors(session: Session, occurrence_ids: list[int]) -> dict[int, str | None]:
-    if not occurrence_ids:
-        return {}
-    rows = session.execute(select(Occurrence.id, Occurrence.event).where(Occurrence.id.in_(occurrence_ids)))
-    return {occurrence_id: error_of(event) for occurrence_id, event in rows.all()}
 
 
 def listed(states: list[str], service: str | None, group_id: int | None,
@@ -111,9 +71,7 @@ def listed(states: list[str], service: str | None, group_id: int | None,
     """Executions, newest change first, each with its number of attempts and its reported error."""
     with database() as session:
         rows = store.list_executions(session, states=states, service=service, group_id=group_id, limit=limit)
-        counts = _attempt_counts(session, [e.id for e in rows])
-        errors = _errors(session, sorted({e.occurrence_id for e in rows}))
-    return [(e, counts.get(e.id, 0), errors.get(e.occurrence_id)) for e in rows]
+        return executions_with_context(session, rows)
 
 
 # --- executions -------------------------------------------------------------------------------

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from workers.storage.repository import utc
+from workers.storage.repository import utc, when
+
+__all__ = ["now_utc", "relative", "when"]
 
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def when(moment: datetime | None) -> datetime | None:
-    return utc(moment) if moment is not None else None
 
 
 def relative(moment: datetime | None, now: datetime) -> str | None:

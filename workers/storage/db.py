@@ -19,7 +19,7 @@ TRANSIENT_DB_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.Di
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -30,7 +30,10 @@ def make_engine(url: str) -> Engine:
     # Disconnects are handled optimistically: a stale pooled connection fails its statement, SQLAlchemy
     # invalidates the pool, and the task retries (every medic task retries on StorageUnavailable).
     # A pre-ping would instead cost a round trip on every checkout, two per recovery attempt.
-    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, connect_args={"connect_timeout": 5})
+    # A long-lived reader such as `medic serve` asks for pre_ping: after a database restart its
+    # first request then reconnects instead of failing.
+    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, pool_pre_ping=pre_ping,
+                         connect_args={"connect_timeout": 5})
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

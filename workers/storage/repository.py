@@ -29,6 +29,11 @@ def utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
+def when(moment: datetime | None) -> datetime | None:
+    """A stored time in UTC, or None."""
+    return utc(moment) if moment is not None else None
+
+
 _TRIAGE_COLUMNS = ("category", "severity", "retryable", "confidence", "rule_id")
 
 

@@ -114,6 +114,11 @@ def success_rate(succeeded: int, finished: int) -> float | None:
 
 def open_breakers(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> dict[str, str]:
     """Breakers open or forced open as the next call would find them (an open one past its recovery timeout is half-open)."""
+    return {service: state for service, state in breaker_states(settings, sessions, now).items() if state in OPEN_STATES}
+
+
+def breaker_states(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> dict[str, str]:
+    """Every stored breaker's state as the next call would find it."""
     plan_set = load_plans([*builtin_plan_paths(), *settings.plans_files])  # each service's recovery timeout
     breakers = breakers_from_settings(settings, sessions, plan_set.breaker_config, clock=lambda: now)
-    return {service: state.state for service, state in breakers.snapshot().items() if state.state in OPEN_STATES}
+    return {service: state.state for service, state in breakers.snapshot().items()}
