@@ -13,7 +13,8 @@ from typing import Callable
 Redact = Callable[[str], str]
 
 # Attributes every LogRecord has; anything else on a record is an `extra` field to emit.
-_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# uvicorn's color_message repeats the message with terminal escapes.
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,0 +1,1 @@
+"""`medic serve`: Prometheus metrics, health probes and a token-protected JSON API over medic's database."""

@@ -1,0 +1,55 @@
+"""The FastAPI application of `medic serve`, built from settings."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from sqlalchemy.orm import sessionmaker
+
+from config.errors import InvalidTransition, NotFound, StorageUnavailable
+from config.settings import Settings
+from workers.api import readiness, routes_alerts, routes_groups, routes_probes, routes_recovery
+from workers.api.auth import Client
+from workers.api.prometheus import MedicCollector
+from workers.masking import mask_text
+from workers.messages import load_catalog
+from workers.recovery.store import Actor
+from workers.storage.db import make_engine
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Fails (ConfigError) on invalid message templates, so a bad deployment stops at startup."""
+    app = FastAPI(title="medic", version=version("medic"), docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json",
+                  description="Metrics, health probes and a read-only JSON API over medic's database.")
+    app.state.settings = settings
+    app.state.catalog = load_catalog(settings.messages)
+    app.state.sessions = sessionmaker(make_engine(settings.database_url, pre_ping=True), expire_on_commit=False)
+    app.state.probe_engine = readiness.probe_engine(settings.database_url, settings.serve.probe_timeout_s)
+    app.state.registry = CollectorRegistry(auto_describe=False)
+    app.state.registry.register(MedicCollector(settings, app.state.sessions))
+    app.state.recovery = lambda client: recovery_service(settings, client)
+    for router in (routes_probes.router, routes_groups.router, routes_recovery.router, routes_alerts.router):
+        app.include_router(router)
+    app.add_exception_handler(NotFound, _status(status.HTTP_404_NOT_FOUND))
+    app.add_exception_handler(InvalidTransition, _status(status.HTTP_409_CONFLICT))
+    app.add_exception_handler(StorageUnavailable, _status(status.HTTP_503_SERVICE_UNAVAILABLE))
+    return app
+
+
+def recovery_service(settings: Settings, client: Client):
+    """The recovery service as the CLI's operator actions use it, acting as api:<token name>."""
+    from config.celery_app import app as celery_app  # only a write needs the Celery app
+    from workers.recovery.dispatch import CeleryDispatcher
+    from workers.recovery.service import RecoveryService
+
+    return RecoveryService(settings, dispatcher=CeleryDispatcher(celery_app), actor=Actor(f"api:{client.name}"))
+
+
+def _status(code: int):
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": mask_text(str(exc))}, status_code=code)
+    return handler

@@ -1,0 +1,47 @@
+"""The database reads behind /metrics. Totals come from the small tables where they exist
+(error_groups keeps each group's occurrence count), so a scrape does not count a million rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from workers.storage.models import Attempt, ErrorGroup, Execution, MaintenanceRun, RejectedEvent
+from workers.storage.repository import utc
+
+SUCCEEDED_RUN = "succeeded"
+
+
+def occurrences_by_triage(session: Session) -> dict[tuple[str, str], int]:
+    """Occurrences ever accepted, by the (category, severity) of their group."""
+    rows = session.execute(select(ErrorGroup.category, ErrorGroup.severity, func.sum(ErrorGroup.occurrence_count))
+                           .group_by(ErrorGroup.category, ErrorGroup.severity))
+    return {(category, severity): int(total or 0) for category, severity, total in rows}
+
+
+def rejected_events(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(RejectedEvent)) or 0
+
+
+def groups_by_status(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(ErrorGroup.status, func.count()).group_by(ErrorGroup.status)).all())
+
+
+def executions_by_state(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(Execution.state, func.count()).group_by(Execution.state)).all())
+
+
+def attempts_by_outcome(session: Session) -> dict[str, int]:
+    """Finished attempts by outcome (an attempt in flight has none yet)."""
+    rows = session.execute(select(Attempt.outcome, func.count()).where(Attempt.outcome.is_not(None))
+                           .group_by(Attempt.outcome))
+    return dict(rows.all())
+
+
+def last_success_by_job(session: Session) -> dict[str, datetime]:
+    rows = session.execute(select(MaintenanceRun.job, func.max(MaintenanceRun.finished_at))
+                           .where(MaintenanceRun.status == SUCCEEDED_RUN).group_by(MaintenanceRun.job))
+    return {job: utc(finished) for job, finished in rows if finished is not None}

@@ -1,0 +1,154 @@
+"""medic's Prometheus metrics, read at scrape time from the database, the broker and the breaker store.
+
+Every medic process on every host writes to the one database, so one `medic serve` exposes the
+totals of all of them: nothing to aggregate per process. A read is reused for
+MEDIC_SERVE__METRICS_CACHE_S; a source that cannot be read drops its metrics and sets
+medic_source_up{source=...} to 0, so the scrape itself still succeeds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Callable, Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.errors import ConfigError, StorageUnavailable
+from config.settings import Settings
+from workers.api import metric_queries as mq
+from workers.breakers.policy import StateName
+from workers.maintenance.health import queries
+from workers.maintenance.health.metrics import BREAKERS, BROKER, DATABASE, breaker_states, success_rate
+from workers.maintenance.health.queues import queue_depths
+from workers.maintenance.stuck.detect import count_stuck
+from workers.recovery.states import SUCCEEDED
+from workers.storage.db import guarded_session
+
+BREAKER_STATES: tuple[str, ...] = StateName.__args__  # closed, open, half_open, forced_open
+ACCEPTED, REJECTED = "accepted", "rejected"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class MedicCollector(Collector):
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], *, clock: Callable[[], datetime] = _now):
+        self.settings = settings
+        self.sessions = sessions
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._read_at: float | None = None
+        self._families: list[Metric] = []
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registering must not read the database
+
+    def collect(self) -> Iterable[Metric]:
+        with self._lock:  # concurrent scrapes share one read
+            fresh = self._read_at is not None and time.monotonic() - self._read_at < self.settings.serve.metrics_cache_s
+            if not fresh:
+                self._families = self.read()
+                self._read_at = time.monotonic()
+            return list(self._families)
+
+    def read(self) -> list[Metric]:
+        started = time.monotonic()
+        now = self.clock()
+        up: dict[str, bool] = {}
+        families: list[Metric] = []
+        try:
+            with guarded_session(self.sessions) as session:
+                families += database_families(session, self.settings, now)
+            up[DATABASE] = True
+        except StorageUnavailable:
+            up[DATABASE] = False
+        depths = queue_depths(self.settings.broker_url, timeout_s=self.settings.serve.probe_timeout_s)
+        up[BROKER] = depths.problem is None
+        if up[BROKER]:
+            families.append(queue_family(depths.depths))
+        try:
+            families.append(breaker_family(breaker_states(self.settings, self.sessions, now)))
+            up[BREAKERS] = True
+        except (StorageUnavailable, ConfigError):
+            up[BREAKERS] = False
+        source_up = GaugeMetricFamily("medic_source_up", "Whether this scrape could read the source (1) or not (0).",
+                                      labels=["source"])
+        for source, ok in sorted(up.items()):
+            source_up.add_metric([source], 1 if ok else 0)
+        took = GaugeMetricFamily("medic_metrics_read_duration_seconds", "How long reading the sources took.")
+        took.add_metric([], time.monotonic() - started)
+        return [*families, source_up, took]
+
+
+def database_families(session: Session, settings: Settings, now: datetime) -> list[Metric]:
+    by_triage = mq.occurrences_by_triage(session)
+    received = CounterMetricFamily("medic_events_received", "Error events received: accepted (stored as occurrences) "
+                                   "or rejected (invalid; see `medic rejected`).", labels=["outcome"])
+    received.add_metric([ACCEPTED], sum(by_triage.values()))
+    received.add_metric([REJECTED], mq.rejected_events(session))
+    occurrences = CounterMetricFamily("medic_occurrences", "Occurrences accepted, by the category and severity of their "
+                                      "error group.", labels=["category", "severity"])
+    for (category, severity), total in sorted(by_triage.items()):
+        occurrences.add_metric([category, severity], total)
+    groups = labelled(GaugeMetricFamily("medic_error_groups", "Error groups by status.", labels=["status"]),
+                      mq.groups_by_status(session))
+    executions = labelled(GaugeMetricFamily("medic_executions", "Recovery executions by state.", labels=["state"]),
+                          mq.executions_by_state(session))
+    attempts = labelled(CounterMetricFamily("medic_attempts", "Finished recovery attempts by outcome.",
+                                            labels=["outcome"]), mq.attempts_by_outcome(session))
+    finished = queries.finished_by_state(session, since=queries.window_start(now, settings.health.window_s))
+    rate = success_rate(finished.get(SUCCEEDED, 0), sum(finished.values()))
+    success = GaugeMetricFamily("medic_recovery_success_ratio", "Share of the executions finished within the health "
+                                "window (MEDIC_HEALTH__WINDOW_S) that succeeded; absent when none finished.")
+    if rate is not None:
+        success.add_metric([], rate)
+    stuck = single("medic_stuck_executions", "Executions stuck by the rules of MEDIC_STUCK__*.",
+                   count_stuck(session, settings.stuck, now))
+    dead = single("medic_dead_letters", "Executions in state dead, until replayed or purged.", queries.dead_letters(session))
+    last_runs = GaugeMetricFamily("medic_maintenance_last_success_timestamp_seconds",
+                                  "When each maintenance job last finished successfully (Unix time).", labels=["job"])
+    for job, finished_at in sorted(mq.last_success_by_job(session).items()):
+        last_runs.add_metric([job], finished_at.timestamp())
+    families: list[Metric] = [received, occurrences, groups, executions, attempts, success, stuck, dead, last_runs]
+    backup_at = queries.last_good_backup_at(session)
+    if backup_at is not None:
+        families.append(single("medic_backup_last_good_timestamp_seconds",
+                               "When the newest verified backup was made (Unix time).", backup_at.timestamp()))
+        families.append(single("medic_backup_last_good_age_seconds", "Age of the newest verified backup.",
+                               (now - backup_at).total_seconds()))
+    return families
+
+
+def queue_family(depths: dict[str, int | None]) -> Metric:
+    family = GaugeMetricFamily("medic_queue_depth", "Messages waiting in each of medic's queues.", labels=["queue"])
+    for queue, depth in sorted(depths.items()):
+        if depth is not None:
+            family.add_metric([queue], depth)
+    return family
+
+
+def breaker_family(states: dict[str, str]) -> Metric:
+    """One series per service and state, 1 for the state the breaker is in (the enum pattern)."""
+    family = GaugeMetricFamily("medic_breaker_state", "Circuit breaker state per service: 1 for the current state.",
+                               labels=["service", "state"])
+    for service, current in sorted(states.items()):
+        for state in BREAKER_STATES:
+            family.add_metric([service, state], 1 if state == current else 0)
+    return family
+
+
+def labelled(family: GaugeMetricFamily | CounterMetricFamily, values: dict[str, int]):
+    for label, value in sorted(values.items()):
+        family.add_metric([label], value)
+    return family
+
+
+def single(name: str, documentation: str, value: float) -> Metric:
+    family = GaugeMetricFamily(name, documentation)
+    family.add_metric([], value)
+    return family
