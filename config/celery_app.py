@@ -20,6 +20,9 @@ from config.settings import Settings, get_settings
 TASK_MODULES = ["tasks.intake", "tasks.recovery", "tasks.maintenance"]
 # Named, not imported: config does not depend on workers or schedules (see DESIGN.md, layout).
 LOG_REDACTOR = "workers.masking:mask_text"
+# Task arguments, results and errors as Flower and task events show them: masked (workers/task_reprs.py).
+TASK_CLS = "workers.task_reprs:MedicTask"
+AMQP_CLS = "workers.task_reprs:MaskedAMQP"
 BEAT_SCHEDULE = "schedules.beat:beat_schedule"
 
 
@@ -103,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         # 2 events/s. It cannot go in broker_transport_options: that transport hands them all to
         # create_engine, which rejects the name.
         sqlalchemy_transport.Transport.polling_interval = settings.embedded_broker_poll_interval_s
-    app = Celery("medic", set_as_current=True)
+    app = Celery("medic", set_as_current=True, task_cls=TASK_CLS, amqp=AMQP_CLS)
     app.config_from_object(celery_config(settings))
     return app
 

@@ -13,9 +13,11 @@ from config.errors import ConfigError, StorageUnavailable
 from config.settings import get_settings
 from tasks.recovery import recovery_service
 from workers.backoff import backoff_delay_s
+from workers.consumer import IntakeRequest
 from workers.intake import Rejected
 from workers.reporting import IntakeService
 from workers.storage.db import forget_inherited_engines
+from workers.task_reprs import MaskedRequest
 
 log = logging.getLogger("medic.intake")
 
@@ -44,7 +46,11 @@ def _after_fork(**_: Any) -> None:
     forget_inherited_engines()
 
 
-@shared_task(name="medic.report", bind=True, max_retries=None, Request="workers.consumer:IntakeRequest")
+class ReportRequest(MaskedRequest, IntakeRequest):
+    """`medic.report`'s requests: kept when unprocessable, shown masked and summarised (Flower)."""
+
+
+@shared_task(name="medic.report", bind=True, max_retries=None, Request=ReportRequest)
 def report(self: Task, *args: Any, **kwargs: Any) -> dict:
     """Store one reported error. The contract: exactly one positional argument, the event object."""
     service = intake_service()

@@ -487,5 +487,8 @@ def report_exception(app: Any, exc: BaseException, **options: Any) -> str:
     sent; errors from the broker (``app.send_task``) propagate to the caller.
     """
     event = event_from_exception(exc, **options)
-    result = app.send_task(TASK_NAME, args=[event], queue=QUEUE)
+    # The app's own task-sent event (and Flower) shows this summary, not the raw event.
+    from workers.task_reprs import args_repr
+
+    result = app.send_task(TASK_NAME, args=[event], queue=QUEUE, argsrepr=args_repr(TASK_NAME, [event]), kwargsrepr="{}")
     return result.id

@@ -735,7 +735,9 @@ def test_report_exception_sends_event():
     assert len(app.calls) == 1
     name, args, kwargs, options = app.calls[0]
     assert name == "medic.report" == capture.TASK_NAME
-    assert options == {"queue": "medic.errors"}
+    assert options == {"queue": "medic.errors", "kwargsrepr": "{}",  # Flower shows a masked summary
+                       "argsrepr": 'service=billing error_type=tests.unit.test_capture.SyncFailed '
+                                   'operation=sync_order message="sync of order 7 failed"'}
     assert kwargs is None
     (event,) = args
     model = validated(event)

@@ -1,0 +1,131 @@
+"""What Flower and task events show of medic's tasks: short, masked text, never an event's secrets.
+
+Celery carries a text form of a task's arguments (`argsrepr`, `kwargsrepr`) in the message headers,
+the task-sent and task-received events and the workers' inspect replies, and the text of results and
+exceptions in the task-succeeded/failed/retried events; Flower shows and keeps all of them. An app's
+event may carry passwords and tokens (context, headers, URLs), so medic writes these texts itself:
+
+- `MaskedRequest` (worker side): the task-received event, inspect replies (active, reserved,
+  scheduled) and the result/exception/traceback fields of every later event of the task;
+- `MaskedAMQP` (sending side): messages medic's own processes send (retries, recovery, `medic report`);
+- `MedicTask`: the base of medic's tasks, which selects `MaskedRequest`.
+
+`medic.report` shows a one-line summary (`service=orders error_type=TimeoutError message="…"`);
+other tasks show their masked arguments as JSON, both capped at MAX_REPR_CHARS.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from celery import Task
+from celery.app.amqp import AMQP
+from celery.worker.request import Request
+
+from workers.masking import mask_text, mask_value
+
+REPORT_TASK = "medic.report"
+# Longest text form of a task's arguments (Celery's own cap is 1024 too).
+MAX_REPR_CHARS = 1024
+# Longest value in the summary of a reported event.
+MAX_FIELD_CHARS = 160
+# Event fields that say what failed, in the order the summary shows them.
+SUMMARY_FIELDS = ("service", "error_type", "operation", "source", "http_status", "code", "message")
+# Event fields whose text Celery builds from objects the task saw: masked before they leave the worker.
+TEXT_EVENT_FIELDS = ("result", "exception", "traceback")
+ELLIPSIS = "…"
+# AMQP.as_task_v2's parameters between `kwargs` and `argsrepr` (countdown … ignore_result).
+_POSITIONALS_BEFORE_ARGSREPR = 21
+
+
+def args_repr(task_name: str, args: Any) -> str:
+    """The text form of a task's positional arguments."""
+    if task_name == REPORT_TASK and isinstance(args, (list, tuple)) and len(args) == 1 and isinstance(args[0], dict):
+        summary = event_summary(args[0])
+        if summary:
+            return summary
+    return masked_json(list(args) if isinstance(args, (list, tuple)) else args)
+
+
+def kwargs_repr(kwargs: Any) -> str:
+    return masked_json(kwargs or {})
+
+
+def event_summary(event: dict[str, Any]) -> str:
+    """`service=github error_type=HTTPError http_status=429 message="…"`: masked; "" when it names none of these."""
+    parts = []
+    for name in SUMMARY_FIELDS:
+        value = event.get(name)
+        if value is None or value == "":
+            continue
+        text = _capped(mask_text(value), MAX_FIELD_CHARS) if isinstance(value, str) else masked_json(value, MAX_FIELD_CHARS)
+        parts.append(f"{name}={_quoted(text)}")
+    return _capped(" ".join(parts), MAX_REPR_CHARS)
+
+
+def masked_json(value: Any, limit: int = MAX_REPR_CHARS) -> str:
+    """Masked JSON of any value, capped at `limit` characters (masked first: a cut cannot halve a secret)."""
+    try:
+        # Through JSON and back: tuples become lists and other objects their repr, so every string is masked.
+        plain = json.loads(json.dumps(value, default=repr, ensure_ascii=False))
+        text = json.dumps(mask_value(plain), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = f"<{type(value).__name__}>"
+    return _capped(text, limit)
+
+
+def masked_text(value: Any, limit: int | None = None) -> Any:
+    """A string masked (and capped when a limit is given); anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    masked = mask_text(value)
+    return _capped(masked, limit) if limit else masked
+
+
+def _quoted(text: str) -> str:
+    plain = text and not any(char.isspace() or char in "\"'=" for char in text)
+    return text if plain else json.dumps(text, ensure_ascii=False)
+
+
+def _capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - len(ELLIPSIS)] + ELLIPSIS
+
+
+class MaskedRequest(Request):
+    """A worker's request whose every text form (events, inspect replies, logs) is masked and short."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # Built from the decoded arguments, not from the sender's header, which an app wrote unmasked.
+        self._argsrepr = self._request_dict["argsrepr"] = args_repr(self._type, self._args)
+        self._kwargsrepr = self._request_dict["kwargsrepr"] = kwargs_repr(self._kwargs)
+
+    def info(self, safe: bool = False) -> dict[str, Any]:
+        # Inspect replies (active, reserved, scheduled) ask for the raw arguments: give the text forms.
+        return super().info(safe=True)
+
+    def send_event(self, type: str, **fields: Any) -> None:
+        for name in TEXT_EVENT_FIELDS:
+            if name in fields:
+                fields[name] = masked_text(fields[name], MAX_REPR_CHARS if name == "result" else None)
+        super().send_event(type, **fields)
+
+
+class MedicTask(Task):
+    """Base of medic's tasks (the app's `task_cls`)."""
+
+    Request = "workers.task_reprs:MaskedRequest"
+
+
+class MaskedAMQP(AMQP):
+    """Messages sent by medic's own processes carry masked text forms (and so do their task-sent events)."""
+
+    def as_task_v2(self, task_id, name, args=None, kwargs=None, *more: Any, **options: Any):
+        if len(more) > _POSITIONALS_BEFORE_ARGSREPR:  # the caller gave argsrepr positionally
+            return super().as_task_v2(task_id, name, args, kwargs, *more, **options)
+        if options.get("argsrepr") is None:
+            options["argsrepr"] = args_repr(name, args or ())
+        if options.get("kwargsrepr") is None:
+            options["kwargsrepr"] = kwargs_repr(kwargs)
+        return super().as_task_v2(task_id, name, args, kwargs, *more, **options)
