@@ -84,7 +84,7 @@ def beat_config(settings: Settings) -> dict[str, Any]:
     """
     if settings.uses_redbeat:
         return {
-            "beat_scheduler": "redbeat.RedBeatScheduler",
+            "beat_scheduler": "workers.beat_redbeat:HeartbeatRedBeatScheduler",
             "redbeat_redis_url": settings.redbeat_url,
             # Said explicitly, or RedBeat falls back to the broker's transport options (and warns).
             "redbeat_redis_options": {},

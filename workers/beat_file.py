@@ -4,6 +4,7 @@ Celery's default PersistentScheduler keeps this in a shelve, which is pickle; me
 pickle. Only run times and counts are stored: the entries themselves always come from the
 settings, so a changed schedule takes effect at the next start. The file is replaced
 atomically (write, fsync, rename), so a beat killed mid-write leaves the previous one.
+Every tick also touches the heartbeat file `medic probe beat` reads (workers/beat_heartbeat.py).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any
 
 from celery.beat import Scheduler
 
+from workers.beat_heartbeat import HeartbeatMixin
+
 log = logging.getLogger("medic.beat")
 
 
-class JsonFileScheduler(Scheduler):
+class JsonFileScheduler(HeartbeatMixin, Scheduler):
     def __init__(self, *args: Any, schedule_filename: str | None = None, **kwargs: Any) -> None:
         # Set before the base class, whose constructor calls setup_schedule.
         self.path = Path(schedule_filename or "beat-schedule.json")

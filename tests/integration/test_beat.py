@@ -108,9 +108,9 @@ def stack(tmp_path):
 # ----------------------------------------------------------------------------- RedBeat (Redis)
 
 
-def test_two_beats_schedule_each_run_once_and_the_standby_takes_over(redis_url, pg_database, stack):
+def test_two_beats_schedule_each_run_once_and_the_standby_takes_over(redis_url, pg_database, stack, tmp_path):
     url = services.pg_url(pg_database)
-    env = medic_env(broker_url=redis_url, database_url=url, beat_lock_timeout_s=LOCK_TIMEOUT_S,
+    env = medic_env(broker_url=redis_url, database_url=url, beat_lock_timeout_s=LOCK_TIMEOUT_S, data_dir=tmp_path / "data",
                     maintenance_jobs=only(JOB, every_s=1, soft_time_limit_s=5, time_limit_s=10),
                     recovery_sweep_interval_s=60, log_format="text")
     worker = stack.start(WORKER, env, "worker", marker=None)
@@ -151,7 +151,7 @@ def test_a_job_disabled_later_is_removed_from_redis_at_the_next_start(redis_url,
     """RedBeat keeps its entries in Redis; a static entry gone from the config must not keep firing."""
     store = redis.Redis.from_url(redis_url, decode_responses=True)
     key = f"medic:redbeat:{ENTRY}"
-    common = dict(broker_url=redis_url, database_url=f"sqlite:///{tmp_path / 'unused.sqlite'}",
+    common = dict(broker_url=redis_url, database_url=f"sqlite:///{tmp_path / 'unused.sqlite'}", data_dir=tmp_path / "data",
                   beat_lock_timeout_s=LOCK_TIMEOUT_S, recovery_sweep_interval_s=0.5, log_format="text")
     first = stack.start(CELERY_BEAT, medic_env(maintenance_jobs=only(JOB, every_s=1), **common), "beat-enabled")
     wait_for(lambda: sends(first), timeout_s=10, what=f"{ENTRY} sent")

@@ -70,7 +70,7 @@ def test_default_backup_is_a_nightly_crontab(in_tmp):
 
 def test_redis_broker_uses_redbeat_with_its_lock(in_tmp):
     config = celery_config(load_settings(broker_url=REDIS, database_url=POSTGRES, beat_lock_timeout_s=20))
-    assert config["beat_scheduler"] == "redbeat.RedBeatScheduler"
+    assert config["beat_scheduler"] == "workers.beat_redbeat:HeartbeatRedBeatScheduler"
     assert config["redbeat_redis_url"] == REDIS
     assert config["redbeat_lock_timeout"] == 20
     # The lock is extended on every tick: at most 4 s apart, so a few slow ticks do not lose it.
@@ -101,7 +101,7 @@ def test_separate_beat_redis(in_tmp):
     other = "redis://127.0.0.1:6379/9"
     config = celery_config(load_settings(broker_url="amqp://guest@localhost//", database_url=POSTGRES,
                                          beat_redis_url=other))
-    assert config["beat_scheduler"] == "redbeat.RedBeatScheduler" and config["redbeat_redis_url"] == other
+    assert config["beat_scheduler"] == "workers.beat_redbeat:HeartbeatRedBeatScheduler" and config["redbeat_redis_url"] == other
 
 
 def test_embedded_defaults_use_the_json_file_scheduler(in_tmp):
