@@ -2,9 +2,12 @@
 
 `medic` starts real processes: medic's worker (`medic worker`, intake and recovery queues), its
 beat (`medic beat`, which runs the recovery sweeper) and the separate test app's Celery worker.
-They share Redis db 13 as broker; medic's database is a fresh PostgreSQL database unless a test
-configures another. Everything started is stopped at teardown, and the logs' tails and the
-recovery tables are printed there (pytest shows them for failed tests).
+They share the `broker_url` fixture's broker: Redis db 13 unless a module overrides the fixture
+(test_rabbitmq.py: a RabbitMQ vhost); the test app's counters stay in Redis either way. medic's
+database is a fresh PostgreSQL database unless a test configures another, and its data dir (beat's
+schedule file when the broker is not Redis, beat's heartbeat) is the test's own. Everything started
+is stopped at teardown, and the logs' tails and the recovery tables are printed there (pytest shows
+them for failed tests).
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ import redis
 
 from tests.support import recovery, services
 from tests.support.httpserver import ScriptedHTTPServer
+from tests.support.rabbitmq import rabbitmq_url, rabbitmq_vhost
 from tests.support.services import Process, medic_env
 from tests.support.testapp import start_testapp_worker
+
+__all__ = ["rabbitmq_url", "rabbitmq_vhost"]  # fixtures, for every integration test
 
 MEDIC_QUEUES = "medic.errors,medic.recovery"
 
@@ -48,9 +54,11 @@ def http_server():
 class Medic:
     """medic's worker and beat, and the test app's worker, as processes of one test."""
 
-    def __init__(self, tmp_path: Path, redis_url: str, db_url: str):
+    def __init__(self, tmp_path: Path, redis_url: str, db_url: str, *, broker_url: str | None = None):
         self.tmp_path = tmp_path
-        self.redis_url = redis_url
+        self.redis_url = redis_url  # the test app's counters
+        self.broker_url = broker_url or redis_url
+        self.testapp_queue_type = ""  # RabbitMQ: "quorum" makes the test app declare its queue as one
         self.db_url = db_url
         self.env: dict[str, str] | None = None
         self.processes: list[tuple[str, Process]] = []
@@ -59,7 +67,8 @@ class Medic:
     def configure(self, *, plans_file: Path | None = None, database_url: str | None = None, **settings: Any) -> dict:
         if database_url:
             self.db_url = database_url
-        values = {**TEST_SETTINGS, "database_url": self.db_url, "broker_url": self.redis_url, **settings}
+        values = {**TEST_SETTINGS, "database_url": self.db_url, "broker_url": self.broker_url,
+                  "data_dir": self.tmp_path / "data", **settings}
         if plans_file is not None:
             values["plans_files"] = str(plans_file)
         self.env = medic_env(**values)
@@ -91,7 +100,9 @@ class Medic:
         return process
 
     def testapp(self, *, wait: bool = True) -> Process:
-        return self._add("testapp", start_testapp_worker(self._log("testapp"), broker_url=self.redis_url, wait=wait))
+        return self._add("testapp", start_testapp_worker(self._log("testapp"), broker_url=self.broker_url,
+                                                       redis_url=self.redis_url, queue_type=self.testapp_queue_type,
+                                                       wait=wait))
 
     def start(self, *, worker: bool = True, beat: bool = True, testapp: bool = True) -> "Medic":
         """Start the processes side by side, then wait until each is ready."""
@@ -128,8 +139,14 @@ SENTINEL = "recovery-tests:sentinel"
 
 
 @pytest.fixture
-def medic(tmp_path, redis_url, pg_database):
-    stack = Medic(tmp_path, redis_url, services.pg_url(pg_database))
+def broker_url(redis_url):
+    """The broker of medic's processes and the test app (a module may override it: test_rabbitmq.py)."""
+    return redis_url
+
+
+@pytest.fixture
+def medic(tmp_path, redis_url, broker_url, pg_database):
+    stack = Medic(tmp_path, redis_url, services.pg_url(pg_database), broker_url=broker_url)
     # Another test run flushing the same Redis db mid-test (queues and the app's counters gone)
     # looks like a medic bug: say so at teardown. Isolate with MEDIC_TEST_REDIS_URL=redis://.../<other db>.
     redis.Redis.from_url(redis_url).set(SENTINEL, "1")

@@ -23,10 +23,13 @@ from pathlib import Path
 
 import redis
 from celery import Celery
+from kombu import Exchange, Queue
 
 QUEUE = "testapp"
 BROKER_URL = os.environ.get("TESTAPP_BROKER_URL", os.environ.get("MEDIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/13"))
 REDIS_URL = os.environ.get("TESTAPP_REDIS_URL", BROKER_URL)
+# RabbitMQ: the app may declare its queue its own way, e.g. "quorum" (x-queue-type); default: Celery's.
+QUEUE_TYPE = os.environ.get("TESTAPP_QUEUE_TYPE", "")
 
 app = Celery("testapp", broker=BROKER_URL)
 app.conf.update(
@@ -41,6 +44,8 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=True,
 )
+if QUEUE_TYPE:
+    app.conf.task_queues = [Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE, queue_arguments={"x-queue-type": QUEUE_TYPE})]
 
 _redis: redis.Redis | None = None
 
@@ -114,12 +119,16 @@ def task_ids(key: str, url: str = REDIS_URL) -> list[str]:
     return [t.decode() for t in redis.Redis.from_url(url).lrange(f"testapp:tasks:{key}", 0, -1)]
 
 
-def start_testapp_worker(log_path: Path, *, broker_url: str = BROKER_URL, concurrency: int = 2, wait: bool = True):
-    """A `celery worker` of the test app, in its own process group (tests.support.services.Process)."""
+def start_testapp_worker(log_path: Path, *, broker_url: str = BROKER_URL, redis_url: str | None = None,
+                         queue_type: str = "", concurrency: int = 2, wait: bool = True):
+    """A `celery worker` of the test app, in its own process group (tests.support.services.Process).
+
+    `redis_url` holds the counters; default: the broker (which must then be Redis)."""
     from tests.support.services import REPO, Process
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
-    env.update(TESTAPP_BROKER_URL=broker_url, TESTAPP_REDIS_URL=broker_url, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    env.update(TESTAPP_BROKER_URL=broker_url, TESTAPP_REDIS_URL=redis_url or broker_url, TESTAPP_QUEUE_TYPE=queue_type,
+               PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     args = [sys.executable, "-m", "celery", "-A", "tests.support.testapp", "worker", "-Q", QUEUE,
             "-c", str(concurrency), "--pool", "prefork", "--hostname", f"testapp-{uuid.uuid4().hex[:6]}@%h",
             "--loglevel", "INFO", "--without-gossip", "--without-mingle"]

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from config.jobs.cleanup import CleanupSettings
 from config.settings import Settings
+from workers.maintenance.broker_prune import broker_file
 
 # Kind of record -> its retention setting, in the order the job works. Audit rows come first: those
 # whose execution this run deletes wait for the next run, so a dry run counts exactly what a run
@@ -58,7 +59,11 @@ def longest_hold_s(settings: Settings) -> float:
 
 
 def broker_retention_problem(settings: Settings) -> str | None:
-    """Why the broker retention is too short to leave every message in flight alone, or None."""
+    """Why the broker retention is too short to leave every message in flight alone, or None.
+
+    None with any broker but the embedded one (Redis, RabbitMQ): nothing is pruned from it."""
+    if broker_file(settings.broker_url) is None:
+        return None
     retention_s, hold_s = settings.cleanup.broker_delivered_retention_s, longest_hold_s(settings)
     if 0 < retention_s < hold_s:
         return (f"MEDIC_CLEANUP__BROKER_DELIVERED_RETENTION_S ({retention_s}) must be 0 or at least {hold_s:g}: "

@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from amqp.exceptions import PreconditionFailed
 from celery import Celery
 
 from config.queues import RECOVERY_QUEUE
@@ -21,6 +22,9 @@ DEFAULT_APP_QUEUE = "celery"
 # An operator may send an execution's run messages to an extra recovery queue (`medic stuck reassign`):
 # medic.recovery.<name>, where <name> is dot-separated words of letters, digits, _ and -.
 EXTRA_RECOVERY_QUEUE = re.compile(re.escape(RECOVERY_QUEUE) + r"(\.[\w-]+)+", re.ASCII)
+# RabbitMQ refuses to declare again, with other arguments, a queue or exchange an app declared its way
+# (a quorum queue, a priority, a TTL, a dead-letter exchange): 406 PRECONDITION_FAILED from one of these.
+REDECLARE_METHODS = frozenset({"Queue.declare", "Exchange.declare", "Queue.bind"})
 
 
 def is_recovery_queue(name: str) -> bool:
@@ -30,6 +34,7 @@ def is_recovery_queue(name: str) -> bool:
 class CeleryDispatcher:
     def __init__(self, app: Celery):
         self.app = app
+        self._app_declared: set[str] = set()  # app queues medic publishes to without declaring them
 
     def run_attempt(self, attempt_id: int, countdown_s: float, queue: str | None = None) -> None:
         """`queue`: the execution's, when an operator reassigned it."""
@@ -41,12 +46,21 @@ class CeleryDispatcher:
         The task can read `self.request.get(IDEMPOTENCY_HEADER)`, the same for every attempt of an
         execution, to do its side effect once even when a lost callback made medic replay it again."""
         callback = {"attempt_id": attempt_id}
-        self.app.send_task(
-            target["task"], args=list(target.get("args") or []), kwargs=dict(target.get("kwargs") or {}),
-            queue=target.get("queue") or DEFAULT_APP_QUEUE, task_id=task_id,
+        queue = target.get("queue") or DEFAULT_APP_QUEUE
+        options = dict(
+            args=list(target.get("args") or []), kwargs=dict(target.get("kwargs") or {}), queue=queue, task_id=task_id,
             headers={IDEMPOTENCY_HEADER: idempotency_key},
             link=self.app.signature(REPLAY_SUCCEEDED_TASK, kwargs=callback, queue=RECOVERY_QUEUE),
             link_error=self.app.signature(REPLAY_FAILED_TASK, kwargs=callback, queue=RECOVERY_QUEUE))
+        if queue not in self._app_declared:
+            try:  # declared on the way, as Celery does: a queue no app worker made yet keeps the message
+                self.app.send_task(target["task"], **options)
+                return
+            except PreconditionFailed as exc:
+                if exc.method_name not in REDECLARE_METHODS:
+                    raise
+                self._app_declared.add(queue)  # it exists, the app's way: leave its declaration alone
+        self.app.send_task(target["task"], declare=[], **options)
 
     def deliver(self, notification_id: int, token: datetime | None = None) -> None:
         self.app.send_task(DELIVER_TASK, args=[notification_id, token.isoformat() if token else None],
