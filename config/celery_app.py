@@ -58,7 +58,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "task_time_limit": settings.task_time_limit_s,
-        "task_queues": [Queue(name) for name in QUEUES],
+        # Bound by their own names: without a routing key each would be bound to the default exchange
+        # under medic.recovery's key, and a publish to that exchange would reach all three.
+        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
         "task_default_queue": RECOVERY_QUEUE,
         "task_routes": {
             "medic.report": {"queue": INTAKE_QUEUE},

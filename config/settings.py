@@ -40,6 +40,9 @@ DEFAULT_DATA_DIR = Path(".medic")
 # Recovery defaults when the visibility timeout does not demand otherwise (see the settings).
 DEFAULT_COUNTDOWN_MAX_S = 60.0
 DEFAULT_ATTEMPT_TIMEOUT_S = 600.0
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+# Half of RabbitMQ's default consumer_timeout: longer delays wait in the database instead.
+RABBITMQ_COUNTDOWN_MAX_S = 900.0
 
 
 class Settings(BaseSettings):
@@ -156,6 +159,11 @@ class Settings(BaseSettings):
             raise ValueError(f"MEDIC_RECOVERY_COUNTDOWN_MAX_S ({self.recovery_countdown_max_s:g}) must be at most half of "
                              f"MEDIC_BROKER_VISIBILITY_TIMEOUT_S ({self.broker_visibility_timeout_s}): a countdown longer "
                              f"than the visibility timeout is delivered more than once")
+        if self.broker_url.startswith(AMQP_SCHEMES) and self.recovery_countdown_max_s > RABBITMQ_COUNTDOWN_MAX_S:
+            raise ValueError(f"MEDIC_RECOVERY_COUNTDOWN_MAX_S ({self.recovery_countdown_max_s:g}) must be at most "
+                             f"{RABBITMQ_COUNTDOWN_MAX_S:g} with RabbitMQ: a worker holds a countdown message unacknowledged, "
+                             f"and past RabbitMQ's consumer_timeout (1800 s by default) its channel is closed and "
+                             f"every message it holds is delivered again")
         if self.broker_url.startswith(("redis://", "rediss://")) and self.recovery_attempt_timeout_s < self.min_replay_timeout_s:
             raise ValueError(f"MEDIC_RECOVERY_ATTEMPT_TIMEOUT_S ({self.recovery_attempt_timeout_s:g}) must be at least "
                              f"{self.min_replay_timeout_s:g} (1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S): a replay's callback "

@@ -270,3 +270,23 @@ def test_config_file_not_utf8(in_tmp, monkeypatch):
     path.write_bytes(b"log_level: \xff\xfe\n")
     monkeypatch.setenv("MEDIC_CONFIG_FILE", str(path))
     assert config_error().startswith("MEDIC_CONFIG_FILE:")
+
+
+def test_rabbitmq_caps_countdowns_below_its_consumer_timeout(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_BROKER_URL", "amqp://guest@rabbit//")
+    monkeypatch.setenv("MEDIC_BROKER_VISIBILITY_TIMEOUT_S", "7200")
+    monkeypatch.setenv("MEDIC_RECOVERY_COUNTDOWN_MAX_S", "3600")
+    with pytest.raises(ConfigError, match="MEDIC_RECOVERY_COUNTDOWN_MAX_S .* consumer_timeout"):
+        load_settings()
+    monkeypatch.setenv("MEDIC_RECOVERY_COUNTDOWN_MAX_S", "900")
+    assert load_settings().recovery_countdown_max_s == 900
+
+
+def test_secrets_are_never_echoed_in_configuration_errors(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_SERVE__TOKENS", '{"grafana": {"token": "too-short"}}')
+    monkeypatch.setenv("MEDIC_FLOWER__BASIC_AUTH", "admin:")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "MEDIC_SERVE__TOKENS__GRAFANA__TOKEN" in message and "MEDIC_FLOWER__BASIC_AUTH" in message
+    assert "too-short" not in message and "admin" not in message
