@@ -1,11 +1,10 @@
-"""Fixtures shared by all tests: real PostgreSQL databases, a Redis db, a plain Celery client."""
+"""Fixtures shared by all tests: real PostgreSQL databases, a Redis db."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-from celery import Celery
 
 from tests.support import services
 
@@ -56,12 +55,3 @@ def redis_url():
     services.flush_redis()
     yield services.REDIS_URL
     services.flush_redis()
-
-
-@pytest.fixture
-def client(redis_url):
-    """An app's own Celery client: no medic import, sends by task name only."""
-    app = Celery("some-app", broker=redis_url)
-    app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True)
-    yield app
-    app.close()

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import redis
+from celery import Celery
 
 from tests.support import recovery, services
 from tests.support.httpserver import ScriptedHTTPServer
@@ -138,10 +139,26 @@ class Medic:
 SENTINEL = "recovery-tests:sentinel"
 
 
+# For the tests that must pass on both brokers: @BROKERS before the test.
+BROKERS = pytest.mark.parametrize("broker_url", ["redis", "rabbitmq"], indirect=True)
+
+
 @pytest.fixture
-def broker_url(redis_url):
-    """The broker of medic's processes and the test app (a module may override it: test_rabbitmq.py)."""
+def broker_url(request, redis_url):
+    """The broker of medic's processes, the test app and the client: Redis, or RabbitMQ (a vhost of
+    its own) for a test parametrized with BROKERS. test_rabbitmq.py overrides it for its module."""
+    if getattr(request, "param", "redis") == "rabbitmq":
+        return request.getfixturevalue("rabbitmq_url")
     return redis_url
+
+
+@pytest.fixture
+def client(broker_url):
+    """An app's own Celery client on the test's broker: no medic import, sends by task name only."""
+    app = Celery("some-app", broker=broker_url)
+    app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True)
+    yield app
+    app.close()
 
 
 @pytest.fixture

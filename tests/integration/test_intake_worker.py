@@ -14,6 +14,7 @@ import pytest
 import redis
 from kombu import Connection, Exchange, Producer, Queue
 
+from tests.integration.conftest import BROKERS
 from tests.support import services
 from tests.support.proxy import CuttableProxy
 from tests.support.services import count_rows, medic_env, start_worker, wait_for
@@ -37,8 +38,9 @@ def db_url(pg_database):
 
 
 @pytest.fixture
-def worker(tmp_path, db_url, redis_url):
-    env = medic_env(database_url=db_url, broker_url=redis_url, broker_visibility_timeout_s=10, log_level="DEBUG")
+def worker(tmp_path, db_url, broker_url):
+    env = medic_env(database_url=db_url, broker_url=broker_url, broker_visibility_timeout_s=10, log_level="DEBUG",
+                    data_dir=tmp_path / "data")
     process = start_worker(env, tmp_path / "worker.log")
     yield process
     process.terminate()
@@ -51,6 +53,7 @@ def medic_json(db_url: str, *args: str):
     return json.loads(result.stdout)
 
 
+@BROKERS
 def test_reported_errors_are_stored_classified_and_grouped(client, worker, db_url):
     send(client, event(1))
     send(client, event(2))  # same error, other numbers: same group
@@ -82,7 +85,8 @@ def test_duplicates_by_idempotency_key_and_by_redelivery_count_once(client, work
     assert group["count"] == 3
 
 
-def test_bad_payloads_are_rejected_with_reasons_and_the_worker_goes_on(client, worker, db_url, redis_url):
+@BROKERS
+def test_bad_payloads_are_rejected_with_reasons_and_the_worker_goes_on(client, worker, db_url, broker_url):
     send(client, "not an object")
     send(client, {"message": "no type", "service": "x"})
     send(client, event(http_status="teapot"))
@@ -92,7 +96,7 @@ def test_bad_payloads_are_rejected_with_reasons_and_the_worker_goes_on(client, w
         nested = {"deeper": nested}
     send(client, event(context=nested))
     client.send_task("medic.report", args=[event(), "extra"], queue="medic.errors")
-    with Connection(redis_url) as conn:  # a body that is not JSON at all
+    with Connection(broker_url) as conn:  # a body that is not JSON at all
         exchange = Exchange("medic.errors", type="direct")
         producer = Producer(conn, exchange=exchange, routing_key="medic.errors")
         producer.publish(b"{not json", content_type="application/json", content_encoding="utf-8",

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.integration.conftest import BROKERS
 from tests.support import recovery, testapp
 from tests.support.recovery import celery_target, make_event, plan, report, retry_step, write_plans
 
@@ -37,7 +38,8 @@ def check_task_ids(key: str, redis_url: str, execution_id: int, attempts: list[d
     assert testapp.task_ids(key, redis_url) == [f"medic-{execution_id}-{a['id']}" for a in attempts]
 
 
-@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+@pytest.mark.parametrize("database, broker_url", [("postgresql", "redis"), ("sqlite", "redis"), ("postgresql", "rabbitmq")],
+                         indirect=["broker_url"])
 def test_flaky_task_is_replayed_until_it_succeeds_spaced_by_the_policy(database, medic, client, redis_url, tmp_path,
                                                                         request):
     initial, rate, cap = 0.5, 3.0, 2.0  # waits 0.5, 1.5, 2.0 (capped)
@@ -112,6 +114,7 @@ def test_full_jitter_keeps_every_wait_within_its_bound(medic, client, redis_url,
         assert -0.25 <= planned <= backoff(n, initial, rate, cap) + 0.25, f"attempt {n} planned {planned:.2f}s"
 
 
+@BROKERS
 def test_exhausted_retries_go_to_the_fallback_target_which_succeeds_once(medic, client, redis_url, tmp_path):
     plans = write_plans(tmp_path, [plan("celery-fallback", retry_step(3, 0.2, 2, 0.5, "none", timeout_s=13),
                                         {"kind": "fallback", "timeout_s": 13},
