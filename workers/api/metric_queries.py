@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from workers.storage.models import Attempt, ErrorGroup, Execution, MaintenanceRun, RejectedEvent
@@ -41,7 +42,9 @@ def attempts_by_outcome(session: Session) -> dict[str, int]:
     return dict(rows.all())
 
 
-def last_success_by_job(session: Session) -> dict[str, datetime]:
-    rows = session.execute(select(MaintenanceRun.job, func.max(MaintenanceRun.finished_at))
-                           .where(MaintenanceRun.status == SUCCEEDED_RUN).group_by(MaintenanceRun.job))
-    return {job: utc(finished) for job, finished in rows if finished is not None}
+def last_success_by_job(session: Session, jobs: Iterable[str]) -> dict[str, datetime]:
+    """When each job last succeeded: one lookup per job on maintenance_runs(job, status, finished_at),
+    instead of grouping every succeeded run (a year of a job every minute is half a million rows)."""
+    latest = union_all(*(select(literal(job).label("job"), func.max(MaintenanceRun.finished_at).label("finished_at"))
+                         .where(MaintenanceRun.job == job, MaintenanceRun.status == SUCCEEDED_RUN) for job in jobs))
+    return {job: utc(finished) for job, finished in session.execute(select(latest.subquery())) if finished is not None}

@@ -22,8 +22,10 @@ from config.settings import Settings
 from workers.api import metric_queries as mq
 from workers.breakers.policy import StateName
 from workers.maintenance.health import queries
-from workers.maintenance.health.metrics import BREAKERS, BROKER, DATABASE, breaker_states, success_rate
+from workers.breakers import Breakers
+from workers.maintenance.health.metrics import BREAKERS, BROKER, DATABASE, breaker_states, reading_breakers, success_rate
 from workers.maintenance.health.queues import queue_depths
+from workers.maintenance.registry import JOBS
 from workers.maintenance.stuck.detect import count_stuck
 from workers.recovery.states import SUCCEEDED
 from workers.storage.db import guarded_session
@@ -44,6 +46,7 @@ class MedicCollector(Collector):
         self._lock = threading.Lock()
         self._read_at: float | None = None
         self._families: list[Metric] = []
+        self._breakers: Breakers | None = None
 
     def describe(self) -> Iterable[Metric]:
         return []  # registering must not read the database
@@ -72,7 +75,9 @@ class MedicCollector(Collector):
         if up[BROKER]:
             families.append(queue_family(depths.depths))
         try:
-            families.append(breaker_family(breaker_states(self.settings, self.sessions, now)))
+            if self._breakers is None:  # the plans are read once per process, not per scrape
+                self._breakers = reading_breakers(self.settings, self.sessions, clock=self.clock)
+            families.append(breaker_family(breaker_states(self._breakers)))
             up[BREAKERS] = True
         except (StorageUnavailable, ConfigError):
             up[BREAKERS] = False
@@ -112,7 +117,7 @@ def database_families(session: Session, settings: Settings, now: datetime) -> li
     dead = single("medic_dead_letters", "Executions in state dead, until replayed or purged.", queries.dead_letters(session))
     last_runs = GaugeMetricFamily("medic_maintenance_last_success_timestamp_seconds",
                                   "When each maintenance job last finished successfully (Unix time).", labels=["job"])
-    for job, finished_at in sorted(mq.last_success_by_job(session).items()):
+    for job, finished_at in sorted(mq.last_success_by_job(session, JOBS).items()):
         last_runs.add_metric([job], finished_at.timestamp())
     families: list[Metric] = [received, occurrences, groups, executions, attempts, success, stuck, dead, last_runs]
     backup_at = queries.last_good_backup_at(session)

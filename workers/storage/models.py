@@ -113,7 +113,8 @@ class Execution(Base):
 
     __table_args__ = (
         Index("ix_executions_state_updated", "state", "updated_at"),
-        Index("ix_executions_group", "group_id"),
+        Index("ix_executions_updated", "updated_at", "id"),  # newest changes first (API, CLI)
+        Index("ix_executions_group", "group_id", "id"),  # a group's newest execution
         Index("ix_executions_occurrence", "occurrence_id"),
     )
     # Every UPDATE checks and bumps the version: two writers of one execution cannot both win.
@@ -256,7 +257,7 @@ class MaintenanceRun(Base):
     __table_args__ = (Index("ix_maintenance_runs_job_started", "job", "started_at"),
                       Index("ix_maintenance_runs_started", "started_at"),
                       # Each run closes the abandoned (status running) runs of its job: without it, a scan.
-                      Index("ix_maintenance_runs_job_status", "job", "status"))
+                      Index("ix_maintenance_runs_job_status", "job", "status", "finished_at"))
 
 
 class ReconciliationEntry(Base):

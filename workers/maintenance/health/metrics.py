@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import ConfigError, StorageUnavailable
 from config.settings import Settings
-from workers.breakers import breakers_from_settings
+from workers.breakers import Breakers, breakers_from_settings
 from workers.maintenance.health import queries
 from workers.maintenance.health.queues import queue_depths
 from workers.maintenance.stuck.detect import count_stuck
@@ -114,11 +114,16 @@ def success_rate(succeeded: int, finished: int) -> float | None:
 
 def open_breakers(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> dict[str, str]:
     """Breakers open or forced open as the next call would find them (an open one past its recovery timeout is half-open)."""
-    return {service: state for service, state in breaker_states(settings, sessions, now).items() if state in OPEN_STATES}
+    states = breaker_states(reading_breakers(settings, sessions, clock=lambda: now))
+    return {service: state for service, state in states.items() if state in OPEN_STATES}
 
 
-def breaker_states(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> dict[str, str]:
+def reading_breakers(settings: Settings, sessions: sessionmaker[Session], *, clock: Callable[[], datetime]) -> Breakers:
+    """The breakers as the workers see them, for reading: each service's recovery timeout comes from the plans."""
+    plan_set = load_plans([*builtin_plan_paths(), *settings.plans_files])
+    return breakers_from_settings(settings, sessions, plan_set.breaker_config, clock=clock)
+
+
+def breaker_states(breakers: Breakers) -> dict[str, str]:
     """Every stored breaker's state as the next call would find it."""
-    plan_set = load_plans([*builtin_plan_paths(), *settings.plans_files])  # each service's recovery timeout
-    breakers = breakers_from_settings(settings, sessions, plan_set.breaker_config, clock=lambda: now)
     return {service: state.state for service, state in breakers.snapshot().items()}
