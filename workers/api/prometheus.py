@@ -59,6 +59,12 @@ class MedicCollector(Collector):
                 self._read_at = time.monotonic()
             return list(self._families)
 
+    def breakers(self) -> Breakers:
+        """The breaker reader, made at the first read: the plan files are read once per process, not per scrape."""
+        if self._breakers is None:
+            self._breakers = reading_breakers(self.settings, self.sessions, clock=self.clock)
+        return self._breakers
+
     def read(self) -> list[Metric]:
         started = time.monotonic()
         now = self.clock()
@@ -75,9 +81,7 @@ class MedicCollector(Collector):
         if up[BROKER]:
             families.append(queue_family(depths.depths))
         try:
-            if self._breakers is None:  # the plans are read once per process, not per scrape
-                self._breakers = reading_breakers(self.settings, self.sessions, clock=self.clock)
-            families.append(breaker_family(breaker_states(self._breakers)))
+            families.append(breaker_family(breaker_states(self.breakers())))
             up[BREAKERS] = True
         except (StorageUnavailable, ConfigError):
             up[BREAKERS] = False
