@@ -54,9 +54,9 @@ def kept(kind: str) -> datetime:
     return cutoff(kind) + SECOND
 
 
-def settings_for(database_url: str, tmp_path, **cleanup_fields) -> Settings:
+def settings_for(database_url: str, tmp_path, broker_url: str = "memory://", **cleanup_fields) -> Settings:
     fields = {**RETENTION, "batch_size": 1000, "pause_between_batches_ms": 0, **cleanup_fields}
-    return Settings(database_url=database_url, broker_url="memory://", data_dir=tmp_path,
+    return Settings(database_url=database_url, broker_url=broker_url, data_dir=tmp_path,
                     cleanup=CleanupSettings(**fields))
 
 
@@ -298,9 +298,12 @@ def test_stops_at_its_time_budget_and_the_next_run_goes_on(database_url, tmp_pat
 
 
 def test_a_broker_retention_shorter_than_a_message_can_be_held_is_refused(database_url, tmp_path):
-    settings = settings_for(database_url, tmp_path, broker_delivered_retention_s=60)
+    embedded = f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
+    settings = settings_for(database_url, tmp_path, broker_url=embedded, broker_delivered_retention_s=60)
     with pytest.raises(ConfigError, match="MEDIC_CLEANUP__BROKER_DELIVERED_RETENTION_S"):
         cleanup.run(context(settings))
+    # Nothing is pruned from another broker: there the same retention is no reason to refuse.
+    assert cleanup.run(context(settings_for(database_url, tmp_path, broker_delivered_retention_s=60))) is not None
 
 
 def test_a_group_reopened_while_its_rows_are_being_deleted_keeps_what_it_still_has(database_url):
