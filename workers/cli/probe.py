@@ -82,7 +82,9 @@ def probe_worker(name: str, timeout_s: float) -> None:
             connection.ensure_connection(max_retries=1, timeout=timeout_s)
             replies = app.control.ping(destination=[node], timeout=timeout_s, connection=connection)
     except Exception as exc:  # kombu/redis raise many kinds; each means the same here
-        _unhealthy(f"unhealthy: broker unreachable: {type(exc).__name__}: {exc}")
+        from workers.masking import mask_text
+
+        _unhealthy(f"unhealthy: broker unreachable: {type(exc).__name__}: {mask_text(str(exc))}")
     if not any(node in reply for reply in replies or []):
         _unhealthy(f"unhealthy: worker {node} did not answer a ping within {timeout_s:g}s")
     _healthy(f"ok: worker {node} answered")
