@@ -507,3 +507,15 @@ class Statements:
     def __exit__(self, *_: Any) -> None:
         event.remove(self.engine, "before_cursor_execute", self._before)
         event.remove(self.engine, "after_cursor_execute", self._after)
+
+
+def print_plan(plan: dict[str, Any], *, part: str = "") -> None:
+    """One statement's EXPLAIN (ANALYZE, BUFFERS) as `explain` (benchmarks/sweeper_pass.py) recorded it."""
+    title = f"{part + ': ' if part else ''}{plan['label']} - EXPLAIN (ANALYZE, BUFFERS), {plan['execution_ms']:.3f} ms"
+    print()
+    print(title)
+    print("-" * len(title))
+    print(plan["statement"])
+    print(f"parameters: {plan['parameters']}")
+    for line in plan["plan"]:
+        print(f"   {line}")

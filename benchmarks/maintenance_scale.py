@@ -52,7 +52,8 @@ from typing import Any, Callable
 from benchmarks import maintenance_seed as seed
 from benchmarks.common import (
     Statements,
-    add_broker_url, argument_parser, bench_main, drop_database, median, parse, remove_logs, start_run, stop_worker,
+    add_broker_url, argument_parser, bench_main, drop_database, median, parse, print_plan, remove_logs, start_run,
+    stop_worker,
     table,
 )
 from benchmarks.intake_throughput import Bench
@@ -508,14 +509,7 @@ def print_report(result: dict[str, Any]) -> None:
         parts.append(("health during the burst", result["health_burst"]["plans"]))
     for part, plans in parts:
         for p in plans:
-            print()
-            title = f"{part}: {p['label']} - EXPLAIN (ANALYZE, BUFFERS), {p['execution_ms']:.3f} ms"
-            print(title)
-            print("-" * len(title))
-            print(p["statement"])
-            print(f"parameters: {p['parameters']}")
-            for line in p["plan"]:
-                print(f"   {line}")
+            print_plan(p, part=part)
     if "cleanup" in result:
         print_cleanup(result)
     print(f"\ntotal run time {result['total_s'] / 60:.1f} min")

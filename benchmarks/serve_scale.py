@@ -51,10 +51,10 @@ from typing import Any, Callable
 from benchmarks import maintenance_seed as seed
 from benchmarks.common import (
     CpuMeter, RssSampler, Statements, add_broker_url, argument_parser, bench_main, drop_database, median, parse,
-    percentile, remove_logs, start_run, stop_worker, table,
+    percentile, print_plan, remove_logs, start_run, stop_worker, table,
 )
 from benchmarks.intake_throughput import Bench
-from benchmarks.maintenance_scale import TABLES, layout_of, plans_of
+from benchmarks.maintenance_scale import TABLES, layout_of, ms, plans_of
 from benchmarks.noop import NAME as NOOP_TASK
 from benchmarks.recovery_overhead import Timeline, statement_label
 from config.queues import INTAKE_QUEUE
@@ -112,10 +112,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parts.add_argument("--seed", type=int, default=1, help="seed of the random ids requested")
     parts.add_argument("--keep-logs", action="store_true", help="keep the serve and worker logs")
     return parse(parser, argv)
-
-
-def ms(seconds: float) -> float:
-    return 1000 * seconds
 
 
 def stats_ms(seconds: list[float]) -> dict[str, Any]:
@@ -563,24 +559,14 @@ def print_report(result: dict[str, Any]) -> None:
                  for s in sorted(read["statements"], key=lambda s: -s["median_ms"])],
                 title="The SQL of one read(), slowest first"))
     for p in read["plans"]:
-        print()
-        title = f"{p['label']} - EXPLAIN (ANALYZE, BUFFERS), {p['execution_ms']:.3f} ms"
-        print(title)
-        print("-" * len(title))
-        print(p["statement"])
-        print(f"parameters: {p['parameters']}")
-        for line in p["plan"]:
-            print(f"   {line}")
+        print_plan(p)
     print()
     print(table(["endpoint (in process, once)", "statements", "SQL ms", "slowest statement", "its ms"],
                 [[e["endpoint"], e["statements"], e["sql_ms"], e["slowest"][:70], e["slowest_ms"]]
                  for e in result["api_sql"]], title="The SQL of each /api endpoint"))
     for e in result["api_sql"]:
         if e["plan"]:
-            p = e["plan"]
-            print(f"\n{p['label']} - EXPLAIN (ANALYZE, BUFFERS), {p['execution_ms']:.3f} ms\n{p['statement']}")
-            for line in p["plan"]:
-                print(f"   {line}")
+            print_plan(e["plan"])
     s = result["summary"]
     print(f"\n/api/groups?limit=50 p50 {s['groups_p50_ms']:.1f} ms = {s['groups_over_noop_p50']:.1f}x the no-op "
           f"round trip's p50 ({s['noop_p50_ms']:.1f} ms); uncached /metrics p50 {s['metrics_uncached_p50_ms']:.1f} ms "

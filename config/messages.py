@@ -8,8 +8,6 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import NoDecode
 
-BUILTIN_LOCALES_DIR = Path(__file__).parent / "locales"
-
 
 class MessageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")

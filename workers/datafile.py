@@ -23,13 +23,18 @@ def packaged_files(folder: str) -> list[Path]:
     return sorted(Path(str(entry)) for entry in directory.iterdir() if entry.name.endswith((".yaml", ".yml")))
 
 
-def load_model(path: Path, model: type[M], *, what: str, locate: Locate) -> M:
+def read_yaml(path: Path, *, what: str) -> Any:
+    """The parsed file; ConfigError names the file when it cannot be read or is not YAML."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{what} {path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {path}: not valid YAML: {exc}") from None
+
+
+def load_model(path: Path, model: type[M], *, what: str, locate: Locate) -> M:
+    data = read_yaml(path, what=what)
     try:
         return model.model_validate(data or {})
     except ValidationError as exc:

@@ -31,7 +31,7 @@ class Replay(BaseModel):
 def _list(request: Request, paging: Page, states: list[str], service: str | None, group_id: int | None) -> dict[str, Any]:
     with db(request) as session:
         rows = store.list_executions(session, states=states, service=service, group_id=group_id,
-                                     limit=paging.limit + paging.offset)[paging.offset:]
+                                     limit=paging.limit, offset=paging.offset)
         listed = executions_with_context(session, rows)
     return paging.wrap([execution_dict(e, n, error) for e, n, error in listed])
 
@@ -77,17 +77,13 @@ def show_dead(request: Request, execution_id: int) -> dict[str, Any]:
 @router.post("/executions/{execution_id}/retry", summary="Run the next attempt now (write access)")
 def retry_execution(request: Request, execution_id: int, body: Why = Body(default_factory=Why),
                     client: Client = Depends(writer)) -> dict[str, Any]:
-    service = request.app.state.recovery(client)
-    ops.retry(service, execution_id, actor=service.actor, reason=body.reason)
-    return _show(request, execution_id, dead_only=False)
+    return _act(request, client, ops.retry, execution_id, reason=body.reason)
 
 
 @router.post("/executions/{execution_id}/cancel", summary="Stop an execution now (write access)")
 def cancel_execution(request: Request, execution_id: int, body: Why = Body(default_factory=Why),
                      client: Client = Depends(writer)) -> dict[str, Any]:
-    service = request.app.state.recovery(client)
-    ops.cancel(service, execution_id, actor=service.actor, reason=body.reason)
-    return _show(request, execution_id, dead_only=False)
+    return _act(request, client, ops.cancel, execution_id, reason=body.reason)
 
 
 @router.post("/dead/{execution_id}/replay", summary="Start a new execution for a dead letter (write access)")
@@ -96,3 +92,10 @@ def replay_dead(request: Request, execution_id: int, body: Replay = Body(default
     service = request.app.state.recovery(client)
     new_id = ops.replay_dead(service, execution_id, actor=service.actor, plan_name=body.plan)
     return _show(request, new_id, dead_only=False)
+
+
+def _act(request: Request, client: Client, action, execution_id: int, **options: Any) -> dict[str, Any]:
+    """An operator action on an execution, as the client's actor; answers with the execution after it."""
+    service = request.app.state.recovery(client)
+    action(service, execution_id, actor=service.actor, **options)
+    return _show(request, execution_id, dead_only=False)

@@ -12,10 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 
 from config.errors import ConfigError
-from config.messages import BUILTIN_LOCALES_DIR, MessageSettings
+from config.messages import MessageSettings
+from workers.datafile import packaged_files, read_yaml
 from workers.messages.catalog import Catalog, LocaleTexts
 from workers.messages.schema import (DEFAULT_KEY, GROUPS, MISSING_KEYS, OPERATOR, RECOVERY_PHRASE_FIELDS, SECTIONS,
                                      SITUATIONS, TEXT_KEY, Section)
@@ -47,17 +47,12 @@ def build_catalog(files: Iterable[Path], *, default_locale: str) -> Catalog:
 
 
 def builtin_files() -> list[Path]:
-    return sorted(BUILTIN_LOCALES_DIR.glob("*.yaml"))
+    return packaged_files("locales")
 
 
 def read_file(path: Path) -> LocaleTexts:
     """One messages file, validated; ConfigError names the file, each key path and what is wrong."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"messages file {path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"messages file {path}: not valid YAML: {exc}") from None
+    data = read_yaml(path, what="messages file")
     problems: list[str] = []
     texts = _file_texts(data, path, problems)
     if problems:

@@ -218,8 +218,8 @@ def expired_attempt_ids(session: Session, *, now: datetime, limit: int) -> list[
 # --- reading, for operators -----------------------------------------------------------------
 
 def list_executions(session: Session, *, states: Iterable[str] = (), service: str | None = None,
-                    group_id: int | None = None, limit: int = 50) -> list[Execution]:
-    query = select(Execution).order_by(Execution.updated_at.desc(), Execution.id.desc()).limit(limit)
+                    group_id: int | None = None, limit: int = 50, offset: int = 0) -> list[Execution]:
+    query = select(Execution).order_by(Execution.updated_at.desc(), Execution.id.desc()).limit(limit).offset(offset)
     if states:
         query = query.where(Execution.state.in_(list(states)))
     if service:
