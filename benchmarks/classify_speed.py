@@ -23,12 +23,21 @@ import os
 import random
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from benchmarks.common import (
-    argument_parser, load_cases, median, parse, percentile, samples_path, start_run, table, write_json,
+    argument_parser,
+    load_cases,
+    median,
+    parse,
+    percentile,
+    samples_path,
+    start_run,
+    table,
+    write_json,
 )
 
 TARGET_MEDIAN_US = 50.0
@@ -370,7 +379,7 @@ def bench_stream(count: int, seed: int, with_triage: bool, blocks: int) -> dict[
     if with_triage:
         limits = Limits.from_settings(load_settings(database_url="sqlite://"))
         fresh = Classifier.from_files()
-        received_at = datetime.now(timezone.utc)
+        received_at = datetime.now(UTC)
         triage_times, rejected = [], 0
         for _, raw in synthetic_stream(count, seed):
             t0 = clock()

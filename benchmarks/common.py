@@ -19,9 +19,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import event
 
@@ -186,7 +187,7 @@ class RssPeaks:
     processes: int = 0
     samples: int = 0
 
-    def merge(self, other: "RssPeaks") -> "RssPeaks":
+    def merge(self, other: RssPeaks) -> RssPeaks:
         return RssPeaks(max(self.main_kb, other.main_kb), max(self.child_kb, other.child_kb),
                         max(self.total_kb, other.total_kb), max(self.total_pss_kb, other.total_pss_kb),
                         max(self.processes, other.processes), self.samples + other.samples)
@@ -225,7 +226,7 @@ class RssSampler:
             self.sample()
             self._stop.wait(self.interval_s)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -324,7 +325,7 @@ def print_background(share: float) -> None:
 # ----------------------------------------------------------------------------- worker processes
 
 
-def stop_worker(worker: "services.Process", timeout_s: float = 60) -> int | None:
+def stop_worker(worker: services.Process, timeout_s: float = 60) -> int | None:
     """Warm shutdown as a supervisor does it: SIGTERM to the worker's main process only.
 
     (services.Process.terminate signals the whole process group; an embedded worker, whose pool
@@ -499,7 +500,7 @@ class Statements:
     def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
         self.seen.append((statement, parameters, time.perf_counter() - self._started.pop()))
 
-    def __enter__(self) -> "Statements":
+    def __enter__(self) -> Statements:
         event.listen(self.engine, "before_cursor_execute", self._before)
         event.listen(self.engine, "after_cursor_execute", self._after)
         return self

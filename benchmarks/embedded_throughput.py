@@ -38,7 +38,17 @@ from typing import Any
 from celery import Celery
 
 from benchmarks.common import (
-    CpuMeter, RssPeaks, RssSampler, Workload, argument_parser, bench_main, median, parse, start_run, stop_worker, table,
+    CpuMeter,
+    RssPeaks,
+    RssSampler,
+    Workload,
+    argument_parser,
+    bench_main,
+    median,
+    parse,
+    start_run,
+    stop_worker,
+    table,
 )
 from benchmarks.noop import NAME as NOOP_TASK
 from benchmarks.stages import dominant_text, print_profile, profile_stages

@@ -30,8 +30,20 @@ import redis
 from celery import Celery
 
 from benchmarks.common import (
-    CpuMeter, RssPeaks, RssSampler, Workload, add_broker_url, argument_parser, bench_main, drop_database, median,
-    parse, remove_logs, start_run, stop_worker, table,
+    CpuMeter,
+    RssPeaks,
+    RssSampler,
+    Workload,
+    add_broker_url,
+    argument_parser,
+    bench_main,
+    drop_database,
+    median,
+    parse,
+    remove_logs,
+    start_run,
+    stop_worker,
+    table,
 )
 from benchmarks.noop import NAME as NOOP_TASK
 from benchmarks.stages import dominant_text, print_profile, profile_stages

@@ -242,7 +242,7 @@ class IntakeWindows:
 
     # -- one measured interval -------------------------------------------------------------------
 
-    def measure(self, kind: str, *, window_s: float | None = None, cleanup: "CleanupProcess | None" = None,
+    def measure(self, kind: str, *, window_s: float | None = None, cleanup: CleanupProcess | None = None,
                 expected_s: float = 60.0) -> dict[str, Any]:
         """Consume for window_s, or while `cleanup` runs (started WARM_S after consumption resumed).
 

@@ -44,15 +44,23 @@ import pstats
 import statistics
 import tempfile
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
-
+from typing import Any
 
 from benchmarks import maintenance_seed as seed
 from benchmarks.common import (
     Statements,
-    add_broker_url, argument_parser, bench_main, drop_database, median, parse, print_plan, remove_logs, start_run,
+    add_broker_url,
+    argument_parser,
+    bench_main,
+    drop_database,
+    median,
+    parse,
+    print_plan,
+    remove_logs,
+    start_run,
     stop_worker,
     table,
 )
@@ -176,7 +184,7 @@ def bench_stuck(url: str, settings: Any, repeat: int) -> dict[str, Any]:
 
     engine, sessions = engine_for(url), session_factory(url)
     options = settings.stuck
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def in_session(function: Callable[[Any], Any]) -> Callable[[], Any]:
         def call() -> Any:
@@ -318,7 +326,7 @@ def one_round(number: int, args: argparse.Namespace, windows: IntakeWindows, eng
               expired: seed.Expired, plans: dict[str, Any], new_process: Callable[[], CleanupProcess],
               cleanup_s: float) -> dict[str, Any]:
     if number > 1:
-        seconds = seed.seed_expired(engine, now=datetime.now(timezone.utc), plans=plans, layout=layout,
+        seconds = seed.seed_expired(engine, now=datetime.now(UTC), plans=plans, layout=layout,
                                     expired=expired, tag=f"expired-{number}")
         seed.vacuum_analyze(engine)
         print(f"round {number}: expired set seeded again in {seconds:.1f} s", flush=True)
@@ -356,7 +364,7 @@ def cleanup_alone(url: str, engine: Any, settings: Any, layout: seed.Layout, exp
     """The cleanup job with nothing else running: in this process, through run_job, under cProfile."""
     from workers.maintenance.runner import run_job
 
-    seed.seed_expired(engine, now=datetime.now(timezone.utc), plans=plans, layout=layout, expired=expired,
+    seed.seed_expired(engine, now=datetime.now(UTC), plans=plans, layout=layout, expired=expired,
                       tag="expired-alone")
     seed.vacuum_analyze(engine)
     before = seed.expired_rows(engine, layout, expired)
@@ -431,7 +439,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         plans = seed.plan_snapshots(settings)
         print(f"database {database}: seeding {args.occurrences:,} occurrences, {args.executions:,} executions ...",
               flush=True)
-        seeding = seed.seed_base(engine, now=datetime.now(timezone.utc), plans=plans, layout=layout,
+        seeding = seed.seed_base(engine, now=datetime.now(UTC), plans=plans, layout=layout,
                                  resolved_share=args.resolved_share, active=active)
         seeding["VACUUM ANALYZE"] = seed.vacuum_analyze(engine)
         base = seed.table_counts(engine, TABLES)
@@ -445,14 +453,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "health": bench_health(url, settings, args.snapshots),
         }
         if args.burst:
-            seconds = seed.seed_burst(engine, now=datetime.now(timezone.utc), plans=plans, layout=layout,
+            seconds = seed.seed_burst(engine, now=datetime.now(UTC), plans=plans, layout=layout,
                                       resolved_share=args.resolved_share, count=args.burst, seconds=BURST_S)
             seconds += seed.vacuum_analyze(engine, ("occurrences", "error_groups"))
             print(f"burst: {args.burst:,} occurrences in the last {BURST_S:g} s, seeded in {seconds:.1f} s", flush=True)
             result["health_burst"] = bench_health(url, settings, args.snapshots)
         result["stuck_job"] = stuck_job_run(settings)
         if args.rounds:
-            seconds = seed.seed_expired(engine, now=datetime.now(timezone.utc), plans=plans, layout=layout,
+            seconds = seed.seed_expired(engine, now=datetime.now(UTC), plans=plans, layout=layout,
                                         expired=expired, tag="expired-1")
             seconds += seed.vacuum_analyze(engine)
             counts = seed.expired_rows(engine, layout, expired)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text

@@ -43,8 +43,9 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import redis
 from celery import Celery
@@ -52,8 +53,19 @@ from sqlalchemy import event, text
 
 from benchmarks import recovery_app as bench_app
 from benchmarks.common import (
-    CpuMeter, add_broker_url, argument_parser, bench_main, drop_database, median, parse, percentile, remove_logs,
-    start_run, stop_worker, table, worker_ticks,
+    CpuMeter,
+    add_broker_url,
+    argument_parser,
+    bench_main,
+    drop_database,
+    median,
+    parse,
+    percentile,
+    remove_logs,
+    start_run,
+    stop_worker,
+    table,
+    worker_ticks,
 )
 from config.queues import RECOVERY_QUEUE
 from tests.support import services
@@ -164,7 +176,7 @@ class Timeline:
         self._receiver = None
         self._thread = threading.Thread(target=self._run, daemon=True, name="task-events")
 
-    def start(self) -> "Timeline":
+    def start(self) -> Timeline:
         self._thread.start()
         return self
 
@@ -533,7 +545,7 @@ class IoMeter:
         entry[1] += elapsed
         self.statements[statement_label(statement)].append(elapsed)
 
-    def __enter__(self) -> "IoMeter":
+    def __enter__(self) -> IoMeter:
         from workers.recovery import store
         from workers.recovery.plans import PlanSpec
 

@@ -44,14 +44,28 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchmarks import maintenance_seed as seed
 from benchmarks.common import (
-    CpuMeter, RssSampler, Statements, add_broker_url, argument_parser, bench_main, drop_database, median, parse,
-    percentile, print_plan, remove_logs, start_run, stop_worker, table,
+    CpuMeter,
+    RssSampler,
+    Statements,
+    add_broker_url,
+    argument_parser,
+    bench_main,
+    drop_database,
+    median,
+    parse,
+    percentile,
+    print_plan,
+    remove_logs,
+    start_run,
+    stop_worker,
+    table,
 )
 from benchmarks.intake_throughput import Bench
 from benchmarks.maintenance_scale import TABLES, layout_of, ms, plans_of
@@ -132,7 +146,7 @@ def seed_data(engine: Any, args: argparse.Namespace, settings: Any) -> dict[str,
                                days=args.days, expired=0, waiting=args.executions * 3 // 100,
                                running=args.executions * 3 // 1000)
     layout, _, active = layout_of(shape)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     seconds = seed.seed_base(engine, now=now, plans=seed.plan_snapshots(settings), layout=layout,
                              resolved_share=args.resolved_share, active=active)
     started = time.perf_counter()
@@ -314,7 +328,7 @@ def metrics_read(url: str, settings: Any, reads: int) -> dict[str, Any]:
     sessions = sessionmaker(engine, expire_on_commit=False)
     collector = prometheus.MedicCollector(settings, sessions)
     collector.read()  # untimed: connections, plan files, caches
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def database() -> Any:
         with guarded_session(sessions) as session:

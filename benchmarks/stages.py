@@ -11,7 +11,7 @@ from __future__ import annotations
 import cProfile
 import pstats
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from benchmarks.common import Workload, median, percentile, table
@@ -47,7 +47,7 @@ def profile_stages(db_url: str, workload: Workload, count: int, tag: str) -> dic
     timings: dict[str, list[float]] = {name: [] for name in [*STAGES, STORE_CPU]}
     clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
     for position, raw in enumerate(workload.events(count + WARMUP_EVENTS, tag=tag)):
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         t0 = clock()
         assert intake._shape_problem(raw, limits) is None
         event = ErrorEvent.model_validate(raw)
@@ -77,7 +77,7 @@ def profile_stages(db_url: str, workload: Workload, count: int, tag: str) -> dic
         ordered = sorted(values)
         stages[name] = {"mean_us": sum(values) / len(values), "median_us": median(ordered),
                         "p99_us": percentile(ordered, 0.99)}
-    sample = [intake.triage(raw, limits=limits, classifier=classifier, received_at=datetime.now(timezone.utc))
+    sample = [intake.triage(raw, limits=limits, classifier=classifier, received_at=datetime.now(UTC))
               for raw in workload.events(min(STORE_PROFILE_EVENTS, count), tag=f"{tag}-cprofile")]
     return {"events": count, "database": db_url.split(":", 1)[0].split("+")[0], "stages": stages,
             "store_breakdown_events": len(sample), "store_breakdown": store_breakdown(sessions, sample, tag)}
@@ -92,7 +92,7 @@ def store_breakdown(sessions, accepted: list, tag: str) -> dict[str, float]:
     profiler.enable()
     for position, item in enumerate(accepted):
         with guarded_session(sessions) as session:
-            store_accepted(session, item, delivery_id=f"cprofile-{tag}-{position}", received_at=datetime.now(timezone.utc))
+            store_accepted(session, item, delivery_id=f"cprofile-{tag}-{position}", received_at=datetime.now(UTC))
     profiler.disable()
     stats = pstats.Stats(profiler).stats  # {(file, line, function): (cc, nc, tottime, cumtime, callers)}
 

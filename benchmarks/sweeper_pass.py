@@ -33,15 +33,25 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
-from benchmarks.common import (Statements, add_broker_url, argument_parser, bench_main, drop_database, median, parse,
-                               start_run, table)
+from benchmarks.common import (
+    Statements,
+    add_broker_url,
+    argument_parser,
+    bench_main,
+    drop_database,
+    median,
+    parse,
+    start_run,
+    table,
+)
 from benchmarks.recovery_overhead import Recorder, statement_label
 from tests.support import services
 
@@ -358,7 +368,7 @@ def bench_database(kind: str, url: str, args: argparse.Namespace) -> dict[str, A
 
     migrate.upgrade(url)
     engine = engine_for(url)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     settings = load_settings(database_url=url, broker_url=args.broker_url, breaker_store="database", log_level="WARNING")
     recorder = Recorder()
     service = RecoveryService(settings, dispatcher=recorder, clock=lambda: now)

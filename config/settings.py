@@ -147,7 +147,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _fill_defaults(self) -> "Settings":
+    def _fill_defaults(self) -> Settings:
         if self.task_time_limit_s <= self.task_soft_time_limit_s:
             raise ValueError(f"MEDIC_TASK_TIME_LIMIT_S ({self.task_time_limit_s}) must be greater than "
                              f"MEDIC_TASK_SOFT_TIME_LIMIT_S ({self.task_soft_time_limit_s})")

@@ -19,7 +19,7 @@ import socket
 import traceback as _traceback
 import urllib.error
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 __all__ = [
@@ -375,13 +375,13 @@ def _optional_dict(option: str, value: Any) -> dict[str, Any] | None:
 
 def _timestamp(value: datetime | None) -> str:
     if value is None:
-        value = datetime.now(timezone.utc)
+        value = datetime.now(UTC)
     elif not isinstance(value, datetime):
         raise TypeError(f"occurred_at must be a datetime or None, not {type(value).__name__}")
     elif value.tzinfo is None or value.utcoffset() is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     else:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.isoformat()
 
 

@@ -35,7 +35,7 @@ class Limits:
     rejected_payload_max_bytes: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Limits":
+    def from_settings(cls, settings: Settings) -> Limits:
         return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
 
 

@@ -7,10 +7,11 @@ so callers (the Celery task, `medic report --direct`) retry instead of dropping 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,7 +39,7 @@ class Outcome:
 
 class IntakeService:
     def __init__(self, settings: Settings, *, recovery: RecoveryService | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.settings = settings
         self.limits = Limits.from_settings(settings)
         self.recovery = recovery  # None: store only, start no recovery (tests of intake alone)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 # A peer asking for more than a day is misconfigured; the caller's own limits apply beyond that.
@@ -40,4 +40,4 @@ def _seconds_until(http_date: str, *, now: datetime) -> float | None:
 
 def _as_utc(moment: datetime) -> datetime:
     """Naive datetimes are taken as UTC (an HTTP-date is always GMT)."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

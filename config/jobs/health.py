@@ -33,7 +33,7 @@ class HealthSettings(BaseModel):
     backup_unhealthy_after_h: float = Field(72, gt=0, description="Age of the newest verified backup: unhealthy beyond this many hours.")
 
     @model_validator(mode="after")
-    def _check_order(self) -> "HealthSettings":
+    def _check_order(self) -> HealthSettings:
         pairs = (("queue_backlog", "_degraded", "_unhealthy"), ("error_rate", "_degraded_per_min", "_unhealthy_per_min"),
                  ("open_breakers", "_degraded", "_unhealthy"), ("stuck", "_degraded", "_unhealthy"),
                  ("dead_letters", "_degraded", "_unhealthy"), ("backup", "_degraded_after_h", "_unhealthy_after_h"))

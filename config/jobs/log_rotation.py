@@ -86,7 +86,7 @@ class LogRotationSettings(BaseModel):
     targets: list[LogTarget] = Field(default_factory=list, description="Log files of other programs: a list of {name, directory, pattern, mode, and any of the settings above}.")
 
     @model_validator(mode="after")
-    def _check_targets(self) -> "LogRotationSettings":
+    def _check_targets(self) -> LogRotationSettings:
         labels = [target.label() for target in self.targets]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
         if duplicates:

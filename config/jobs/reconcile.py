@@ -90,7 +90,7 @@ class CheckSettings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _fix_for_auto_fix(self) -> "CheckSettings":
+    def _fix_for_auto_fix(self) -> CheckSettings:
         if self.auto_fix and self.fix is None:
             raise ValueError(f"check {self.name!r}: auto_fix: is true but there is no fix statement")
         return self
@@ -106,7 +106,7 @@ class ReconcileSettings(BaseModel):
     checks: list[CheckSettings] = Field(default_factory=list, description="Declarative checks against application databases: a list of {name, description, database_url_env, detect, key, fix, auto_fix, max_rows, timeout_s}; see docs/maintenance/reconcile.md.")
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "ReconcileSettings":
+    def _unique_names(self) -> ReconcileSettings:
         seen: set[str] = set()
         for check in self.checks:
             if check.name in seen:

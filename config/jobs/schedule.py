@@ -34,7 +34,7 @@ class JobSchedule(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "JobSchedule":
+    def _check(self) -> JobSchedule:
         if (self.every_s is None) == (self.crontab is None):
             raise ValueError("set exactly one of every_s and crontab")
         if self.time_limit_s <= self.soft_time_limit_s:

@@ -105,7 +105,7 @@ class Medic:
                                                        redis_url=self.redis_url, queue_type=self.testapp_queue_type,
                                                        wait=wait))
 
-    def start(self, *, worker: bool = True, beat: bool = True, testapp: bool = True) -> "Medic":
+    def start(self, *, worker: bool = True, beat: bool = True, testapp: bool = True) -> Medic:
         """Start the processes side by side, then wait until each is ready."""
         started = []
         if testapp:

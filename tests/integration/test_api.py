@@ -7,7 +7,7 @@ nothing); the API is read over HTTP exactly as a client would.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -178,7 +178,7 @@ def test_writes_need_allow_writes_and_a_write_token_and_are_audited(database_url
 
 
 def seed_alert(world: World, state: str = "open", rule: str = "queue_backlog", subject: str = "medic.errors") -> int:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with world.sessions() as session:
         alert = Alert(rule=rule, subject=subject, state=state, level="error", summary="12,000 messages waiting in medic.errors",
                       detail={"value": 12000, "threshold": 10000}, opened_at=now - timedelta(minutes=5), last_seen_at=now,

@@ -4,7 +4,7 @@ archives, retention over days of runs, a failed verification notified, a scratch
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -13,7 +13,8 @@ from sqlalchemy import select
 from config.settings import load_settings
 from tests.support import services
 from tests.support.clock import ManualClock
-from workers.maintenance.backup import archive, catalog, sqlite, verify as verify_module
+from workers.maintenance.backup import archive, catalog, sqlite
+from workers.maintenance.backup import verify as verify_module
 from workers.maintenance.backup.job import run
 from workers.maintenance.backup.manifest import entry_for
 from workers.maintenance.backup.verify import verify
@@ -25,7 +26,7 @@ from workers.storage.models import Backup, MaintenanceRun, Notification
 
 pytestmark = pytest.mark.integration
 
-START = datetime(2026, 11, 1, 2, 30, tzinfo=timezone.utc)
+START = datetime(2026, 11, 1, 2, 30, tzinfo=UTC)
 
 
 def make_settings(url: str, tmp_path, **backup) -> object:

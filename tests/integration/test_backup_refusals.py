@@ -7,8 +7,8 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from sqlalchemy import create_engine, select

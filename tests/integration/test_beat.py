@@ -11,7 +11,7 @@ import logging
 import re
 import signal
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,7 +35,7 @@ JOB = "db-maintenance"
 ENTRY = f"maintenance:{JOB}"
 LOCK_TIMEOUT_S = 5  # the smallest medic allows; beat then ticks every second
 WINDOW_S = 8
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 BEAT = [sys.executable, "-m", "workers.cli.main", "beat"]
 # What `medic beat` becomes after checking the settings; half the start-up time, for the scheduler tests.
 WORKER = [sys.executable, "-m", "workers.cli.main", "worker", "--queues", MAINTENANCE_QUEUE, "--concurrency", "2"]
@@ -54,7 +54,7 @@ def only(job: str | None, **schedule) -> str:
 
 def log_time(text: str) -> datetime:
     """A timestamp of the text log format (local time, as logging writes it)."""
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").astimezone(timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").astimezone(UTC)
 
 
 def sends(process: Process, entry: str = ENTRY) -> list[datetime]:
@@ -74,7 +74,7 @@ def gaps_s(moments: list[datetime]) -> list[float]:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Stack:
@@ -200,7 +200,7 @@ def test_file_scheduler_writes_run_times_and_replaces_the_file_atomically(tmp_pa
 
 def test_file_scheduler_restores_saved_run_times_and_skips_bad_entries(tmp_path, caplog):
     path = tmp_path / "beat-schedule.json"
-    last = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    last = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     path.write_text(json.dumps({"version": 1, "entries": {
         "a": {"last_run_at": last.isoformat(), "total_run_count": 7},
         "b": {"last_run_at": "yesterday"},

@@ -5,20 +5,29 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import redis
 
 from config.settings import Settings
-from workers.breakers import (BreakerConfig, Breakers, BreakerState, MemoryBreakerStore, Permit, RedisBreakerStore,
-                              SqlBreakerStore, Transition, breakers_from_settings)
-from workers.storage.db import session_factory
 from tests.support.clock import ManualClock
+from workers.breakers import (
+    BreakerConfig,
+    Breakers,
+    BreakerState,
+    MemoryBreakerStore,
+    Permit,
+    RedisBreakerStore,
+    SqlBreakerStore,
+    Transition,
+    breakers_from_settings,
+)
+from workers.storage.db import session_factory
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 THREADS, CALLS_PER_THREAD = 8, 50
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -24,13 +24,24 @@ from workers.maintenance.cleanup_policy import RETENTION_DAYS
 from workers.maintenance.job import JobContext
 from workers.maintenance.runner import run_job
 from workers.storage.db import session_factory
-from workers.storage.models import (Alert, Attempt, AuditEntry, BreakerTransition, ErrorGroup, Execution,
-                                    HealthSnapshot, MaintenanceRun, Notification, Occurrence, ReconciliationEntry,
-                                    RejectedEvent)
+from workers.storage.models import (
+    Alert,
+    Attempt,
+    AuditEntry,
+    BreakerTransition,
+    ErrorGroup,
+    Execution,
+    HealthSnapshot,
+    MaintenanceRun,
+    Notification,
+    Occurrence,
+    ReconciliationEntry,
+    RejectedEvent,
+)
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 LONG_AGO = NOW - timedelta(days=3650)
 RETENTION = {"resolved_groups_days": 90, "finished_executions_days": 30, "audit_days": 365,

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -69,7 +69,7 @@ def test_list_run_and_runs(env):
 
 def test_a_skipped_run_exits_1_and_is_recorded(env, database_url):
     with session_factory(database_url)() as session:
-        assert leases.acquire(session, lease_name(JOB), "beat-worker:1:abc", now=datetime.now(timezone.utc), ttl_s=600)
+        assert leases.acquire(session, lease_name(JOB), "beat-worker:1:abc", now=datetime.now(UTC), ttl_s=600)
     skipped = medic(env, "run", JOB, "--json")
     assert skipped.returncode == 1, skipped.stderr
     result = json.loads(skipped.stdout)

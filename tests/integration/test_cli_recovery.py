@@ -12,7 +12,7 @@ import random
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from config.settings import load_settings
 from tests.support import services
-from tests.support.services import medic_env
 from tests.support.recovery import RecordingDispatcher
+from tests.support.services import medic_env
 from workers.recovery.outcomes import retryable
 from workers.recovery.service import RecoveryService
 from workers.reporting import IntakeService
@@ -46,7 +46,7 @@ class Clock:
         self.offset = timedelta()
 
     def __call__(self):
-        return datetime.now(timezone.utc) + self.offset
+        return datetime.now(UTC) + self.offset
 
 
 class World:
@@ -144,7 +144,7 @@ def test_executions_list_show_retry_and_cancel(world):
         ("executions", "cancel", str(dead)))
     retried = ok(after_retry)
     assert retried["state"] == "waiting"
-    assert parse(retried["attempts"][-1]["scheduled_for"]) <= datetime.now(timezone.utc)
+    assert parse(retried["attempts"][-1]["scheduled_for"]) <= datetime.now(UTC)
     last = retried["audit"][-1]
     assert (last["actor"], last["action"], last["reason"]) == (f"operator:{USER}", "retry_now", "partner is back")
     cancelled = ok(after_cancel)

@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from kombu import Connection
@@ -18,15 +18,15 @@ from sqlalchemy import select
 
 from config.settings import load_settings
 from tests.support import services
-from tests.support.services import medic_env
 from tests.support.clock import ManualClock
+from tests.support.services import medic_env
 from workers.breakers import BreakerConfig, breakers_from_settings
 from workers.maintenance.health.metrics import collect
 from workers.maintenance.health.queues import queue_depths
 from workers.maintenance.runner import run_job
 from workers.storage.db import session_factory
-from workers.storage.repository import utc
 from workers.storage.models import Alert, Backup, ErrorGroup, Execution, HealthSnapshot, Notification, Occurrence
+from workers.storage.repository import utc
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ class World:
         self.url = database_url
         self.settings = load_settings(database_url=database_url, broker_url=broker_url, breaker_store="database", **settings)
         self.sessions = session_factory(database_url)
-        self.clock = ManualClock(datetime.now(timezone.utc).replace(microsecond=0))
+        self.clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
         self.env = {**medic_env(database_url=database_url, broker_url=broker_url, breaker_store="database", **settings),
                     "USER": USER}
         self.breakers = breakers_from_settings(self.settings, self.sessions, lambda service: BreakerConfig())
@@ -222,7 +222,7 @@ def test_medic_health_prints_the_latest_snapshot(world, redis_url):
     assert empty.returncode == 4 and "no health snapshot yet" in empty.stderr
 
     world.seed_backup(hours_ago=1)
-    world.clock.now = datetime.now(timezone.utc)
+    world.clock.now = datetime.now(UTC)
     world.run()
     healthy = medic(world.env, "health", "--json")
     assert healthy.returncode == 0, healthy.stderr
@@ -233,7 +233,7 @@ def test_medic_health_prints_the_latest_snapshot(world, redis_url):
                                     "stuck_executions", "dead_letters", "last_good_backup_age_h", "database_size_bytes"}
 
     world.breakers.force_open("partner", actor="operator:test")
-    world.clock.now = datetime.now(timezone.utc)
+    world.clock.now = datetime.now(UTC)
     world.run()
     degraded, fresh, stale = side_by_side(world.env, ("health", "--json"), ("health", "--now"),
                                           ({"MEDIC_HEALTH__STALE_AFTER_S": "0.001"}, "health", "--json"))
@@ -265,7 +265,7 @@ def test_an_unreachable_broker_gives_null_depths_and_a_reason(database_url):
 def test_unreachable_database_is_critical_and_masked(redis_url):
     url = "postgresql+psycopg://medic:s3cret@127.0.0.1:1/medic"
     settings = load_settings(database_url=url, broker_url=redis_url, breaker_store="database")
-    metrics = collect(settings, session_factory(url), now=datetime.now(timezone.utc))
+    metrics = collect(settings, session_factory(url), now=datetime.now(UTC))
     assert set(metrics.problems) == {"database", "breakers"}
     assert metrics.dead_letters is None and metrics.queue_depths["medic.errors"] == 0
     result = medic(medic_env(database_url=url, broker_url=redis_url), "health", "--now", "--json")

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from workers.maintenance.runner import run_job
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2026, 11, 29, 20, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 20, 15, 0, tzinfo=UTC)
 
 
 def job(tmp_path: Path, targets: list[dict], *, dry_run: bool = False, now: datetime = NOW, **rotation):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
 
 from config.settings import load_settings
+from tests.support.clock import ManualClock
 from workers.maintenance import registry, runs
 from workers.maintenance.job import JobContext, JobResult
 from workers.maintenance.registry import JobSpec
@@ -23,7 +24,6 @@ from workers.storage import leases
 from workers.storage.db import session_factory
 from workers.storage.models import Lease, MaintenanceRun, Notification
 from workers.storage.repository import utc
-from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ entered, release = threading.Event(), threading.Event()
 seen: dict = {}
 
 
-clock = ManualClock(datetime.now(timezone.utc).replace(microsecond=0))
+clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
 
 
 def blocking_job(ctx: JobContext) -> JobResult:
@@ -82,7 +82,7 @@ def settings(database_url):
 @pytest.fixture
 def use_job(monkeypatch):
     entered.clear(), release.clear(), seen.clear()
-    clock.now = datetime.now(timezone.utc).replace(microsecond=0)
+    clock.now = datetime.now(UTC).replace(microsecond=0)
 
     def use(function: str) -> None:
         monkeypatch.setitem(registry.JOBS, JOB, JobSpec(JOB, f"{__name__}:{function}", "a test job"))
@@ -162,7 +162,7 @@ def test_a_result_marked_failed_is_a_failed_run_with_its_summary_and_a_notificat
 
 def test_a_run_left_running_by_a_dead_process_is_closed_as_abandoned_and_notified(settings, use_job):
     sessions = session_factory(settings.database_url)
-    long_ago = datetime.now(timezone.utc) - timedelta(hours=2)
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
     with sessions() as session:
         dead = runs.start(session, JOB, trigger="beat", host="gone:1", now=long_ago)
         other = runs.start(session, "backup", trigger="beat", host="gone:1", now=long_ago)
@@ -183,7 +183,7 @@ def test_a_run_left_running_by_a_dead_process_is_closed_as_abandoned_and_notifie
 def test_an_unexpired_lease_of_a_dead_run_still_skips(settings, use_job):
     use_job("blocking_job")
     with session_factory(settings.database_url)() as session:
-        assert leases.acquire(session, lease_name(JOB), "elsewhere:7:y", now=datetime.now(timezone.utc), ttl_s=600)
+        assert leases.acquire(session, lease_name(JOB), "elsewhere:7:y", now=datetime.now(UTC), ttl_s=600)
     assert run_job(JOB, settings, trigger="cli").run.status == runs.SKIPPED
     assert not entered.is_set()
 

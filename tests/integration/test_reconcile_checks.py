@@ -4,7 +4,7 @@ PostgreSQL too (`database_url`)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -18,7 +18,7 @@ from workers.storage.models import Notification, ReconciliationEntry
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NEGATIVE_STOCK = {"name": "negative-stock", "description": "stock below zero", "database_url_env": "SHOP_DB_URL",
                   "detect": "SELECT id, sku, stock FROM products WHERE stock < 0",
                   "fix": "UPDATE products SET stock = 0 WHERE id = :id"}

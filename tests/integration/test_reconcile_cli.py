@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -98,6 +98,6 @@ def test_list_run_and_log(medic, shop):
 
 def test_a_run_while_another_holds_the_lock_is_skipped(medic, sqlite_url):
     with session_factory(sqlite_url)() as session:
-        assert leases.acquire(session, lease_name("reconcile"), "someone-else", now=datetime.now(timezone.utc), ttl_s=600)
+        assert leases.acquire(session, lease_name("reconcile"), "someone-else", now=datetime.now(UTC), ttl_s=600)
     skipped = medic("run", "medic", "--json")
     assert skipped.returncode == 1 and json.loads(skipped.stdout)["status"] == "skipped"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,13 +11,20 @@ from config.settings import load_settings
 from workers.maintenance.job import JobContext
 from workers.maintenance.reconcile import job
 from workers.storage.db import session_factory
-from workers.storage.models import (Attempt, AuditEntry, ErrorGroup, Execution, Notification, Occurrence,
-                                    ReconciliationEntry)
+from workers.storage.models import (
+    Attempt,
+    AuditEntry,
+    ErrorGroup,
+    Execution,
+    Notification,
+    Occurrence,
+    ReconciliationEntry,
+)
 from workers.storage.repository import utc
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TRIAGE = {"category": "network", "severity": "medium", "retryable": True, "confidence": 1.0, "rule_id": "test"}
 
 

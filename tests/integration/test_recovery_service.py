@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 from sqlalchemy import select
 
 from config.settings import load_settings
-from tests.support.recovery import RecordingDispatcher
 from tests.support.clock import ManualClock
+from tests.support.recovery import RecordingDispatcher
 from workers.notify import queue
 from workers.recovery import operator, store
 from workers.recovery.outcomes import retryable, success
@@ -102,7 +102,7 @@ def test_retry_then_success(world):
         service.run(attempt.id)
         service.after_commit(service.record(attempt.id, retryable("partner down")))
         nxt = attempts(sessions)[-1]
-        assert (nxt.scheduled_for.replace(tzinfo=timezone.utc) - clock.now).total_seconds() == expected_delay
+        assert (nxt.scheduled_for.replace(tzinfo=UTC) - clock.now).total_seconds() == expected_delay
     assert execution(sessions).state == "waiting"
     # 10 s and 100 s are above the countdown threshold (5 s): no message, the sweeper sends them
     assert len(recorder.runs) == 1 and attempts(sessions)[-1].dispatched_at is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from workers.storage.db import session_factory
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LIMITS = Limits(8192, 32768, 65536, 262144, 12, 16384)
 
 
@@ -40,8 +40,8 @@ def test_occurrences_group_by_fingerprint_and_count(database_url, classifier):
     with sessions() as session:
         group = repository.get_group(session, first.group_id)
         assert group.occurrence_count == 2
-        assert repository.utc(group.first_seen) == datetime(2026, 11, 22, 10, tzinfo=timezone.utc)
-        assert repository.utc(group.last_seen) == datetime(2026, 11, 22, 11, tzinfo=timezone.utc)
+        assert repository.utc(group.first_seen) == datetime(2026, 11, 22, 10, tzinfo=UTC)
+        assert repository.utc(group.last_seen) == datetime(2026, 11, 22, 11, tzinfo=UTC)
         assert group.category == "timeout"
 
 

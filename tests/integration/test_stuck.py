@@ -12,7 +12,7 @@ import random
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -20,9 +20,9 @@ from sqlalchemy import select, update
 from config.errors import InvalidTransition, NotFound
 from config.settings import load_settings
 from tests.support import services
+from tests.support.clock import ManualClock
 from tests.support.recovery import RecordingDispatcher
 from tests.support.services import medic_env
-from tests.support.clock import ManualClock
 from workers.maintenance.job import JobContext
 from workers.maintenance.runner import run_job
 from workers.maintenance.stuck import detect, job
@@ -158,7 +158,7 @@ def test_each_kind_is_detected_and_requeued_once_per_run(world):
     assert running[0].error.startswith("timed out by maintenance:stuck")
     for kind in ("never_sent", "unclaimed"):
         [attempt] = world.attempts(ids[kind])
-        assert attempt.state == "scheduled" and attempt.scheduled_for.replace(tzinfo=timezone.utc) == world.clock()
+        assert attempt.state == "scheduled" and attempt.scheduled_for.replace(tzinfo=UTC) == world.clock()
     orphan = world.attempts(ids["no_open_attempt"])
     assert [(a.state, a.number) for a in orphan] == [("cancelled", 1), ("scheduled", 2)]
     sent = {attempt_id: countdown_s for attempt_id, countdown_s, _ in world.recorder.runs[sent_before:]}
@@ -298,7 +298,7 @@ def test_the_cli(world, redis_url):
     world.clock.advance(5)
     with world.sessions() as session:  # the CLI runs on real time: make it look unchanged for a while
         session.execute(update(Execution).where(Execution.id == stuck_id)
-                        .values(updated_at=datetime.now(timezone.utc) - timedelta(seconds=30)))
+                        .values(updated_at=datetime.now(UTC) - timedelta(seconds=30)))
         session.commit()
 
     with ThreadPoolExecutor(2) as pool:  # each command spends a second or two importing

@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from kombu import Connection

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import urllib.error
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -618,7 +618,7 @@ def test_hostile_str_returns_str_subclass():
 def test_all_options_and_validation():
     replay = {"kind": "celery", "task": "billing.sync", "args": [7], "queue": "billing"}
     fallback = {"kind": "http", "method": "post", "url": "https://x.test/hook"}
-    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     event = build(
         caught(_explicit_chain),
         service="  billing  ",
@@ -655,9 +655,9 @@ def test_none_and_empty_options_omitted():
 
 
 def test_occurred_at_default_is_now_utc():
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     event = build(ValueError("x"))
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     stamp = datetime.fromisoformat(event["occurred_at"])
     assert stamp.utcoffset() == timedelta(0)
     assert before <= stamp <= after

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +13,7 @@ from workers.cli.plans import _bounds_text, _with_bounds, describe_match, plans
 from workers.cli.times import relative
 from workers.recovery.plans import FallbackStep, Match, NotifyStep, RetryStep
 
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 EVENT = {"error_type": "requests.exceptions.ConnectionError", "message": "Connection refused", "service": "partner",
          "replay": {"kind": "http", "method": "POST", "url": "http://partner.test/orders"}}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
@@ -62,7 +62,7 @@ def test_all_optional_fields():
     assert (e.operation, e.source, e.http_status, e.errno, e.code) == ("charge", "celery", 503, 111, "08006")
     assert [(c.error_type, c.message) for c in e.causes] == [("OSError", "boom"), ("TimeoutError", "")]
     assert e.context == {"order": 42, "nested": {"a": [1, 2]}}
-    assert e.occurred_at == datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)
+    assert e.occurred_at == datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
     assert e.idempotency_key == "evt-1"
     assert isinstance(e.replay, CeleryTarget) and e.replay.queue == "q"
     assert isinstance(e.fallback, ActionTarget) and e.fallback.params == {"to": "ops"}
@@ -104,10 +104,10 @@ def test_http_status_bounds_accepted(status):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2024-05-01T12:00:00Z", datetime(2024, 5, 1, 12, tzinfo=timezone.utc)),
-        ("2024-05-01T12:00:00.250Z", datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=timezone.utc)),
-        ("2024-05-01T12:00:00+00:00", datetime(2024, 5, 1, 12, tzinfo=timezone.utc)),
-        ("2024-05-01T14:00:00+02:00", datetime(2024, 5, 1, 12, tzinfo=timezone.utc)),
+        ("2024-05-01T12:00:00Z", datetime(2024, 5, 1, 12, tzinfo=UTC)),
+        ("2024-05-01T12:00:00.250Z", datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)),
+        ("2024-05-01T12:00:00+00:00", datetime(2024, 5, 1, 12, tzinfo=UTC)),
+        ("2024-05-01T14:00:00+02:00", datetime(2024, 5, 1, 12, tzinfo=UTC)),
     ],
 )
 def test_occurred_at_iso_8601(text, expected):

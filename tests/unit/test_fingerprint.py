@@ -44,7 +44,7 @@ def test_normalise_message_truncates():
 
 def test_fingerprint_is_a_stable_sha256_of_the_normalised_parts():
     digest = fingerprint("KeyError", "User 42 not found", "billing", "charge")
-    expected = hashlib.sha256("KeyError\x1fUser <num> not found\x1fbilling\x1fcharge".encode()).hexdigest()
+    expected = hashlib.sha256(b"KeyError\x1fUser <num> not found\x1fbilling\x1fcharge").hexdigest()
     assert digest == expected
     assert len(digest) == 64
     assert fingerprint("KeyError", "User 42 not found", "billing", "charge") == digest

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from workers.contract import HttpTarget
-from workers.retry_after import MAX_RETRY_AFTER_S, parse_retry_after
 from workers.recovery.http_replay import (
     outcome_of_response,
     request_headers,
@@ -16,8 +15,9 @@ from workers.recovery.http_replay import (
     safe_url,
     status_text,
 )
+from workers.retry_after import MAX_RETRY_AFTER_S, parse_retry_after
 
-NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=timezone.utc)
+NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

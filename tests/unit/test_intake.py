@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -24,7 +24,7 @@ LIMITS = Limits(
     max_nesting_depth=5,
     rejected_payload_max_bytes=1_024,
 )
-RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 BASE = {"error_type": "ConnectionError", "message": "connection refused", "service": "billing"}
 SECRET = "hunter2-Secret"
 
@@ -106,7 +106,7 @@ def test_occurred_at_defaults_to_received_at(accept):
 
 def test_occurred_at_given_is_kept(accept):
     result = accept(occurred_at="2024-04-30T08:15:00Z")
-    assert result.occurred_at == datetime(2024, 4, 30, 8, 15, tzinfo=timezone.utc)
+    assert result.occurred_at == datetime(2024, 4, 30, 8, 15, tzinfo=UTC)
     assert datetime.fromisoformat(result.event["occurred_at"]) == result.occurred_at
 
 

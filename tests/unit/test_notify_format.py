@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
@@ -12,10 +12,14 @@ import pytest
 from config.channels import LEVELS, EmailChannel, LogChannel, SlackChannel, WebhookChannel
 from workers.notify import DeliveryFailed, Message, as_json, as_slack, as_text, deliver, level_passes
 from workers.notify.channels import email_message
-from workers.retry_after import parse_retry_after
 from workers.notify.message import (
-    SLACK_FIELD_MAX_CHARS, SLACK_FIELDS_PER_SECTION, SLACK_HEADER_MAX_CHARS, SLACK_MAX_BLOCKS, SLACK_TEXT_MAX_CHARS,
+    SLACK_FIELD_MAX_CHARS,
+    SLACK_FIELDS_PER_SECTION,
+    SLACK_HEADER_MAX_CHARS,
+    SLACK_MAX_BLOCKS,
+    SLACK_TEXT_MAX_CHARS,
 )
+from workers.retry_after import parse_retry_after
 
 FIELDS = {
     "group": 12,
@@ -75,7 +79,7 @@ def test_json_body():
 
 
 def test_json_body_is_json_safe():
-    at = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    at = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     body = as_json(msg(fields={"at": at, "ids": (1, 2), "ratio": float("nan"), "obj": object()}))
     json.dumps(body, allow_nan=False)
     assert body["fields"]["at"] == "2024-05-01T12:00:00+00:00" and body["fields"]["ids"] == [1, 2]
@@ -249,7 +253,7 @@ def test_delivery_failed_defaults():
     ("Wed, 01 May 2024 12:00:30 GMT", 30.0), ("Wed, 01 May 2024 11:00:00 GMT", 0.0),
 ])
 def test_parse_retry_after(header, expected):
-    now = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     assert parse_retry_after(header, now=now) == expected
 
 

@@ -8,8 +8,18 @@ import pytest
 from celery import Celery
 from celery.contrib.testing.mocks import TaskMessage
 
-from workers.task_reprs import (ELLIPSIS, MAX_FIELD_CHARS, MAX_REPR_CHARS, MaskedAMQP, MaskedRequest, MedicTask,
-                                args_repr, event_summary, kwargs_repr, masked_json)
+from workers.task_reprs import (
+    ELLIPSIS,
+    MAX_FIELD_CHARS,
+    MAX_REPR_CHARS,
+    MaskedAMQP,
+    MaskedRequest,
+    MedicTask,
+    args_repr,
+    event_summary,
+    kwargs_repr,
+    masked_json,
+)
 
 SECRET = "hunter2-very-secret"
 TOKEN = "ghp_" + "a1B2c3D4e5" * 3

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -20,10 +20,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.errors import ConfigError, StorageUnavailable
 from config.settings import Settings
 from workers.api import metric_queries as mq
+from workers.breakers import Breakers
 from workers.breakers.policy import StateName
 from workers.maintenance.health import queries
-from workers.breakers import Breakers
-from workers.maintenance.health.metrics import BREAKERS, BROKER, DATABASE, breaker_states, reading_breakers, success_rate
+from workers.maintenance.health.metrics import (
+    BREAKERS,
+    BROKER,
+    DATABASE,
+    breaker_states,
+    reading_breakers,
+    success_rate,
+)
 from workers.maintenance.health.queues import queue_depths
 from workers.maintenance.registry import JOBS
 from workers.maintenance.stuck.detect import count_stuck
@@ -35,7 +42,7 @@ ACCEPTED, REJECTED = "accepted", "rejected"
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class MedicCollector(Collector):

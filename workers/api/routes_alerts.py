@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
@@ -53,7 +53,7 @@ def acknowledge_alert(request: Request, alert_id: int, body: Acknowledgement = B
                       client: Client = Depends(writer)) -> dict[str, Any]:
     with db(request) as session:
         alert, _ = alert_store.acknowledge(session, alert_id, actor=f"api:{client.name}", reason=body.reason,
-                                           now=datetime.now(timezone.utc))
+                                           now=datetime.now(UTC))
     return worded(request, alert, None, None)
 
 
@@ -65,7 +65,7 @@ def health(request: Request) -> dict[str, Any]:
     if latest is None:
         return {"status": UNKNOWN, "stale": True, "taken_at": None, "age_s": None,
                 "reasons": [{"text": "no health snapshot yet: is beat running the health job?"}], "metrics": None}
-    age_s = (datetime.now(timezone.utc) - latest.taken_at).total_seconds()
+    age_s = (datetime.now(UTC) - latest.taken_at).total_seconds()
     return {"status": latest.assessment.status, "stale": age_s > settings.health.stale_after_s,
             "taken_at": latest.taken_at, "age_s": round(age_s, 1),
             "reasons": [reason.to_dict() for reason in latest.assessment.reasons], "metrics": latest.metrics.to_dict()}

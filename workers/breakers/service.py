@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,7 +43,7 @@ class BreakerContention(StorageUnavailable):
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Breakers:
@@ -133,4 +134,4 @@ def _unit(step: tuple[BreakerState, Transition | None]) -> tuple[BreakerState, N
 
 def _epoch_s(moment: datetime) -> float:
     """Naive datetimes are UTC, as everywhere in medic."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import redis
 from sqlalchemy import delete, select, update

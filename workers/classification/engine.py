@@ -11,9 +11,9 @@ from __future__ import annotations
 import errno as errno_codes
 import fnmatch
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
 
 from workers.classification.rules import LoadedRule, RuleSet, builtin_rule_paths, load_rules
 from workers.classification.taxonomy import UNKNOWN, Category
@@ -184,7 +184,7 @@ class Classifier:
         self._no_match = Classification(UNKNOWN.name, UNKNOWN.severity, UNKNOWN.retryable, NO_MATCH_CONFIDENCE, NO_MATCH_RULE)
 
     @classmethod
-    def from_files(cls, extra_paths: Iterable[Path] = ()) -> "Classifier":
+    def from_files(cls, extra_paths: Iterable[Path] = ()) -> Classifier:
         return cls(load_rules([*builtin_rule_paths(), *extra_paths]))
 
     def classify(self, event: ErrorEvent) -> Classification:

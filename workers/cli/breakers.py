@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 from sqlalchemy import select
 
-from workers.breakers import BreakerConfig, BreakerState, breakers_from_settings
-from workers.breakers import policy
+from workers.breakers import BreakerConfig, BreakerState, breakers_from_settings, policy
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_json, emit_table
 from workers.cli.recovery import recovery_service
@@ -88,7 +87,7 @@ def _breaker(service: str, raw: BreakerState, config: BreakerConfig, now: dateti
 
 
 def _epoch(seconds: float | None) -> datetime | None:
-    return datetime.fromtimestamp(seconds, timezone.utc) if seconds is not None else None
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
 
 
 def _state_text(row: dict[str, Any]) -> str:

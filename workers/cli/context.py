@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, datetime, timedelta
 
 import click
 from sqlalchemy.orm import Session
@@ -55,7 +55,7 @@ def parse_since(value: str | None, *, now: datetime | None = None) -> datetime |
     """'30m', '2h', '7d' ago, or an ISO-8601 time."""
     if value is None:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     match = _DURATION.match(value.strip())
     if match:
         return now - timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
@@ -63,4 +63,4 @@ def parse_since(value: str | None, *, now: datetime | None = None) -> datetime |
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter(f"{value!r}: use a duration like 30m, 2h, 7d or an ISO-8601 time", param_hint="--since") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

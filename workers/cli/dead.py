@@ -12,8 +12,8 @@ from config.errors import InvalidTransition, NotFound
 from workers.cli.context import database, json_option, parse_since
 from workers.cli.output import emit_json, emit_table
 from workers.cli.recovery import limit_option, listed, recovery_service, service_option, show_execution, when
-from workers.recovery import operator as ops
 from workers.records import execution_dict
+from workers.recovery import operator as ops
 from workers.recovery.states import DEAD
 from workers.storage.models import Execution
 from workers.storage.repository import utc

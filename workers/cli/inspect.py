@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -10,8 +10,8 @@ from config.errors import NotFound
 from workers.cli.context import database, json_option, parse_since
 from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.recovery import cli_actor
-from workers.recovery import store
 from workers.records import group_dict, occurrence_dict, rejected_dict
+from workers.recovery import store
 from workers.storage import repository
 from workers.storage.models import ErrorGroup, RejectedEvent
 from workers.storage.repository import utc
@@ -104,7 +104,7 @@ def _set_group_status(group_id: int, status: str, reason: str | None, as_json: b
         if before != status:
             group.status = status
             # An audit row without an execution; it follows MEDIC_CLEANUP__AUDIT_DAYS.
-            store.audit(session, None, at=datetime.now(timezone.utc), actor=actor, action=f"group_{status}",
+            store.audit(session, None, at=datetime.now(UTC), actor=actor, action=f"group_{status}",
                         from_state=before, to_state=status, reason=reason, detail={"group_id": group_id})
             session.commit()
     if as_json:
@@ -154,7 +154,7 @@ def rejected_show(rejected_id, as_json) -> None:
 def stats(as_json) -> None:
     """Totals: groups, occurrences by category and severity, rejected events."""
     with database() as session:
-        summary = repository.stats(session, now=datetime.now(timezone.utc))
+        summary = repository.stats(session, now=datetime.now(UTC))
     if as_json:
         emit_json(summary)
         return

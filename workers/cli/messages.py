@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -18,12 +18,12 @@ NO_EXECUTION = "none"
 SAMPLE_GROUP = {"id": 42, "severity": "high", "retryable": True, "confidence": 0.92, "rule_id": "sample-rule",
                 "service": "payments-api", "operation": "charge", "error_type": "requests.exceptions.HTTPError",
                 "message_template": "503 Server Error for url <url>", "status": "open", "occurrence_count": 17,
-                "first_seen": datetime(2026, 1, 1, 9, 30, tzinfo=timezone.utc),
-                "last_seen": datetime(2026, 1, 1, 11, 58, tzinfo=timezone.utc), "plan_name": "default"}
-SAMPLE_NEXT_ATTEMPT_AT = datetime(2026, 1, 1, 12, 5, tzinfo=timezone.utc)
+                "first_seen": datetime(2026, 1, 1, 9, 30, tzinfo=UTC),
+                "last_seen": datetime(2026, 1, 1, 11, 58, tzinfo=UTC), "plan_name": "default"}
+SAMPLE_NEXT_ATTEMPT_AT = datetime(2026, 1, 1, 12, 5, tzinfo=UTC)
 SAMPLE_ALERT = {"id": 7, "subject": "medic.intake", "level": "warning", "summary": "1,200 messages waiting in medic.intake",
-                "opened_at": datetime(2026, 1, 1, 11, 0, tzinfo=timezone.utc),
-                "last_seen_at": datetime(2026, 1, 1, 11, 59, tzinfo=timezone.utc),
+                "opened_at": datetime(2026, 1, 1, 11, 0, tzinfo=UTC),
+                "last_seen_at": datetime(2026, 1, 1, 11, 59, tzinfo=UTC),
                 "detail": {"metric": "queue_depth", "value": 1200, "threshold": 1000}}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -106,7 +106,7 @@ def plans_explain(event_file, seed, extra, as_json) -> None:
     raw = _read_event(event_file)
     current = settings()
     decision = triage(raw, limits=Limits.from_settings(current), classifier=Classifier.from_files(current.rules_files),
-                      received_at=datetime.now(timezone.utc))
+                      received_at=datetime.now(UTC))
     if isinstance(decision, Rejected):
         _fail(decision.reason)
     event, triaged = decision.event, decision.classification

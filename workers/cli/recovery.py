@@ -16,10 +16,9 @@ from config.errors import NotFound
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.times import now_utc, relative, when
+from workers.records import attempt_dict, audit_dict, error_of, execution_dict, executions_with_context, step_of
 from workers.recovery import operator as ops
 from workers.recovery import store
-from workers.records import (attempt_dict, audit_dict, error_of, execution_dict, executions_with_context,
-                             step_of)
 from workers.recovery.service import RecoveryService
 from workers.recovery.states import DEAD, EXECUTION_STATES, FINISHED, PENDING, WAITING
 from workers.storage.models import Attempt, AuditEntry, Execution

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Iterator, TextIO
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import click
-from pydantic import ValidationError
 from kombu.exceptions import OperationalError as BrokerError
+from pydantic import ValidationError
 
-from config.queues import INTAKE_QUEUE
 from config.errors import StorageUnavailable
+from config.queues import INTAKE_QUEUE
 from workers.cli import exit_codes
 from workers.cli.context import json_option, require_database, settings
 from workers.cli.output import emit_json

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from workers.storage.repository import utc, when
 
@@ -10,7 +10,7 @@ __all__ = ["now_utc", "relative", "when"]
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def relative(moment: datetime | None, now: datetime) -> str | None:

@@ -45,7 +45,7 @@ class EmbeddedBroker:
     cutoff: datetime  # naive local time, as kombu stamps rows
 
     @classmethod
-    def of(cls, broker_url: str, cutoff: datetime | None) -> "EmbeddedBroker | None":
+    def of(cls, broker_url: str, cutoff: datetime | None) -> EmbeddedBroker | None:
         """The broker to prune, or None: not the SQLite transport, pruning disabled, or no broker file yet."""
         path = broker_file(broker_url)
         if path is None or cutoff is None or not path.exists():

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker

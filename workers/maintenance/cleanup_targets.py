@@ -8,17 +8,28 @@ the selection and the delete (an alert reopened, an execution retried) is left a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from sqlalchemy import ColumnElement, Table, and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from workers.notify.queue import SENT, SUPPRESSED
 from workers.recovery.states import EXECUTION_STATES, FINISHED
-from workers.storage.models import (Alert, AuditEntry, BreakerTransition, ErrorGroup, Execution, HealthSnapshot,
-                                    MaintenanceRun, Notification, Occurrence, ReconciliationEntry, RejectedEvent)
+from workers.storage.models import (
+    Alert,
+    AuditEntry,
+    BreakerTransition,
+    ErrorGroup,
+    Execution,
+    HealthSnapshot,
+    MaintenanceRun,
+    Notification,
+    Occurrence,
+    ReconciliationEntry,
+    RejectedEvent,
+)
 from workers.storage.repository import utc
 
 RESOLVED = "resolved"  # error_groups.status and alerts.state

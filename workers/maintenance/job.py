@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,7 +31,7 @@ class JobContext:
     run_id: int | None = None
     dry_run: bool = False
     params: dict[str, Any] = field(default_factory=dict)  # job-specific, from the CLI (e.g. a check's name)
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_progress: ProgressFn | None = None
 
     def now(self) -> datetime:

@@ -15,8 +15,17 @@ from workers.maintenance.gzipfile import SourceChanged, gzip_file
 from workers.maintenance.job import JobContext, JobResult
 from workers.maintenance.logrotate_files import list_files, rotate_by_copy, rotate_by_rename
 from workers.maintenance.logrotate_names import parse
-from workers.maintenance.logrotate_policy import (Action, Compress, Delete, FileInfo, Rotate, classify, plan_retention,
-                                                  plan_rotation, simulate)
+from workers.maintenance.logrotate_policy import (
+    Action,
+    Compress,
+    Delete,
+    FileInfo,
+    Rotate,
+    classify,
+    plan_retention,
+    plan_rotation,
+    simulate,
+)
 
 log = logging.getLogger("medic.maintenance.logrotate")
 

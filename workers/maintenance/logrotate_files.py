@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from workers.durable import fsync_directory
@@ -24,7 +24,7 @@ def list_files(directory: Path) -> list[FileInfo]:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:  # removed since the directory was read
                 continue
-            files.append(FileInfo(entry.name, info.st_size, datetime.fromtimestamp(info.st_mtime, timezone.utc)))
+            files.append(FileInfo(entry.name, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC)))
     return files
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 PLAIN, GZ, TMP = "", ".gz", ".gz.tmp"
@@ -35,7 +35,7 @@ def parse(name: str) -> tuple[RotatedName, str] | None:
     if match is None:
         return None
     try:
-        rotated_at = datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=timezone.utc)
+        rotated_at = datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
     except ValueError:  # the right shape but no real time (month 13)
         return None
     return RotatedName(rotated_at, int(match["counter"] or 0), match["base"]), match["suffix"]
@@ -43,7 +43,7 @@ def parse(name: str) -> tuple[RotatedName, str] | None:
 
 def next_rotation(base: str, now: datetime, existing: list[RotatedName]) -> RotatedName:
     """A new rotation of `base` that sorts after every existing one, even if the clock went back."""
-    at = now.astimezone(timezone.utc).replace(microsecond=0)
+    at = now.astimezone(UTC).replace(microsecond=0)
     latest = max((r for r in existing if r.base == base), default=None)
     if latest is None or latest.rotated_at < at:
         return RotatedName(at, 0, base)

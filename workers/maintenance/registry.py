@@ -5,8 +5,8 @@ Schedules and limits are settings (config/jobs/schedule.py); both lists name the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from kombu.utils.imports import symbol_by_name
 

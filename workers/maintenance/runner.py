@@ -11,9 +11,10 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -46,7 +47,7 @@ def lease_name(job: str) -> str:
 
 def run_job(name: str, settings: Settings, *, trigger: str, dry_run: bool = False,
             params: dict[str, Any] | None = None, on_progress: ProgressFn | None = None,
-            clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> RunOutcome:
+            clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> RunOutcome:
     spec = get_job(name)
     schedule = settings.schedules[name]
     sessions = session_factory(settings.database_url)

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from workers.messages.negotiate import negotiate
-from workers.messages.schema import (ALERT_DETAIL_FIELDS, ALERT_FIELDS, ALERT_STATES, ALERTS, DEFAULT_KEY,
-                                     GROUP_FIELDS, GROUPS, RECOVERY, TEXT_KEY, Section, recovery_situation)
+from workers.messages.schema import (
+    ALERT_DETAIL_FIELDS,
+    ALERT_FIELDS,
+    ALERT_STATES,
+    ALERTS,
+    DEFAULT_KEY,
+    GROUP_FIELDS,
+    GROUPS,
+    RECOVERY,
+    TEXT_KEY,
+    Section,
+    recovery_situation,
+)
 from workers.messages.templates import render
 
 

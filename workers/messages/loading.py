@@ -8,17 +8,26 @@ whole, variants included; a phrase replaces the same phrase. A file for a new lo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
-
+from typing import Any
 
 from config.errors import ConfigError
 from config.messages import MessageSettings
 from workers.datafile import packaged_files, read_yaml
 from workers.messages.catalog import Catalog, LocaleTexts
-from workers.messages.schema import (DEFAULT_KEY, GROUPS, MISSING_KEYS, OPERATOR, RECOVERY_PHRASE_FIELDS, SECTIONS,
-                                     SITUATIONS, TEXT_KEY, Section)
+from workers.messages.schema import (
+    DEFAULT_KEY,
+    GROUPS,
+    MISSING_KEYS,
+    OPERATOR,
+    RECOVERY_PHRASE_FIELDS,
+    SECTIONS,
+    SITUATIONS,
+    TEXT_KEY,
+    Section,
+)
 from workers.messages.templates import template_problems
 
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")  # as MessageSettings.default_locale

@@ -8,7 +8,7 @@ then another locale of that language ("de-AT" for "de-CH"). Tags compare case-in
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 MAX_HEADER_CHARS = 1_000  # Accept-Language is untrusted input; a real one is far shorter
 MAX_HEADER_TAGS = 20

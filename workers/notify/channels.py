@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -133,7 +134,7 @@ def _check_response(channel_name: str, response: httpx.Response, secrets: list[s
     snippet = _body_snippet(response)
     reason = f"{reason}: {snippet}" if snippet else reason
     raise DeliveryFailed(_scrub(reason, secrets), permanent=permanent,
-                         retry_after_s=parse_retry_after(response.headers.get("Retry-After"), now=datetime.now(timezone.utc)))
+                         retry_after_s=parse_retry_after(response.headers.get("Retry-After"), now=datetime.now(UTC)))
 
 
 def _body_snippet(response: httpx.Response) -> str:

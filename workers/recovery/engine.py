@@ -12,8 +12,17 @@ from typing import Any
 
 from workers.backoff import backoff_delay_s
 from workers.recovery.outcomes import AttemptResult
-from workers.recovery.plans import (CALL_STEPS, ENDING_KINDS, ActionStep, CallStep, CompensateStep, DeadLetterStep,
-                                    FallbackStep, PlanSpec, RetryStep)
+from workers.recovery.plans import (
+    CALL_STEPS,
+    ENDING_KINDS,
+    ActionStep,
+    CallStep,
+    CompensateStep,
+    DeadLetterStep,
+    FallbackStep,
+    PlanSpec,
+    RetryStep,
+)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ operator as the audited actor, in one transaction with its audit rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import exists, select
 
@@ -20,8 +21,8 @@ from workers.recovery.dispatch import is_recovery_queue
 from workers.recovery.outcomes import AttemptResult
 from workers.recovery.plans import PlanSpec
 from workers.recovery.service import Dispatch, RecoveryService
-from workers.recovery.states import (CANCELLED, DEAD, FINISHED, PENDING, RUNNING, SCHEDULED, SUCCEEDED,
-                                     TIMED_OUT as TIMED_OUT_STATE)
+from workers.recovery.states import CANCELLED, DEAD, FINISHED, PENDING, RUNNING, SCHEDULED, SUCCEEDED
+from workers.recovery.states import TIMED_OUT as TIMED_OUT_STATE
 from workers.recovery.store import Actor
 from workers.storage.models import Attempt, Execution, Occurrence
 from workers.storage.repository import utc

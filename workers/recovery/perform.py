@@ -6,9 +6,10 @@ A Celery replay only sends: its outcome arrives later through link/link_error (N
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy.orm import Session

@@ -10,9 +10,10 @@ later file. Breaker settings merge the same way, per service.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -156,7 +157,7 @@ class PlanFile(_Spec):
     breakers: BreakerSection = Field(default_factory=BreakerSection)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "PlanFile":
+    def _unique_names(self) -> PlanFile:
         seen: set[str] = set()
         for plan in self.plans:
             if plan.name in seen:

@@ -11,10 +11,11 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from celery.exceptions import SoftTimeLimitExceeded
@@ -22,14 +23,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from workers.breakers import Breakers, Transition, breakers_from_settings
-from workers.notify.message import Message
 from workers.notify import queue as notifications
+from workers.notify.message import Message
 from workers.recovery import engine, start_sql, store
 from workers.recovery.actions import ActionRegistry
 from workers.recovery.outcomes import AttemptResult
 from workers.recovery.perform import Dispatcher, Performer, notify
-from workers.recovery.plans import (CALL_STEPS, EscalateStep, NotifyStep, PlanSet, PlanSpec, RetryStep,
-                                    builtin_plan_paths, check_references, check_timeouts, load_plans)
+from workers.recovery.plans import (
+    CALL_STEPS,
+    EscalateStep,
+    NotifyStep,
+    PlanSet,
+    PlanSpec,
+    RetryStep,
+    builtin_plan_paths,
+    check_references,
+    check_timeouts,
+    load_plans,
+)
 from workers.recovery.states import FINISHED, PENDING, RUNNING, SUCCEEDED, TIMED_OUT, WAITING, attempt_state_for
 from workers.recovery.store import Actor
 from workers.storage import leases
@@ -50,7 +61,7 @@ SWEEP_LEASE = "recovery-sweep"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def worker_actor() -> Actor:
@@ -80,7 +91,7 @@ class Cause:
 @dataclass(frozen=True)
 class Started:
     execution_id: int
-    dispatch: "Dispatch | None"
+    dispatch: Dispatch | None
 
 
 @dataclass(frozen=True)
@@ -312,7 +323,7 @@ class RecoveryService:
                 session.commit()
                 return dispatch
             config = self.plans.breaker_config(execution.service)
-            until = (datetime.fromtimestamp(retry_at_s, timezone.utc) if retry_at_s
+            until = (datetime.fromtimestamp(retry_at_s, UTC) if retry_at_s
                      else now + timedelta(seconds=config.recovery_timeout_s))
             until = max(until, now)
             dispatch = self._dispatch_for(attempt_id, until, now, execution.queue)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Table, TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session
@@ -26,7 +27,7 @@ class Stored:
 
 def utc(moment: datetime) -> datetime:
     """Aware UTC; SQLite hands back naive datetimes, which medic always writes as UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def when(moment: datetime | None) -> datetime | None:

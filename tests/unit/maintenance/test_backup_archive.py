@@ -6,7 +6,7 @@ import io
 import json
 import stat
 import tarfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ def make_manifest(files: dict[str, Path]) -> Manifest:
     entries = [entry_for(name, path, "database" if name.startswith("database") else "config", source=str(path))
                for name, path in files.items()]
     return Manifest(format=FORMAT, format_version=FORMAT_VERSION, medic_version="0.1.0",
-                    created_at=datetime(2026, 11, 29, 20, 30, tzinfo=timezone.utc), database_kind="sqlite",
+                    created_at=datetime(2026, 11, 29, 20, 30, tzinfo=UTC), database_kind="sqlite",
                     database_url="sqlite:////data/medic.sqlite", schema_revision="0003", tables={"backups": 0},
                     files=entries)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from workers.maintenance.backup.create import archive_name, config_sources
 from workers.maintenance.backup.errors import BackupError
 from workers.maintenance.backup.restore import database_url
 
-NOW = datetime(2026, 11, 29, 20, 30, 5, 123, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 20, 30, 5, 123, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("taken", "expected"), [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -47,10 +47,10 @@ CASES = [
     ("the rules add up", week(1, 14), Policy(keep_last=2, keep_daily=2, keep_weekly=2, keep_monthly=1),
      {"11-14T14", "11-14T02", "11-13T14", "11-08T14"}),
     ("periods are UTC days", [Candidate("nov-1-in-new-york", datetime.fromisoformat("2026-11-01T22:00:00-05:00"), True),
-                              Candidate("nov-2", datetime(2026, 11, 2, 1, tzinfo=timezone.utc), True)],
+                              Candidate("nov-2", datetime(2026, 11, 2, 1, tzinfo=UTC), True)],
      Policy(keep_last=1, keep_daily=2), {"nov-1-in-new-york"}),
     ("naive times are UTC (SQLite)", [Candidate("a", datetime(2026, 11, 1, 10), True),
-                                      Candidate("b", datetime(2026, 11, 1, 12, tzinfo=timezone.utc), True)],
+                                      Candidate("b", datetime(2026, 11, 1, 12, tzinfo=UTC), True)],
      Policy(keep_last=1, keep_daily=5), {"b"}),
 ]
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.clock import ManualClock
 from workers.maintenance.cleanup_batches import BatchDeleter
 from workers.maintenance.job import JobContext
-from tests.support.clock import ManualClock
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Table:
     """A fake target: `rows` rows to delete; every batch takes `batch_s` of the fake clock."""
 
-    def __init__(self, rows: int, clock: "ManualClock", batch_s: float = 1.0, refused: int = 0):
+    def __init__(self, rows: int, clock: ManualClock, batch_s: float = 1.0, refused: int = 0):
         self.rows, self.clock, self.batch_s, self.refused = rows, clock, batch_s, refused
         self.calls = 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
@@ -11,7 +11,7 @@ from config.jobs.cleanup import CleanupSettings
 from config.settings import Settings
 from workers.maintenance import cleanup_policy as policy
 
-NOW = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("kind, days", [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -14,7 +14,7 @@ from config.settings import load_settings
 from workers.maintenance.health.metrics import Metrics
 from workers.maintenance.health.status import evaluate, grade
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LIMITS = HealthSettings()
 QUEUES = {"medic.errors": 0, "medic.recovery": 0, "medic.maintenance": 0}
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from config.jobs.log_rotation import ROTATED_SUFFIX_EXAMPLES
 from workers.maintenance.logrotate_names import GZ, PLAIN, TMP, RotatedName, next_rotation, parse
 
-AT = datetime(2026, 11, 29, 20, 15, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 29, 20, 15, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

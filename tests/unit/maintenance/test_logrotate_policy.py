@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from config.jobs.log_rotation import RotationTarget
-from workers.maintenance.logrotate_policy import (Compress, Delete, FileInfo, Rotate, plan_retention, plan_rotation,
-                                                  simulate)
+from workers.maintenance.logrotate_policy import (
+    Compress,
+    Delete,
+    FileInfo,
+    Rotate,
+    plan_retention,
+    plan_rotation,
+    simulate,
+)
 
-NOW = datetime(2026, 11, 29, 20, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 20, 15, 0, tzinfo=UTC)
 STAMP = "20261129T201500Z"
 TARGET = RotationTarget(name="t", directory=Path("/logs"), pattern="*.log", mode="rename", max_size_bytes=100,
                         max_age_s=None, keep_count=None, keep_total_bytes=None, retention_days=None, compress=True,

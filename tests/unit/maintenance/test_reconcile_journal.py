@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -11,12 +11,12 @@ import pytest
 from workers.cli.reconcile import remaining
 from workers.maintenance.reconcile import journal
 
-AT = datetime(2026, 3, 1, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("value, stored", [
     (Decimal("5.00"), "5.00"),
-    (datetime(2026, 3, 1, 12, 30, tzinfo=timezone.utc), "2026-03-01T12:30:00+00:00"),
+    (datetime(2026, 3, 1, 12, 30, tzinfo=UTC), "2026-03-01T12:30:00+00:00"),
     (date(2026, 3, 1), "2026-03-01"),
     (b"\x00\xff", "base64:AP8="),
     (UUID("12345678-1234-5678-1234-567812345678"), "12345678-1234-5678-1234-567812345678"),

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from workers.maintenance.reconcile.verdicts import claim_finding, execution_finding, orphaned_attempt
 
-NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
-EARLIER = datetime(2026, 2, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+EARLIER = datetime(2026, 2, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("state, running, scheduled, to_state, deferred", [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -27,9 +27,9 @@ INTERNALS = {"error_type": "psycopg.errors.SerializationFailure", "message_templ
 
 def group(category: str, recovery_state: str | None = "waiting", **extra) -> dict:
     return {**INTERNALS, "category": category, "retryable": True, "status": "open", "occurrence_count": 4321,
-            "first_seen": datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc),
-            "last_seen": datetime(2026, 1, 1, 11, 58, tzinfo=timezone.utc), "recovery_state": recovery_state,
-            "next_attempt_at": datetime(2026, 1, 1, 12, 5, tzinfo=timezone.utc), **extra}
+            "first_seen": datetime(2026, 1, 1, 9, 0, tzinfo=UTC),
+            "last_seen": datetime(2026, 1, 1, 11, 58, tzinfo=UTC), "recovery_state": recovery_state,
+            "next_attempt_at": datetime(2026, 1, 1, 12, 5, tzinfo=UTC), **extra}
 
 
 @pytest.mark.parametrize(("state", "situation"), [
@@ -153,8 +153,8 @@ def test_untrusted_values_are_rendered_literally():
 
 
 ALERT = {"id": 7, "subject": "medic.intake", "level": "warning", "state": "open", "summary": "1,200 messages waiting",
-         "opened_at": datetime(2026, 1, 1, 11, 0, tzinfo=timezone.utc),
-         "last_seen_at": datetime(2026, 1, 1, 11, 59, tzinfo=timezone.utc),
+         "opened_at": datetime(2026, 1, 1, 11, 0, tzinfo=UTC),
+         "last_seen_at": datetime(2026, 1, 1, 11, 59, tzinfo=UTC),
          "detail": {"metric": "queue_depth", "value": 1200, "threshold": 1000, "status_level": "degraded"}}
 
 

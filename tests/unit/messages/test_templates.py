@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -39,7 +39,7 @@ def test_escaped_braces_and_unknown_names_are_left_alone():
 @pytest.mark.parametrize(("value", "text"), [
     (True, "true"), (False, "false"), (17, "17"), (0.92, "0.92"), (0.8500000001, "0.85"), (1e20, "100000000000000000000"),
     (2.0, "2"), (-0.0001, "0"), (float("nan"), "nan"),
-    (datetime(2026, 1, 2, 3, 4, 59, tzinfo=timezone.utc), "2026-01-02T03:04Z"),
+    (datetime(2026, 1, 2, 3, 4, 59, tzinfo=UTC), "2026-01-02T03:04Z"),
     (datetime(2026, 1, 2, 5, 4, tzinfo=timezone(timedelta(hours=2))), "2026-01-02T03:04Z"),
     (datetime(2026, 1, 2, 3, 4), "2026-01-02T03:04Z"),  # naive: taken as UTC
     ("line one\nline\ttwo\x00", "line one line two"),

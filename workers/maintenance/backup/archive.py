@@ -17,8 +17,15 @@ from pathlib import Path
 
 from workers.durable import fsync_directory
 from workers.maintenance.backup.errors import ArchiveInvalid
-from workers.maintenance.backup.manifest import (MANIFEST_MAX_BYTES, MANIFEST_NAME, Manifest, digest, file_digest,
-                                                 name_problem, parse)
+from workers.maintenance.backup.manifest import (
+    MANIFEST_MAX_BYTES,
+    MANIFEST_NAME,
+    Manifest,
+    digest,
+    file_digest,
+    name_problem,
+    parse,
+)
 
 COMPRESS_LEVEL = 6  # pg_dump's custom format is compressed already; 9 costs much time for little
 FILE_MODE = 0o600  # an archive holds the database and config files, secrets included

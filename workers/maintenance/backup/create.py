@@ -4,16 +4,23 @@ describe them in a manifest, write the archive."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 from config.settings import Settings
 from workers.maintenance.backup import archive, postgres, sqlite, tables
 from workers.maintenance.backup.errors import BackupError
-from workers.maintenance.backup.manifest import DATABASE_MEMBERS, FORMAT, FORMAT_VERSION, Manifest, entry_for, file_digest
+from workers.maintenance.backup.manifest import (
+    DATABASE_MEMBERS,
+    FORMAT,
+    FORMAT_VERSION,
+    Manifest,
+    entry_for,
+    file_digest,
+)
 from workers.storage.repository import utc
 
 NAME_PREFIX = "medic-backup-"

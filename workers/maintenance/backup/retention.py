@@ -9,9 +9,9 @@ a period's place.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Hashable, Iterable
 
 from workers.storage.repository import utc
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from workers.maintenance.backup.archive import PARTIAL_PREFIX, PARTIAL_SUFFIX
 from workers.maintenance.backup.errors import BackupError

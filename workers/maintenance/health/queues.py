@@ -6,8 +6,9 @@ A passive declaration returns the queue's message count on every transport medic
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from kombu import Connection
 from kombu.exceptions import ChannelError, OperationalError

@@ -7,7 +7,7 @@ counts and, unless fixed (or a dry run), an alert.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from config.errors import NotFound
 from config.jobs.reconcile import OWN_CHECKS, CheckSettings

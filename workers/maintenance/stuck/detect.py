@@ -13,16 +13,24 @@ One index-backed query per way an unfinished execution stops moving:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from config.jobs.stuck import StuckSettings
-from workers.maintenance.stuck.policy import (ESCALATED_ACTION, OPERATOR_PREFIX, REQUEUE_ACTION, Decision, History,
-                                              decide, history_of)
+from workers.maintenance.stuck.policy import (
+    ESCALATED_ACTION,
+    OPERATOR_PREFIX,
+    REQUEUE_ACTION,
+    Decision,
+    History,
+    decide,
+    history_of,
+)
 from workers.recovery.states import OPEN_ATTEMPT_STATES, PENDING, RUNNING, SCHEDULED, WAITING
 from workers.storage.models import Attempt, AuditEntry, Execution
 from workers.storage.repository import utc

@@ -18,8 +18,8 @@ from config.errors import InvalidTransition, NotFound, StorageUnavailable
 from config.settings import Settings
 from workers.maintenance.job import JobContext, JobResult
 from workers.maintenance.stuck import detect
-from workers.maintenance.stuck.escalate import escalate
 from workers.maintenance.stuck.detect import Planned, plan
+from workers.maintenance.stuck.escalate import escalate
 from workers.maintenance.stuck.policy import ESCALATE, REQUEUE
 from workers.recovery import operator as ops
 from workers.recovery.dispatch import CeleryDispatcher

@@ -7,8 +7,8 @@ operator's change starts afresh (they took it in hand, so the budget of requeues
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from workers.recovery.operator import REQUEUED as REQUEUE_ACTION
 
