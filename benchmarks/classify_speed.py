@@ -94,13 +94,16 @@ TEMPLATES: list[Template] = [
              "HTTPSConnectionPool(host='{host}', port=443): Max retries exceeded with url: /v1/orders/{n} (Caused by "
              "NewConnectionError('<urllib3.connection.HTTPSConnection object at 0x{hex}>: Failed to establish a new "
              "connection: [Errno 111] Connection refused'))",
-             causes=[("urllib3.exceptions.MaxRetryError", "HTTPSConnectionPool(host='{host}', port=443): Max retries exceeded"),
-                     ("urllib3.exceptions.NewConnectionError", "Failed to establish a new connection: [Errno 111] Connection refused"),
+             causes=[("urllib3.exceptions.MaxRetryError",
+                      "HTTPSConnectionPool(host='{host}', port=443): Max retries exceeded"),
+                     ("urllib3.exceptions.NewConnectionError",
+                      "Failed to establish a new connection: [Errno 111] Connection refused"),
                      ("ConnectionRefusedError", "[Errno 111] Connection refused")]),
     Template("network", "ConnectionResetError", ["ConnectionError", *_OSERROR], "[Errno 104] Connection reset by peer",
              errno="ECONNRESET"),
     Template("network", "socket.gaierror", _OSERROR, "[Errno -2] Name or service not known"),
-    Template("network", "redis.exceptions.ConnectionError", _REDIS, "Error 111 connecting to {host}:6379. Connection refused."),
+    Template("network", "redis.exceptions.ConnectionError", _REDIS,
+             "Error 111 connecting to {host}:6379. Connection refused."),
     Template("network", "aiohttp.client_exceptions.ClientConnectorError",
              ["aiohttp.client_exceptions.ClientOSError", "aiohttp.client_exceptions.ClientConnectionError",
               "aiohttp.client_exceptions.ClientError", *_OSERROR],
@@ -110,7 +113,8 @@ TEMPLATES: list[Template] = [
     Template("timeout", "httpx.ReadTimeout", ["httpx.TimeoutException", "httpx.TransportError", *_HTTPX], "timed out",
              causes=[("httpcore.ReadTimeout", "timed out"), ("TimeoutError", "timed out")]),
     Template("timeout", "requests.exceptions.ReadTimeout",
-             ["requests.exceptions.Timeout", *_REQUESTS], "HTTPSConnectionPool(host='{host}', port=443): Read timed out. (read timeout={small})"),
+             ["requests.exceptions.Timeout", *_REQUESTS],
+             "HTTPSConnectionPool(host='{host}', port=443): Read timed out. (read timeout={small})"),
     Template("timeout", "psycopg.errors.QueryCanceled", ["psycopg.errors.OperationalError", *_PSYCOPG],
              "canceling statement due to statement timeout", code="57014"),
     Template("timeout", "celery.exceptions.SoftTimeLimitExceeded", ["celery.exceptions.CeleryError", *_BUILTIN],
@@ -122,22 +126,26 @@ TEMPLATES: list[Template] = [
     Template("rate_limit", "requests.exceptions.HTTPError", _REQUESTS,
              "429 Client Error: Too Many Requests for url: https://api.github.com/repos/acme/app/commits?page={small}",
              http_status=429),
-    _with(_boto("ThrottlingException", "PutItem", "Rate of requests exceeds the allowed throughput.", 400), "rate_limit"),
+    _with(_boto("ThrottlingException", "PutItem", "Rate of requests exceeds the allowed throughput.", 400),
+          "rate_limit"),
     Template("rate_limit", "stripe.error.RateLimitError", ["stripe.error.StripeError", *_BUILTIN],
              "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
              http_status=429),
     Template("rate_limit", "app.sync.SyncFailed", ["app.errors.AppError", *_BUILTIN], "could not sync account {n}",
-             causes=[("requests.exceptions.HTTPError", "429 Client Error: Too Many Requests for url: https://{host}/v2/items")]),
+             causes=[("requests.exceptions.HTTPError",
+                      "429 Client Error: Too Many Requests for url: https://{host}/v2/items")]),
     # unavailable
     Template("unavailable", "httpx.HTTPStatusError", _HTTPX,
              "Server error '503 Service Unavailable' for url 'https://{host}/v1/quotes/{n}'", http_status=503),
     Template("unavailable", "redis.exceptions.BusyLoadingError", ["redis.exceptions.ConnectionError", *_REDIS],
              "Redis is loading the dataset in memory"),
     Template("unavailable", "psycopg.OperationalError", _PSYCOPG,
-             'connection failed: connection to server at "{ip}", port 5432 failed: FATAL:  sorry, too many clients already',
+             'connection failed: connection to server at "{ip}", port 5432 failed: '
+             'FATAL:  sorry, too many clients already',
              code="53300"),
     _with(_boto("ServiceUnavailable", "PutRecord", "Service is unable to handle request.", 503), "unavailable"),
-    Template("unavailable", "pybreaker.CircuitBreakerError", _BUILTIN, "Failures threshold reached, circuit breaker opened"),
+    Template("unavailable", "pybreaker.CircuitBreakerError", _BUILTIN,
+             "Failures threshold reached, circuit breaker opened"),
     # conflict
     Template("conflict", "psycopg.errors.DeadlockDetected", ["psycopg.errors.OperationalError", *_PSYCOPG],
              "deadlock detected\nDETAIL:  Process {n} waits for ShareLock on transaction {n}; blocked by process {n}.",
@@ -156,7 +164,8 @@ TEMPLATES: list[Template] = [
              http_status=403),
     Template("auth", "psycopg.OperationalError", _PSYCOPG,
              'connection failed: FATAL:  password authentication failed for user "app"', code="28P01"),
-    Template("auth", "PermissionError", _OSERROR, "[Errno 13] Permission denied: '/var/lib/exports/{n}.csv'", errno="EACCES"),
+    Template("auth", "PermissionError", _OSERROR, "[Errno 13] Permission denied: '/var/lib/exports/{n}.csv'",
+             errno="EACCES"),
     _with(_boto("AccessDenied", "GetObject", "Access Denied", 403), "auth"),
     Template("auth", "jwt.exceptions.ExpiredSignatureError", ["jwt.exceptions.InvalidTokenError", *_BUILTIN],
              "Signature has expired"),
@@ -190,7 +199,8 @@ TEMPLATES: list[Template] = [
     Template("data", "zlib.error", _BUILTIN, "Error -3 while decompressing data: incorrect header check"),
     Template("data", "gzip.BadGzipFile", _OSERROR, "Not a gzipped file (b'{word}')"),
     # resource
-    Template("resource", "OSError", _BUILTIN, "[Errno 28] No space left on device: '/var/tmp/{n}.part'", errno="ENOSPC"),
+    Template("resource", "OSError", _BUILTIN, "[Errno 28] No space left on device: '/var/tmp/{n}.part'",
+             errno="ENOSPC"),
     Template("resource", "MemoryError", _BUILTIN, ""),
     Template("resource", "OSError", _BUILTIN, "[Errno 24] Too many open files", errno=24),
     Template("resource", "requests.exceptions.HTTPError", _REQUESTS,
@@ -200,7 +210,8 @@ TEMPLATES: list[Template] = [
     # configuration
     Template("configuration", "django.core.exceptions.ImproperlyConfigured", _BUILTIN,
              "The SECRET_KEY setting must not be empty."),
-    Template("configuration", "ModuleNotFoundError", ["ImportError", *_BUILTIN], "No module named 'acme_plugin_{word}'"),
+    Template("configuration", "ModuleNotFoundError", ["ImportError", *_BUILTIN],
+             "No module named 'acme_plugin_{word}'"),
     Template("configuration", "psycopg.OperationalError", _PSYCOPG,
              'connection failed: FATAL:  database "reports_{word}" does not exist', code="3D000"),
     # internal
@@ -268,7 +279,8 @@ def synthetic_stream(count: int, seed: int) -> Iterator[tuple[str, dict[str, Any
         causes = [{"error_type": t, "message": _fill(m, rng)} for t, m in template.causes]
         if rng.random() < WRAP_SHARE:
             causes = [{"error_type": event["error_type"], "message": event["message"]}, *causes]
-            event.update(error_type=f"app.{rng.choice(_WORDS)}.SyncFailed", error_mro=["app.errors.AppError", *_BUILTIN],
+            event.update(error_type=f"app.{rng.choice(_WORDS)}.SyncFailed",
+                         error_mro=["app.errors.AppError", *_BUILTIN],
                          message=f"could not sync {rng.choice(_WORDS)} {rng.randrange(10**6)}")
         if causes:
             event["causes"] = causes
@@ -318,7 +330,8 @@ def time_calls(function: Callable[[Any], Any], items: list[Any]) -> list[int]:
 def block_medians(values_ns: list[int], blocks: int) -> list[float]:
     """Median (µs) of each of `blocks` consecutive slices: shows drift and machine noise within a run."""
     size = max(1, len(values_ns) // blocks)
-    return [median(sorted(values_ns[i:i + size])) / 1000 for i in range(0, size * blocks, size) if values_ns[i:i + size]]
+    return [median(sorted(values_ns[i:i + size])) / 1000
+            for i in range(0, size * blocks, size) if values_ns[i:i + size]]
 
 
 def bench_samples(rounds: int, blocks: int) -> dict[str, Any]:
@@ -371,7 +384,7 @@ def bench_stream(count: int, seed: int, with_triage: bool, blocks: int) -> dict[
     del validated
     by_template = Counter(labels)
     by_result = Counter(results)
-    agree = sum(1 for a, b in zip(labels, results) if a == b)
+    agree = sum(1 for a, b in zip(labels, results, strict=True) if a == b)
     out: dict[str, Any] = {"events": count, "seed": seed, "templates": len(TEMPLATES), "classify": stats_us(times),
                            "classify_block_medians_us": block_medians(times, blocks),
                            "template_categories": dict(by_template), "classified_categories": dict(by_result),
@@ -412,24 +425,28 @@ def print_report(result: dict[str, Any]) -> None:
     print(table(["per event", "calls", "median µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs", "mean µs"], rows,
                 title="Classification speed, one process, time.perf_counter_ns around each call"))
     print()
-    rows = [[f"samples ({samples['cases']} events x {result['config']['rounds'] // len(samples['warm_block_medians_us']):,} rounds)",
+    rounds_per_block = result["config"]["rounds"] // len(samples["warm_block_medians_us"])
+    rows = [[f"samples ({samples['cases']} events x {rounds_per_block:,} rounds)",
              *_spread(samples["warm_block_medians_us"])],
             ["synthetic stream, classify", *_spread(stream["classify_block_medians_us"])]]
     if "triage" in stream:
         rows.append(["synthetic stream, full triage", *_spread(stream["triage_block_medians_us"])])
     print(table(["median of each consecutive block", "blocks", "lowest µs", "median µs", "highest µs"], rows,
                 title="Run-to-run noise: the same measurement cut into consecutive blocks"))
-    print(f"other load on the machine meanwhile: {result['other_load_cores']:.2f} cores (busy time not spent by this process)")
+    print(f"other load on the machine meanwhile: {result['other_load_cores']:.2f} cores "
+          f"(busy time not spent by this process)")
     verdict = "meets" if result["meets_target"] else "MISSES"
     print(f"\nmedian classification: {samples['warm']['median_us']:.1f} µs on the samples, "
-          f"{stream['classify']['median_us']:.1f} µs on the synthetic stream ({verdict} the < {TARGET_MEDIAN_US:.0f} µs target).")
+          f"{stream['classify']['median_us']:.1f} µs on the synthetic stream "
+          f"({verdict} the < {TARGET_MEDIAN_US:.0f} µs target).")
     print()
     print(table(["slowest sample cases", "deciding rule", "median µs"],
                 [[c["case"], c["rule"], c["median_us"]] for c in samples["slowest_cases"]]))
     print()
     categories = sorted(set(stream["template_categories"]) | set(stream["classified_categories"]))
     print(table(["category", "events by template", "classified as"],
-                [[c, stream["template_categories"].get(c, 0), stream["classified_categories"].get(c, 0)] for c in categories],
+                [[c, stream["template_categories"].get(c, 0), stream["classified_categories"].get(c, 0)]
+                 for c in categories],
                 title=f"Synthetic stream: {stream['templates']} templates + unknown types, seed {stream['seed']}"))
     print(f"(coverage, not an accuracy test: {100 * stream['agreement_with_template_label']:.1f}% of events got their "
           f"template's intended category)")

@@ -413,7 +413,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str |
     text_rows = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in text_rows)) if text_rows else len(h) for i, h in enumerate(headers)]
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=False)))
     out = [title, "=" * len(title)] if title else []
     out += [line(headers), line(["-" * w for w in widths]), *(line(r) for r in text_rows)]
     return "\n".join(out)

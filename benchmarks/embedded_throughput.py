@@ -63,9 +63,11 @@ TARGET_RATIO = 0.5
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argument_parser("embedded_throughput", __doc__)
-    parser.add_argument("--events", "-n", type=int, default=1000, help="measured messages per kind per round (default 1000)")
+    parser.add_argument("--events", "-n", type=int, default=1000,
+                        help="measured messages per kind per round (default 1000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each measures both kinds (default 3)")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed messages ahead of the measured ones (default 20)")
+    parser.add_argument("--warmup", type=int, default=20,
+                        help="untimed messages ahead of the measured ones (default 20)")
     parser.add_argument("--concurrency", "-c", type=int, default=2, help="worker pool processes (default 2)")
     parser.add_argument("--profile-events", type=int, default=500, help="events in the stage profile (0: skip)")
     parser.add_argument("--seed", type=int, default=1)
@@ -112,7 +114,8 @@ class Embedded:
                             "WHERE q.name = ? AND m.visible = 1", INTAKE_QUEUE)[0][0]
 
     def take_times(self, after_id: int) -> list[datetime]:
-        rows = self._broker("SELECT timestamp FROM kombu_message WHERE id > ? AND visible = 0 ORDER BY timestamp", after_id)
+        rows = self._broker("SELECT timestamp FROM kombu_message WHERE id > ? AND visible = 0 ORDER BY timestamp",
+                            after_id)
         return [datetime.fromisoformat(r[0]) for r in rows if r[0]]
 
     def occurrences(self, table: str = "occurrences") -> int:
@@ -159,7 +162,7 @@ class Embedded:
         if len(takes) != count:
             raise SystemExit(f"{kind}: {len(takes)} measured messages taken, expected {count}")
         span = (takes[-1] - takes[0]).total_seconds()
-        gaps = [(b - a).total_seconds() for a, b in zip(takes, takes[1:])]
+        gaps = [(b - a).total_seconds() for a, b in zip(takes, takes[1:], strict=False)]
         stalls = [g for g in gaps if g >= SLEEP_GAP_SHARE * self.poll_interval_s]
         return {"events": count, "seconds": span, "events_per_s": (count - 1) / span, "produce_per_s": produce_per_s,
                 "wall_from_worker_start_s": wall, "stalls": len(stalls), "stall_seconds": sum(stalls),
@@ -197,7 +200,8 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     for kind in ("noop", "medic"):
         events = sum(r[kind]["events"] for r in rounds)
         keys = [k for k in rounds[0][kind]["cpu_s"] if k != "machine_busy_share"]
-        summary[f"{kind}_cpu_ms_per_event"] = {k: 1000 * sum(r[kind]["cpu_s"][k] for r in rounds) / events for k in keys}
+        summary[f"{kind}_cpu_ms_per_event"] = {k: 1000 * sum(r[kind]["cpu_s"][k] for r in rounds) / events
+                                               for k in keys}
         summary[f"{kind}_machine_busy_share"] = median([r[kind]["cpu_s"]["machine_busy_share"] for r in rounds])
     return summary
 
@@ -210,7 +214,8 @@ def print_report(result: dict[str, Any]) -> None:
         rows.append([f"round {number} ({r['order']})", noop["events_per_s"], medic["events_per_s"],
                      f"{100 * medic['events_per_s'] / noop['events_per_s']:.0f}%", noop["seconds"], medic["seconds"],
                      f"{noop['stalls']} / {medic['stalls']}",
-                     f"{100 * noop['stall_seconds'] / noop['seconds']:.0f}% / {100 * medic['stall_seconds'] / medic['seconds']:.0f}%"])
+                     f"{100 * noop['stall_seconds'] / noop['seconds']:.0f}% / "
+                     f"{100 * medic['stall_seconds'] / medic['seconds']:.0f}%"])
     rows.append(["median", summary["noop_median_per_s"], summary["medic_median_per_s"],
                  f"{100 * summary['ratio_of_medians']:.0f}%", "", "", "", ""])
     print()
@@ -304,7 +309,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         profile = None
         if args.profile_events:
             print(f"profiling stages over {args.profile_events:,} events ...", flush=True)
-            profile = profile_stages(bench.database_url, bench.workload, args.profile_events, f"{bench.run_tag}-profile")
+            profile = profile_stages(bench.database_url, bench.workload, args.profile_events,
+                                     f"{bench.run_tag}-profile")
         return {
             "benchmark": "embedded_throughput", "machine": info, "profile": profile, "stored": stored,
             "config": {"events": args.events, "rounds": args.rounds, "warmup": args.warmup,

@@ -176,7 +176,7 @@ def summarise(rounds: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
     medic = [r["medic"]["events_per_s"] for r in rounds]
     summary = {"noop_median_per_s": median(noop), "medic_median_per_s": median(medic)}
     summary["ratio_of_medians"] = summary["medic_median_per_s"] / summary["noop_median_per_s"]
-    summary["per_round_ratios"] = [m / n for m, n in zip(medic, noop)]
+    summary["per_round_ratios"] = [m / n for m, n in zip(medic, noop, strict=True)]
     summary["meets_target"] = summary["ratio_of_medians"] >= TARGET_RATIO
     for kind in ("noop", "medic"):
         cpu_total: dict[str, float] = {}
@@ -269,12 +269,14 @@ def limits_text(result: dict[str, Any]) -> str:
     )
     if result.get("profile"):
         stages = result["profile"]["stages"]
-        in_process = stages["triage (one call)"]["mean_us"] / 1000 + stages["store, CPU of this process"]["mean_us"] / 1000
+        in_process = (stages["triage (one call)"]["mean_us"] / 1000
+                      + stages["store, CPU of this process"]["mean_us"] / 1000)
         text += (f"Inside the task: {dominant_text(result['profile'])} "
                  f"Triage + store CPU in one quiet process ({in_process:.2f} ms) is "
                  f"{100 * in_process / medic_cpu['worker_pool']:.0f}% of the pool's CPU per event "
-                 f"({medic_cpu['worker_pool']:.2f} ms); the rest is Celery's per-task work in the pool (a no-op's costs "
-                 f"{noop_cpu['worker_pool']:.2f} ms), decoding the larger message, and sharing 2 busy cores.")
+                 f"({medic_cpu['worker_pool']:.2f} ms); the rest is Celery's per-task work in the pool "
+                 f"(a no-op's costs {noop_cpu['worker_pool']:.2f} ms), decoding the larger message, "
+                 f"and sharing 2 busy cores.")
     return text
 
 

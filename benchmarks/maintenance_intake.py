@@ -86,7 +86,7 @@ class Timeline:
     def acknowledged_at(self, moment: float) -> float:
         """Linear interpolation between the samples around `moment`."""
         points = self.samples
-        for (t0, a0, *_), (t1, a1, *_) in zip(points, points[1:]):
+        for (t0, a0, *_), (t1, a1, *_) in zip(points, points[1:], strict=False):
             if t0 <= moment <= t1:
                 return a0 + (a1 - a0) * (moment - t0) / (t1 - t0) if t1 > t0 else a1
         return points[0][1] if moment < points[0][0] else points[-1][1]
@@ -309,7 +309,8 @@ class CleanupProcess:
     def start(self) -> None:
         self.env = {**self.env, "PGAPPNAME": CLEANUP_APP}
         self._out = open(self.log_path, "w+b")
-        self.proc = subprocess.Popen([sys.executable, "-m", "workers.cli.main", "maintenance", "run", "cleanup", "--json"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "workers.cli.main",
+                                      "maintenance", "run", "cleanup", "--json"],
                                      env=self.env, cwd=services.REPO, stdout=self._out, stderr=subprocess.STDOUT)
 
     def poll(self) -> int | None:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
+import functools
 import pstats
 import statistics
 import tempfile
@@ -73,8 +74,8 @@ from tests.support import services
 TARGET_S = 1.0  # stuck detection and each health snapshot
 TARGET_RATIO = 0.8  # intake during cleanup / intake without it
 BURST_S = 240.0  # the burst's occurrences arrive over the last 4 minutes (within the health window, 5 min)
-TABLES = ("error_groups", "occurrences", "executions", "attempts", "execution_audit", "notifications", "rejected_events",
-          "health_snapshots", "maintenance_runs", "alerts")
+TABLES = ("error_groups", "occurrences", "executions", "attempts", "execution_audit", "notifications",
+          "rejected_events", "health_snapshots", "maintenance_runs", "alerts")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -89,7 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sizes.add_argument("--running", type=int, default=300, help="executions with an attempt running (300)")
     sizes.add_argument("--expired", type=int, default=500_000,
                        help="rows past retention for cleanup, about (default 500,000): half occurrences of resolved "
-                            "groups, a tenth finished executions with 2.5 attempts each, rejected events, snapshots, runs")
+                            "groups, a tenth finished executions with 2.5 attempts each, rejected events, "
+                            "snapshots, runs")
     sizes.add_argument("--burst", type=int, default=60_000,
                        help="then this many occurrences more in the last 4 minutes, and the snapshots again "
                             "(an incident: more than the health job's 50,000-row sample; 0: skip)")
@@ -97,7 +99,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parts.add_argument("--stuck-repeat", type=int, default=20, help="timed calls of each stuck query (default 20)")
     parts.add_argument("--snapshots", type=int, default=10, help="timed health snapshots, each way (default 10)")
     parts.add_argument("--rounds", type=int, default=3, help="cleanup rounds, 0: no intake part (default 3)")
-    parts.add_argument("--window", type=float, default=30, help="seconds of each intake measurement without cleanup (30)")
+    parts.add_argument("--window", type=float, default=30,
+                       help="seconds of each intake measurement without cleanup (30)")
     parts.add_argument("--no-cleanup-profile", dest="cleanup_profile", action="store_false",
                        help="skip the last step: the expired set once more, deleted by the cleanup job in this "
                             "process with no intake, its SQL timed and its Python profiled")
@@ -151,7 +154,7 @@ def plans_of(engine: Any, statements: list[tuple[str, Any, float]], labels: list
              verbs: tuple[str, ...] = ("SELECT",)) -> list[dict[str, Any]]:
     """EXPLAIN (ANALYZE, BUFFERS) of each statement starting with one of `verbs`, in a transaction rolled back."""
     out = []
-    for (statement, parameters, _), label in zip(statements, labels):
+    for (statement, parameters, _), label in zip(statements, labels, strict=False):
         if not statement.lstrip().upper().startswith(verbs):
             continue
         with engine.connect() as conn:
@@ -210,7 +213,8 @@ def bench_stuck(url: str, settings: Any, repeat: int) -> dict[str, Any]:
         with Statements(engine) as captured:
             in_session(calls[name][0])()
         labels = [f"{name.split('(')[0]}: {kind}" for kind in detect.KINDS]
-        result["statements"] += [{"label": label, "ms": ms(t)} for label, (_, _, t) in zip(labels, captured.seen)]
+        result["statements"] += [{"label": label, "ms": ms(t)}
+                                 for label, (_, _, t) in zip(labels, captured.seen, strict=False)]
         result["plans"] += plans_of(engine, captured.seen, labels)
     return result
 
@@ -222,7 +226,8 @@ def stuck_job_run(settings: Any) -> dict[str, Any]:
     started = time.perf_counter()
     outcome = run_job("stuck", settings, trigger="beat")
     seconds = time.perf_counter() - started
-    print(f"stuck job: {outcome.run.status} in {ms(seconds):.0f} ms: {outcome.run.summary or outcome.run.error}", flush=True)
+    print(f"stuck job: {outcome.run.status} in {ms(seconds):.0f} ms: {outcome.run.summary or outcome.run.error}",
+          flush=True)
     return {"ms": ms(seconds), "status": outcome.run.status, "summary": outcome.run.summary, "error": outcome.run.error,
             "counts": outcome.run.counts}
 
@@ -266,7 +271,8 @@ def bench_health(url: str, settings: Any, repeat: int) -> dict[str, Any]:
     print(f"health: run(ctx) median {direct['median_ms']:.1f} ms, max {direct['max_ms']:.1f} ms; via run_job median "
           f"{beat['median_ms']:.1f} ms, max {beat['max_ms']:.1f} ms; {direct['result']}", flush=True)
     return {"run_ctx": direct, "run_job": beat, "snapshot_ms": snapshot_ms,
-            "statements": statement_table(captured.seen, repeat + 1), "runner_statements": statement_table(runner, repeat + 1),
+            "statements": statement_table(captured.seen, repeat + 1),
+            "runner_statements": statement_table(runner, repeat + 1),
             "plans": plans}
 
 
@@ -305,7 +311,8 @@ def bench_cleanup(args: argparse.Namespace, url: str, engine: Any, layout: seed.
         for number in range(1, args.rounds + 1):
             try:
                 entry = one_round(number, args, windows, engine, layout, expired, plans,
-                                  lambda: CleanupProcess(cleanup_env, log_dir / f"cleanup-{number}.log"), cleanup_s)
+                                  functools.partial(CleanupProcess, cleanup_env, log_dir / f"cleanup-{number}.log"),
+                                  cleanup_s)
             except CleanupFailed as exc:  # the job is being worked on: keep the rounds done so far
                 print(f"round {number}: {exc}", flush=True)
                 failure = str(exc)
@@ -414,7 +421,7 @@ def summarise(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "ratios": [r["ratio"] for r in rounds], "median_ratio": median([r["ratio"] for r in rounds]),
             "min_ratio": min(r["ratio"] for r in rounds),
             "cleanup_median_s": median(cleanup_s), "deleted": [r["deleted"] for r in rounds],
-            "rows_per_s": [r["deleted"] / s for r, s in zip(rounds, cleanup_s)],
+            "rows_per_s": [r["deleted"] / s for r, s in zip(rounds, cleanup_s, strict=True)],
             "meets_target": with_ / without >= TARGET_RATIO}  # as intake_throughput judges: the medians
 
 
@@ -443,7 +450,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                  resolved_share=args.resolved_share, active=active)
         seeding["VACUUM ANALYZE"] = seed.vacuum_analyze(engine)
         base = seed.table_counts(engine, TABLES)
-        print(f"seeded in {sum(seeding.values()):.1f} s: " + ", ".join(f"{t} {n:,}" for t, n in base.items()), flush=True)
+        print(f"seeded in {sum(seeding.values()):.1f} s: " + ", ".join(f"{t} {n:,}" for t, n in base.items()),
+              flush=True)
         result: dict[str, Any] = {
             "benchmark": "maintenance_scale", "machine": info,
             "config": {k: v for k, v in vars(args).items() if k not in ("json", "timeout")},
@@ -557,9 +565,11 @@ def print_cleanup(result: dict[str, Any]) -> None:
     rows = []
     for n, r in enumerate(rounds, 1):
         rows.append([f"round {n}", r["noop"]["events_per_s"], r["without"]["events_per_s"], r["with"]["events_per_s"],
-                     f"{100 * r['ratio']:.0f}%", r["with"]["seconds"], r["deleted"], r["deleted"] / r["with"]["seconds"]])
+                     f"{100 * r['ratio']:.0f}%", r["with"]["seconds"], r["deleted"],
+                     r["deleted"] / r["with"]["seconds"]])
     rows.append(["median", summary["noop_median_per_s"], summary["without_median_per_s"], summary["with_median_per_s"],
-                 f"{100 * summary['median_ratio']:.0f}%", summary["cleanup_median_s"], "", median(summary["rows_per_s"])])
+                 f"{100 * summary['median_ratio']:.0f}%", summary["cleanup_median_s"], "",
+                 median(summary["rows_per_s"])])
     print()
     print(table(["", "noop ev/s", "medic ev/s", "medic during cleanup ev/s", "during / without", "cleanup s",
                  "rows deleted", "rows/s"], rows,
@@ -567,9 +577,10 @@ def print_cleanup(result: dict[str, Any]) -> None:
                       f"during `medic maintenance run cleanup` (batches of {cleanup['batch_size']:,}, "
                       f"{cleanup['pause_between_batches_ms']} ms pause)"))
     verdict = "meets" if summary["meets_target"] else "MISSES"
+    ratios = ", ".join(f"{100 * r:.0f}%" for r in summary["ratios"])
     print(f"\nintake during cleanup / without it, ratio of the medians: {100 * summary['ratio_of_medians']:.0f}% "
-          f"({verdict} the >= {100 * TARGET_RATIO:.0f}% target); rounds {', '.join(f'{100 * r:.0f}%' for r in summary['ratios'])}; "
-          f"medic without cleanup at {100 * summary['without_median_per_s'] / summary['noop_median_per_s']:.0f}% of the no-op.")
+          f"({verdict} the >= {100 * TARGET_RATIO:.0f}% target); rounds {ratios}; medic without cleanup at "
+          f"{100 * summary['without_median_per_s'] / summary['noop_median_per_s']:.0f}% of the no-op.")
     rows = []
     for n, r in enumerate(rounds, 1):
         for part in ("without", "with"):
@@ -581,9 +592,10 @@ def print_cleanup(result: dict[str, Any]) -> None:
     print()
     print(table(["", "slowest second ev", "longest stall s", "samples with a lock wait", "max waiting", "machine busy",
                  "others' CPU s/s", "WAL MB/s"],
-                rows, title="Blocking: per-second intake, gaps without any acknowledgement, sessions waiting for a lock"))
-    keys = ["worker_pool", "worker_main", "postgres_this_db", "postgres_shared", "redis", "benchmark", "cleanup_process",
-            "postgres_other_dbs", "other"]
+                rows,
+                title="Blocking: per-second intake, gaps without any acknowledgement, sessions waiting for a lock"))
+    keys = ["worker_pool", "worker_main", "postgres_this_db", "postgres_shared", "redis", "benchmark",
+            "cleanup_process", "postgres_other_dbs", "other"]
     rows = []
     for part in ("noop", "without", "with"):
         totals = {k: sum(r[part]["cpu_s"].get(k, 0.0) for r in rounds) for k in keys}
@@ -620,7 +632,8 @@ def print_cleanup(result: dict[str, Any]) -> None:
     alone = result.get("cleanup_alone")
     if alone:
         print()
-        print(f"The cleanup job alone (no intake; in this process): {alone['deleted']:,} rows in {alone['seconds']:.1f} s "
+        print(f"The cleanup job alone (no intake; in this process): "
+              f"{alone['deleted']:,} rows in {alone['seconds']:.1f} s "
               f"({alone['rows_per_s']:,.0f} rows/s): SQL {alone['sql_s']:.1f} s, pauses between batches "
               f"{alone['sleep_s']:.1f} s, the rest Python; this process's CPU {alone['process_cpu_s']:.1f} s")
         print(table(["statement", "count", "median ms", "max ms", "total s"],

@@ -27,8 +27,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 # Category weights of the seeded groups (network errors are the most common in life).
-CATEGORY_WEIGHTS = {"network": 25, "timeout": 15, "unavailable": 12, "rate_limit": 8, "validation": 8, "internal": 8,
-                    "not_found": 6, "conflict": 5, "auth": 4, "data": 3, "resource": 2, "configuration": 2, "unknown": 2}
+CATEGORY_WEIGHTS = {"network": 25, "timeout": 15, "unavailable": 12, "rate_limit": 8, "validation": 8,
+                    "internal": 8, "not_found": 6, "conflict": 5, "auth": 4, "data": 3, "resource": 2,
+                    "configuration": 2, "unknown": 2}
 ERROR_TYPES = {
     "network": "requests.exceptions.ConnectionError", "timeout": "requests.exceptions.ReadTimeout",
     "unavailable": "requests.exceptions.HTTPError", "rate_limit": "stripe.error.RateLimitError",
@@ -91,12 +92,14 @@ FROM (SELECT g, (CAST(:slots AS text[]))[1 + (g * 37) % cardinality(CAST(:slots 
 # Occurrence s of n: at `newest - span * (n - s) / n` (id order = time order). Groups are picked
 # skewed (power 2.5: the lowest ids get most); in the last week only open groups are picked.
 OCCURRENCES = """
-INSERT INTO occurrences (id, group_id, delivery_id, idempotency_key, received_at, occurred_at, source, message, event,
-                         category, severity, retryable, confidence, rule_id)
+INSERT INTO occurrences (id, group_id, delivery_id, idempotency_key, received_at, occurred_at, source, message,
+                         event, category, severity, retryable, confidence, rule_id)
 SELECT o.id, g.id, :tag || '-' || o.id, CASE WHEN o.id % 3 = 0 THEN :tag || '-key-' || o.id END,
-       o.at, o.at - interval '40 ms', 'billing-api', 'Connection to db-' || (o.id % 7) || ' failed after ' || (o.id % 9000) || ' ms',
+       o.at, o.at - interval '40 ms', 'billing-api',
+       'Connection to db-' || (o.id % 7) || ' failed after ' || (o.id % 9000) || ' ms',
        json_build_object('error_type', g.error_type, 'message', 'Connection to db-' || (o.id % 7) || ' failed after '
-                         || (o.id % 9000) || ' ms', 'service', g.service, 'operation', g.operation, 'source', 'billing-api',
+                         || (o.id % 9000) || ' ms', 'service', g.service, 'operation', g.operation,
+                         'source', 'billing-api',
                          'context', json_build_object('order_id', o.id * 7919 % 100000000, 'attempt', 1 + o.id % 5,
                                                       'api_key', '***', 'region', 'eu-west-1'),
                          'traceback', CASE WHEN o.id % 3 = 1 THEN :traceback || g.error_type || ': failed' END),
@@ -119,11 +122,13 @@ WHERE g.id = a.group_id
 # Execution j of n is started by occurrence `occ_first + (j - 1) * occ_n / n` (spread over the
 # occurrences), except the last `active` ones, which take the newest occurrences one each.
 EXECUTIONS = """
-INSERT INTO executions (id, group_id, occurrence_id, replay_of, plan_name, plan, service, category, state, run, step_index,
-                        next_attempt_at, created_at, updated_at, finished_at, last_error, reason, queue, version)
+INSERT INTO executions (id, group_id, occurrence_id, replay_of, plan_name, plan, service, category, state, run,
+                        step_index, next_attempt_at, created_at, updated_at, finished_at, last_error, reason, queue,
+                        version)
 SELECT e.id, o.group_id, o.id, NULL, p.value ->> 'name', p.value -> 'plan',
        o.event ->> 'service', o.category, e.state, 1, 0, NULL, o.received_at,
-       o.received_at + e.took, CASE WHEN e.state IN ('succeeded','dead','failed','cancelled') THEN o.received_at + e.took END,
+       o.received_at + e.took,
+       CASE WHEN e.state IN ('succeeded','dead','failed','cancelled') THEN o.received_at + e.took END,
        CASE WHEN e.state <> 'succeeded' THEN 'the replayed task failed: ConnectionError' END,
        CASE e.state WHEN 'dead' THEN 'retries exhausted; dead-lettered' WHEN 'succeeded' THEN 'replay succeeded' END,
        NULL, 3
@@ -144,10 +149,11 @@ JOIN json_each(CAST(:plans AS json)) p ON p.key = o.category
 # 1-4 attempts per finished execution (mean 2.5): earlier ones failed or timed out, the last as the
 # execution ended. Waiting and running executions get 0-2 failed attempts before the open one.
 FINISHED_ATTEMPTS = """
-INSERT INTO attempts (execution_id, run, step_index, step_kind, number, state, scheduled_for, dispatched_at, dispatch_count,
-                      claimed_at, claimed_by, deadline_at, finished_at, outcome, error, detail)
+INSERT INTO attempts (execution_id, run, step_index, step_kind, number, state, scheduled_for, dispatched_at,
+                      dispatch_count, claimed_at, claimed_by, deadline_at, finished_at, outcome, error, detail)
 SELECT e.id, 1, 0, 'retry', k, st, at, at, 1, at + interval '5 ms', 'worker:bench-1:4242', at + interval '600 s',
-       at + interval '800 ms', CASE st WHEN 'succeeded' THEN 'success' WHEN 'timed_out' THEN 'timeout' ELSE 'retryable' END,
+       at + interval '800 ms',
+       CASE st WHEN 'succeeded' THEN 'success' WHEN 'timed_out' THEN 'timeout' ELSE 'retryable' END,
        CASE WHEN st <> 'succeeded' THEN 'ConnectionError: Connection refused' END, NULL
 FROM (SELECT e.id, e.state, e.created_at, 1 + floor(random() * 4)::int AS n FROM executions e
       WHERE e.id BETWEEN :first AND :last AND e.state IN ('succeeded','dead','failed','cancelled')) e,
@@ -158,8 +164,8 @@ FROM (SELECT e.id, e.state, e.created_at, 1 + floor(random() * 4)::int AS n FROM
 """
 
 EARLIER_ATTEMPTS = """
-INSERT INTO attempts (execution_id, run, step_index, step_kind, number, state, scheduled_for, dispatched_at, dispatch_count,
-                      claimed_at, claimed_by, deadline_at, finished_at, outcome, error, detail)
+INSERT INTO attempts (execution_id, run, step_index, step_kind, number, state, scheduled_for, dispatched_at,
+                      dispatch_count, claimed_at, claimed_by, deadline_at, finished_at, outcome, error, detail)
 SELECT e.id, 1, 0, 'retry', k, 'failed', at, at, 1, at + interval '5 ms', 'worker:bench-1:4242', at + interval '600 s',
        at + interval '800 ms', 'retryable', 'ConnectionError: Connection refused', NULL
 FROM (SELECT id, created_at, (id % 3)::int AS n FROM executions
@@ -172,11 +178,13 @@ FROM (SELECT id, created_at, (id % 3)::int AS n FROM executions
 # were due 5-30 min ago and never sent, 5 % are due now (sent with a countdown), the rest wait
 # up to 15 minutes.
 WAITING_ATTEMPTS = """
-INSERT INTO attempts (execution_id, run, step_index, step_kind, number, state, scheduled_for, dispatched_at, dispatch_count)
+INSERT INTO attempts (execution_id, run, step_index, step_kind, number, state, scheduled_for, dispatched_at,
+                      dispatch_count)
 SELECT id, 1, 0, 'retry', id % 3 + 1, 'scheduled', at, CASE WHEN rank > :overdue AND rank <= :overdue + :undispatched
        THEN NULL ELSE at END, CASE WHEN rank > :overdue AND rank <= :overdue + :undispatched THEN 0 ELSE 1 END
 FROM (SELECT id, rank, CASE WHEN rank <= :overdue THEN :now - (600 + random() * 3000) * interval '1 second'
-                            WHEN rank <= :overdue + :undispatched THEN :now - (300 + random() * 1500) * interval '1 second'
+                            WHEN rank <= :overdue + :undispatched
+                                THEN :now - (300 + random() * 1500) * interval '1 second'
                             WHEN random() < 0.05 THEN :now - random() * 20 * interval '1 second'
                             ELSE :now + (1 + random() * 900) * interval '1 second' END AS at
       FROM (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM executions
@@ -184,8 +192,8 @@ FROM (SELECT id, rank, CASE WHEN rank <= :overdue THEN :now - (600 + random() * 
 """
 
 RUNNING_ATTEMPTS = """
-INSERT INTO attempts (execution_id, run, step_index, step_kind, number, state, scheduled_for, dispatched_at, dispatch_count,
-                      claimed_at, claimed_by, deadline_at)
+INSERT INTO attempts (execution_id, run, step_index, step_kind, number, state, scheduled_for, dispatched_at,
+                      dispatch_count, claimed_at, claimed_by, deadline_at)
 SELECT id, 1, 0, 'retry', id % 3 + 1, 'running', claimed - interval '5 ms', claimed - interval '5 ms', 1, claimed,
        'worker:bench-2:' || (id % 4), claimed + interval '600 s'
 FROM (SELECT id, CASE WHEN rank <= :past_deadline THEN :now - (1320 + random() * 2400) * interval '1 second'
@@ -217,15 +225,17 @@ SELECT id, NULL, created_at, 'worker:bench-1', 'created', NULL, 'waiting', 'plan
 FROM executions WHERE id BETWEEN :first AND :last
 UNION ALL
 SELECT a.execution_id, a.id, a.finished_at, 'worker:bench-1', 'attempt_' || a.state, 'running',
-       CASE WHEN a.state = 'succeeded' THEN 'succeeded' ELSE 'waiting' END, a.error, json_build_object('attempt', a.number)
+       CASE WHEN a.state = 'succeeded' THEN 'succeeded' ELSE 'waiting' END, a.error,
+       json_build_object('attempt', a.number)
 FROM attempts a WHERE a.execution_id BETWEEN :first AND :last AND a.finished_at IS NOT NULL
 """
 
 NOTIFICATIONS = """
-INSERT INTO notifications (created_at, channel, level, kind, group_id, execution_id, dedup_key, subject, body, state, attempts,
-                           next_attempt_at, last_error, sent_at)
+INSERT INTO notifications (created_at, channel, level, kind, group_id, execution_id, dedup_key, subject, body, state,
+                           attempts, next_attempt_at, last_error, sent_at)
 SELECT finished_at, 'log', 'error', 'escalate', group_id, id, 'escalate:' || group_id || ':log:error',
-       'execution ' || id || ' is dead', json_build_object('subject', 'execution ' || id || ' is dead', 'level', 'error'),
+       'execution ' || id || ' is dead',
+       json_build_object('subject', 'execution ' || id || ' is dead', 'level', 'error'),
        CASE WHEN id % 4 = 0 THEN 'sent' ELSE 'suppressed' END, 1, NULL, NULL, finished_at
 FROM executions WHERE id BETWEEN :first AND :last AND state = 'dead'
 """
@@ -243,7 +253,8 @@ SELECT :newest - (:n - s) * interval '1 minute', CASE WHEN s % 50 = 0 THEN 'degr
        json_build_object('queues', json_build_object('medic.errors', s % 13, 'medic.recovery', s % 5),
                          'error_rate_per_min', json_build_object('network', 2, 'timeout', 1, 'internal', 1),
                          'recovery_success_rate', 0.93, 'open_breakers', 0, 'stuck_executions', s % 3,
-                         'dead_letters', 1234, 'last_good_backup_age_s', 3600 + s % 86400, 'database_bytes', 2147483648),
+                         'dead_letters', 1234, 'last_good_backup_age_s', 3600 + s % 86400,
+                         'database_bytes', 2147483648),
        json_build_object('items', json_build_array())
 FROM generate_series(1, CAST(:n AS bigint)) s
 """
@@ -342,7 +353,8 @@ def seed_base(engine: Engine, *, now: datetime, plans: dict[str, Any], layout: L
         ("executions, attempts, audit, notifications", lambda c: _executions(
             c, p, layout.base_execution, layout.executions, occ_first, occ_n, active)),
         ("rejected events, health snapshots, run rows", lambda c: (
-            _run(c, REJECTED, {"tag": "base", "n": BASE_REJECTED, "newest": now, "span_s": KEPT_REJECTED_DAYS * 86_400}),
+            _run(c, REJECTED, {"tag": "base", "n": BASE_REJECTED, "newest": now,
+                               "span_s": KEPT_REJECTED_DAYS * 86_400}),
             _run(c, SNAPSHOTS, {"newest": now, "n": int(KEPT_SNAPSHOT_DAYS * 1440)}),
             _run(c, RUNS, {"newest": now, "n": int(span["span_s"] / 30), "first": layout.expired_runs + 1}))),
         ("sequences", _move_sequences),

@@ -120,7 +120,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argument_parser("recovery_overhead", __doc__)
     parser.add_argument("--executions", "-n", type=int, default=300,
                         help="round trips / executions in flight together, per kind per round (default 300)")
-    parser.add_argument("--sequential", type=int, default=200, help="round trips timed one at a time, per kind per round")
+    parser.add_argument("--sequential", type=int, default=200,
+                        help="round trips timed one at a time, per kind per round")
     parser.add_argument("--rounds", type=int, default=2, help="rounds; the order of the kinds alternates (default 2)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed round trips per kind before the first round")
     parser.add_argument("--concurrency", "-c", type=int, default=2, help="pool processes of each worker (default 2)")
@@ -308,8 +309,9 @@ class Bench:
         env.update(BENCH_BROKER_URL=self.args.broker_url, PYTHONPATH=str(services.REPO), PYTHONUNBUFFERED="1")
         c = str(self.args.concurrency)
         commands = {
-            "app": ([sys.executable, "-m", "celery", "-A", "benchmarks.recovery_app", "worker", "-Q", bench_app.APP_QUEUE,
-                     "-c", c, "--pool", "prefork", "--hostname", self.nodes["app"], "--loglevel", "WARNING"], env),
+            "app": ([sys.executable, "-m", "celery", "-A", "benchmarks.recovery_app", "worker", "-Q",
+                     bench_app.APP_QUEUE, "-c", c, "--pool", "prefork", "--hostname", self.nodes["app"],
+                     "--loglevel", "WARNING"], env),
             "callback": ([sys.executable, "-m", "celery", "-A", "benchmarks.recovery_app", "worker", "-Q",
                           bench_app.CALLBACK_QUEUE, "-c", c, "--pool", "prefork", "--hostname", self.nodes["callback"],
                           "--loglevel", "WARNING"], env),
@@ -595,8 +597,8 @@ def profile_inprocess(settings: Any, count: int, tag: str) -> dict[str, Any]:
         for n, attempt_id in enumerate(attempt_ids):
             if n == warm:
                 meter.statements.clear()
-            for what, call in (("run", lambda: service.run(attempt_id)),
-                               ("record", lambda: service.after_commit(service.record(attempt_id, success())))):
+            for what, call in (("run", lambda a=attempt_id: service.run(a)),
+                               ("record", lambda a=attempt_id: service.after_commit(service.record(a, success())))):
                 before = meter.snapshot()
                 wall, cpu = time.perf_counter(), time.process_time()
                 call()
@@ -614,7 +616,8 @@ def profile_inprocess(settings: Any, count: int, tag: str) -> dict[str, Any]:
                   "ms": ms(sum(r["io"].get(k, (0, 0))[1] for r in rows)) / len(rows)} for k in keys}
         waited = sum(io[k]["ms"] for k in ("sql", "commit", "rollback", "pre-ping", "redis") if k in io)
         wall_mean = ms(sum(r["wall"] for r in rows)) / len(rows)
-        result["calls"][what] = {"wall_ms": stats_ms(r["wall"] for r in rows), "cpu_ms": stats_ms(r["cpu"] for r in rows),
+        result["calls"][what] = {"wall_ms": stats_ms(r["wall"] for r in rows),
+                                 "cpu_ms": stats_ms(r["cpu"] for r in rows),
                                  "wall_mean_ms": wall_mean, "io": io, "not_waiting_ms": wall_mean - waited}
     result["statements"] = sorted(
         ({"statement": label, "per_attempt": len(times) / count, "median_ms": ms(median(times)),
@@ -711,7 +714,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     bench.attempt_rows(batch["keys"])  # every one succeeded, once
                 entry[kind]["concurrent"] = {k: v for k, v in batch.items() if k != "keys"}
             for kind in KINDS:
-                print(f"round {number}: {kind:5}  one at a time: median {entry[kind]['sequential_ms']['median']:6.1f} ms, "
+                print(f"round {number}: {kind:5}  one at a time: "
+                      f"median {entry[kind]['sequential_ms']['median']:6.1f} ms, "
                       f"p95 {entry[kind]['sequential_ms']['p95']:6.1f} ms   {args.executions} together: "
                       f"{entry[kind]['concurrent']['per_s']:6.0f}/s ({entry[kind]['concurrent']['seconds']:.2f} s)",
                       flush=True)
@@ -756,7 +760,7 @@ def breakdown_of(bench: Bench, seq_keys: dict[str, list[str]], db_rows: dict[int
         total = [m["callback done"] - m["sent"] for m in marks if m.get("callback done")]
         result[kind] = {"stages": stages, "total_ms": stats_ms(total)}
         if kind == "medic":
-            def span(a: str, b: str) -> dict[str, float]:
+            def span(a: str, b: str, marks: list[dict[str, float | None]] = marks) -> dict[str, float]:
                 return stats_ms(m[b] - m[a] for m in marks if m.get(a) is not None and m.get(b) is not None)
             result[kind]["db"] = {
                 "scheduled_for -> execution finished_at": span("scheduled", "execution finished"),
@@ -787,7 +791,8 @@ def summarise(rounds: list[dict[str, Any]], breakdown: dict[str, Any]) -> dict[s
         summary[kind]["machine_busy_share"] = median([r[kind]["concurrent"]["cpu_s"]["machine_busy_share"]
                                                       for r in rounds])
     base = summary["noop"]
-    summary["latency_ratio_median"] = summary["medic"]["all_sequential_ms"]["median"] / base["all_sequential_ms"]["median"]
+    summary["latency_ratio_median"] = (summary["medic"]["all_sequential_ms"]["median"]
+                                       / base["all_sequential_ms"]["median"])
     summary["latency_ratio_p95"] = summary["medic"]["all_sequential_ms"]["p95"] / base["all_sequential_ms"]["p95"]
     summary["latency_ratio_per_round"] = [r["medic"]["sequential_ms"]["median"] / r["noop"]["sequential_ms"]["median"]
                                           for r in rounds]
@@ -810,7 +815,8 @@ def print_report(result: dict[str, Any]) -> None:
     rows = []
     for kind in KINDS:
         s = summary[kind]["all_sequential_ms"]
-        rows.append([KIND_TITLES[kind], s["median"], s["p95"], s["mean"], s["min"], s["max"], f"{s['median'] / base:.2f}x"])
+        rows.append([KIND_TITLES[kind], s["median"], s["p95"], s["mean"], s["min"], s["max"],
+                     f"{s['median'] / base:.2f}x"])
     print()
     print(table(["one at a time", "median ms", "p95 ms", "mean ms", "min ms", "max ms", "median / no-op"], rows,
                 title=f"Latency of one round trip, {cfg['sequential']} x {cfg['rounds']} rounds per kind, "
@@ -874,7 +880,7 @@ def print_report(result: dict[str, Any]) -> None:
             c = profile["calls"][what]
             io = c["io"]
 
-            def cell(key: str) -> str:
+            def cell(key: str, io: dict[str, Any] = io) -> str:
                 return f"{io[key]['count']:.1f} / {io[key]['ms']:.2f}" if key in io else "-"
             rows.append([f"RecoveryService.{what}", c["wall_ms"]["median"], c["wall_mean_ms"], c["cpu_ms"]["median"],
                          cell("sql"), cell("commit"), cell("pre-ping"), cell("redis"), c["not_waiting_ms"],
@@ -885,8 +891,8 @@ def print_report(result: dict[str, Any]) -> None:
                      "PlanSpec.model_validate n / ms", "event_of calls"],
                     rows, title=f"medic's own work per attempt: {profile['attempts']} attempts through RecoveryService "
                                 f"with a recording dispatcher, same PostgreSQL (means unless marked)"))
-        print("(rest = wall mean minus the waits counted: Python, SQLAlchemy, pydantic - PlanSpec.model_validate included - "
-              "and any SQL outside cursor.execute)")
+        print("(rest = wall mean minus the waits counted: Python, SQLAlchemy, "
+              "pydantic - PlanSpec.model_validate included - and any SQL outside cursor.execute)")
         cp = profile["cprofile"]
         print()
         print(table(["own time under cProfile, by where the code is", "ms per attempt", "share"],

@@ -288,7 +288,8 @@ def throughput(pool: Any, serve: Serve, path: str, clients: int, seconds: float)
     times = [t for r in results for t in r["times"]]
     return {"path": path, "clients": clients, "seconds": seconds, "requests": total,
             "errors": sum(r["errors"] for r in results), "per_s": total / seconds, **stats_ms(times),
-            "serve_cpu_per_s": cpu["worker_main"] / wall, "clients_cpu_per_s": sum(r["cpu_s"] for r in results) / seconds,
+            "serve_cpu_per_s": cpu["worker_main"] / wall,
+            "clients_cpu_per_s": sum(r["cpu_s"] for r in results) / seconds,
             "machine_busy_share": cpu["machine_busy_share"]}
 
 
@@ -304,7 +305,8 @@ def noop_round_trips(bench: Bench, timeline: Timeline, count: int) -> dict[str, 
         started = time.perf_counter()
         bench.client.send_task(NOOP_TASK, queue=INTAKE_QUEUE, task_id=task_id)
         with timeline.cond:
-            done = timeline.cond.wait_for(lambda: "succeeded" in timeline.tasks.get(task_id, {}), ROUND_TRIP_TIMEOUT_S)
+            done = timeline.cond.wait_for(lambda task_id=task_id: "succeeded" in timeline.tasks.get(task_id, {}),
+                                          ROUND_TRIP_TIMEOUT_S)
         elapsed = time.perf_counter() - started
         if not done:
             raise SystemExit(f"no-op round trip {task_id} not done after {ROUND_TRIP_TIMEOUT_S} s")
@@ -557,9 +559,12 @@ def print_report(result: dict[str, Any]) -> None:
     rss = result["rss"]
     print()
     print(table(["serve memory", "RSS MB", "PSS MB"],
-                [["cache 0, idle after start", rss["idle"]["uncached"]["main_mb"], rss["idle"]["uncached"]["total_pss_mb"]],
-                 ["cache 0, peak during the run", rss["uncached_peak"]["main_mb"], rss["uncached_peak"]["total_pss_mb"]],
-                 ["cache 5 s, peak during the run", rss["cached_peak"]["main_mb"], rss["cached_peak"]["total_pss_mb"]]],
+                [["cache 0, idle after start",
+                  rss["idle"]["uncached"]["main_mb"], rss["idle"]["uncached"]["total_pss_mb"]],
+                 ["cache 0, peak during the run",
+                  rss["uncached_peak"]["main_mb"], rss["uncached_peak"]["total_pss_mb"]],
+                 ["cache 5 s, peak during the run",
+                  rss["cached_peak"]["main_mb"], rss["cached_peak"]["total_pss_mb"]]],
                 title="medic serve's memory (one process each; sampled every 0.2 s)"))
     read = result["metrics_read"]
     print()

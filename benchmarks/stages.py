@@ -69,7 +69,8 @@ def profile_stages(db_url: str, workload: Workload, count: int, tag: str) -> dic
         t7, c7 = clock(), cpu_clock()
         assert not stored.duplicate
         if position >= WARMUP_EVENTS:
-            for name, start, end in zip(STAGES, (t0, t1, t2, t3, t4, t5, t6), (t1, t2, t3, t4, t5, t6, t7)):
+            starts, ends = (t0, t1, t2, t3, t4, t5, t6), (t1, t2, t3, t4, t5, t6, t7)
+            for name, start, end in zip(STAGES, starts, ends, strict=True):
                 timings[name].append((end - start) / 1000)
             timings[STORE_CPU].append((c7 - c6) / 1000)
     stages = {}
@@ -112,7 +113,8 @@ def print_profile(profile: dict[str, Any]) -> None:
     stages = profile["stages"]
     rows = [[name, s["median_us"], s["mean_us"], s["p99_us"]] for name, s in stages.items()]
     print(table(["stage", "median µs", "mean µs", "p99 µs"], rows,
-                title=f"Stage profile: {profile['events']:,} events in one process, same {profile['database']} database"))
+                title=f"Stage profile: {profile['events']:,} events in one process, "
+                      f"same {profile['database']} database"))
     print("(validate+mask+classify+fingerprint+serialise are the steps of `triage`; 'triage (one call)' times the "
           "real call; store = session + store_accepted + commit, wall time; its CPU row is this thread's CPU time, "
           "the difference is waiting for the database.)")

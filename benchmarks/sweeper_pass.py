@@ -116,10 +116,12 @@ def seed(engine: Engine, args: argparse.Namespace, now: datetime, plan: dict[str
         else:
             state, created, finished, next_at = "running", now - timedelta(seconds=rng.uniform(1, 60)), None, None
         occurrences.append({"id": i + 1, "group_id": g + 1, "delivery_id": f"bench-{i}", "idempotency_key": None,
-                            "received_at": created, "occurred_at": created, "source": "app", "message": EVENT["message"],
+                            "received_at": created, "occurred_at": created, "source": "app",
+                            "message": EVENT["message"],
                             "event": {**EVENT, "service": f"partner-{g:02d}"}, **triage})
         executions.append({"id": i + 1, "group_id": g + 1, "occurrence_id": i + 1, "replay_of": None,
-                           "plan_name": plan["name"], "plan": plan, "service": f"partner-{g:02d}", "category": "network",
+                           "plan_name": plan["name"], "plan": plan, "service": f"partner-{g:02d}",
+                           "category": "network",
                            "state": state, "run": 1, "step_index": 0, "next_attempt_at": next_at, "created_at": created,
                            "updated_at": finished or created, "finished_at": finished,
                            "last_error": "the replayed task failed", "reason": None, "version": 3})
@@ -190,7 +192,8 @@ def seed(engine: Engine, args: argparse.Namespace, now: datetime, plan: dict[str
                 conn.execute(insert(model.__table__), rows[offset:offset + INSERT_BATCH])
         if engine.dialect.name == "postgresql":  # ids were given explicitly: move the sequences past them
             for name in ("error_groups", "occurrences", "executions"):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                                  f"(SELECT max(id) FROM {name}))"))
     insert_s = time.perf_counter() - started
     analyze(engine)
     with engine.connect() as conn:
@@ -256,7 +259,8 @@ def time_passes(service: Any, engine: Engine, due_ids: list[int], passes: int) -
     if any(r is None or r["dispatched"] != expected or r["timed_out"] for r in [first_result, *results]):
         raise SystemExit(f"unexpected sweep results: first {first_result}, then {results[:3]} ...")
     statements = sorted(({"statement": label, "per_pass": len(t) / passes, "median_ms": ms(median(t)),
-                          "max_ms": ms(max(t)), "ms_per_pass": ms(sum(t)) / passes} for label, t in timer.times.items()),
+                          "max_ms": ms(max(t)), "ms_per_pass": ms(sum(t)) / passes}
+                         for label, t in timer.times.items()),
                         key=lambda row: -row["ms_per_pass"])
     return {"first_pass_ms": ms(first_s), "passes": passes, "median_ms": ms(median(times)), "max_ms": ms(max(times)),
             "min_ms": ms(min(times)), "mean_ms": ms(statistics.fmean(times)), "dispatched_per_pass": expected,
@@ -369,7 +373,8 @@ def bench_database(kind: str, url: str, args: argparse.Namespace) -> dict[str, A
     migrate.upgrade(url)
     engine = engine_for(url)
     now = datetime.now(UTC).replace(microsecond=0)
-    settings = load_settings(database_url=url, broker_url=args.broker_url, breaker_store="database", log_level="WARNING")
+    settings = load_settings(database_url=url, broker_url=args.broker_url, breaker_store="database",
+                             log_level="WARNING")
     recorder = Recorder()
     service = RecoveryService(settings, dispatcher=recorder, clock=lambda: now)
     plan = service.plans.select(EVENT, "network", "error").model_dump(mode="json")
@@ -432,8 +437,8 @@ def print_report(result: dict[str, Any]) -> None:
     rows = []
     for r in result["results"]:
         for name, p in r["passes"].items():
-            rows.append([r["database"], name, p["dispatched_per_pass"], p["first_pass_ms"], p["median_ms"], p["mean_ms"],
-                         p["max_ms"]])
+            rows.append([r["database"], name, p["dispatched_per_pass"], p["first_pass_ms"], p["median_ms"],
+                         p["mean_ms"], p["max_ms"]])
     print()
     print(table(["database", "dispatcher", "due per pass", "first pass ms", "median ms", "mean ms", "max ms"], rows,
                 title=f"RecoveryService.sweep(), {cfg['passes']} passes each, {cfg['waiting']:,} executions waiting "
@@ -446,7 +451,8 @@ def print_report(result: dict[str, Any]) -> None:
         p = r["passes"]["recording dispatcher"]
         print()
         print(table(["statement", "per pass", "median ms", "max ms", "ms per pass"],
-                    [[s["statement"], s["per_pass"], s["median_ms"], s["max_ms"], s["ms_per_pass"]] for s in p["statements"]],
+                    [[s["statement"], s["per_pass"], s["median_ms"], s["max_ms"], s["ms_per_pass"]]
+                     for s in p["statements"]],
                     title=f"{r['database']}: the SQL of one pass (recording dispatcher)"))
         if r["database"] == "sqlite":
             print("(SQLite: a SELECT's time here ends at its first row; the rest is read while it is fetched. The "
@@ -460,7 +466,8 @@ def print_report(result: dict[str, Any]) -> None:
             print(q["statement"])
             print(f"parameters: {q['parameters']}")
             print(f"-- with {q['index']} (uses it: {'yes' if q['uses_index'] else 'NO'}); "
-                  f"{q['timing']['rows']} rows, median {q['timing']['median_ms']:.3f} ms over {q['timing']['repeat']} runs")
+                  f"{q['timing']['rows']} rows, median {q['timing']['median_ms']:.3f} ms "
+                  f"over {q['timing']['repeat']} runs")
             for line in q["plan"]:
                 print(f"   {line}")
             w = q["without_index"]
