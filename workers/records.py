@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workers.storage.models import Alert, Attempt, AuditEntry, ErrorGroup, Execution, Occurrence, RejectedEvent
-from workers.storage.repository import utc, when
 
 
 def group_dict(group: ErrorGroup) -> dict[str, Any]:
@@ -19,16 +18,16 @@ def group_dict(group: ErrorGroup) -> dict[str, Any]:
             "message": group.message_template, "service": group.service, "operation": group.operation,
             "category": group.category, "severity": group.severity, "retryable": group.retryable,
             "confidence": group.confidence, "rule": group.rule_id, "status": group.status,
-            "count": group.occurrence_count, "first_seen": utc(group.first_seen), "last_seen": utc(group.last_seen)}
+            "count": group.occurrence_count, "first_seen": group.first_seen, "last_seen": group.last_seen}
 
 
 def occurrence_dict(occurrence: Occurrence) -> dict[str, Any]:
-    return {"id": occurrence.id, "received_at": utc(occurrence.received_at), "occurred_at": utc(occurrence.occurred_at),
+    return {"id": occurrence.id, "received_at": occurrence.received_at, "occurred_at": occurrence.occurred_at,
             "category": occurrence.category, "rule": occurrence.rule_id, "event": occurrence.event}
 
 
 def rejected_dict(row: RejectedEvent) -> dict[str, Any]:
-    return {"id": row.id, "received_at": utc(row.received_at), "delivery_id": row.delivery_id,
+    return {"id": row.id, "received_at": row.received_at, "delivery_id": row.delivery_id,
             "reason": row.reason, "payload_bytes": row.payload_bytes, "payload": row.payload}
 
 
@@ -45,32 +44,32 @@ def execution_dict(execution: Execution, attempts: int, error: str | None) -> di
             "service": execution.service, "category": execution.category, "group_id": execution.group_id,
             "occurrence_id": execution.occurrence_id, "error": error, "replay_of": execution.replay_of, "run": execution.run,
             "step": number, "step_kind": kind, "steps": total, "attempts": attempts,
-            "next_attempt_at": when(execution.next_attempt_at), "last_error": execution.last_error,
-            "created_at": when(execution.created_at), "updated_at": when(execution.updated_at),
-            "finished_at": when(execution.finished_at)}
+            "next_attempt_at": execution.next_attempt_at, "last_error": execution.last_error,
+            "created_at": execution.created_at, "updated_at": execution.updated_at,
+            "finished_at": execution.finished_at}
 
 
 def attempt_dict(attempt: Attempt) -> dict[str, Any]:
     return {"id": attempt.id, "run": attempt.run, "step": attempt.step_index + 1, "step_kind": attempt.step_kind,
-            "number": attempt.number, "state": attempt.state, "scheduled_for": when(attempt.scheduled_for),
-            "dispatched_at": when(attempt.dispatched_at), "claimed_at": when(attempt.claimed_at),
-            "claimed_by": attempt.claimed_by, "deadline_at": when(attempt.deadline_at),
-            "finished_at": when(attempt.finished_at), "outcome": attempt.outcome, "error": attempt.error,
+            "number": attempt.number, "state": attempt.state, "scheduled_for": attempt.scheduled_for,
+            "dispatched_at": attempt.dispatched_at, "claimed_at": attempt.claimed_at,
+            "claimed_by": attempt.claimed_by, "deadline_at": attempt.deadline_at,
+            "finished_at": attempt.finished_at, "outcome": attempt.outcome, "error": attempt.error,
             "detail": attempt.detail}
 
 
 def audit_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {"id": entry.id, "at": when(entry.at), "actor": entry.actor, "action": entry.action,
+    return {"id": entry.id, "at": entry.at, "actor": entry.actor, "action": entry.action,
             "from_state": entry.from_state, "to_state": entry.to_state, "reason": entry.reason,
             "attempt_id": entry.attempt_id, "detail": entry.detail}
 
 
 def alert_dict(alert: Alert) -> dict[str, Any]:
     return {"id": alert.id, "rule": alert.rule, "subject": alert.subject, "state": alert.state, "level": alert.level,
-            "summary": alert.summary, "detail": alert.detail, "opened_at": when(alert.opened_at),
-            "last_seen_at": when(alert.last_seen_at), "acknowledged_at": when(alert.acknowledged_at),
+            "summary": alert.summary, "detail": alert.detail, "opened_at": alert.opened_at,
+            "last_seen_at": alert.last_seen_at, "acknowledged_at": alert.acknowledged_at,
             "acknowledged_by": alert.acknowledged_by, "acknowledged_reason": alert.acknowledged_reason,
-            "resolved_at": when(alert.resolved_at)}
+            "resolved_at": alert.resolved_at}
 
 
 def error_of(event: dict[str, Any] | None) -> str | None:

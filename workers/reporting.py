@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from workers.classification import Classifier
+from workers.clock import utcnow
 from workers.intake import Accepted, Limits, Rejected, reject, triage
 from workers.recovery.service import RecoveryService
 from workers.storage import repository
@@ -39,7 +40,7 @@ class Outcome:
 
 class IntakeService:
     def __init__(self, settings: Settings, *, recovery: RecoveryService | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+                 clock: Callable[[], datetime] = utcnow):
         self.settings = settings
         self.limits = Limits.from_settings(settings)
         self.recovery = recovery  # None: store only, start no recovery (tests of intake alone)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
+
+from workers.clock import as_utc
 
 # A peer asking for more than a day is misconfigured; the caller's own limits apply beyond that.
 MAX_RETRY_AFTER_S = 86_400.0
@@ -21,12 +23,9 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if _DELTA_SECONDS.fullmatch(text):
-        delay_s = float(text)
-    else:
-        delay_s = _seconds_until(text, now=now)
-        if delay_s is None:
-            return None
+    delay_s = float(text) if _DELTA_SECONDS.fullmatch(text) else _seconds_until(text, now=now)
+    if delay_s is None:
+        return None
     return min(max(delay_s, 0.0), MAX_RETRY_AFTER_S)
 
 
@@ -35,9 +34,5 @@ def _seconds_until(http_date: str, *, now: datetime) -> float | None:
         when = parsedate_to_datetime(http_date)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return (_as_utc(when) - _as_utc(now)).total_seconds()
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Naive datetimes are taken as UTC (an HTTP-date is always GMT)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    # A naive result is GMT: an HTTP-date always is.
+    return (as_utc(when) - as_utc(now)).total_seconds()

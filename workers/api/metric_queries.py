@@ -11,7 +11,6 @@ from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from workers.storage.models import Attempt, ErrorGroup, Execution, MaintenanceRun, RejectedEvent
-from workers.storage.repository import utc
 
 SUCCEEDED_RUN = "succeeded"
 
@@ -47,4 +46,4 @@ def last_success_by_job(session: Session, jobs: Iterable[str]) -> dict[str, date
     instead of grouping every succeeded run (a year of a job every minute is half a million rows)."""
     latest = union_all(*(select(literal(job).label("job"), func.max(MaintenanceRun.finished_at).label("finished_at"))
                          .where(MaintenanceRun.job == job, MaintenanceRun.status == SUCCEEDED_RUN) for job in jobs))
-    return {job: utc(finished) for job, finished in session.execute(select(latest.subquery())) if finished is not None}
+    return {job: finished for job, finished in session.execute(select(latest.subquery())) if finished is not None}

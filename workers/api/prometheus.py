@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -22,6 +22,7 @@ from config.settings import Settings
 from workers.api import metric_queries as mq
 from workers.breakers import Breakers
 from workers.breakers.policy import StateName
+from workers.clock import utcnow
 from workers.maintenance.health import queries
 from workers.maintenance.health.metrics import (
     BREAKERS,
@@ -41,12 +42,8 @@ BREAKER_STATES: tuple[str, ...] = StateName.__args__  # closed, open, half_open,
 ACCEPTED, REJECTED = "accepted", "rejected"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class MedicCollector(Collector):
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], *, clock: Callable[[], datetime] = _now):
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], *, clock: Callable[[], datetime] = utcnow):
         self.settings = settings
         self.sessions = sessions
         self.clock = clock

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
@@ -13,6 +12,7 @@ from config.errors import NotFound
 from workers.api.auth import Client, reader, writer
 from workers.api.pages import Page, page
 from workers.api.session import db
+from workers.clock import utcnow
 from workers.maintenance.health import alerts as alert_store
 from workers.maintenance.health import snapshots
 from workers.records import alert_dict
@@ -53,7 +53,7 @@ def acknowledge_alert(request: Request, alert_id: int, body: Acknowledgement = B
                       client: Client = Depends(writer)) -> dict[str, Any]:
     with db(request) as session:
         alert, _ = alert_store.acknowledge(session, alert_id, actor=f"api:{client.name}", reason=body.reason,
-                                           now=datetime.now(UTC))
+                                           now=utcnow())
     return worded(request, alert, None, None)
 
 
@@ -65,7 +65,7 @@ def health(request: Request) -> dict[str, Any]:
     if latest is None:
         return {"status": UNKNOWN, "stale": True, "taken_at": None, "age_s": None,
                 "reasons": [{"text": "no health snapshot yet: is beat running the health job?"}], "metrics": None}
-    age_s = (datetime.now(UTC) - latest.taken_at).total_seconds()
+    age_s = (utcnow() - latest.taken_at).total_seconds()
     return {"status": latest.assessment.status, "stale": age_s > settings.health.stale_after_s,
             "taken_at": latest.taken_at, "age_s": round(age_s, 1),
             "reasons": [reason.to_dict() for reason in latest.assessment.reasons], "metrics": latest.metrics.to_dict()}

@@ -64,14 +64,14 @@ def with_messages(request: Request, group: ErrorGroup, execution: Execution | No
     data = group_dict(group)
     data["recovery"] = None if execution is None else {
         "execution_id": execution.id, "state": execution.state, "plan": execution.plan_name,
-        "next_attempt_at": repository.when(execution.next_attempt_at)}
+        "next_attempt_at": execution.next_attempt_at}
     fields = {"id": group.id, "category": group.category, "severity": group.severity, "retryable": group.retryable,
               "confidence": group.confidence, "rule_id": group.rule_id, "service": group.service,
               "operation": group.operation, "error_type": group.error_type, "message_template": group.message_template,
               "status": group.status, "occurrence_count": group.occurrence_count,
-              "first_seen": repository.utc(group.first_seen), "last_seen": repository.utc(group.last_seen),
+              "first_seen": group.first_seen, "last_seen": group.last_seen,
               "recovery_state": execution.state if execution else None,
-              "next_attempt_at": repository.when(execution.next_attempt_at) if execution else None,
+              "next_attempt_at": execution.next_attempt_at if execution else None,
               "plan_name": execution.plan_name if execution else None}
     rendered = request.app.state.catalog.render_group(fields, locale=locale, accept_language=accept_language)
     data["locale"] = rendered.locale

@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import redis
@@ -17,6 +17,7 @@ from workers.backoff import backoff_delay_s
 from workers.breakers import policy
 from workers.breakers.policy import BreakerConfig, BreakerState, Permit, Transition
 from workers.breakers.store import BreakerStore, RedisBreakerStore, SqlBreakerStore
+from workers.clock import utcnow
 
 log = logging.getLogger("medic.breakers")
 
@@ -42,15 +43,11 @@ class BreakerContention(StorageUnavailable):
     """Every compare-and-set on a breaker was lost: its state kept changing; try again later."""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Breakers:
     """Breakers by service name: each method is a bounded compare-and-set loop on the store."""
 
     def __init__(self, store: BreakerStore, config_for: Callable[[str], BreakerConfig], *,
-                 clock: Callable[[], datetime] = _utcnow, on_transition: Listener | None = None,
+                 clock: Callable[[], datetime] = utcnow, on_transition: Listener | None = None,
                  sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None):
         self.store, self._config_for, self._clock = store, config_for, clock
         self._on_transition, self._sleep, self._rng = on_transition, sleep, rng
@@ -117,7 +114,7 @@ class Breakers:
 
 
 def breakers_from_settings(settings: Any, sessions: sessionmaker[Session], config_for: Callable[[str], BreakerConfig], *,
-                           on_transition: Listener | None = None, clock: Callable[[], datetime] = _utcnow) -> Breakers:
+                           on_transition: Listener | None = None, clock: Callable[[], datetime] = utcnow) -> Breakers:
     """Breakers on Redis when settings say so (settings.breakers_in_redis), else on the database."""
     if settings.breakers_in_redis:
         client = redis.Redis.from_url(settings.breaker_redis_url, socket_timeout=REDIS_TIMEOUT_S,

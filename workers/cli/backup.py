@@ -14,7 +14,8 @@ from workers.cli import exit_codes
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.maintenance import ProgressBar, run_dict
 from workers.cli.output import emit_fields, emit_json, emit_table
-from workers.cli.times import now_utc, relative, when
+from workers.cli.times import relative
+from workers.clock import utcnow
 from workers.maintenance import runs
 from workers.maintenance.backup import catalog, restore, workspace
 from workers.maintenance.backup.errors import BackupError
@@ -83,7 +84,7 @@ def backup_list(include_deleted: bool, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    now = now_utc()
+    now = utcnow()
     headers = ["name", "created", "size", "kind", "verification", "verified"] + (["deleted"] if include_deleted else [])
     emit_table(([r["name"], r["created_at"], human_size(r["size_bytes"]), r["database_kind"], r["verification"],
                  relative(r["verified_at"], now)] + ([r["deleted_at"]] if include_deleted else []) for r in rows),
@@ -105,7 +106,7 @@ def backup_verify(name: str, as_json: bool) -> None:
         result = verify(source.path, current, sha256=row.sha256 if row else None, manifest=row.manifest if row else None)
     if row is not None:
         with database() as session:
-            catalog.record_verification(session, row.id, status=result.status, detail=result.detail, now=now_utc())
+            catalog.record_verification(session, row.id, status=result.status, detail=result.detail, now=utcnow())
     data = {"name": row.name if row else source.path.name, "path": str(source.path), "registered": row is not None,
             "verification": result.status, "detail": result.detail}
     if as_json:
@@ -177,11 +178,11 @@ def describe_plan(plan: restore.Plan) -> str:
 
 
 def backup_dict(row: Backup) -> dict[str, Any]:
-    return {"name": row.name, "path": row.path, "created_at": when(row.created_at), "database_kind": row.database_kind,
+    return {"name": row.name, "path": row.path, "created_at": row.created_at, "database_kind": row.database_kind,
             "size_bytes": row.size_bytes, "sha256": row.sha256, "schema_revision": row.manifest.get("schema_revision"),
             "medic_version": row.manifest.get("medic_version"), "verification": row.verification,
-            "verified_at": when(row.verified_at), "verification_detail": row.verification_detail,
-            "deleted_at": when(row.deleted_at)}
+            "verified_at": row.verified_at, "verification_detail": row.verification_detail,
+            "deleted_at": row.deleted_at}
 
 
 def human_size(size_bytes: int) -> str:

@@ -12,7 +12,8 @@ from workers.breakers import BreakerConfig, BreakerState, breakers_from_settings
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_json, emit_table
 from workers.cli.recovery import recovery_service
-from workers.cli.times import now_utc, relative, when
+from workers.cli.times import relative
+from workers.clock import utcnow
 from workers.notify import queue as notifications_queue
 from workers.recovery.plans import builtin_plan_paths, load_plans
 from workers.storage.db import session_factory
@@ -45,7 +46,7 @@ def breakers_list(transitions, as_json) -> None:
     plan_set = load_plans([*builtin_plan_paths(), *current.plans_files])  # for breaker settings only
     store = breakers_from_settings(current, session_factory(current.database_url), plan_set.breaker_config).store
     stored = store.all()
-    now = now_utc()
+    now = utcnow()
     rows = []
     with database() as session:
         for service in sorted(set(stored) | set(plan_set.breaker_services)):
@@ -71,7 +72,7 @@ def _transitions(session, service: str, limit: int) -> list[dict[str, Any]]:
         return []
     rows = session.scalars(select(BreakerTransition).where(BreakerTransition.service == service)
                            .order_by(BreakerTransition.at.desc(), BreakerTransition.id.desc()).limit(limit))
-    return [{"at": when(t.at), "from_state": t.from_state, "to_state": t.to_state, "actor": t.actor, "reason": t.reason}
+    return [{"at": t.at, "from_state": t.from_state, "to_state": t.to_state, "actor": t.actor, "reason": t.reason}
             for t in rows]
 
 
@@ -179,8 +180,8 @@ def notifications_list(state, limit, as_json) -> None:
     if as_json:
         emit_json([_notification(n) for n in rows])
         return
-    now = now_utc()
-    emit_table(([n.id, when(n.created_at), n.channel, n.level, n.kind, n.state, n.attempts,
+    now = utcnow()
+    emit_table(([n.id, n.created_at, n.channel, n.level, n.kind, n.state, n.attempts,
                  relative(n.next_attempt_at, now) if n.state == notifications_queue.PENDING else None, n.last_error,
                  n.subject] for n in rows),
                ["id", "created", "channel", "level", "kind", "state", "tries", "next try", "last error", "subject"],
@@ -188,7 +189,7 @@ def notifications_list(state, limit, as_json) -> None:
 
 
 def _notification(row: Notification) -> dict[str, Any]:
-    return {"id": row.id, "created_at": when(row.created_at), "channel": row.channel, "level": row.level,
-            "kind": row.kind, "state": row.state, "attempts": row.attempts, "next_attempt_at": when(row.next_attempt_at),
-            "sent_at": when(row.sent_at), "last_error": row.last_error, "subject": row.subject,
+    return {"id": row.id, "created_at": row.created_at, "channel": row.channel, "level": row.level,
+            "kind": row.kind, "state": row.state, "attempts": row.attempts, "next_attempt_at": row.next_attempt_at,
+            "sent_at": row.sent_at, "last_error": row.last_error, "subject": row.subject,
             "group_id": row.group_id, "execution_id": row.execution_id}

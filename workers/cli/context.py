@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from config.errors import ConfigError
 from config.settings import Settings, get_settings
+from workers.clock import utcnow
 from workers.storage import migrate
 from workers.storage.db import guarded_session, session_factory
 
@@ -55,7 +56,7 @@ def parse_since(value: str | None, *, now: datetime | None = None) -> datetime |
     """'30m', '2h', '7d' ago, or an ISO-8601 time."""
     if value is None:
         return None
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     match = _DURATION.match(value.strip())
     if match:
         return now - timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])

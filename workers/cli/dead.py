@@ -11,12 +11,11 @@ from sqlalchemy.orm import Session
 from config.errors import InvalidTransition, NotFound
 from workers.cli.context import database, json_option, parse_since
 from workers.cli.output import emit_json, emit_table
-from workers.cli.recovery import limit_option, listed, recovery_service, service_option, show_execution, when
+from workers.cli.recovery import limit_option, listed, recovery_service, service_option, show_execution
 from workers.records import execution_dict
 from workers.recovery import operator as ops
 from workers.recovery.states import DEAD
 from workers.storage.models import Execution
-from workers.storage.repository import utc
 
 # How many ids a purge confirmation names before summarising.
 _PREVIEW_IDS = 10
@@ -40,7 +39,7 @@ def dead_list(service, limit, as_json) -> None:
     if as_json:
         emit_json([execution_dict(e, n, error) for e, n, error in rows])
         return
-    emit_table(([e.id, when(e.finished_at), e.plan_name, e.service, e.category, n, e.replay_of, error, e.last_error]
+    emit_table(([e.id, e.finished_at, e.plan_name, e.service, e.category, n, e.replay_of, error, e.last_error]
                 for e, n, error in rows),
                ["id", "dead since", "plan", "service", "category", "attempts", "replay of", "error", "last attempt error"],
                empty="no dead letters")
@@ -126,5 +125,5 @@ def _purgeable(session: Session, ids: list[int], finished_before: datetime | Non
     if ids:
         query = query.where(Execution.id.in_(ids))
     if finished_before is not None:
-        query = query.where(Execution.finished_at < utc(finished_before))
+        query = query.where(Execution.finished_at < finished_before)
     return list(session.scalars(query))

@@ -13,7 +13,8 @@ from workers.cli import exit_codes
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.recovery import cli_actor
-from workers.cli.times import now_utc, relative, when
+from workers.cli.times import relative
+from workers.clock import utcnow
 from workers.maintenance.health import alerts as alert_store
 from workers.maintenance.health import snapshots
 from workers.maintenance.health.metrics import Metrics
@@ -40,7 +41,7 @@ def health(fresh: bool, as_json: bool) -> None:
     (without --now).
     """
     current = settings()
-    now = now_utc()
+    now = utcnow()
     if fresh:
         try:
             require_database()
@@ -139,7 +140,7 @@ def alerts_list(state: str, limit: int, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    now = now_utc()
+    now = utcnow()
     emit_table(([r["id"], r["state"], r["level"], r["rule"], r["subject"], relative(r["opened_at"], now),
                  relative(r["last_seen_at"], now), r["acknowledged_by"], r["summary"]] for r in rows),
                ["id", "state", "level", "rule", "subject", "opened", "last seen", "acknowledged by", "summary"],
@@ -156,10 +157,10 @@ def alerts_ack(alert_id: int, reason: str | None) -> None:
     """
     actor = cli_actor().name
     with database() as session:
-        alert, changed = alert_store.acknowledge(session, alert_id, actor=actor, reason=reason, now=now_utc())
+        alert, changed = alert_store.acknowledge(session, alert_id, actor=actor, reason=reason, now=utcnow())
     if changed:
         click.echo(f"alert {alert.id} ({alert.rule}: {alert.subject}) acknowledged by {actor}")
     else:
         click.echo(f"alert {alert.id} ({alert.rule}: {alert.subject}) was acknowledged already by "
-                   f"{alert.acknowledged_by} at {when(alert.acknowledged_at):%Y-%m-%d %H:%M:%S} UTC: nothing changed")
+                   f"{alert.acknowledged_by} at {alert.acknowledged_at:%Y-%m-%d %H:%M:%S} UTC: nothing changed")
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
 from config.errors import NotFound
 from workers.cli.context import database, json_option, parse_since
 from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.recovery import cli_actor
+from workers.clock import utcnow
 from workers.records import group_dict, occurrence_dict, rejected_dict
 from workers.recovery import store
 from workers.storage import repository
 from workers.storage.models import ErrorGroup, RejectedEvent
-from workers.storage.repository import utc
 
 since_option = click.option("--since", help="Only since then: 30m, 2h, 7d, or an ISO-8601 time.")
 limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many rows.")
@@ -41,8 +39,8 @@ def errors_list(category, service, status, since, limit, as_json) -> None:
     if as_json:
         emit_json([group_dict(g) for g in groups])
         return
-    emit_table(([g.id, g.category, g.severity, "yes" if g.retryable else "no", g.occurrence_count, utc(g.first_seen),
-                 utc(g.last_seen), g.service, g.error_type, g.rule_id, g.message_template] for g in groups),
+    emit_table(([g.id, g.category, g.severity, "yes" if g.retryable else "no", g.occurrence_count, g.first_seen,
+                 g.last_seen, g.service, g.error_type, g.rule_id, g.message_template] for g in groups),
                ["id", "category", "severity", "retry", "count", "first seen", "last seen", "service", "type", "rule",
                 "message"], empty="no error groups")
 
@@ -65,10 +63,10 @@ def errors_show(group_id, occurrences, as_json) -> None:
                  ("service", group.service), ("operation", group.operation), ("category", group.category),
                  ("severity", group.severity), ("retryable", group.retryable), ("confidence", group.confidence),
                  ("rule", group.rule_id), ("status", group.status), ("occurrences", group.occurrence_count),
-                 ("first seen", utc(group.first_seen)), ("last seen", utc(group.last_seen)), ("fingerprint", group.fingerprint)])
+                 ("first seen", group.first_seen), ("last seen", group.last_seen), ("fingerprint", group.fingerprint)])
     if recent:
         click.echo()
-        emit_table(([o.id, utc(o.occurred_at), o.source, o.event.get("idempotency_key"), o.message] for o in recent),
+        emit_table(([o.id, o.occurred_at, o.source, o.event.get("idempotency_key"), o.message] for o in recent),
                    ["occurrence", "occurred", "source", "idempotency key", "message"])
 
 
@@ -104,7 +102,7 @@ def _set_group_status(group_id: int, status: str, reason: str | None, as_json: b
         if before != status:
             group.status = status
             # An audit row without an execution; it follows MEDIC_CLEANUP__AUDIT_DAYS.
-            store.audit(session, None, at=datetime.now(UTC), actor=actor, action=f"group_{status}",
+            store.audit(session, None, at=utcnow(), actor=actor, action=f"group_{status}",
                         from_state=before, to_state=status, reason=reason, detail={"group_id": group_id})
             session.commit()
     if as_json:
@@ -129,7 +127,7 @@ def rejected_list(since, limit, as_json) -> None:
     if as_json:
         emit_json([rejected_dict(r) for r in rows])
         return
-    emit_table(([r.id, utc(r.received_at), r.payload_bytes, r.reason] for r in rows),
+    emit_table(([r.id, r.received_at, r.payload_bytes, r.reason] for r in rows),
                ["id", "received", "bytes", "reason"], empty="no rejected events")
 
 
@@ -145,7 +143,7 @@ def rejected_show(rejected_id, as_json) -> None:
     if as_json:
         emit_json(rejected_dict(row))
         return
-    emit_fields([("id", row.id), ("received", utc(row.received_at)), ("delivery id", row.delivery_id),
+    emit_fields([("id", row.id), ("received", row.received_at), ("delivery id", row.delivery_id),
                  ("bytes", row.payload_bytes), ("reason", row.reason), ("payload", row.payload)])
 
 
@@ -154,7 +152,7 @@ def rejected_show(rejected_id, as_json) -> None:
 def stats(as_json) -> None:
     """Totals: groups, occurrences by category and severity, rejected events."""
     with database() as session:
-        summary = repository.stats(session, now=datetime.now(UTC))
+        summary = repository.stats(session, now=utcnow())
     if as_json:
         emit_json(summary)
         return

@@ -10,7 +10,8 @@ import click
 from workers.cli import exit_codes
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_fields, emit_json, emit_table
-from workers.cli.times import now_utc, relative, when
+from workers.cli.times import relative
+from workers.clock import utcnow
 from workers.maintenance import runs
 from workers.maintenance.registry import JOBS, get_job
 from workers.maintenance.runner import run_job
@@ -34,7 +35,7 @@ def maintenance_list(as_json: bool) -> None:
     current = settings()
     with database() as session:
         latest = runs.latest_by_job(session)
-    now = now_utc()
+    now = utcnow()
     rows = []
     for name, spec in JOBS.items():
         schedule = current.schedules[name]
@@ -51,7 +52,7 @@ def maintenance_list(as_json: bool) -> None:
         emit_json(rows)
         return
     emit_table(([r["job"], r["schedule"] if r["enabled"] else f"disabled ({r['schedule']})",
-                 relative(when(r["last_run"]["started_at"]), now) if r["last_run"] else None,
+                 relative(r["last_run"]["started_at"], now) if r["last_run"] else None,
                  None if r["job"] == SWEEP else _status(r["last_run"]), _duration(r["last_run"]),
                  (r["last_run"] or {}).get("summary") or (r["last_run"] or {}).get("error")] for r in rows),
                ["job", "schedule", "last run", "outcome", "duration", "summary"])
@@ -106,7 +107,7 @@ def maintenance_runs(job: str | None, limit: int, as_json: bool) -> None:
 
 def run_dict(run: MaintenanceRun) -> dict[str, Any]:
     return {"id": run.id, "job": run.job, "trigger": run.trigger, "host": run.host, "status": run.status,
-            "started_at": when(run.started_at), "finished_at": when(run.finished_at),
+            "started_at": run.started_at, "finished_at": run.finished_at,
             "duration_s": runs.duration_s(run), "counts": run.counts, "summary": run.summary, "error": run.error}
 
 

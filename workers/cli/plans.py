@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -14,6 +13,7 @@ from workers.classification import Classifier
 from workers.cli import exit_codes
 from workers.cli.context import json_option, settings
 from workers.cli.output import emit_json, emit_table
+from workers.clock import utcnow
 from workers.intake import Limits, Rejected, triage
 from workers.recovery import engine
 from workers.recovery.actions import ActionRegistry
@@ -106,7 +106,7 @@ def plans_explain(event_file, seed, extra, as_json) -> None:
     raw = _read_event(event_file)
     current = settings()
     decision = triage(raw, limits=Limits.from_settings(current), classifier=Classifier.from_files(current.rules_files),
-                      received_at=datetime.now(UTC))
+                      received_at=utcnow())
     if isinstance(decision, Rejected):
         _fail(decision.reason)
     event, triaged = decision.event, decision.classification

@@ -12,7 +12,8 @@ from workers.cli import exit_codes
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.maintenance import ProgressBar, run_dict
 from workers.cli.output import emit_fields, emit_json, emit_table
-from workers.cli.times import now_utc, relative, when
+from workers.cli.times import relative
+from workers.clock import utcnow
 from workers.maintenance import runs
 from workers.maintenance.reconcile import job, journal
 from workers.maintenance.runner import run_job
@@ -49,8 +50,8 @@ def reconcile_list(as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    now = now_utc()
-    emit_table(([r["check"], r["run_as"], r["fix"], relative(when(r["last"]["at"]), now) if r["last"] else None,
+    now = utcnow()
+    emit_table(([r["check"], r["run_as"], r["fix"], relative(r["last"]["at"], now) if r["last"] else None,
                  _result(r["last"])] for r in rows), ["check", "run as", "fix", "last run", "last result"])
 
 
@@ -110,7 +111,7 @@ def remaining(counts: dict[str, Any]) -> bool:
 
 
 def entry_dict(entry: ReconciliationEntry) -> dict[str, Any]:
-    return {"id": entry.id, "run_id": entry.run_id, "check": entry.check_name, "at": when(entry.at),
+    return {"id": entry.id, "run_id": entry.run_id, "check": entry.check_name, "at": entry.at,
             "subject": entry.subject, "action": entry.action, "before": entry.before, "after": entry.after,
             "detail": entry.detail}
 
@@ -129,7 +130,7 @@ def _last(session, recent: list[MaintenanceRun], check: str) -> dict[str, Any] |
     error = None
     if numbers["errors"]:
         error = next((e.detail for e in journal.history(session, check=check, run_id=run.id, limit=1)), None)
-    return {"run": run.id, "at": when(run.started_at), **numbers, "error": error}
+    return {"run": run.id, "at": run.started_at, **numbers, "error": error}
 
 
 def _result(last: dict[str, Any] | None) -> str:

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from workers.cli.context import database, json_option, settings
 from workers.cli.output import emit_json, emit_table
 from workers.cli.recovery import limit_option, recovery_service, state_of, step_text
-from workers.cli.times import now_utc, relative, when
+from workers.cli.times import relative
+from workers.clock import utcnow
 from workers.maintenance.stuck.detect import Planned, plan
 from workers.recovery import operator as ops
 from workers.recovery.service import Dispatch
@@ -39,7 +40,7 @@ def stuck() -> None:
 @json_option
 def stuck_list(limit, as_json) -> None:
     """List stuck executions, longest stuck first, with what the stuck job will do with each."""
-    now = now_utc()
+    now = utcnow()
     with database() as session:
         planned = plan(session, settings().stuck, now, limit=limit)
         executions = {e.id: e for e in session.scalars(
@@ -49,7 +50,7 @@ def stuck_list(limit, as_json) -> None:
         emit_json(rows)
         return
     emit_table(([r["execution_id"], r["kind"], r["state"], f"{r['step']}/{r['steps']} {r['step_kind'] or '?'}",
-                 f"{when(r['stuck_since']):%Y-%m-%d %H:%M:%S} ({relative(r['stuck_since'], now)})", r["requeues"],
+                 f"{r['stuck_since']:%Y-%m-%d %H:%M:%S} ({relative(r['stuck_since'], now)})", r["requeues"],
                  r["policy"], r["queue"]] for r in rows),
                ["execution", "kind", "state", "step", "stuck since", "requeues", "policy", "queue"],
                empty="no stuck executions")
@@ -137,6 +138,6 @@ def _report(execution_id: int, before: str, did: str, actor: str, dispatch: Disp
         attempt = session.get(Attempt, dispatch.attempt_id) if dispatch else None
     line = f"execution {execution_id} {did} by {actor}: {before} → {execution.state}, step {step_text(execution)}"
     if attempt is not None:
-        due = "now" if dispatch.countdown_s == 0 else relative(attempt.scheduled_for, now_utc())
+        due = "now" if dispatch.countdown_s == 0 else relative(attempt.scheduled_for, utcnow())
         line += f"; attempt {attempt.number} of step {attempt.step_index + 1} ({attempt.step_kind}) runs {due}"
     click.echo(line)

@@ -1,23 +1,21 @@
-"""Times as the CLI shows them: now, stored times in UTC, and 'in 12s' / '3m ago'."""
+"""Times as the CLI shows them: 'in 12s' / '3m ago'."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from workers.storage.repository import utc, when
+from workers.clock import as_utc
+from workers.clock import utcnow as now_utc  # workers/cli/recovery.py still imports it from here
+from workers.storage.repository import when  # likewise
 
 __all__ = ["now_utc", "relative", "when"]
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
 def relative(moment: datetime | None, now: datetime) -> str | None:
-    """'in 12s', '3m ago', 'now': for times people compare with the present."""
+    """'in 12s', '3m ago', 'now': for times people compare with the present (naive ones taken as UTC)."""
     if moment is None:
         return None
-    seconds = (utc(moment) - now).total_seconds()
+    seconds = (as_utc(moment) - now).total_seconds()
     size = abs(seconds)
     if size < 1:
         return "now"

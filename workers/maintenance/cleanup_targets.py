@@ -30,7 +30,6 @@ from workers.storage.models import (
     ReconciliationEntry,
     RejectedEvent,
 )
-from workers.storage.repository import utc
 
 RESOLVED = "resolved"  # error_groups.status and alerts.state
 # Listed rather than NOT IN FINISHED, so that (state, updated_at) finds them.
@@ -51,14 +50,13 @@ def _target(kind: str, model, *where: ColumnElement[bool], order_by: tuple[Colum
 
 def targets(kind: str, cutoff: datetime, *, keep_run_ids: Iterable[int] = ()) -> list[Target]:
     """The targets of one kind (groups excepted: see expired_group_ids)."""
-    at = utc(cutoff)
     if kind == "executions":
         # Through (state, updated_at): a finished execution's last change is its finish, unless an
         # operator touched it afterwards - then it is kept until that change is past retention too.
-        return [_target(kind, Execution, Execution.state == state, *finished_before(at), order_by=(Execution.updated_at,))
+        return [_target(kind, Execution, Execution.state == state, *finished_before(cutoff), order_by=(Execution.updated_at,))
                 for state in sorted(FINISHED)]
     if kind == "notifications":  # never pending ones: they are still to be sent
-        return [_target(kind, Notification, Notification.state == state, Notification.created_at < at,
+        return [_target(kind, Notification, Notification.state == state, Notification.created_at < cutoff,
                         order_by=(Notification.created_at,)) for state in (SENT, SUPPRESSED)]
     model, column, *conditions = {
         "audit": (AuditEntry, AuditEntry.at, AuditEntry.execution_id.is_(None)),  # kept as long as their execution
@@ -69,7 +67,7 @@ def targets(kind: str, cutoff: datetime, *, keep_run_ids: Iterable[int] = ()) ->
         "breaker_transitions": (BreakerTransition, BreakerTransition.at),
         "reconciliation_log": (ReconciliationEntry, ReconciliationEntry.at),
     }[kind]
-    return [_target(kind, model, *conditions, column < at, order_by=(column,))]
+    return [_target(kind, model, *conditions, column < cutoff, order_by=(column,))]
 
 
 def finished_before(at: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -80,7 +78,7 @@ def group_expired(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
     """A group is expired when resolved, last seen before the cutoff, and none of its executions is still going."""
     other = aliased(Execution)  # not the executions row an enclosing DELETE is looking at
     unfinished = exists().where(other.group_id == ErrorGroup.id, other.state.in_(UNFINISHED))
-    return ErrorGroup.status == RESOLVED, ErrorGroup.last_seen < utc(cutoff), ~unfinished
+    return ErrorGroup.status == RESOLVED, ErrorGroup.last_seen < cutoff, ~unfinished
 
 
 def expired_group_ids(session: Session, cutoff: datetime, *, limit: int | None = None,
@@ -123,7 +121,7 @@ def group_counts(session: Session, cutoff: datetime, *, executions_cutoff: datet
     expired = select(ErrorGroup.id).where(*group_expired(cutoff))
     executions = [Execution.group_id.in_(expired), Execution.state.in_(FINISHED)]
     if executions_cutoff is not None:
-        executions.append(~and_(*finished_before(utc(executions_cutoff))))
+        executions.append(~and_(*finished_before(executions_cutoff)))
 
     def number(model, *where: ColumnElement[bool]) -> int:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
+from workers.clock import utcnow
 
 # progress(done, total, label): total None while unknown.
 ProgressFn = Callable[[int, "int | None", str], None]
@@ -31,7 +32,7 @@ class JobContext:
     run_id: int | None = None
     dry_run: bool = False
     params: dict[str, Any] = field(default_factory=dict)  # job-specific, from the CLI (e.g. a check's name)
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Callable[[], datetime] = utcnow
     on_progress: ProgressFn | None = None
 
     def now(self) -> datetime:

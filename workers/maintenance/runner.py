@@ -13,12 +13,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
 from config.settings import Settings
+from workers.clock import utcnow
 from workers.maintenance import runs
 from workers.maintenance.job import JobContext, JobResult, ProgressFn
 from workers.maintenance.registry import get_job
@@ -47,7 +48,7 @@ def lease_name(job: str) -> str:
 
 def run_job(name: str, settings: Settings, *, trigger: str, dry_run: bool = False,
             params: dict[str, Any] | None = None, on_progress: ProgressFn | None = None,
-            clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> RunOutcome:
+            clock: Callable[[], datetime] = utcnow) -> RunOutcome:
     spec = get_job(name)
     schedule = settings.schedules[name]
     sessions = session_factory(settings.database_url)

@@ -9,22 +9,21 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from workers.storage.models import MaintenanceRun
-from workers.storage.repository import utc
 
 RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
 ABANDONED = "the process running it died or was killed (hard time limit) before it finished"
 
 
 def start(session: Session, job: str, *, trigger: str, host: str, now: datetime) -> MaintenanceRun:
-    run = MaintenanceRun(job=job, trigger=trigger, host=host, status=RUNNING, started_at=utc(now), counts={})
+    run = MaintenanceRun(job=job, trigger=trigger, host=host, status=RUNNING, started_at=now, counts={})
     session.add(run)
     session.commit()
     return run
 
 
 def skip(session: Session, job: str, *, trigger: str, host: str, now: datetime, reason: str) -> MaintenanceRun:
-    run = MaintenanceRun(job=job, trigger=trigger, host=host, status=SKIPPED, started_at=utc(now),
-                         finished_at=utc(now), counts={}, summary=reason)
+    run = MaintenanceRun(job=job, trigger=trigger, host=host, status=SKIPPED, started_at=now,
+                         finished_at=now, counts={}, summary=reason)
     session.add(run)
     session.commit()
     return run
@@ -32,7 +31,7 @@ def skip(session: Session, job: str, *, trigger: str, host: str, now: datetime, 
 
 def finish(session: Session, run: MaintenanceRun, *, status: str, now: datetime, summary: str | None,
            counts: dict[str, Any] | None = None, error: str | None = None) -> MaintenanceRun:
-    run.status, run.finished_at, run.summary, run.counts, run.error = status, utc(now), summary, counts or {}, error
+    run.status, run.finished_at, run.summary, run.counts, run.error = status, now, summary, counts or {}, error
     session.commit()
     return run
 
@@ -43,7 +42,7 @@ def close_abandoned(session: Session, job: str, *, keep_id: int, now: datetime) 
         MaintenanceRun.job == job, MaintenanceRun.status == RUNNING, MaintenanceRun.id != keep_id)))
     if abandoned:
         session.execute(update(MaintenanceRun).where(MaintenanceRun.id.in_([run.id for run in abandoned]))
-                        .values(status=FAILED, finished_at=utc(now), error=ABANDONED)
+                        .values(status=FAILED, finished_at=now, error=ABANDONED)
                         .execution_options(synchronize_session="fetch"))
     session.commit()
     return abandoned
@@ -72,4 +71,4 @@ def history(session: Session, *, job: str | None, limit: int) -> list[Maintenanc
 def duration_s(run: MaintenanceRun) -> float | None:
     if run.finished_at is None:
         return None
-    return (utc(run.finished_at) - utc(run.started_at)).total_seconds()
+    return (run.finished_at - run.started_at).total_seconds()

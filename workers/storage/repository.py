@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
+from workers.clock import as_utc
 from workers.intake import Accepted, Rejected
 from workers.storage.models import ErrorGroup, Occurrence, RejectedEvent
 
@@ -25,14 +26,12 @@ class Stored:
         return self.occurrence_id is None
 
 
-def utc(moment: datetime) -> datetime:
-    """Aware UTC; SQLite hands back naive datetimes, which medic always writes as UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+# Stored times are aware UTC already (UTCDateTime); these remain for callers not yet rid of them.
+utc = as_utc
 
 
 def when(moment: datetime | None) -> datetime | None:
-    """A stored time in UTC, or None."""
-    return utc(moment) if moment is not None else None
+    return as_utc(moment) if moment is not None else None
 
 
 _TRIAGE_COLUMNS = ("category", "severity", "retryable", "confidence", "rule_id")
@@ -66,14 +65,14 @@ def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, re
 
     `then(session, group_id, occurrence_id)` runs in the same transaction for a new occurrence
     (the recovery execution is created there, so an occurrence never lacks one)."""
-    c, seen_at, event = accepted.classification, utc(accepted.occurred_at), accepted.event
+    c, seen_at, event = accepted.classification, accepted.occurred_at, accepted.event
     triage = dict(zip(_TRIAGE_COLUMNS, (c.category, c.severity, c.retryable, c.confidence, c.rule)))
     group = {"fingerprint": accepted.fingerprint, "error_type": event["error_type"],
              "message_template": accepted.message_template, "service": event["service"],
              "operation": event.get("operation"), "status": "open", "occurrence_count": 1,
              "first_seen": seen_at, "last_seen": seen_at, **triage}
     occurrence = {"delivery_id": delivery_id, "idempotency_key": accepted.idempotency_key,
-                  "received_at": utc(received_at), "occurred_at": seen_at, "source": event.get("source"),
+                  "received_at": received_at, "occurred_at": seen_at, "source": event.get("source"),
                   "message": event["message"], "event": event, **triage}
     connection = session.connection()
     try:
@@ -93,7 +92,7 @@ def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, re
 
 def store_rejected(session: Session, rejected: Rejected, *, delivery_id: str, received_at: datetime) -> bool:
     """Keep a rejected payload; False when this delivery was already kept."""
-    row = {"delivery_id": delivery_id, "received_at": utc(received_at), "reason": rejected.reason,
+    row = {"delivery_id": delivery_id, "received_at": received_at, "reason": rejected.reason,
            "payload": rejected.payload, "payload_bytes": rejected.payload_bytes}
     try:
         kept = session.connection().execute(_ADD_REJECTED, row).scalar_one_or_none() is not None
@@ -114,7 +113,7 @@ def list_groups(session: Session, *, category: str | None = None, service: str |
     if status:
         query = query.where(ErrorGroup.status == status)
     if since:
-        query = query.where(ErrorGroup.last_seen >= utc(since))
+        query = query.where(ErrorGroup.last_seen >= since)
     return list(session.scalars(query))
 
 
@@ -131,7 +130,7 @@ def recent_occurrences(session: Session, group_id: int, *, limit: int = 10) -> l
 def list_rejected(session: Session, *, since: datetime | None = None, limit: int = 50) -> list[RejectedEvent]:
     query = select(RejectedEvent).order_by(RejectedEvent.received_at.desc(), RejectedEvent.id.desc()).limit(limit)
     if since:
-        query = query.where(RejectedEvent.received_at >= utc(since))
+        query = query.where(RejectedEvent.received_at >= since)
     return list(session.scalars(query))
 
 
@@ -143,14 +142,14 @@ def stats(session: Session, *, now: datetime, window: timedelta = timedelta(hour
     by_severity = session.execute(
         select(ErrorGroup.severity, func.coalesce(func.sum(ErrorGroup.occurrence_count), 0)).group_by(ErrorGroup.severity)
     ).all()
-    recent = session.scalar(select(func.count()).select_from(Occurrence).where(Occurrence.received_at >= utc(now - window)))
+    recent = session.scalar(select(func.count()).select_from(Occurrence).where(Occurrence.received_at >= now - window))
     last_seen = session.scalar(select(func.max(ErrorGroup.last_seen)))
     return {
         "groups": sum(groups for _, groups, _ in by_category),
         "occurrences": sum(int(count) for _, _, count in by_category),
         "rejected": session.scalar(select(func.count()).select_from(RejectedEvent)),
         f"occurrences_last_{int(window.total_seconds())}s": recent,
-        "last_seen": utc(last_seen).isoformat() if last_seen else None,
+        "last_seen": last_seen.isoformat() if last_seen else None,
         "by_category": {cat: {"groups": groups, "occurrences": int(count)} for cat, groups, count in by_category},
         "by_severity": {sev: int(count) for sev, count in by_severity},
     }

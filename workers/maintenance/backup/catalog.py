@@ -1,6 +1,7 @@
 """The backups table: the registry of archives medic made and what their last verification found.
 
-The health job's "last good backup" is `last_good`: the newest archive verified ok and not deleted.
+`last_good` is the newest archive verified ok and not deleted. The health job and /metrics read the
+same thing with their own query (workers.maintenance.health.queries.last_good_backup_at).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from config.errors import NotFound
 from workers.storage.models import Backup
-from workers.storage.repository import utc
 
 UNVERIFIED, OK, FAILED, MISSING = "unverified", "ok", "failed", "missing"
 _COLUMNS = ("name", "path", "created_at", "database_kind", "size_bytes", "sha256", "manifest", "verification",
@@ -23,7 +23,7 @@ _COLUMNS = ("name", "path", "created_at", "database_kind", "size_bytes", "sha256
 
 def register(session: Session, *, name: str, path: Path, created_at: datetime, database_kind: str, size_bytes: int,
              sha256: str, manifest: dict[str, Any]) -> Backup:
-    row = Backup(name=name, path=str(path), created_at=utc(created_at), database_kind=database_kind,
+    row = Backup(name=name, path=str(path), created_at=created_at, database_kind=database_kind,
                  size_bytes=size_bytes, sha256=sha256, manifest=manifest, verification=UNVERIFIED)
     session.add(row)
     session.commit()
@@ -32,12 +32,12 @@ def register(session: Session, *, name: str, path: Path, created_at: datetime, d
 
 def record_verification(session: Session, backup_id: int, *, status: str, detail: str, now: datetime) -> None:
     session.execute(update(Backup).where(Backup.id == backup_id)
-                    .values(verification=status, verification_detail=detail, verified_at=utc(now)))
+                    .values(verification=status, verification_detail=detail, verified_at=now))
     session.commit()
 
 
 def mark_deleted(session: Session, backup_id: int, *, now: datetime) -> None:
-    session.execute(update(Backup).where(Backup.id == backup_id).values(deleted_at=utc(now)))
+    session.execute(update(Backup).where(Backup.id == backup_id).values(deleted_at=now))
     session.commit()
 
 
@@ -88,5 +88,5 @@ def import_rows(session: Session, rows: list[dict[str, Any]]) -> int:
 
 
 def newest_since(session: Session, moment: datetime) -> Backup | None:
-    return session.scalar(select(Backup).where(Backup.created_at >= utc(moment))
+    return session.scalar(select(Backup).where(Backup.created_at >= moment)
                           .order_by(Backup.created_at.desc(), Backup.id.desc()).limit(1))

@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from config.settings import Settings
+from workers.clock import as_utc
 from workers.maintenance.backup import archive, postgres, sqlite, tables
 from workers.maintenance.backup.errors import BackupError
 from workers.maintenance.backup.manifest import (
@@ -21,7 +22,6 @@ from workers.maintenance.backup.manifest import (
     entry_for,
     file_digest,
 )
-from workers.storage.repository import utc
 
 NAME_PREFIX = "medic-backup-"
 NAME_SUFFIX = ".tar.gz"
@@ -39,7 +39,7 @@ class Created:
 
 def archive_name(now: datetime, taken: Callable[[str], bool]) -> str:
     """medic-backup-20261129T203000Z.tar.gz, or with -2, -3... when a backup of the same second exists."""
-    base = NAME_PREFIX + utc(now).strftime(STAMP_FORMAT)
+    base = NAME_PREFIX + as_utc(now).strftime(STAMP_FORMAT)
     name, n = base + NAME_SUFFIX, 2
     while taken(name):
         name, n = f"{base}-{n}{NAME_SUFFIX}", n + 1
@@ -75,7 +75,7 @@ def create(settings: Settings, *, name: str, staging: Path, now: datetime) -> Cr
         files[member] = _copy(setting, source, staging / member)
         entries.append(entry_for(member, files[member], "config", source=str(source)))
     manifest = Manifest(format=FORMAT, format_version=FORMAT_VERSION, medic_version=metadata.version("medic"),
-                        created_at=utc(now), database_kind=kind, database_url=tables.masked_url(url),
+                        created_at=as_utc(now), database_kind=kind, database_url=tables.masked_url(url),
                         schema_revision=revision, tables=counts, files=entries)
     path = settings.backup_dir / name
     archive.write(path, manifest, files)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from workers.storage.repository import utc
+from workers.clock import as_utc
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def _month(moment: datetime) -> Hashable:
 
 
 def decide(candidates: Iterable[Candidate], policy: Policy) -> Decision:
-    newest_first = sorted(candidates, key=lambda c: (utc(c.created_at), c.name), reverse=True)
+    newest_first = sorted(candidates, key=lambda c: (as_utc(c.created_at), c.name), reverse=True)
     good = [c for c in newest_first if c.good]
     reasons: dict[str, list[str]] = {}
     for c in newest_first[:policy.keep_last]:
@@ -69,7 +69,7 @@ def _newest_of_each(newest_first: list[Candidate], period: Callable[[datetime], 
     seen: set[Hashable] = set()
     chosen = []
     for c in newest_first:
-        key = period(utc(c.created_at))
+        key = period(as_utc(c.created_at))
         if key not in seen:
             seen.add(key)
             chosen.append(c)

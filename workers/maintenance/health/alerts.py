@@ -24,7 +24,6 @@ from workers.masking import mask_text
 from workers.notify.message import Message, json_safe
 from workers.notify.queue import enqueue
 from workers.storage.models import Alert
-from workers.storage.repository import utc
 
 log = logging.getLogger("medic.health")
 
@@ -57,7 +56,7 @@ def sync(session: Session, firing: list[Firing], *, now: datetime, notifier: Not
             _open(session, fire, now, notifier)
             opened += 1
         else:
-            alert.last_seen_at, alert.level, alert.summary, alert.detail = utc(now), fire.level, fire.summary, json_safe(fire.detail)
+            alert.last_seen_at, alert.level, alert.summary, alert.detail = now, fire.level, fire.summary, json_safe(fire.detail)
             refreshed += 1
     for alert in active.values():  # no longer firing
         _resolve(session, alert, now, notifier)
@@ -67,7 +66,7 @@ def sync(session: Session, firing: list[Firing], *, now: datetime, notifier: Not
 
 def _open(session: Session, fire: Firing, now: datetime, notifier: Notifier) -> None:
     alert = Alert(rule=fire.rule, subject=fire.subject, state=OPEN, level=fire.level, summary=fire.summary,
-                  detail=json_safe(fire.detail), opened_at=utc(now), last_seen_at=utc(now))
+                  detail=json_safe(fire.detail), opened_at=now, last_seen_at=now)
     session.add(alert)
     session.flush()
     log.info("alert opened", extra={"alert_id": alert.id, "rule": alert.rule, "subject": alert.subject,
@@ -78,8 +77,8 @@ def _open(session: Session, fire: Firing, now: datetime, notifier: Notifier) -> 
 
 
 def _resolve(session: Session, alert: Alert, now: datetime, notifier: Notifier) -> None:
-    opened_for_s = (utc(now) - utc(alert.opened_at)).total_seconds()
-    alert.state, alert.resolved_at = RESOLVED, utc(now)
+    opened_for_s = (now - alert.opened_at).total_seconds()
+    alert.state, alert.resolved_at = RESOLVED, now
     log.info("alert resolved", extra={"alert_id": alert.id, "rule": alert.rule, "subject": alert.subject})
     _notify(session, alert, f"resolved {alert.rule}: {alert.subject}", "info",
             {"summary": f"{alert.rule} no longer fires for {alert.subject}", "was": alert.summary, "alert": alert.id,
@@ -97,7 +96,7 @@ def acknowledge(session: Session, alert_id: int, *, actor: str, reason: str | No
     """Acknowledge an open alert; (alert, False) when it was acknowledged already. Commits."""
     result = session.execute(
         update(Alert).where(Alert.id == alert_id, Alert.state == OPEN)
-        .values(state=ACKNOWLEDGED, acknowledged_at=utc(now), acknowledged_by=actor,
+        .values(state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor,
                 acknowledged_reason=mask_text(reason) if reason else None)
         .execution_options(synchronize_session=False))
     session.commit()
@@ -106,7 +105,7 @@ def acknowledge(session: Session, alert_id: int, *, actor: str, reason: str | No
         raise NotFound(f"no alert {alert_id}")
     if alert.state == RESOLVED:
         raise InvalidTransition(f"alert {alert_id} ({alert.rule}: {alert.subject}) was resolved at "
-                                f"{utc(alert.resolved_at):%Y-%m-%d %H:%M:%S} UTC: there is nothing to acknowledge")
+                                f"{alert.resolved_at:%Y-%m-%d %H:%M:%S} UTC: there is nothing to acknowledge")
     if result.rowcount == 1:
         log.info("alert acknowledged", extra={"alert_id": alert_id, "actor": actor, "reason": reason})
     return alert, result.rowcount == 1

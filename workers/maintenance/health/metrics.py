@@ -24,7 +24,6 @@ from workers.masking import mask_text
 from workers.recovery.plans import builtin_plan_paths, load_plans
 from workers.recovery.states import SUCCEEDED
 from workers.storage.db import guarded_session
-from workers.storage.repository import utc
 
 OPEN_STATES = ("open", "forced_open")
 BROKER, DATABASE, BREAKERS = "broker", "database", "breakers"
@@ -98,7 +97,7 @@ def from_database(session: Session, settings: Settings, now: datetime) -> dict[s
         "stuck_executions": count_stuck(session, settings.stuck, now),
         "dead_letters": queries.dead_letters(session),
         "last_good_backup_at": backup_at,
-        "last_good_backup_age_h": None if backup_at is None else round((utc(now) - backup_at).total_seconds() / 3600, 3),
+        "last_good_backup_age_h": None if backup_at is None else round((now - backup_at).total_seconds() / 3600, 3),
         "database_size_bytes": queries.database_size_bytes(session),
     }
     values["recovery_success_rate"] = success_rate(values["executions_succeeded"], values["executions_finished"])

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from workers.recovery.states import DEAD, FAILED, SUCCEEDED
 from workers.storage.models import Backup, Execution, Occurrence
-from workers.storage.repository import utc
 
 # A burst within the window is measured over its newest rows only, so a snapshot stays fast.
 ERROR_SAMPLE_MAX_ROWS = 50_000
@@ -36,15 +35,15 @@ class ErrorCounts:
 
 def errors_by_category(session: Session, *, since: datetime, now: datetime,
                        max_rows: int = ERROR_SAMPLE_MAX_ROWS) -> ErrorCounts:
-    newest = (select(Occurrence.category, Occurrence.received_at).where(Occurrence.received_at >= utc(since))
+    newest = (select(Occurrence.category, Occurrence.received_at).where(Occurrence.received_at >= since)
               .order_by(Occurrence.received_at.desc()).limit(max_rows).subquery())
     rows = session.execute(select(newest.c.category, func.count(), func.min(newest.c.received_at))
                            .group_by(newest.c.category)).all()
     counts = {category: count for category, count, _ in rows}
-    span_s = (utc(now) - utc(since)).total_seconds()
+    span_s = (now - since).total_seconds()
     if sum(counts.values()) >= max_rows:
-        oldest = min(utc(first) for _, _, first in rows)
-        span_s = max(1.0, (utc(now) - oldest).total_seconds())
+        oldest = min(first for _, _, first in rows)
+        span_s = max(1.0, (now - oldest).total_seconds())
     return ErrorCounts(dict(sorted(counts.items())), span_s)
 
 
@@ -52,8 +51,8 @@ def finished_by_state(session: Session, *, since: datetime) -> dict[str, int]:
     """Executions that reached an outcome since `since`, by state."""
     rows = session.execute(
         select(Execution.state, func.count())
-        .where(Execution.state.in_(OUTCOME_STATES), Execution.updated_at >= utc(since),
-               Execution.finished_at >= utc(since))
+        .where(Execution.state.in_(OUTCOME_STATES), Execution.updated_at >= since,
+               Execution.finished_at >= since)
         .group_by(Execution.state)).all()
     return {state: count for state, count in rows}
 
@@ -64,9 +63,8 @@ def dead_letters(session: Session) -> int:
 
 def last_good_backup_at(session: Session) -> datetime | None:
     """When the newest backup that passed verification and still exists was made."""
-    found = session.scalar(select(Backup.created_at).where(Backup.verification == VERIFIED, Backup.deleted_at.is_(None))
-                           .order_by(Backup.created_at.desc()).limit(1))
-    return utc(found) if found is not None else None
+    return session.scalar(select(Backup.created_at).where(Backup.verification == VERIFIED, Backup.deleted_at.is_(None))
+                          .order_by(Backup.created_at.desc()).limit(1))
 
 
 def database_size_bytes(session: Session) -> int | None:
@@ -80,4 +78,4 @@ def database_size_bytes(session: Session) -> int | None:
 
 
 def window_start(now: datetime, window_s: float) -> datetime:
-    return utc(now) - timedelta(seconds=window_s)
+    return now - timedelta(seconds=window_s)

@@ -12,7 +12,6 @@ from config.settings import Settings
 from workers.maintenance.health.metrics import Metrics, collect
 from workers.maintenance.health.status import Assessment, Reason, evaluate
 from workers.storage.models import HealthSnapshot
-from workers.storage.repository import utc
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class Snapshot:
 
 def take(settings: Settings, sessions: sessionmaker[Session], *, now: datetime) -> Snapshot:
     metrics = collect(settings, sessions, now=now)
-    return Snapshot(utc(now), metrics, assess(metrics, settings))
+    return Snapshot(now, metrics, assess(metrics, settings))
 
 
 def assess(metrics: Metrics, settings: Settings) -> Assessment:
@@ -46,4 +45,4 @@ def latest(session: Session) -> Snapshot | None:
     if row is None:
         return None
     reasons = [Reason(**item) for item in row.reasons.get("items", [])]
-    return Snapshot(utc(row.taken_at), Metrics.from_dict(row.metrics), Assessment(row.status, reasons))
+    return Snapshot(row.taken_at, Metrics.from_dict(row.metrics), Assessment(row.status, reasons))

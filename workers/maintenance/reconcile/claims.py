@@ -7,8 +7,6 @@ transaction: a conditional update of the attempt and an audit row on its executi
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import and_, or_, select, update
 
 from workers.maintenance.job import JobContext
@@ -17,7 +15,6 @@ from workers.maintenance.reconcile.verdicts import RECONCILER, Finding, claim_fi
 from workers.recovery import store
 from workers.recovery.states import RUNNING, SCHEDULED
 from workers.storage.models import Attempt, Execution
-from workers.storage.repository import utc
 
 CHECK = "medic:attempt-claims"
 ACTOR = store.Actor(RECONCILER)
@@ -56,10 +53,9 @@ def _handle(ctx: JobContext, tally: journal.Tally, row, finding: Finding, *, fix
             session.commit()
             tally.add(action)
             return
-        changes = {name: utc(value) if isinstance(value, datetime) else value for name, value in finding.changes.items()}
         changed = session.execute(
             update(Attempt).where(Attempt.id == row.id, Attempt.state == row.state, _INCONSISTENT)
-            .values(**changes).execution_options(synchronize_session=False)).rowcount
+            .values(**finding.changes).execution_options(synchronize_session=False)).rowcount
         if changed != 1:  # claimed, finished or fixed meanwhile
             session.rollback()
             return
@@ -67,6 +63,6 @@ def _handle(ctx: JobContext, tally: journal.Tally, row, finding: Finding, *, fix
         store.audit(session, execution, at=ctx.now(), actor=ACTOR, action="reconciled", attempt_id=row.id,
                     reason=f"attempt {row.id}: {finding.problem}", detail={"check": CHECK})
         session.add(journal.entry(CHECK, subject, journal.FIXED, at=ctx.now(), run_id=ctx.run_id, before=before,
-                                  after={**before, **changes}, detail=finding.problem))
+                                  after={**before, **finding.changes}, detail=finding.problem))
         session.commit()
         tally.add(journal.FIXED)

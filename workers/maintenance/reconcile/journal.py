@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from config.jobs.reconcile import OWN_CHECKS
 from workers.masking import mask_text, mask_value
 from workers.storage.models import ReconciliationEntry
-from workers.storage.repository import utc
 
 # What was done about one discrepancy.
 FIXED = "fixed"
@@ -86,7 +85,7 @@ def counts(tallies: Iterable[Tally]) -> dict[str, int]:
 def entry(check: str, subject: str, action: str, *, at: datetime, run_id: int | None, before: Any = None,
           after: Any = None, detail: str | None = None) -> ReconciliationEntry:
     """A log row, masked: rows of an app's database may hold secrets."""
-    return ReconciliationEntry(run_id=run_id, check_name=check, at=utc(at), subject=mask_text(subject)[:SUBJECT_MAX_CHARS],
+    return ReconciliationEntry(run_id=run_id, check_name=check, at=at, subject=mask_text(subject)[:SUBJECT_MAX_CHARS],
                                action=action, before=_stored(before), after=_stored(after),
                                detail=mask_text(detail)[:DETAIL_MAX_CHARS] if detail else None)
 
