@@ -18,7 +18,7 @@ from config.queues import INTAKE_QUEUE, MAINTENANCE_QUEUE, QUEUES, RECOVERY_QUEU
 from config.settings import Settings, get_settings
 
 TASK_MODULES = ["tasks.intake", "tasks.recovery", "tasks.maintenance"]
-# Named, not imported: config does not depend on workers or schedules (see DESIGN.md, layout).
+# Named, not imported: config does not depend on workers or schedules (docs/architecture.md, "Folders").
 LOG_REDACTOR = "workers.masking:mask_text"
 # Task arguments, results and errors as Flower and task events show them: masked (workers/task_reprs.py).
 TASK_CLS = "workers.task_reprs:MedicTask"

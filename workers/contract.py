@@ -1,4 +1,4 @@
-"""The public `medic.report` message contract, schema version 1 (see DESIGN.md).
+"""The public `medic.report` message contract, schema version 1 (see docs/contract.md).
 
 Unknown extra fields are kept (forward compatibility); anything that does not fit the
 types below fails validation and the event is rejected with the reason.
@@ -58,7 +58,7 @@ Target = Annotated[CeleryTarget | HttpTarget | ActionTarget, Field(discriminator
 
 
 class ErrorEvent(BaseModel):
-    """One reported failure. Field meanings: DESIGN.md, "The message contract"."""
+    """One reported failure. Field meanings: docs/contract.md, "The `medic.report` message"."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 

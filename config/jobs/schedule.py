@@ -1,8 +1,8 @@
 """When each maintenance job runs, and its time limits: defaults here, overrides in settings.
 
 A schedule is either an interval (`every_s`) or a crontab (`crontab`, five fields, UTC).
-Job names are listed here because config cannot import workers (DESIGN.md, layout); the
-registry in workers.maintenance checks that both lists agree.
+Job names are listed here because config cannot import workers (docs/architecture.md, "Folders");
+tests/unit/maintenance/test_registry.py checks that this list and workers.maintenance.registry agree.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The canonical categories of DESIGN.md, with their default retryability and severity."""
+"""The canonical categories (docs/contract.md, "The taxonomy"), with their default retryability and severity."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class Category:
     severity: Severity
 
 
-# resource and unknown are "plan decides" in DESIGN.md: resource defaults to not retryable
+# resource and unknown depend on the case (the plan decides): resource defaults to not retryable
 # (hammering an exhausted resource makes it worse), unknown to retryable (limited retries).
 BUILTIN_CATEGORIES: dict[str, Category] = {
     c.name: c
