@@ -29,8 +29,7 @@ from sqlalchemy import event
 from tests.support import services
 from tests.support.services import REPO
 
-SHARED_SAMPLES = REPO.parent / "shared" / "samples" / "classify_cases.jsonl"  # the project's shared/ folder
-REPO_SAMPLES = REPO / "tests" / "data" / "classify_cases.jsonl"
+REPO_SAMPLES = REPO / "tests" / "data" / "classify_cases.jsonl"  # the labelled samples (tests/data/README.md)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The worker's own processes are sampled this often for RSS (seconds).
 RSS_SAMPLE_INTERVAL_S = 0.2
@@ -42,7 +41,7 @@ DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"  # flushed before and after a r
 
 
 def samples_path() -> Path:
-    return SHARED_SAMPLES if SHARED_SAMPLES.exists() else REPO_SAMPLES
+    return REPO_SAMPLES
 
 
 def load_cases(path: Path | None = None) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """The built-in rules against the labelled sample events (real errors from real libraries).
 
-The samples file: $MEDIC_SAMPLES if set, else the shared copy beside the repository
-(../shared/samples/classify_cases.jsonl), else the copy in tests/data/.
+The samples file: $MEDIC_SAMPLES if set (to try another labelled set), else the repository's
+tests/data/classify_cases.jsonl (its fields: tests/data/README.md).
 Each case lists every category an expert would accept; `retryable: null` accepts either.
 """
 
@@ -22,8 +22,7 @@ REPO = Path(__file__).resolve().parents[3]
 def samples_path() -> Path:
     if os.environ.get("MEDIC_SAMPLES"):
         return Path(os.environ["MEDIC_SAMPLES"])
-    shared = REPO.parent / "shared" / "samples" / "classify_cases.jsonl"
-    return shared if shared.exists() else REPO / "tests" / "data" / "classify_cases.jsonl"
+    return REPO / "tests" / "data" / "classify_cases.jsonl"
 
 
 def load_cases() -> list[dict]:
