@@ -1,6 +1,7 @@
-"""The beat schedule: which maintenance job runs when.
+"""The beat schedule: which periodic task runs when, built from settings at startup.
 
-Intake has no scheduled work; the maintenance jobs (retry sweeper, stuck-workflow detection,
-reconciliation, backups, cleanup, health) register here as they are built. Beat uses Celery's
-in-memory scheduler until then: Celery's default persists its state with shelve, i.e. pickle.
+beat: `beat_schedule(settings)`, the recovery sweeper every MEDIC_RECOVERY_SWEEP_INTERVAL_S
+and one `medic.maintenance.run` entry per enabled maintenance job (config/jobs/schedule.py).
+Which scheduler runs it is decided in config/celery_app.py: RedBeat under a Redis lock, else
+workers/beat_file.py's JSON file (Celery's default scheduler would persist with pickle).
 """

@@ -1,9 +1,9 @@
 """App-side helper: turn a caught exception into a `medic.report` event and send it.
 
 The event is a plain JSON-serialisable dict in the public contract
-(`workers.contract.ErrorEvent`, schema version 1).  This module imports nothing from the
-rest of medic, so apps can vendor it; it needs only the standard library and, for
-`report_exception`, any Celery app.
+(`workers.contract.ErrorEvent`, schema version 1).  `event_from_exception` needs only the
+standard library; `report_exception` takes any Celery app and imports workers.task_reprs (the
+masked summary its task-sent event shows), so apps use this module from an installed medic.
 
 Everything that inspects the exception is defensive: third-party exception objects may have
 properties that raise, responses that are not what they look like, or cause chains with
