@@ -1,0 +1,36 @@
+"""What medic's workers do, as plain Python (Celery only where it must be): the map of the service.
+
+How the parts fit together: docs/architecture.md; the public contract: docs/contract.md.
+
+Intake (tasks/intake.py calls these):
+contract: the `medic.report` event (pydantic), schema version 1.
+intake: `triage`, pure: validate, cap, mask, classify, fingerprint; an Accepted event or a Rejected payload.
+reporting: `IntakeService`: triage plus storage and the start of recovery, in one transaction.
+consumer: Celery consumer hooks that keep undecodable or unknown messages as rejected events.
+masking: secret masking of values and free text, applied before anything is stored or logged.
+fingerprint: grouping key of an error (type, normalised message, service, operation).
+capture: the app-side helper: an event from a live exception, and sending it.
+
+Subpackages:
+classification/: triage rules (YAML), the taxonomy, the classifier.
+storage/: the database: models, migrations, sessions, intake's SQL, leases.
+recovery/: plans, the pure engine, the execution state machine, replays, plugin actions, operator actions.
+breakers/: circuit breakers per service, shared through Redis or the database.
+notify/: notifications: rendering, channels, the persistent delivery queue.
+maintenance/: the maintenance jobs beat runs (stuck, health, reconcile, log rotation, cleanup, backup, db).
+messages/: user-facing messages per audience and locale, from templates.
+api/: `medic serve`: /healthz, /readyz, /metrics and the JSON API.
+cli/: the `medic` command line.
+
+Shared pieces:
+backoff: exponential backoff with jitter (pure; the random source is passed in).
+retry_after: parsing Retry-After into seconds.
+clock: the default clock (aware UTC) and UTC normalisation.
+datafile: YAML data files (rules, plans, messages) validated with errors naming file, entry, field.
+durable: fsync of a directory, so a rename or unlink survives a crash.
+records: rows as the dicts both `--json` and the API return.
+task_reprs: masked task arguments and results in task events and Flower; medic's Task base class.
+beat_file: beat's JSON-file scheduler (embedded mode; no pickle).
+beat_redbeat: RedBeat with medic's heartbeat, for an active and a standby beat.
+beat_heartbeat: the file beat touches every tick, read by `medic probe beat`.
+"""

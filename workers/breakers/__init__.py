@@ -1,7 +1,8 @@
 """Circuit breakers per service, shared by every worker process and host.
 
-policy: the breaker as pure functions of (state, config, now_s); store: where the shared state
-lives (Redis or the database) behind a compare-and-set; service: `Breakers`, which joins the two.
+policy: the breaker as pure functions of (state, config, now_s).
+store: where the shared state lives (Redis, the database, or memory for tests) behind a compare-and-set.
+service: `Breakers`, which joins the two and reports transitions.
 """
 
 from __future__ import annotations

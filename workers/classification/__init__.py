@@ -1,4 +1,9 @@
-"""Triage: which kind of failure an event is, how bad, and whether retrying can help."""
+"""Triage: which kind of failure an event is, how bad, and whether retrying can help.
+
+taxonomy: the built-in categories with their default retryability and severity (docs/contract.md).
+rules: the YAML rule schema, loading and merging of rule files (config/rules/, MEDIC_RULES_FILES).
+engine: `Classifier`, the compiled rules tried against an event's layers; first match wins.
+"""
 
 from workers.classification.engine import Classification, Classifier
 
