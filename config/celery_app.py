@@ -16,6 +16,7 @@ from config.errors import ConfigError
 from config.logging import configure_logging
 from config.queues import INTAKE_QUEUE, MAINTENANCE_QUEUE, QUEUES, RECOVERY_QUEUE
 from config.settings import Settings, get_settings
+from config.urls import is_redis_url, is_sqlalchemy_broker_url, is_sqlite_broker_url
 
 TASK_MODULES = ["tasks.intake", "tasks.recovery", "tasks.maintenance"]
 # Named, not imported: config does not depend on workers or schedules (docs/architecture.md, "Folders").
@@ -29,7 +30,7 @@ BEAT_SCHEDULE = "schedules.beat:beat_schedule"
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Everything Celery is told, derived from settings alone."""
     transport_options: dict[str, Any] = {}
-    if settings.broker_url.startswith(("redis", "rediss")):
+    if is_redis_url(settings.broker_url):
         # A message held by a worker that died comes back after the visibility timeout; sweep for
         # such messages often enough that "after" means about that, not ten sweeps later.
         transport_options.update(
@@ -37,7 +38,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             unacked_restore_interval=max(1, settings.broker_visibility_timeout_s // 10),
             unacked_restore_throttle=1,
         )
-    elif settings.broker_url.startswith("sqla+sqlite"):
+    elif is_sqlite_broker_url(settings.broker_url):
         # kombu's SQLAlchemy transport hands its options to create_engine: wait for SQLite's lock
         # instead of failing when a producer and the consumer write at the same moment.
         transport_options["connect_args"] = {"timeout": 15}
@@ -102,7 +103,7 @@ def beat_config(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    if settings.broker_url.startswith("sqla+"):
+    if is_sqlalchemy_broker_url(settings.broker_url):
         # kombu's SQLAlchemy transport sleeps this long whenever a poll gets nothing, including
         # each time the prefetch window is full; its 1 s default caps the embedded worker near
         # 2 events/s. It cannot go in broker_transport_options: that transport hands them all to

@@ -54,4 +54,5 @@ class EmailChannel(_Channel):
 
 ChannelConfig = Annotated[LogChannel | WebhookChannel | SlackChannel | EmailChannel, Field(discriminator="type")]
 
-DEFAULT_CHANNELS: dict[str, dict] = {"log": {"type": "log"}}
+# The built-in plans name the log channel: it is always there unless redefined.
+DEFAULT_CHANNELS: dict[str, ChannelConfig] = {"log": LogChannel(type="log")}

@@ -9,14 +9,6 @@ class ConfigError(MedicError):
     """Settings, rules or plans are invalid; the message names the setting, file or entry."""
 
 
-class RejectedEvent(MedicError):
-    """An event failed validation; `reason` says precisely why. Never retried."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
 class StorageUnavailable(MedicError):
     """The database cannot be reached now; the work must be retried, not dropped."""
 

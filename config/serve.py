@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-READ, WRITE = "read", "write"
+Access = Literal["read", "write"]
+READ: Final = "read"
+WRITE: Final = "write"
 MIN_TOKEN_CHARS = 16
 
 
@@ -14,7 +16,7 @@ class ApiToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     token: SecretStr = Field(description=f"The bearer token, at least {MIN_TOKEN_CHARS} characters.")
-    access: Literal["read", "write"] = Field(READ, description="write also allows operator actions, when MEDIC_SERVE__ALLOW_WRITES is true.")
+    access: Access = Field(READ, description="write also allows operator actions, when MEDIC_SERVE__ALLOW_WRITES is true.")
 
     @field_validator("token")
     @classmethod

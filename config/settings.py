@@ -19,7 +19,7 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from config.channels import DEFAULT_CHANNELS, ChannelConfig, LogChannel
+from config.channels import DEFAULT_CHANNELS, ChannelConfig
 from config.errors import ConfigError
 from config.flower import FlowerSettings
 from config.jobs.backup import BackupSettings
@@ -31,16 +31,24 @@ from config.jobs.schedule import JobSchedule, merged_schedules
 from config.jobs.stuck import StuckSettings
 from config.messages import MessageSettings
 from config.serve import ServeSettings
+from config.urls import (
+    BROKER_SCHEMES,
+    is_amqp_url,
+    is_postgresql_url,
+    is_redis_url,
+    is_sqlite_url,
+    with_psycopg_driver,
+)
 
 ENV_PREFIX = "MEDIC_"
 # A setting whose name says it holds a secret never has its value echoed in an error.
 _SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|AUTH|CREDENTIAL|HEADERS|KEY", re.IGNORECASE)
 # Where the embedded database and broker live unless told otherwise.
 DEFAULT_DATA_DIR = Path(".medic")
+DEFAULT_VISIBILITY_TIMEOUT_S = 300
 # Recovery defaults when the visibility timeout does not demand otherwise (see the settings).
 DEFAULT_COUNTDOWN_MAX_S = 60.0
 DEFAULT_ATTEMPT_TIMEOUT_S = 600.0
-AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 # Half of RabbitMQ's default consumer_timeout: longer delays wait in the database instead.
 RABBITMQ_COUNTDOWN_MAX_S = 900.0
 
@@ -53,15 +61,15 @@ class Settings(BaseSettings):
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Directory of the embedded SQLite database and broker.")
     database_url: str = Field("", description="SQLAlchemy URL of medic's database; default: SQLite in data_dir.")
     broker_url: str = Field("", description="Celery broker URL; default: kombu's SQLAlchemy transport on SQLite in data_dir.")
-    broker_visibility_timeout_s: int = Field(300, ge=10, le=86_400, description="Redis/SQS visibility timeout: an unacknowledged message held by a dead worker is redelivered after this.")
+    broker_visibility_timeout_s: int = Field(DEFAULT_VISIBILITY_TIMEOUT_S, ge=10, le=86_400, description="Redis/SQS visibility timeout: an unacknowledged message held by a dead worker is redelivered after this.")
     embedded_broker_poll_interval_s: float = Field(0.1, gt=0, le=5, description="Embedded (SQLite) broker: how long the worker sleeps when a poll finds nothing it can take. Longer saves idle CPU, costs throughput.")
     rules_files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra classification rule files (YAML), comma-separated, applied over the built-in rules in the order given.")
 
     plans_files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra recovery plan files (YAML), comma-separated, applied over the built-in plans in the order given.")
-    recovery_countdown_max_s: float | None = Field(None, ge=0, description="Retry delays up to this wait in the broker (Celery countdown); longer ones wait in the database for the sweeper. At most half of MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 60 s or that half, whichever is less.")
+    recovery_countdown_max_s: float = Field(ge=0, description="Retry delays up to this wait in the broker (Celery countdown); longer ones wait in the database for the sweeper. At most half of MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 60 s or that half, whichever is less.")
     recovery_sweep_interval_s: float = Field(2, gt=0, le=300, description="How often beat runs the recovery sweeper (due attempts, deadlines, notifications).")
     recovery_redispatch_after_s: float = Field(30, gt=0, description="A due attempt still unclaimed this long after its message was sent is sent again (the message was lost).")
-    recovery_attempt_timeout_s: float | None = Field(None, gt=0, description="Default deadline of one Celery replay; no outcome by then counts as a timeout. A plan step's timeout_s overrides it. With Redis at least 1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 600 s or that, whichever is more.")
+    recovery_attempt_timeout_s: float = Field(gt=0, description="Default deadline of one Celery replay; no outcome by then counts as a timeout. A plan step's timeout_s overrides it. With Redis at least 1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 600 s or that, whichever is more.")
     replay_http_headers: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, description="Headers added to HTTP replays by URL host (glob), e.g. credentials: {\"api.partner.com\": {\"Authorization\": \"Bearer ...\"}}. Credentials belong here: an event's secrets are masked at intake.")
     breaker_store: Literal["auto", "redis", "database"] = Field("auto", description="Where circuit breakers keep their shared state; auto: Redis when the broker is Redis, else the database.")
     breaker_redis_url: str = Field("", description="Redis for breaker state; default: the broker URL.")
@@ -105,6 +113,17 @@ class Settings(BaseSettings):
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
         return (init_settings, env_settings, _ConfigFileSource(settings_cls), file_secret_settings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_recovery_timings(cls, data: Any) -> Any:
+        """Defaults of the recovery timings, which follow the visibility timeout; None asks for them too."""
+        if not isinstance(data, dict):
+            return data
+        visibility_timeout_s = _number_or(data.get("broker_visibility_timeout_s"), DEFAULT_VISIBILITY_TIMEOUT_S)
+        derived = {"recovery_countdown_max_s": default_countdown_max_s(visibility_timeout_s),
+                   "recovery_attempt_timeout_s": default_attempt_timeout_s(visibility_timeout_s)}
+        return {**data, **{name: value for name, value in derived.items() if data.get(name) is None}}
+
     @field_validator("rules_files", "plans_files", mode="before")
     @classmethod
     def _split_paths(cls, value: Any) -> Any:
@@ -116,9 +135,8 @@ class Settings(BaseSettings):
 
     @field_validator("channels")
     @classmethod
-    def _keep_log_channel(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # The built-in plans name the log channel; it is always there unless redefined.
-        return {**{"log": LogChannel(type="log")}, **value}
+    def _keep_default_channels(cls, value: dict[str, ChannelConfig]) -> dict[str, ChannelConfig]:
+        return {**DEFAULT_CHANNELS, **value}
 
     @field_validator("maintenance_jobs")
     @classmethod
@@ -134,16 +152,15 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        if value and not value.startswith(("sqlite", "postgresql")):
+        if value and not (is_sqlite_url(value) or is_postgresql_url(value)):
             raise ValueError("must be a sqlite:// or postgresql+psycopg:// URL")
         return value
 
     @field_validator("broker_url")
     @classmethod
     def _check_broker_url(cls, value: str) -> str:
-        schemes = ("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://", "sqla+", "memory://")
-        if value and not value.startswith(schemes):
-            raise ValueError(f"must start with one of {', '.join(schemes)}")
+        if value and not value.startswith(BROKER_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(BROKER_SCHEMES)}")
         return value
 
     @model_validator(mode="after")
@@ -151,20 +168,16 @@ class Settings(BaseSettings):
         if self.task_time_limit_s <= self.task_soft_time_limit_s:
             raise ValueError(f"MEDIC_TASK_TIME_LIMIT_S ({self.task_time_limit_s}) must be greater than "
                              f"MEDIC_TASK_SOFT_TIME_LIMIT_S ({self.task_soft_time_limit_s})")
-        if self.recovery_countdown_max_s is None:
-            self.recovery_countdown_max_s = min(DEFAULT_COUNTDOWN_MAX_S, self.broker_visibility_timeout_s / 2)
-        if self.recovery_attempt_timeout_s is None:
-            self.recovery_attempt_timeout_s = max(DEFAULT_ATTEMPT_TIMEOUT_S, self.min_replay_timeout_s)
         if self.recovery_countdown_max_s * 2 > self.broker_visibility_timeout_s:
             raise ValueError(f"MEDIC_RECOVERY_COUNTDOWN_MAX_S ({self.recovery_countdown_max_s:g}) must be at most half of "
                              f"MEDIC_BROKER_VISIBILITY_TIMEOUT_S ({self.broker_visibility_timeout_s}): a countdown longer "
                              f"than the visibility timeout is delivered more than once")
-        if self.broker_url.startswith(AMQP_SCHEMES) and self.recovery_countdown_max_s > RABBITMQ_COUNTDOWN_MAX_S:
+        if is_amqp_url(self.broker_url) and self.recovery_countdown_max_s > RABBITMQ_COUNTDOWN_MAX_S:
             raise ValueError(f"MEDIC_RECOVERY_COUNTDOWN_MAX_S ({self.recovery_countdown_max_s:g}) must be at most "
                              f"{RABBITMQ_COUNTDOWN_MAX_S:g} with RabbitMQ: a worker holds a countdown message unacknowledged, "
                              f"and past RabbitMQ's consumer_timeout (1800 s by default) its channel is closed and "
                              f"every message it holds is delivered again")
-        if self.broker_url.startswith(("redis://", "rediss://")) and self.recovery_attempt_timeout_s < self.min_replay_timeout_s:
+        if is_redis_url(self.broker_url) and self.recovery_attempt_timeout_s < self.min_replay_timeout_s:
             raise ValueError(f"MEDIC_RECOVERY_ATTEMPT_TIMEOUT_S ({self.recovery_attempt_timeout_s:g}) must be at least "
                              f"{self.min_replay_timeout_s:g} (1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S): a replay's callback "
                              f"held by a worker that died comes back only after the visibility timeout")
@@ -173,7 +186,7 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{data_dir / 'medic.sqlite'}"
         if not self.broker_url:
             self.broker_url = f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
-        if not self.breaker_redis_url and self.broker_url.startswith(("redis://", "rediss://")):
+        if not self.breaker_redis_url and is_redis_url(self.broker_url):
             self.breaker_redis_url = self.broker_url
         if self.breaker_store == "redis" and not self.breaker_redis_url:
             raise ValueError("MEDIC_BREAKER_STORE is redis but no Redis is known: set MEDIC_BREAKER_REDIS_URL")
@@ -186,14 +199,13 @@ class Settings(BaseSettings):
                                  f"({', '.join(sorted(self.channels))})")
         if self.beat_scheduler == "redbeat" and not self.redbeat_url:
             raise ValueError("MEDIC_BEAT_SCHEDULER is redbeat but no Redis is known: set MEDIC_BEAT_REDIS_URL")
-        if self.database_url.startswith("postgresql://"):
-            self.database_url = "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
+        self.database_url = with_psycopg_driver(self.database_url)
         return self
 
     @property
     def min_replay_timeout_s(self) -> float:
         """The shortest Celery replay deadline that outlasts the redelivery of a callback held by a dead worker."""
-        return 1.2 * self.broker_visibility_timeout_s
+        return min_replay_timeout_s(self.broker_visibility_timeout_s)
 
     @property
     def schedules(self) -> dict[str, JobSchedule]:
@@ -204,7 +216,7 @@ class Settings(BaseSettings):
     def redbeat_url(self) -> str:
         if self.beat_redis_url:
             return self.beat_redis_url
-        return self.broker_url if self.broker_url.startswith(("redis://", "rediss://")) else ""
+        return self.broker_url if is_redis_url(self.broker_url) else ""
 
     @property
     def uses_redbeat(self) -> bool:
@@ -227,9 +239,26 @@ class Settings(BaseSettings):
     def breakers_in_redis(self) -> bool:
         return self.breaker_store == "redis" or (self.breaker_store == "auto" and bool(self.breaker_redis_url))
 
-    @property
-    def embedded(self) -> bool:
-        return self.database_url.startswith("sqlite") or self.broker_url.startswith("sqla+")
+
+def min_replay_timeout_s(visibility_timeout_s: float) -> float:
+    """The shortest Celery replay deadline that outlasts the redelivery of a callback held by a dead worker."""
+    return 1.2 * visibility_timeout_s
+
+
+def default_countdown_max_s(visibility_timeout_s: float) -> float:
+    return min(DEFAULT_COUNTDOWN_MAX_S, visibility_timeout_s / 2)
+
+
+def default_attempt_timeout_s(visibility_timeout_s: float) -> float:
+    return max(DEFAULT_ATTEMPT_TIMEOUT_S, min_replay_timeout_s(visibility_timeout_s))
+
+
+def _number_or(value: Any, fallback: float) -> float:
+    """A raw setting as a number; `fallback` when absent or not a number (its own validation says so)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return fallback
 
 
 class _ConfigFileSource(PydanticBaseSettingsSource):

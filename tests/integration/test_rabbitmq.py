@@ -15,6 +15,7 @@ import pytest
 from kombu import Connection, Exchange, Producer, Queue
 
 from config.settings import load_settings
+from config.urls import is_sqlite_url
 from tests.integration.test_recovery_celery import single_execution
 from tests.support import rabbitmq, recovery, services, testapp
 from tests.support.recovery import celery_target, make_event, plan, report, retry_step, write_plans
@@ -32,7 +33,7 @@ def broker_url(rabbitmq_url):
 def test_settings_on_rabbitmq_choose_the_file_beat_and_database_breakers(broker_url, tmp_path):
     settings = load_settings(broker_url=broker_url, database_url=services.pg_url("medic"), data_dir=str(tmp_path))
     assert not settings.uses_redbeat and settings.beat_schedule_file == tmp_path.resolve() / "beat-schedule.json"
-    assert not settings.breakers_in_redis and not settings.embedded
+    assert not settings.breakers_in_redis and not is_sqlite_url(settings.database_url)
 
 
 def publish(broker_url: str, queue_name: str, count: int) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from config.errors import ConfigError
 from config.settings import DEFAULT_DATA_DIR, Settings, load_settings
+from config.urls import is_sqlalchemy_broker_url, is_sqlite_broker_url, is_sqlite_url
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_defaults(in_tmp):
     assert s.rejected_payload_max_bytes == 16_384
     assert (s.task_soft_time_limit_s, s.task_time_limit_s) == (30, 60)
     assert (s.log_level, s.log_format) == ("INFO", "json")
-    assert s.embedded
+    assert is_sqlite_url(s.database_url) and is_sqlite_broker_url(s.broker_url)
 
 
 def test_default_urls_are_embedded_sqlite_under_absolute_data_dir(in_tmp):
@@ -91,7 +92,8 @@ def test_environment_overrides(in_tmp, monkeypatch, env, value, attribute, expec
 def test_not_embedded_with_postgres_and_redis(in_tmp, monkeypatch):
     monkeypatch.setenv("MEDIC_DATABASE_URL", "postgresql+psycopg://u@h/db")
     monkeypatch.setenv("MEDIC_BROKER_URL", "redis://localhost:6379/0")
-    assert not load_settings().embedded
+    s = load_settings()
+    assert not is_sqlite_url(s.database_url) and not is_sqlalchemy_broker_url(s.broker_url)
 
 
 @pytest.mark.parametrize(

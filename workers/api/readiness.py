@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from config.urls import is_sqlalchemy_broker_url
 from workers.maintenance.health.queues import transport_options
 from workers.masking import mask_text
 from workers.storage.db import TRANSIENT_DB_ERRORS, make_engine
@@ -53,7 +54,7 @@ def broker_problem(broker_url: str, timeout_s: float) -> str | None:
     try:
         with connection:
             connection.ensure_connection(max_retries=0, timeout=timeout_s)
-            if broker_url.startswith("sqla+"):
+            if is_sqlalchemy_broker_url(broker_url):
                 connection.default_channel  # the SQLAlchemy transport connects lazily
     except Exception as exc:  # noqa: BLE001 - any failure to connect means not ready; the reason is reported
         return first_line(f"{type(exc).__name__}: {mask_text(str(exc))}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from config.settings import Settings
 from workers.classification import Classifier
@@ -82,10 +83,16 @@ def settings_reference() -> str:
             lines.extend(_group_rows(f"MEDIC_{name.upper()}", field.annotation))
             continue
         default = field.get_default(call_default_factory=True)
-        derived = name in ("database_url", "broker_url") or (default is None and name != "config_file")
-        shown = "(derived)" if derived else "" if default is None else default
+        derived = (name in ("database_url", "broker_url") or field.is_required()
+                   or (default is None and name != "config_file"))
+        shown = "(derived)" if derived else "" if default is None else _as_written(default)
         lines.append(f"| `MEDIC_{name.upper()}` | `{shown}` | {field.description or ''} |")
     return "\n".join(lines)
+
+
+def _as_written(default: Any) -> Any:
+    """A default as an operator would write it: models as mappings of what they set."""
+    return TypeAdapter(Any).dump_python(default, exclude_defaults=True)
 
 
 def _is_group(annotation) -> bool:

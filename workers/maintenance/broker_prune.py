@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-PREFIX = "sqla+sqlite:///"
+from config.urls import SQLITE_BROKER_PREFIX
+
 MESSAGE_TABLE = "kombu_message"  # the transport's default; medic sets no message_tablename
 SQLITE_BUSY_TIMEOUT_S = 15
 # `+visible` keeps SQLite off the index on visible (most rows are delivered) and on the one on
@@ -33,9 +34,9 @@ _EXPIRED = f"FROM {MESSAGE_TABLE} WHERE +visible = 0 AND timestamp < ?"
 
 def broker_file(broker_url: str) -> Path | None:
     """The SQLite file of a `sqla+sqlite:///` broker; None for any other broker."""
-    if not broker_url.startswith(PREFIX):
+    if not broker_url.startswith(SQLITE_BROKER_PREFIX):
         return None
-    name = broker_url.removeprefix(PREFIX).split("?", 1)[0]
+    name = broker_url.removeprefix(SQLITE_BROKER_PREFIX).split("?", 1)[0]
     return Path(name) if name and name != ":memory:" else None
 
 

@@ -55,7 +55,7 @@ def broker_cutoff(now: datetime, retention_s: int, *, local: tzinfo | None = Non
 def longest_hold_s(settings: Settings) -> float:
     """The longest a worker may hold a message it took: the longest countdown plus the longest hard time limit."""
     limits = [settings.task_time_limit_s, *(schedule.time_limit_s for schedule in settings.schedules.values())]
-    return (settings.recovery_countdown_max_s or 0) + max(limits)
+    return settings.recovery_countdown_max_s + max(limits)
 
 
 def broker_retention_problem(settings: Settings) -> str | None:

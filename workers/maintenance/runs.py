@@ -56,11 +56,6 @@ def latest_by_job(session: Session) -> dict[str, MaintenanceRun]:
     return {run.job: run for run in rows}
 
 
-def last_succeeded(session: Session, job: str) -> MaintenanceRun | None:
-    return session.scalar(select(MaintenanceRun).where(MaintenanceRun.job == job, MaintenanceRun.status == SUCCEEDED)
-                          .order_by(MaintenanceRun.id.desc()).limit(1))
-
-
 def history(session: Session, *, job: str | None, limit: int) -> list[MaintenanceRun]:
     query = select(MaintenanceRun).order_by(MaintenanceRun.id.desc()).limit(limit)
     if job:

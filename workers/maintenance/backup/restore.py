@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from config.errors import NotFound, StorageUnavailable
 from config.settings import Settings
+from config.urls import PSYCOPG_PREFIX, with_psycopg_driver
 from workers.maintenance.backup import catalog, postgres, sqlite, tables
 from workers.maintenance.backup.archive import extract
 from workers.maintenance.backup.errors import ArchiveInvalid, BackupError, RestoreRefused
@@ -103,10 +104,9 @@ def database_url(value: str) -> str:
     """A SQLite path or URL or a PostgreSQL URL as medic's SQLAlchemy URL; ValueError otherwise."""
     if "://" not in value:
         return f"sqlite:///{Path(value).expanduser().resolve()}"
-    if value.startswith("postgresql://"):
-        return "postgresql+psycopg://" + value.removeprefix("postgresql://")
-    if value.startswith(("sqlite:///", "postgresql+psycopg://")):
-        return value
+    url = with_psycopg_driver(value)
+    if url.startswith(("sqlite:///", PSYCOPG_PREFIX)):
+        return url
     raise ValueError(f"{tables.masked_url(value)}: use a SQLite file path, a sqlite:/// URL or a postgresql:// URL")
 
 

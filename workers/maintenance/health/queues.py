@@ -14,6 +14,7 @@ from kombu import Connection
 from kombu.exceptions import ChannelError, OperationalError
 
 from config.queues import QUEUES
+from config.urls import is_redis_url, is_sqlite_broker_url
 from workers.masking import mask_text
 
 NOT_FOUND = "404"  # the reply code of a passive declaration of a queue that does not exist
@@ -43,9 +44,9 @@ def queue_depths(broker_url: str, *, timeout_s: float, queues: Iterable[str] = Q
 
 def transport_options(broker_url: str, timeout_s: float) -> dict[str, Any]:
     """Short timeouts: a snapshot must not hang on a broker that does not answer."""
-    if broker_url.startswith(("redis://", "rediss://")):
+    if is_redis_url(broker_url):
         return {"socket_connect_timeout": timeout_s, "socket_timeout": timeout_s}
-    if broker_url.startswith("sqla+sqlite"):
+    if is_sqlite_broker_url(broker_url):
         return {"connect_args": {"timeout": timeout_s}}
     return {}
 
