@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from config.errors import ConfigError, InvalidTransition, NotFound, StorageUnavailable
+from config.errors import ConfigError, InvalidTransition, MedicError, NotFound, StorageUnavailable
 from workers.cli import exit_codes
 
 # name -> "module:attribute"; a command's module is imported only when that command runs (or for
@@ -39,6 +39,18 @@ COMMANDS = {
     "db": "workers.cli.setup:db",
     "config": "workers.cli.setup:config",
 }
+
+# medic's own errors a command lets out: each is printed as "medic: <message>" and exits with its code.
+EXIT_CODES: dict[type[MedicError], int] = {
+    ConfigError: exit_codes.CONFIG,
+    InvalidTransition: exit_codes.USAGE,
+    NotFound: exit_codes.NOT_FOUND,
+    StorageUnavailable: exit_codes.UNAVAILABLE,
+}
+
+
+def exit_code_of(error: MedicError) -> int:
+    return next(code for kind, code in EXIT_CODES.items() if isinstance(error, kind))
 
 
 class LazyGroup(click.Group):
@@ -73,18 +85,9 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except ConfigError as exc:
+    except tuple(EXIT_CODES) as exc:
         click.echo(f"medic: {exc}", err=True)
-        sys.exit(exit_codes.CONFIG)
-    except InvalidTransition as exc:
-        click.echo(f"medic: {exc}", err=True)
-        sys.exit(exit_codes.USAGE)
-    except NotFound as exc:
-        click.echo(f"medic: {exc}", err=True)
-        sys.exit(exit_codes.NOT_FOUND)
-    except StorageUnavailable as exc:
-        click.echo(f"medic: {exc}", err=True)
-        sys.exit(exit_codes.UNAVAILABLE)
+        sys.exit(exit_code_of(exc))
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
