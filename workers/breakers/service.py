@@ -17,7 +17,7 @@ from workers.backoff import backoff_delay_s
 from workers.breakers import policy
 from workers.breakers.policy import BreakerConfig, BreakerState, Permit, Transition
 from workers.breakers.store import BreakerStore, RedisBreakerStore, SqlBreakerStore
-from workers.clock import utcnow
+from workers.clock import as_utc, utcnow
 
 log = logging.getLogger("medic.breakers")
 
@@ -131,4 +131,4 @@ def _unit(step: tuple[BreakerState, Transition | None]) -> tuple[BreakerState, N
 
 def _epoch_s(moment: datetime) -> float:
     """Naive datetimes are UTC, as everywhere in medic."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return as_utc(moment).timestamp()
