@@ -16,7 +16,7 @@ from sqlalchemy import exists, select
 
 from config.errors import InvalidTransition, NotFound
 from config.queues import RECOVERY_QUEUE
-from workers.recovery import engine, store
+from workers.recovery import engine, outcomes, store
 from workers.recovery.dispatch import is_recovery_queue
 from workers.recovery.outcomes import AttemptResult
 from workers.recovery.plans import PlanSpec
@@ -42,7 +42,7 @@ def operator(name: str) -> Actor:
 def retry(service: RecoveryService, execution_id: int, *, actor: Actor, reason: str | None = None) -> Dispatch | None:
     """Run the next attempt now; a finished execution (not succeeded) starts again from its first step."""
     now = service.clock()
-    with service._session() as session:
+    with service.session() as session:
         execution = _get(session, execution_id)
         if execution.state == SUCCEEDED:
             raise InvalidTransition(f"execution {execution_id} already succeeded; nothing to retry")
@@ -72,12 +72,12 @@ def _restart(service: RecoveryService, session, execution: Execution, *, now: da
                      run=execution.run + 1, step_index=0, finished_at=None)
     session.flush()
     first = engine.enter_step(plan, 0, event, rng=service.rng)
-    return service._apply(session, execution, first, now=now, actor=actor)
+    return service.apply(session, execution, first, now=now, actor=actor)
 
 
 def cancel(service: RecoveryService, execution_id: int, *, actor: Actor, reason: str | None = None) -> None:
     now = service.clock()
-    with service._session() as session:
+    with service.session() as session:
         execution = _get(session, execution_id)
         if execution.state in FINISHED:
             raise InvalidTransition(f"execution {execution_id} is already {execution.state}")
@@ -89,11 +89,13 @@ def cancel(service: RecoveryService, execution_id: int, *, actor: Actor, reason:
 
 def replay_dead(service: RecoveryService, execution_id: int, *, actor: Actor, plan_name: str | None = None) -> int:
     """A new execution of a dead letter's occurrence (the plan chosen again, or the one named)."""
-    with service._session() as session:
+    with service.session() as session:
         dead = _get(session, execution_id)
         if dead.state != DEAD:
             raise InvalidTransition(f"execution {execution_id} is {dead.state}, not dead; use `medic executions retry`")
         occurrence = session.get(Occurrence, dead.occurrence_id)
+        if occurrence is None:  # executions go with their occurrence (ON DELETE CASCADE): only a broken database
+            raise NotFound(f"execution {execution_id}: its occurrence {dead.occurrence_id} is gone; nothing to replay")
         plan = None
         if plan_name:
             plan = service.plans.get(plan_name)
@@ -117,7 +119,7 @@ def purge_dead(service: RecoveryService, *, actor: Actor, ids: Iterable[int] = (
     if not ids and finished_before is None:
         raise InvalidTransition("name the dead letters to purge, or an age (finished_before): refusing to purge all")
     now = service.clock()
-    with service._session() as session:
+    with service.session() as session:
         query = select(Execution).where(Execution.state == DEAD)
         if ids:
             query = query.where(Execution.id.in_(ids))
@@ -167,23 +169,24 @@ def requeue(service: RecoveryService, execution_id: int, *, actor: Actor, reason
     now = service.clock()
     why = reason or f"requeued by {actor.name}"
     note = store.Note(REQUEUED, why, detail)
-    with service._session() as session:
+    with service.session() as session:
         execution = _unfinished(session, execution_id, "requeued")
         attempt = store.open_attempt(session, execution)
         seen = Situation(attempt.id, attempt.state) if attempt else Situation(None, None)
         if expect is not None and seen != expect:
             return Requeued(MOVED, None)
-        requeued = None  # a running attempt is timed out below, through the service's own transaction
         if attempt is None:
             store.write_note(session, execution, note, at=now, actor=actor)
             requeued = Requeued(RESUMED, _resume(service, session, execution, now=now, actor=actor))
+            session.commit()
         elif attempt.state == SCHEDULED:
             store.reschedule(session, attempt.id, scheduled_for=now, dispatched_at=now)
             store.write_note(session, execution, note, at=now, actor=actor, attempt_id=attempt.id)
             requeued = Requeued(RESENT, Dispatch(attempt.id, 0, execution.queue))
-        session.commit()
-    if requeued is None:
-        requeued = _time_out(service, attempt.id, actor=actor, note=note)
+            session.commit()
+        else:  # running: timed out through the service's own transaction, once this one has ended
+            session.commit()
+            requeued = _time_out(service, attempt.id, actor=actor, note=note)
     service.after_commit(requeued.dispatch)
     return requeued
 
@@ -191,7 +194,7 @@ def requeue(service: RecoveryService, execution_id: int, *, actor: Actor, reason
 def _time_out(service: RecoveryService, attempt_id: int, *, actor: Actor, note: store.Note) -> Requeued:
     timeout = AttemptResult("timeout", f"timed out by {actor.name}: {note.reason}")
     dispatch = service.record(attempt_id, timeout, actor=actor, note=note)
-    with service._session() as session:  # another outcome may have come first: then nothing was changed
+    with service.session() as session:  # another outcome may have come first: then nothing was changed
         recorded = session.scalar(select(exists().where(
             Attempt.id == attempt_id, Attempt.state == TIMED_OUT_STATE, Attempt.error == timeout.error)))
     return Requeued(TIMED_OUT, dispatch) if recorded else Requeued(MOVED, None)
@@ -202,7 +205,7 @@ def _resume(service: RecoveryService, session, execution: Execution, *, now: dat
     plan, event = PlanSpec.model_validate(execution.plan), store.event_of(session, execution)
     last = store.last_attempt(session, execution)
     if last is not None and last.outcome is not None:
-        result = AttemptResult(last.outcome, last.error)
+        result = outcomes.recorded(last.outcome, last.error)
         onward = engine.after_outcome(plan, last.step_index, last.number, result, event, rng=service.rng)
     else:
         onward = engine.enter_step(plan, execution.step_index, event, rng=service.rng)
@@ -216,13 +219,13 @@ def _go_on(service: RecoveryService, session, execution: Execution, onward: engi
     if isinstance(decision, engine.Schedule):
         number = max(decision.number, store.last_number(session, execution, decision.step_index) + 1)
         onward = replace(onward, decision=replace(decision, number=number, delay_s=0.0))
-    return service._apply(session, execution, onward, now=now, actor=actor, plan=plan)
+    return service.apply(session, execution, onward, now=now, actor=actor, plan=plan)
 
 
 def force(service: RecoveryService, execution_id: int, *, actor: Actor, reason: str | None = None) -> Dispatch | None:
     """Move to the next step of its plan now; its open attempt is cancelled (a late outcome is ignored)."""
     now = service.clock()
-    with service._session() as session:
+    with service.session() as session:
         execution = _unfinished(session, execution_id, "forced")
         plan, event = PlanSpec.model_validate(execution.plan), store.event_of(session, execution)
         store.cancel_open_attempts(session, execution.id, now=now)
@@ -239,7 +242,7 @@ def force(service: RecoveryService, execution_id: int, *, actor: Actor, reason: 
 def reset(service: RecoveryService, execution_id: int, *, actor: Actor, reason: str | None = None) -> Dispatch | None:
     """Back to the first step of its plan now, as a new run; its open attempt is cancelled."""
     now = service.clock()
-    with service._session() as session:
+    with service.session() as session:
         execution = _unfinished(session, execution_id, "reset")
         plan, event = PlanSpec.model_validate(execution.plan), store.event_of(session, execution)
         store.cancel_open_attempts(session, execution.id, now=now)
@@ -259,7 +262,7 @@ def complete(service: RecoveryService, execution_id: int, *, actor: Actor, reaso
     if not reason or not reason.strip():
         raise InvalidTransition("completing an execution needs a reason (--reason): say how it was resolved")
     now = service.clock()
-    with service._session() as session:
+    with service.session() as session:
         execution = _unfinished(session, execution_id, "completed")
         store.cancel_open_attempts(session, execution.id, now=now)
         store.transition(session, execution, SUCCEEDED, now=now, actor=actor, action=COMPLETED, reason=reason.strip())
@@ -274,7 +277,7 @@ def reassign(service: RecoveryService, execution_id: int, queue: str, *, actor: 
                                 f"{RECOVERY_QUEUE}.<name> (letters, digits, _ and -), consumed by "
                                 f"`medic worker --queues {RECOVERY_QUEUE}.<name>`")
     now = service.clock()
-    with service._session() as session:
+    with service.session() as session:
         execution = _unfinished(session, execution_id, "reassigned")
         before = execution.queue or RECOVERY_QUEUE
         store.transition(session, execution, execution.state, now=now, actor=actor, action=REASSIGNED,
@@ -292,7 +295,7 @@ def _resend(service: RecoveryService, session, execution: Execution, *, now: dat
     if attempt is None or attempt.state != SCHEDULED or attempt.dispatched_at is None:
         return None
     due = max(utc(attempt.scheduled_for), now)
-    dispatch = service._dispatch_for(attempt.id, due, now, execution.queue)
+    dispatch = service.dispatch_for(attempt.id, due, now, execution.queue)
     if dispatch.countdown_s is None:
         return None
     store.reschedule(session, attempt.id, scheduled_for=attempt.scheduled_for, dispatched_at=due)
@@ -302,6 +305,7 @@ def _resend(service: RecoveryService, session, execution: Execution, *, now: dat
 def _unfinished(session, execution_id: int, done: str) -> Execution:
     execution = _get(session, execution_id)
     if execution.state in FINISHED:
-        raise InvalidTransition(f"execution {execution_id} is {execution.state}: a finished execution cannot be {done} "
-                                f"(`medic executions retry {execution_id}` starts a failed, dead or cancelled one again)")
+        raise InvalidTransition(f"execution {execution_id} is {execution.state}: a finished execution cannot be "
+                                f"{done} (`medic executions retry {execution_id}` starts a failed, dead or cancelled "
+                                "one again)")
     return execution

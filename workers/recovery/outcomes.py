@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 # success: the operation was done; retryable: may work later (the policy decides when);
 # permanent: will not work by repeating it, go to the next step; timeout: no outcome by the deadline.
 Outcome = Literal["success", "retryable", "permanent", "timeout"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,11 @@ def retryable(error: str, *, retry_after_s: float | None = None, **detail: Any) 
 
 def permanent(error: str, **detail: Any) -> AttemptResult:
     return AttemptResult("permanent", error, detail=detail)
+
+
+def recorded(outcome: str, error: str | None) -> AttemptResult:
+    """An outcome as an attempt's row keeps it (written from an AttemptResult), without its detail."""
+    for known in OUTCOMES:
+        if outcome == known:
+            return AttemptResult(known, error)
+    raise ValueError(f"unknown attempt outcome {outcome!r}")

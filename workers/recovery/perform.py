@@ -1,4 +1,4 @@
-"""Doing one step's work: a replay (Celery, HTTP, plugin action) or a notification.
+"""Doing one step's work: a replay (Celery, HTTP, plugin action) or queueing a notification.
 
 A Celery replay only sends: its outcome arrives later through link/link_error (None here).
 """
@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from workers.contract import HttpTarget
 from workers.notify import queue
-from workers.notify.message import Message
+from workers.notify.delivery import DeliverySender
+from workers.notify.recovery_messages import execution_message
 from workers.recovery import outcomes
 from workers.recovery.actions import ActionContext, ActionRegistry
 from workers.recovery.http_replay import replay_http
@@ -26,14 +27,12 @@ from workers.recovery.plans import ActionStep, EscalateStep, NotifyStep
 from workers.storage.models import Attempt, Execution
 
 
-class Dispatcher(Protocol):
-    """How the engine sends messages; Celery's in tasks, a recording fake in tests."""
+class Dispatcher(DeliverySender, Protocol):
+    """How the engine sends messages (and asks for deliveries); Celery's in tasks, a recording fake in tests."""
 
     def run_attempt(self, attempt_id: int, countdown_s: float, queue: str | None = None) -> None: ...
 
     def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str) -> None: ...
-
-    def deliver(self, notification_id: int, token: datetime | None = None) -> None: ...
 
 
 def idempotency_key(execution: Execution) -> str:
@@ -89,22 +88,8 @@ class Performer:
 def notify(session: Session, step: NotifyStep | EscalateStep, execution: Execution, event: dict[str, Any], *,
            now: datetime, cooldown_s: float) -> tuple[AttemptResult, int | None]:
     """Queue the step's notification; returns the result and the id to deliver (None: suppressed)."""
-    message = Message(subject=_subject(step, execution, event), level=step.level, kind=step.kind,
-                      fields=_facts(execution, event), group_id=execution.group_id, execution_id=execution.id)
+    message = execution_message(execution, event, kind=step.kind, level=step.level)
     row = queue.enqueue(session, message, channel=step.channel, now=now, cooldown_s=cooldown_s)
     if row.state == queue.SUPPRESSED:
         return outcomes.success(notification_id=row.id, suppressed=True), None
     return outcomes.success(notification_id=row.id), row.id
-
-
-def _subject(step: Any, execution: Execution, event: dict[str, Any]) -> str:
-    verb = "escalated" if step.kind == "escalate" else "needs attention"
-    return f"{execution.category} error in {execution.service} {verb}: {event.get('error_type', '?')}"
-
-
-def _facts(execution: Execution, event: dict[str, Any]) -> dict[str, Any]:
-    facts = {"service": execution.service, "category": execution.category, "error_type": event.get("error_type"),
-             "message": event.get("message"), "operation": event.get("operation"), "source": event.get("source"),
-             "group_id": execution.group_id, "execution_id": execution.id, "plan": execution.plan_name,
-             "last_error": execution.last_error}
-    return {key: value for key, value in facts.items() if value is not None}

@@ -12,6 +12,7 @@ import os
 import random
 import socket
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -24,7 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import Settings
 from workers.breakers import Breakers, Transition, breakers_from_settings
 from workers.notify import queue as notifications
-from workers.notify.message import Message
+from workers.notify.delivery import deliver_queued, request_delivery
+from workers.notify.recovery_messages import breaker_message
 from workers.recovery import engine, start_sql, store
 from workers.recovery.actions import ActionRegistry
 from workers.recovery.outcomes import AttemptResult
@@ -105,6 +107,14 @@ class Dispatch:
 
 
 class RecoveryService:
+    """Starts, runs, records and sweeps executions, with one dispatcher for what it sends.
+
+    Built for medic's processes by workers.recovery.factory.build_recovery_service; tests and
+    benchmarks construct it with a recording dispatcher. For the operator's actions
+    (workers/recovery/operator.py) it offers, besides its own entry points, `session()`,
+    `apply()` and `dispatch_for()`: the steps they share with the automatic path.
+    """
+
     def __init__(self, settings: Settings, *, dispatcher: Dispatcher, clock: Callable[[], datetime] = utcnow,
                  rng: random.Random | None = None, actor: Actor | None = None):
         self.settings = settings
@@ -135,10 +145,17 @@ class RecoveryService:
                                       on_transition=self._breaker_transition, clock=self.clock)
 
     @cached_property
-    def performer(self) -> Performer:
-        return Performer(self.settings, self.dispatcher, self.actions, httpx.Client(), self.clock)
+    def http(self) -> httpx.Client:
+        return httpx.Client()
 
-    def _session(self):
+    @cached_property
+    def performer(self) -> Performer:
+        return Performer(self.settings, self.dispatcher, self.actions, self.http, self.clock)
+
+    def session(self) -> AbstractContextManager[Session]:
+        """A session on medic's database, its transient errors raised as StorageUnavailable.
+
+        One transaction of the caller's: it commits, then hands what it decided to `after_commit`."""
         return guarded_session(self.sessions)
 
     # --- starting --------------------------------------------------------------------------
@@ -161,8 +178,9 @@ class RecoveryService:
         else:
             shape = {"step_index": decision.step_index, "next_attempt_at": now + timedelta(seconds=decision.delay_s),
                      "reason": decision.reason}
-        fields = {"group_id": group_id, "occurrence_id": occurrence_id, "plan": plan, "plan_snapshot": self._snapshot(plan),
-                  "service": event["service"], "category": category, "now": now, "replay_of": replay_of, **shape}
+        fields = {"group_id": group_id, "occurrence_id": occurrence_id, "plan": plan,
+                  "plan_snapshot": self._snapshot(plan), "service": event["service"], "category": category, "now": now,
+                  "replay_of": replay_of, **shape}
         if start_sql.supported(session):
             return self._start_in_one_statement(session, fields, first, plan, why, actor)
         execution = store.create_execution(session, **fields)
@@ -181,24 +199,25 @@ class RecoveryService:
     def _start_in_one_statement(self, session: Session, fields: dict[str, Any], first: engine.Next, plan: PlanSpec,
                                 why: str, actor: Actor) -> Started:
         """The same rows as the ORM path above, in one round trip (PostgreSQL)."""
-        now, decision = fields["now"], first.decision
+        now = fields["now"]
+        schedule = first.decision if isinstance(first.decision, engine.Schedule) else None
         row = store.execution_row(**fields)
-        attempt = None
-        if isinstance(decision, engine.Schedule):
-            countdown = decision.delay_s <= self.settings.recovery_countdown_max_s
-            attempt = store.attempt_row(run=row["run"], step_index=decision.step_index,
-                                        step_kind=plan.steps[decision.step_index].kind, number=decision.number,
+        attempt, countdown_s = None, None
+        if schedule is not None:
+            countdown_s = self._countdown_s(schedule.delay_s)
+            attempt = store.attempt_row(run=row["run"], step_index=schedule.step_index,
+                                        step_kind=plan.steps[schedule.step_index].kind, number=schedule.number,
                                         scheduled_for=row["next_attempt_at"],
-                                        dispatched_at=row["next_attempt_at"] if countdown else None)
+                                        dispatched_at=row["next_attempt_at"] if countdown_s is not None else None)
         at = store.utc(now)
         audit = [{"at": at, "actor": actor.name, "action": "step_skipped", "to_state": None, "reason": skip.reason,
                   "detail": {"step": skip.step_index + 1}, "of_attempt": False} for skip in first.skipped]
         audit.append({"at": at, "actor": actor.name, "action": "created", "to_state": row["state"], "reason": why,
-                      "detail": _created_detail(decision) if attempt else None, "of_attempt": True})
+                      "detail": _created_detail(schedule) if schedule else None, "of_attempt": True})
         execution_id, attempt_id = start_sql.insert_start(session, row, attempt, audit)
         if attempt_id is None:
             return Started(execution_id, None)
-        return Started(execution_id, Dispatch(attempt_id, decision.delay_s if attempt["dispatched_at"] else None))
+        return Started(execution_id, Dispatch(attempt_id, countdown_s))
 
     def _snapshot(self, plan: PlanSpec) -> dict[str, Any]:
         """The plan as stored with each execution; plans do not change while a process runs."""
@@ -210,11 +229,15 @@ class RecoveryService:
     def _schedule(self, session: Session, execution: Execution, decision: engine.Schedule, plan: PlanSpec, *,
                   now: datetime) -> Dispatch:
         when = now + timedelta(seconds=decision.delay_s)
-        countdown = decision.delay_s <= self.settings.recovery_countdown_max_s
+        countdown_s = self._countdown_s(decision.delay_s)
         attempt = store.add_attempt(session, execution, step_index=decision.step_index,
                                     step_kind=plan.steps[decision.step_index].kind, number=decision.number,
-                                    scheduled_for=when, dispatched_at=when if countdown else None)
-        return Dispatch(attempt.id, decision.delay_s if countdown else None, execution.queue)
+                                    scheduled_for=when, dispatched_at=when if countdown_s is not None else None)
+        return Dispatch(attempt.id, countdown_s, execution.queue)
+
+    def _countdown_s(self, delay_s: float) -> float | None:
+        """The wait as a broker countdown; None when it is too long for one (the sweeper sends it when due)."""
+        return delay_s if delay_s <= self.settings.recovery_countdown_max_s else None
 
     def after_commit(self, dispatch: Dispatch | None) -> None:
         """Send what a committed transaction decided; a failure is left to the sweeper."""
@@ -259,7 +282,7 @@ class RecoveryService:
 
     def _claim(self, attempt_id: int) -> store.Loaded | None:
         now = self.clock()
-        with self._session() as session:
+        with self.session() as session:
             loaded = store.load(session, attempt_id)
             if loaded is None or loaded.attempt.state != "scheduled":
                 return None
@@ -271,7 +294,8 @@ class RecoveryService:
                 self._early(attempt, execution.queue, now)
                 return None
             store.transition(session, execution, RUNNING, now=now, actor=self.actor, action="claimed",
-                             attempt_id=attempt_id, reason=f"attempt {attempt.number} of step {attempt.step_index + 1} ({step.kind})")
+                             attempt_id=attempt_id,
+                             reason=f"attempt {attempt.number} of step {attempt.step_index + 1} ({step.kind})")
             session.commit()
             return loaded
 
@@ -293,40 +317,46 @@ class RecoveryService:
                 self.after_commit(Dispatch(attempt.id, remaining_s, queue))
 
     def _mark_probe(self, attempt_id: int) -> None:
-        with self._session() as session:
+        with self.session() as session:
             attempt = session.get(Attempt, attempt_id)
+            if attempt is None:  # deleted since it was claimed: the call that follows finds it gone too
+                return
             attempt.detail = {**(attempt.detail or {}), "probe": True}
             session.commit()
 
     def _notify(self, attempt_id: int, step: NotifyStep | EscalateStep) -> Dispatch | None:
         now = self.clock()
-        with self._session() as session:
+        with self.session() as session:
             loaded = store.load(session, attempt_id)
+            if loaded is None:  # deleted since it was claimed (its execution purged): nothing left to do
+                return None
             result, deliver_id = notify(session, step, loaded.execution, loaded.event, now=now,
                                         cooldown_s=self.settings.notification_cooldown_s)
             dispatch = self._record_in(session, loaded, result, now=now)
             session.commit()
         if deliver_id is not None:
-            self._send_delivery(deliver_id)
+            request_delivery(self.dispatcher, deliver_id)
         return dispatch
 
     def _breaker_open(self, attempt_id: int, retry_at_s: float | None) -> Dispatch | None:
         now = self.clock()
-        with self._session() as session:
+        with self.session() as session:
             loaded = store.load(session, attempt_id)
+            if loaded is None:  # deleted since it was claimed (its execution purged): nothing left to do
+                return None
             attempt, execution, plan, event = loaded.attempt, loaded.execution, loaded.plan, loaded.event
             onward = engine.after_breaker_open(plan, attempt.step_index, event, rng=self.rng)
             if onward is not None:
                 store.finish(session, attempt, state="failed", outcome="permanent", error="circuit breaker open",
                              detail={}, now=now)
-                dispatch = self._apply(session, execution, onward, now=now, actor=self.actor, plan=plan)
+                dispatch = self.apply(session, execution, onward, now=now, actor=self.actor, plan=plan)
                 session.commit()
                 return dispatch
             config = self.plans.breaker_config(execution.service)
             until = (datetime.fromtimestamp(retry_at_s, UTC) if retry_at_s
                      else now + timedelta(seconds=config.recovery_timeout_s))
             until = max(until, now)
-            dispatch = self._dispatch_for(attempt_id, until, now, execution.queue)
+            dispatch = self.dispatch_for(attempt_id, until, now, execution.queue)
             store.unclaim(session, attempt_id, scheduled_for=until,
                           dispatched_at=until if dispatch.countdown_s is not None else None)
             store.transition(session, execution, WAITING, now=now, actor=self.actor, action="deferred",
@@ -343,7 +373,7 @@ class RecoveryService:
 
         `note`: an audit row to write with it, when this outcome is the one recorded."""
         now = self.clock()
-        with self._session() as session:
+        with self.session() as session:
             loaded = store.load(session, attempt_id)
             if loaded is None:
                 return None
@@ -371,9 +401,10 @@ class RecoveryService:
         plan = loaded.plan
         onward = engine.after_outcome(plan, attempt.step_index, attempt.number, result, loaded.event, rng=self.rng)
         # The outcome goes in the audit row of the transition it causes: one row, not two.
-        cause = Cause(attempt.id, {"outcome_of": {"step": attempt.step_index + 1, "attempt": attempt.number,
-                                                 "outcome": result.outcome, "error": result.error, **_small(result.detail)}})
-        return self._apply(session, execution, onward, now=now, actor=actor, plan=plan, cause=cause)
+        outcome_of = {"step": attempt.step_index + 1, "attempt": attempt.number, "outcome": result.outcome,
+                      "error": result.error, **_small(result.detail)}
+        cause = Cause(attempt.id, {"outcome_of": outcome_of})
+        return self.apply(session, execution, onward, now=now, actor=actor, plan=plan, cause=cause)
 
     def _late_outcome(self, session: Session, execution: Execution, attempt: Attempt, result: AttemptResult, *,
                       now: datetime, actor: Actor) -> None:
@@ -389,8 +420,11 @@ class RecoveryService:
             "attempt_id": attempt.id, "execution_id": execution.id, "attempt_state": attempt.state,
             "outcome": result.outcome})
 
-    def _apply(self, session: Session, execution: Execution, onward: engine.Next, *, now: datetime,
-               actor: Actor, plan: PlanSpec | None = None, cause: Cause | None = None) -> Dispatch | None:
+    def apply(self, session: Session, execution: Execution, onward: engine.Next, *, now: datetime,
+              actor: Actor, plan: PlanSpec | None = None, cause: Cause | None = None) -> Dispatch | None:
+        """Carry out the engine's decision in the caller's transaction: finish the execution, or schedule
+        its next attempt (returned, to send after the commit). `plan`: the execution's, when already parsed;
+        `cause`: the outcome that led here, for the transition's audit row."""
         for skip in onward.skipped:
             store.audit(session, execution, at=now, actor=actor, action="step_skipped", reason=skip.reason,
                         detail={"step": skip.step_index + 1})
@@ -403,7 +437,8 @@ class RecoveryService:
                              reason=decision.reason, attempt_id=cause.attempt_id, detail=cause.detail or None)
             log.info(f"execution {decision.state}", extra={"execution_id": execution.id, "reason": decision.reason})
             return None
-        dispatch = self._schedule(session, execution, decision, plan or PlanSpec.model_validate(execution.plan), now=now)
+        plan = plan or PlanSpec.model_validate(execution.plan)
+        dispatch = self._schedule(session, execution, decision, plan, now=now)
         state = PENDING if execution.state == PENDING else WAITING
         store.transition(session, execution, state, now=now, actor=actor, action="scheduled",
                          attempt_id=dispatch.attempt_id, reason=decision.reason, step_index=decision.step_index,
@@ -412,9 +447,9 @@ class RecoveryService:
                                  "delay_s": round(decision.delay_s, 3), **cause.detail})
         return dispatch
 
-    def _dispatch_for(self, attempt_id: int, when: datetime, now: datetime, queue: str | None) -> Dispatch:
-        delay_s = max(0.0, (when - now).total_seconds())
-        return Dispatch(attempt_id, delay_s if delay_s <= self.settings.recovery_countdown_max_s else None, queue)
+    def dispatch_for(self, attempt_id: int, when: datetime, now: datetime, queue: str | None) -> Dispatch:
+        """The message that runs an attempt due `when`: a countdown, or left to the sweeper if that is too far."""
+        return Dispatch(attempt_id, self._countdown_s(max(0.0, (when - now).total_seconds())), queue)
 
     # --- breakers --------------------------------------------------------------------------
 
@@ -430,10 +465,8 @@ class RecoveryService:
 
     def _breaker_transition(self, service: str, transition: Transition, actor: str) -> None:
         now = self.clock()
-        level = "info" if transition.to_state == "closed" else "error"
-        message = Message(subject=f"circuit breaker of {service}: {transition.from_state} -> {transition.to_state}",
-                          level=level, kind="breaker", fields={"service": service, "reason": transition.reason})
-        with self._session() as session:
+        message = breaker_message(service, transition)
+        with self.session() as session:
             session.add(BreakerTransition(service=service, at=now, from_state=transition.from_state,
                                           to_state=transition.to_state, reason=transition.reason, actor=actor))
             row = notifications.enqueue(session, message, channel=self.settings.breaker_channel, now=now,
@@ -441,44 +474,15 @@ class RecoveryService:
             session.commit()
             notification_id = row.id
         log.warning(message.subject, extra={"service": service, "reason": transition.reason, "actor": actor})
-        self._send_delivery(notification_id)
+        request_delivery(self.dispatcher, notification_id)
 
     # --- notifications ---------------------------------------------------------------------
 
-    def _send_delivery(self, notification_id: int, token: datetime | None = None) -> None:
-        try:
-            self.dispatcher.deliver(notification_id, token)
-        except Exception as exc:
-            log.warning("could not send notification; the sweeper will", extra={
-                "notification_id": notification_id, "error": f"{type(exc).__name__}: {exc}"})
-
     def deliver(self, notification_id: int, token: datetime | None = None) -> str:
-        """Send one queued notification through its channel; a refusal reschedules it."""
-        from workers.notify.channels import DeliveryFailed, deliver, level_passes
-
-        now = self.clock()
-        with self._session() as session:
-            row = notifications.claim(session, notification_id, now=now, token=token)
-            if row is None:
-                return "not due"
-            config = self.settings.channels.get(row.channel)
-            if config is None:
-                notifications.mark_refused(session, row, f"channel {row.channel!r} is not configured (MEDIC_CHANNELS)",
-                                           now=now, max_delay_s=self.settings.notification_retry_max_delay_s)
-                return "refused"
-            if not level_passes(config, row.level):
-                notifications.mark_sent(session, row, now=now)
-                return "below the channel's level"
-            try:
-                deliver(row.channel, config, Message.from_dict(row.body), http=self.performer.http)
-            except DeliveryFailed as exc:
-                retry_at = notifications.mark_refused(session, row, str(exc), now=now, retry_after_s=exc.retry_after_s,
-                                                      max_delay_s=self.settings.notification_retry_max_delay_s)
-                log.warning("notification refused; will retry", extra={
-                    "notification_id": row.id, "channel": row.channel, "error": str(exc), "retry_at": retry_at.isoformat()})
-                return "refused"
-            notifications.mark_sent(session, row, now=now)
-            return "sent"
+        """Send one queued notification through its channel (workers.notify.delivery.deliver_queued)."""
+        with self.session() as session:
+            return deliver_queued(session, notification_id, settings=self.settings, now=self.clock(), http=self.http,
+                                  token=token)
 
     # --- the sweeper -----------------------------------------------------------------------
 
@@ -488,19 +492,19 @@ class RecoveryService:
         now = self.clock()
         holder = self.actor.name
         ttl_s = max(10.0, 5 * self.settings.recovery_sweep_interval_s)  # a sweeper that died frees it soon
-        with self._session() as session:
+        with self.session() as session:
             if not leases.acquire(session, SWEEP_LEASE, holder, now=now, ttl_s=ttl_s):
                 return None
         try:
             return {"dispatched": self._sweep_due(now), "timed_out": self._sweep_expired(now),
                     "notifications": self._sweep_notifications(now)}
         finally:
-            with self._session() as session:
+            with self.session() as session:
                 leases.release(session, SWEEP_LEASE, holder)
 
     def _sweep_due(self, now: datetime) -> int:
         redispatch_before = now - timedelta(seconds=self.settings.recovery_redispatch_after_s)
-        with self._session() as session:
+        with self.session() as session:
             due = store.due_attempts(session, now=now, redispatch_before=redispatch_before, limit=SWEEP_BATCH)
             if due:
                 store.mark_dispatched(session, [attempt_id for attempt_id, _ in due], now=now)
@@ -510,7 +514,7 @@ class RecoveryService:
         return len(due)
 
     def _sweep_expired(self, now: datetime) -> int:
-        with self._session() as session:
+        with self.session() as session:
             expired = store.expired_attempt_ids(session, now=now, limit=SWEEP_BATCH)
         timeout = AttemptResult("timeout", "no outcome by the attempt's deadline")
         for attempt_id in expired:
@@ -518,10 +522,10 @@ class RecoveryService:
         return len(expired)
 
     def _sweep_notifications(self, now: datetime) -> int:
-        with self._session() as session:
+        with self.session() as session:
             leased = notifications.lease_due(session, now=now, limit=SWEEP_BATCH)
         for notification_id, token in leased:
-            self._send_delivery(notification_id, token)
+            request_delivery(self.dispatcher, notification_id, token)
         return len(leased)
 
 

@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from workers.maintenance.stuck.detect import IDS_PER_QUERY, Planned
 from workers.maintenance.stuck.policy import ESCALATED_ACTION
+from workers.notify.delivery import request_delivery
 from workers.notify.message import Message
 from workers.notify.queue import enqueue
 from workers.recovery import store
@@ -26,7 +28,7 @@ def escalate(service: RecoveryService, settings: Settings, entries: list[Planned
              actor: Actor) -> int:
     """Record the escalation of each still unfinished execution and queue one notification; returns how many."""
     now = service.clock()
-    with service._session() as session:
+    with service.session() as session:
         executions = _unfinished(session, [entry.item.execution_id for entry in entries])
         escalated = [entry for entry in entries if entry.item.execution_id in executions]
         if not escalated:
@@ -42,11 +44,11 @@ def escalate(service: RecoveryService, settings: Settings, entries: list[Planned
                       now=now, cooldown_s=0)  # each escalation is news, and happens once per execution
         session.commit()
         notification_id = row.id
-    service._send_delivery(notification_id)  # the sweeper would, but it may be what is not running
+    request_delivery(service.dispatcher, notification_id)  # the sweeper would, but it may be what is not running
     return len(escalated)
 
 
-def _unfinished(session, ids: list[int]) -> dict[int, Execution]:
+def _unfinished(session: Session, ids: list[int]) -> dict[int, Execution]:
     found: dict[int, Execution] = {}
     for start in range(0, len(ids), IDS_PER_QUERY):
         query = select(Execution).where(Execution.id.in_(ids[start:start + IDS_PER_QUERY]),
@@ -76,4 +78,6 @@ def _kind(kind: str) -> str:
 
 def _age(since: datetime, now: datetime) -> str:
     seconds = max(0, int((now - since).total_seconds()))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
