@@ -15,7 +15,7 @@ from config.errors import StorageUnavailable
 from config.settings import get_settings
 from workers.backoff import backoff_delay_s
 from workers.recovery import outcomes
-from workers.recovery.dispatch import CeleryDispatcher
+from workers.recovery.factory import build_recovery_service
 from workers.recovery.service import RecoveryService
 
 log = logging.getLogger("medic.recovery")
@@ -27,14 +27,16 @@ RETRY_ON = (StorageUnavailable, StaleDataError, SoftTimeLimitExceeded)
 
 @lru_cache(maxsize=1)
 def recovery_service() -> RecoveryService:
-    return RecoveryService(get_settings(), dispatcher=CeleryDispatcher(current_app._get_current_object()))
+    """The service of this worker process, sending through the Celery app running these tasks."""
+    return build_recovery_service(get_settings(), celery_app=current_app._get_current_object())
 
 
 def _retry(task: Task, exc: Exception) -> Exception:
     delay_s = backoff_delay_s(task.request.retries, initial_s=RETRY_INITIAL_S,
                               max_s=get_settings().db_retry_max_delay_s, jitter="equal")
     log.warning("recovery step will be retried", extra={
-        "task": task.name, "task_id": task.request.id, "delay_s": round(delay_s, 2), "error": f"{type(exc).__name__}: {exc}"})
+        "task": task.name, "task_id": task.request.id, "delay_s": round(delay_s, 2),
+        "error": f"{type(exc).__name__}: {exc}"})
     return task.retry(countdown=delay_s, exc=exc)
 
 
@@ -44,7 +46,7 @@ def run(self: Task, attempt_id: int) -> None:
     try:
         recovery_service().run(int(attempt_id))
     except RETRY_ON as exc:
-        raise _retry(self, exc)
+        raise _retry(self, exc) from exc
 
 
 @shared_task(name="medic.recovery.replay_succeeded", bind=True, max_retries=None)
@@ -64,7 +66,7 @@ def _record(task: Task, attempt_id: int, result: outcomes.AttemptResult) -> None
     try:
         service.after_commit(service.record(int(attempt_id), result))
     except RETRY_ON as exc:
-        raise _retry(task, exc)
+        raise _retry(task, exc) from exc
 
 
 @shared_task(name="medic.recovery.sweep", bind=True, max_retries=0)
@@ -85,9 +87,10 @@ def deliver(self: Task, notification_id: int, token: str | None = None) -> str:
     try:
         return recovery_service().deliver(int(notification_id), datetime.fromisoformat(token) if token else None)
     except RETRY_ON as exc:
-        raise _retry(self, exc)
+        raise _retry(self, exc) from exc
 
 
 def _preview(result: Any) -> Any:
     text = repr(result)
-    return result if len(text) <= 500 and isinstance(result, (str, int, float, bool, dict, list, type(None))) else text[:500]
+    plain = isinstance(result, (str, int, float, bool, dict, list, type(None)))
+    return result if plain and len(text) <= 500 else text[:500]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from importlib.metadata import version
 
 from fastapi import FastAPI, Request, status
@@ -16,6 +18,8 @@ from workers.api.auth import Client
 from workers.api.prometheus import MedicCollector
 from workers.masking import mask_text
 from workers.messages import load_catalog
+from workers.recovery.factory import build_recovery_service, celery_app_for
+from workers.recovery.service import RecoveryService
 from workers.recovery.store import Actor
 from workers.storage.db import make_engine
 
@@ -31,7 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.probe_engine = readiness.probe_engine(settings.database_url, settings.serve.probe_timeout_s)
     app.state.registry = CollectorRegistry(auto_describe=False)
     app.state.registry.register(MedicCollector(settings, app.state.sessions))
-    app.state.recovery = lambda client: recovery_service(settings, client)
+    app.state.recovery = recovery_services(settings)
     for router in (routes_probes.router, routes_groups.router, routes_recovery.router, routes_alerts.router):
         app.include_router(router)
     app.add_exception_handler(NotFound, _status(status.HTTP_404_NOT_FOUND))
@@ -40,13 +44,16 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def recovery_service(settings: Settings, client: Client):
-    """The recovery service as the CLI's operator actions use it, acting as api:<token name>."""
-    from config.celery_app import app as celery_app  # only a write needs the Celery app
-    from workers.recovery.dispatch import CeleryDispatcher
-    from workers.recovery.service import RecoveryService
+def recovery_services(settings: Settings) -> Callable[[Client], RecoveryService]:
+    """The recovery service of one write, acting as api:<token name>, sending on the broker of `settings`.
 
-    return RecoveryService(settings, dispatcher=CeleryDispatcher(celery_app), actor=Actor(f"api:{client.name}"))
+    The Celery app is built at the first write (a read-only deployment never needs one), then kept."""
+    celery_app = cache(lambda: celery_app_for(settings))
+
+    def recovery_service(client: Client) -> RecoveryService:
+        return build_recovery_service(settings, actor=Actor(f"api:{client.name}"), celery_app=celery_app())
+
+    return recovery_service
 
 
 def _status(code: int):

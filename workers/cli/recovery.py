@@ -19,11 +19,13 @@ from workers.cli.times import now_utc, relative, when
 from workers.records import attempt_dict, audit_dict, error_of, execution_dict, executions_with_context, step_of
 from workers.recovery import operator as ops
 from workers.recovery import store
+from workers.recovery.factory import build_recovery_service
 from workers.recovery.service import RecoveryService
 from workers.recovery.states import DEAD, EXECUTION_STATES, FINISHED, PENDING, WAITING
 from workers.storage.models import Attempt, AuditEntry, Execution
 
-limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many rows.")
+limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
+                            help="At most this many rows.")
 service_option = click.option("--service", help="Only this service.")
 
 
@@ -32,15 +34,10 @@ def cli_actor() -> store.Actor:
 
 
 def recovery_service() -> RecoveryService:
-    """The recovery service as the workers run it, its messages sent through medic's Celery app."""
+    """The recovery service as the workers run it, acting as the operator, sending on medic's broker."""
     current = settings()
     require_database()
-    from config.celery_app import app  # importing it builds the Celery app
-    from workers.recovery.dispatch import CeleryDispatcher
-
-    return RecoveryService(current, dispatcher=CeleryDispatcher(app), actor=cli_actor())
-
-
+    return build_recovery_service(current, actor=cli_actor())
 
 
 def step_text(execution: Execution) -> str:
@@ -51,18 +48,6 @@ def step_text(execution: Execution) -> str:
 def _next_attempt(execution: Execution, now: datetime) -> str | None:
     # A running execution keeps the time of the attempt now in flight: nothing is next yet.
     return relative(execution.next_attempt_at, now) if execution.state in (PENDING, WAITING) else None
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def listed(states: list[str], service: str | None, group_id: int | None,
@@ -85,7 +70,8 @@ def executions() -> None:
 
 
 @executions.command("list")
-@click.option("--state", "states", multiple=True, type=click.Choice(EXECUTION_STATES), help="Only in this state (repeatable).")
+@click.option("--state", "states", multiple=True, type=click.Choice(EXECUTION_STATES),
+              help="Only in this state (repeatable).")
 @service_option
 @click.option("--group", "group_id", type=int, help="Only executions of this error group.")
 @limit_option
@@ -125,9 +111,11 @@ def executions_retry(execution_id, reason) -> None:
     with database() as session:
         execution = session.get(Execution, execution_id)
         attempt = session.get(Attempt, dispatch.attempt_id) if dispatch else None
+    if execution is None:  # deleted by someone else right after the retry
+        raise NotFound(f"no execution {execution_id}")
     did = f"restarted (run {execution.run})" if before in FINISHED else "retried"
     line = f"execution {execution_id} {did} by {service.actor.name}: {execution.state}"
-    if attempt is not None:
+    if dispatch is not None and attempt is not None:
         due = "now" if dispatch.countdown_s == 0 else relative(attempt.scheduled_for, now_utc())
         line += f", attempt {attempt.number} of step {attempt.step_index + 1} ({attempt.step_kind}) runs {due}"
     elif execution.reason:
@@ -169,8 +157,9 @@ def show_execution(execution_id: int, as_json: bool, *, dead_only: bool) -> None
         trail = store.audit_of(session, execution_id)
         event = store.event_of(session, execution)
     if as_json:
-        emit_json({**execution_dict(execution, len(attempts), error_of(event)), "event": event, "plan_spec": execution.plan,
-                   "attempts": [attempt_dict(a) for a in attempts], "audit": [audit_dict(a) for a in trail]})
+        emit_json({**execution_dict(execution, len(attempts), error_of(event)), "event": event,
+                   "plan_spec": execution.plan, "attempts": [attempt_dict(a) for a in attempts],
+                   "audit": [audit_dict(a) for a in trail]})
         return
     now = now_utc()
     next_at = when(execution.next_attempt_at)

@@ -15,14 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from config.errors import InvalidTransition, NotFound, StorageUnavailable
-from config.settings import Settings
 from workers.maintenance.job import JobContext, JobResult
 from workers.maintenance.stuck import detect
 from workers.maintenance.stuck.detect import Planned, plan
 from workers.maintenance.stuck.escalate import escalate
 from workers.maintenance.stuck.policy import ESCALATE, REQUEUE
 from workers.recovery import operator as ops
-from workers.recovery.dispatch import CeleryDispatcher
+from workers.recovery.factory import build_recovery_service
 from workers.recovery.service import RecoveryService
 from workers.recovery.states import RUNNING, SCHEDULED
 from workers.recovery.store import Actor
@@ -38,27 +37,18 @@ MOVED_ON = (InvalidTransition, NotFound, StaleDataError, IntegrityError)
 
 
 def run(ctx: JobContext) -> JobResult:
-    service = RecoveryService(ctx.settings, dispatcher=celery_dispatcher(ctx.settings), clock=ctx.clock, actor=ACTOR)
-    return handle(ctx, service)
-
-
-def celery_dispatcher(settings: Settings) -> CeleryDispatcher:
-    """medic's Celery app as a worker or the CLI built it; settings not from the environment get their own."""
-    from config import celery_app
-
-    same = celery_app.app.conf.broker_url == settings.broker_url
-    return CeleryDispatcher(celery_app.app if same else celery_app.create_app(settings))
+    return handle(ctx, build_recovery_service(ctx.settings, actor=ACTOR, clock=ctx.clock))
 
 
 def handle(ctx: JobContext, service: RecoveryService) -> JobResult:
     with ctx.sessions() as session:
         planned = plan(session, ctx.settings.stuck, ctx.now())
     if ctx.dry_run:
-        counts = Counter(p.decision.action for p in planned)
-        return JobResult(_summary(len(planned), counts, dry_run=True), {"stuck": len(planned), **counts})
+        would: Counter[str] = Counter(p.decision.action for p in planned)
+        return JobResult(_summary(len(planned), would, dry_run=True), {"stuck": len(planned), **would})
     counts: Counter[str] = Counter()
     errors: list[str] = []
-    to_escalate = []
+    to_escalate: list[Planned] = []
     for done, entry in enumerate(planned, 1):
         if entry.decision.action == REQUEUE:
             counts[_requeue(service, entry, errors)] += 1
