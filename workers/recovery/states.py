@@ -12,7 +12,6 @@ FINISHED = frozenset({SUCCEEDED, FAILED, DEAD, CANCELLED})
 # Attempt: scheduled -> running (claimed once) -> succeeded | failed | timed_out; or cancelled.
 SCHEDULED = "scheduled"
 TIMED_OUT = "timed_out"
-ATTEMPT_STATES = (SCHEDULED, RUNNING, SUCCEEDED, FAILED, TIMED_OUT, CANCELLED)
 OPEN_ATTEMPT_STATES = (SCHEDULED, RUNNING)
 
 

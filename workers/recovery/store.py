@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import CursorResult, Executable, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from workers.recovery.plans import PlanSpec
@@ -51,10 +51,11 @@ def execution_row(*, group_id: int, occurrence_id: int, plan: PlanSpec, plan_sna
                   service: str, category: str, now: datetime, replay_of: int | None = None,
                   **fields: Any) -> dict[str, Any]:
     """A new execution's columns: pending at its first step unless `fields` say otherwise."""
-    row = {"group_id": group_id, "occurrence_id": occurrence_id, "replay_of": replay_of, "plan_name": plan.name,
-           "plan": plan_snapshot or plan.model_dump(mode="json"), "service": service, "category": category,
-           "state": "pending", "run": 1, "step_index": 0, "next_attempt_at": None, "created_at": utc(now),
-           "updated_at": utc(now), "finished_at": None, "reason": None, "version": 1}
+    row: dict[str, Any] = {
+        "group_id": group_id, "occurrence_id": occurrence_id, "replay_of": replay_of, "plan_name": plan.name,
+        "plan": plan_snapshot or plan.model_dump(mode="json"), "service": service, "category": category,
+        "state": "pending", "run": 1, "step_index": 0, "next_attempt_at": None, "created_at": utc(now),
+        "updated_at": utc(now), "finished_at": None, "reason": None, "version": 1}
     row.update(fields)
     if row["next_attempt_at"] is not None:
         row["next_attempt_at"] = utc(row["next_attempt_at"])
@@ -105,48 +106,48 @@ def add_attempt(session: Session, execution: Execution, *, step_index: int, step
 def claim(session: Session, attempt_id: int, *, now: datetime, actor: Actor, deadline_at: datetime,
           detail: dict[str, Any] | None = None) -> bool:
     """scheduled -> running, once: of two workers handed the same attempt, one gets True."""
-    result = session.execute(
+    statement = (
         update(Attempt)
         .where(Attempt.id == attempt_id, Attempt.state == SCHEDULED, Attempt.scheduled_for <= utc(now))
         .values(state=RUNNING, claimed_at=utc(now), claimed_by=actor.name, deadline_at=utc(deadline_at), detail=detail)
         .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    return _changed(session, statement) == 1
 
 
 def finish(session: Session, attempt: Attempt, *, state: str, outcome: str, error: str | None,
            detail: dict[str, Any], now: datetime) -> bool:
     """running -> a final state, once: a late or duplicated outcome gets False and changes nothing."""
-    result = session.execute(
+    statement = (
         update(Attempt).where(Attempt.id == attempt.id, Attempt.state == RUNNING)
-        .values(state=state, outcome=outcome, error=error, finished_at=utc(now), detail={**(attempt.detail or {}), **detail})
+        .values(state=state, outcome=outcome, error=error, finished_at=utc(now),
+                detail={**(attempt.detail or {}), **detail})
         .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    return _changed(session, statement) == 1
 
 
 def unclaim(session: Session, attempt_id: int, *, scheduled_for: datetime, dispatched_at: datetime | None) -> bool:
     """running -> scheduled again (a deferral): it did not run, so it is not counted."""
-    result = session.execute(
+    statement = (
         update(Attempt).where(Attempt.id == attempt_id, Attempt.state == RUNNING)
         .values(state=SCHEDULED, scheduled_for=utc(scheduled_for), claimed_at=None, claimed_by=None, deadline_at=None,
                 dispatched_at=utc(dispatched_at) if dispatched_at else None)
         .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    return _changed(session, statement) == 1
 
 
 def reschedule(session: Session, attempt_id: int, *, scheduled_for: datetime, dispatched_at: datetime | None) -> bool:
-    result = session.execute(
+    statement = (
         update(Attempt).where(Attempt.id == attempt_id, Attempt.state == SCHEDULED)
         .values(scheduled_for=utc(scheduled_for), dispatched_at=utc(dispatched_at) if dispatched_at else None,
                 dispatch_count=Attempt.dispatch_count + (1 if dispatched_at else 0))
         .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    return _changed(session, statement) == 1
 
 
 def cancel_open_attempts(session: Session, execution_id: int, *, now: datetime) -> int:
-    result = session.execute(
-        update(Attempt).where(Attempt.execution_id == execution_id, Attempt.state.in_(OPEN_ATTEMPT_STATES))
-        .values(state="cancelled", finished_at=utc(now)).execution_options(synchronize_session=False))
-    return result.rowcount
+    return _changed(session, update(Attempt)
+                    .where(Attempt.execution_id == execution_id, Attempt.state.in_(OPEN_ATTEMPT_STATES))
+                    .values(state="cancelled", finished_at=utc(now)).execution_options(synchronize_session=False))
 
 
 def open_attempt(session: Session, execution: Execution) -> Attempt | None:
@@ -239,10 +240,11 @@ def audit_of(session: Session, execution_id: int) -> list[AuditEntry]:
                                 .order_by(AuditEntry.at, AuditEntry.id)))
 
 
-def count_by_state(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(Execution.state, func.count()).group_by(Execution.state)).all())
-
-
 def delete_executions(session: Session, ids: list[int]) -> int:
-    return session.execute(delete(Execution).where(Execution.id.in_(ids))
-                           .execution_options(synchronize_session=False)).rowcount
+    return _changed(session, delete(Execution).where(Execution.id.in_(ids))
+                    .execution_options(synchronize_session=False))
+
+
+def _changed(session: Session, statement: Executable) -> int:
+    """How many rows an UPDATE or DELETE changed (it returns a CursorResult; the stubs say Result)."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
