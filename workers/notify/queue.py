@@ -7,8 +7,9 @@ dropped. Claiming pushes `next_attempt_at` ahead, so two deliverers never send t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Executable, select, update
 from sqlalchemy.orm import Session
 
 from workers.backoff import backoff_delay_s
@@ -45,14 +46,16 @@ def enqueue(session: Session, message: Message, *, channel: str, now: datetime, 
     return row
 
 
-def claim(session: Session, notification_id: int, *, now: datetime, token: datetime | None = None) -> Notification | None:
+def claim(session: Session, notification_id: int, *, now: datetime,
+          token: datetime | None = None) -> Notification | None:
     """Take a pending notification for delivery: a due one, or the one the sweeper leased with `token`."""
     condition = Notification.next_attempt_at == utc(token) if token else Notification.next_attempt_at <= utc(now)
-    result = session.execute(
-        update(Notification).where(Notification.id == notification_id, Notification.state == PENDING, condition)
-        .values(next_attempt_at=utc(now) + timedelta(seconds=CLAIM_S)).execution_options(synchronize_session=False))
+    changed = _changed(session, update(Notification)
+                       .where(Notification.id == notification_id, Notification.state == PENDING, condition)
+                       .values(next_attempt_at=utc(now) + timedelta(seconds=CLAIM_S))
+                       .execution_options(synchronize_session=False))
     session.commit()
-    return session.get(Notification, notification_id) if result.rowcount == 1 else None
+    return session.get(Notification, notification_id) if changed == 1 else None
 
 
 def lease_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:
@@ -63,10 +66,10 @@ def lease_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int,
             select(Notification.id, Notification.next_attempt_at)
             .where(Notification.state == PENDING, Notification.next_attempt_at <= utc(now))
             .order_by(Notification.next_attempt_at).limit(limit)).all():
-        result = session.execute(
-            update(Notification).where(Notification.id == notification_id, Notification.next_attempt_at == due_at)
-            .values(next_attempt_at=token).execution_options(synchronize_session=False))
-        if result.rowcount == 1:
+        changed = _changed(session, update(Notification)
+                           .where(Notification.id == notification_id, Notification.next_attempt_at == due_at)
+                           .values(next_attempt_at=token).execution_options(synchronize_session=False))
+        if changed == 1:
             leased.append((notification_id, token))
     session.commit()
     return leased
@@ -92,3 +95,8 @@ def list_notifications(session: Session, *, state: str | None = None, limit: int
     if state:
         query = query.where(Notification.state == state)
     return list(session.scalars(query))
+
+
+def _changed(session: Session, statement: Executable) -> int:
+    """How many rows an UPDATE changed (it returns a CursorResult; the stubs say Result)."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount

@@ -104,7 +104,8 @@ class ActionRegistry:
 
     def missing_message(self, name: str) -> str:
         installed = ", ".join(self.names()) or "none"
-        message = f"no action named {name!r} is installed (entry point group {ENTRY_POINT_GROUP}); installed: {installed}"
+        message = (f"no action named {name!r} is installed (entry point group {ENTRY_POINT_GROUP}); "
+                   f"installed: {installed}")
         load_problems = [problem for problem in self._problems if f"action {name!r}" in problem]
         return "; ".join([message, *load_problems])
 

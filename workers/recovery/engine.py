@@ -19,7 +19,9 @@ from workers.recovery.plans import (
     CallStep,
     CompensateStep,
     DeadLetterStep,
+    EscalateStep,
     FallbackStep,
+    NotifyStep,
     PlanSpec,
     RetryStep,
 )
@@ -146,7 +148,7 @@ def explain(plan: PlanSpec, event: dict[str, Any], *, rng: random.Random) -> lis
                 round(policy_delay_s(step, number, rng), 3) for number in range(2, step.max_attempts + 1)]
             if target is None:
                 row["skipped"] = f"the event has no {_target_field(step)} target"
-        elif hasattr(step, "channel"):
+        elif isinstance(step, (NotifyStep, EscalateStep)):
             row["channel"], row["level"] = step.channel, step.level
         steps.append(row)
     return steps

@@ -8,6 +8,7 @@ from datetime import datetime
 from functools import cache
 from http import HTTPStatus
 from importlib import metadata
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -121,7 +122,7 @@ def user_agent() -> str:
         return "medic"
 
 
-def _body_arguments(body: object) -> dict[str, object]:
+def _body_arguments(body: object) -> dict[str, Any]:
     """httpx arguments for a body: dict/list as JSON, str as is, None as no body."""
     if body is None:
         return {}

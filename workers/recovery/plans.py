@@ -55,13 +55,13 @@ class Match(_Spec):
             return False
         if self.severity and severity not in self.severity:
             return False
-        return all(_glob_any(event.get(name), patterns)
-                   for name, patterns in (("service", self.service), ("source", self.source), ("operation", self.operation))
-                   if patterns)
+        globbed = (("service", self.service), ("source", self.source), ("operation", self.operation))
+        return all(_glob_any(event.get(name), patterns) for name, patterns in globbed if patterns)
 
     @property
     def specificity(self) -> int:
-        return sum(value is not None for value in (self.category, self.severity, self.service, self.source, self.operation))
+        conditions = (self.category, self.severity, self.service, self.source, self.operation)
+        return sum(value is not None for value in conditions)
 
 
 def _glob_any(value: Any, patterns: list[str]) -> bool:
@@ -259,6 +259,7 @@ def check_timeouts(plans: PlanSet, *, min_timeout_s: float) -> None:
         for number, step in enumerate(loaded.spec.steps, start=1):
             timeout_s = getattr(step, "timeout_s", None)
             if timeout_s is not None and timeout_s < min_timeout_s:
-                raise ConfigError(f"plans file {loaded.origin}: plan {loaded.spec.name!r}, step {number}, field timeout_s: "
-                                  f"{timeout_s:g} is shorter than {min_timeout_s:g} s (1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S); "
-                                  f"a callback held by a worker that died would be taken for a timeout")
+                raise ConfigError(f"plans file {loaded.origin}: plan {loaded.spec.name!r}, step {number}, "
+                                  f"field timeout_s: {timeout_s:g} is shorter than {min_timeout_s:g} s "
+                                  "(1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S); a callback held by a worker that died "
+                                  "would be taken for a timeout")

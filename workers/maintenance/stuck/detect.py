@@ -78,7 +78,8 @@ def find_stuck(session: Session, stuck_settings: StuckSettings, now: datetime, *
     found = []
     for kind, query in _queries(stuck_settings, now).items():
         rows = session.execute(query.order_by("since").limit(limit))
-        found += [Stuck(kind, row.execution_id, row.attempt_id, row.state, row.step_index, utc(row.since)) for row in rows]
+        found += [Stuck(kind, row.execution_id, row.attempt_id, row.state, row.step_index, utc(row.since))
+                  for row in rows]
     return sorted(found, key=lambda item: (item.since, item.execution_id))[:limit]
 
 
