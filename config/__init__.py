@@ -1,0 +1,18 @@
+"""Configuration: settings, the Celery app, and the data files medic ships (rules, plans, locales).
+
+Imports nothing of medic's other packages; what it must name there (task modules, the beat
+schedule, the log redactor) it names as strings. See docs/architecture.md, "Folders".
+
+settings: `Settings`, every MEDIC_* variable and the optional config file, validated.
+celery_app: the Celery app built from settings (serializers, acks, time limits, queues, beat).
+queues: medic's queue names (medic.errors, medic.recovery, medic.maintenance).
+channels: the notification channels an operator configures (log, webhook, Slack, email).
+serve: the settings of `medic serve` (address, API tokens, writes, metrics cache).
+flower: the settings of `medic flower` (basic auth, address).
+messages: the settings of the user-facing messages (default locale, extra files).
+jobs/: each maintenance job's settings, and the default schedules and time limits.
+logging: one event per line (JSON or text), secrets masked by the redactor celery_app names.
+errors: MedicError and the errors medic raises on purpose (configuration, not found, unavailable).
+urls: what kind of database or broker a URL names, by its scheme.
+rules/, plans/, locales/: the built-in classification rules, recovery plans and message templates (YAML).
+"""

@@ -1,7 +1,10 @@
-"""Notifications: a Message, its renderings (text, JSON, Slack), and delivery to one channel.
+"""Notifications: what medic tells people, queued durably and delivered to the operator's channels.
 
-Which channels get a message, cooldowns and the persistent retry queue live with the callers;
-this package only formats and sends, and says why a send failed.
+message: a Message and its renderings (text, JSON, Slack blocks), masked; pure.
+recovery_messages: recovery's messages: a plan's notify or escalate step, a breaker's change of state; pure.
+queue: the persistent queue: enqueue with a cooldown, claim what is due, record tries.
+delivery: ask a worker to deliver a queued notification, and deliver it through its channel.
+channels: sending one message to one configured channel (log, webhook, Slack, email); DeliveryFailed says why not.
 """
 
 from workers.notify.channels import DeliveryFailed, deliver, level_passes

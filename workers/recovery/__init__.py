@@ -1,1 +1,17 @@
-"""Recovery: plans, the execution state machine, replays, and what drives them."""
+"""Recovery: plans, the execution state machine, replays, and what drives them. See docs/recovery.md.
+
+plans: recovery plans as data: the YAML schema, loading, merging, selection by event.
+engine: what happens next, given a plan, an execution's place and an outcome (pure).
+outcomes: what one attempt came to, in the engine's terms.
+states: the states of executions and attempts, and which are final.
+service: `RecoveryService`: start executions, run and record attempts, sweep what is due.
+factory: `build_recovery_service`, the one way processes build the service on their settings' broker.
+store: recovery's SQL: executions, attempts, audit rows; callers own the transaction.
+start_sql: an execution's start in one statement on PostgreSQL (intake's path).
+perform: doing one step's work: a replay (Celery, HTTP, action) or queueing a notification.
+dispatch: sending recovery's messages with Celery: attempts, replays with callbacks, deliveries.
+http_replay: replaying an HTTP target once, and what its response means.
+actions: plugin actions from the `medic.actions` entry point group (docs/contract.md).
+builtin_actions: the `log` and `noop` actions.
+operator: what operators (and the stuck job) do to executions, audited.
+"""
