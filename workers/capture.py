@@ -316,8 +316,8 @@ def _jsonable(value: Any, depth: int = 0, path: frozenset[int] = frozenset()) ->
         number = _plain_int(value)
         return number if number is not None else _fallback_text(value)
     if _is(value, float):
-        number = float(value)
-        return number if math.isfinite(number) else str(number)
+        real = float(value)
+        return real if math.isfinite(real) else str(real)
     if _is(value, str):
         return str.__str__(value)
     if _is(value, (datetime, date)):

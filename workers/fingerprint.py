@@ -46,7 +46,9 @@ def normalise_message(message: str) -> str:
 
 
 def _placeholder(match: re.Match[str]) -> str:
-    return match.string[match.start()] + _PLACEHOLDERS[match.lastgroup]
+    kind = match.lastgroup
+    assert kind is not None, "every alternative of _VARIABLE_PART is a named group"
+    return match.string[match.start()] + _PLACEHOLDERS[kind]
 
 
 def fingerprint(error_type: str, message: str, service: str, operation: str | None) -> str:

@@ -85,6 +85,7 @@ def mask_text(text: str) -> str:
 
 def _masked(match: re.Match[str]) -> str:
     kind = match.lastgroup
+    assert kind is not None, "every alternative of _SECRETS is a named group"
     return match.string[match.start():match.start(kind)] + _MASKERS[kind](match[kind])
 
 

@@ -84,7 +84,7 @@ def attempt_counts(session: Session, execution_ids: list[int]) -> dict[int, int]
         return {}
     rows = session.execute(select(Attempt.execution_id, func.count()).where(Attempt.execution_id.in_(execution_ids))
                            .group_by(Attempt.execution_id))
-    return dict(rows.all())
+    return dict(rows.tuples().all())
 
 
 def errors_of(session: Session, occurrence_ids: list[int]) -> dict[int, str | None]:

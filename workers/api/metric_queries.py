@@ -27,18 +27,18 @@ def rejected_events(session: Session) -> int:
 
 
 def groups_by_status(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(ErrorGroup.status, func.count()).group_by(ErrorGroup.status)).all())
+    return dict(session.execute(select(ErrorGroup.status, func.count()).group_by(ErrorGroup.status)).tuples().all())
 
 
 def executions_by_state(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(Execution.state, func.count()).group_by(Execution.state)).all())
+    return dict(session.execute(select(Execution.state, func.count()).group_by(Execution.state)).tuples().all())
 
 
 def attempts_by_outcome(session: Session) -> dict[str, int]:
     """Finished attempts by outcome (an attempt in flight has none yet)."""
     rows = session.execute(select(Attempt.outcome, func.count()).where(Attempt.outcome.is_not(None))
-                           .group_by(Attempt.outcome))
-    return dict(rows.all())
+                           .group_by(Attempt.outcome)).tuples()
+    return {outcome: count for outcome, count in rows if outcome is not None}  # None never comes: for the types
 
 
 def last_success_by_job(session: Session, jobs: Iterable[str]) -> dict[str, datetime]:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import StorageUnavailable
 from workers.breakers.policy import BreakerState
-from workers.storage.db import guarded_session
+from workers.storage.db import guarded_session, rows_changed
 from workers.storage.models import BreakerRecord
 
 REDIS_PREFIX = "medic:breaker:"
@@ -109,11 +109,9 @@ class SqlBreakerStore:
         if expected_version is None:
             return self._insert(service, new, now)
         with guarded_session(self._sessions) as session:
-            result = session.execute(
-                update(BreakerRecord.__table__)
-                .where(BreakerRecord.service == service, BreakerRecord.version == expected_version)
-                .values(state=new.to_dict(), version=BreakerRecord.version + 1, updated_at=now))
-            won = result.rowcount == 1
+            won = rows_changed(session, update(BreakerRecord.__table__)
+                               .where(BreakerRecord.service == service, BreakerRecord.version == expected_version)
+                               .values(state=new.to_dict(), version=BreakerRecord.version + 1, updated_at=now)) == 1
             session.commit()
         return won
 

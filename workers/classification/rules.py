@@ -143,8 +143,8 @@ def load_rules(paths: list[Path]) -> RuleSet:
     merged: dict[str, LoadedRule] = {}
     for rank, path in enumerate(paths):
         parsed = load_rule_file(path)
-        for spec in parsed.categories:
-            categories[spec.name] = Category(spec.name, spec.retryable, spec.severity)
+        for category in parsed.categories:
+            categories[category.name] = Category(category.name, category.retryable, category.severity)
         for entry, spec in enumerate(parsed.rules, start=1):
             merged.pop(spec.id, None)
             if spec.enabled:

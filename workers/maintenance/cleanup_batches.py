@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workers.maintenance.cleanup_targets import Target, expired_group_ids, group_child_target
 from workers.maintenance.job import JobContext
+from workers.storage.db import rows_changed
 
 # One batch: up to `limit` rows deleted -> (rows selected, rows deleted).
 Batch = Callable[[int], "tuple[int, int]"]
@@ -36,7 +37,7 @@ def begin_write(session: Session) -> None:
 
 def delete_ids(session: Session, target: Target, ids: list[int]) -> int:
     """Deletes those of `ids` that still meet the target's conditions, and commits."""
-    deleted = session.execute(delete(target.table).where(target.table.c.id.in_(ids), *target.where)).rowcount
+    deleted = rows_changed(session, delete(target.table).where(target.table.c.id.in_(ids), *target.where))
     session.commit()
     return deleted
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, Table, and_, exists, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from workers.notify.queue import SENT, SUPPRESSED
 from workers.recovery.states import EXECUTION_STATES, FINISHED
 from workers.storage.models import (
     Alert,
     AuditEntry,
+    Base,
     BreakerTransition,
     ErrorGroup,
     Execution,
@@ -40,11 +42,12 @@ UNFINISHED = tuple(state for state in EXECUTION_STATES if state not in FINISHED)
 class Target:
     kind: str  # the key its deletions are counted under
     table: Table
-    where: tuple[ColumnElement[bool], ...]
-    order_by: tuple[ColumnElement, ...]  # the order of the index that finds the rows
+    where: tuple[ColumnExpressionArgument[bool], ...]
+    order_by: tuple[ColumnExpressionArgument[Any], ...]  # the order of the index that finds the rows
 
 
-def _target(kind: str, model, *where: ColumnElement[bool], order_by: tuple[ColumnElement, ...]) -> Target:
+def _target(kind: str, model: type[Base], *where: ColumnExpressionArgument[bool],
+            order_by: tuple[ColumnExpressionArgument[Any], ...]) -> Target:
     return Target(kind, model.__table__, where, order_by)
 
 
@@ -58,15 +61,17 @@ def targets(kind: str, cutoff: datetime, *, keep_run_ids: Iterable[int] = ()) ->
     if kind == "notifications":  # never pending ones: they are still to be sent
         return [_target(kind, Notification, Notification.state == state, Notification.created_at < cutoff,
                         order_by=(Notification.created_at,)) for state in (SENT, SUPPRESSED)]
-    model, column, *conditions = {
-        "audit": (AuditEntry, AuditEntry.at, AuditEntry.execution_id.is_(None)),  # kept as long as their execution
-        "rejected_events": (RejectedEvent, RejectedEvent.received_at),
-        "maintenance_runs": (MaintenanceRun, MaintenanceRun.started_at, MaintenanceRun.id.not_in(list(keep_run_ids))),
-        "health_snapshots": (HealthSnapshot, HealthSnapshot.taken_at),
-        "alerts": (Alert, Alert.resolved_at, Alert.state == RESOLVED),
-        "breaker_transitions": (BreakerTransition, BreakerTransition.at),
-        "reconciliation_log": (ReconciliationEntry, ReconciliationEntry.at),
-    }[kind]
+    # kind -> (model, its time column, other conditions)
+    timed: dict[str, tuple[type[Base], InstrumentedAttribute[Any], tuple[ColumnElement[bool], ...]]] = {
+        "audit": (AuditEntry, AuditEntry.at, (AuditEntry.execution_id.is_(None),)),  # kept as long as their execution
+        "rejected_events": (RejectedEvent, RejectedEvent.received_at, ()),
+        "maintenance_runs": (MaintenanceRun, MaintenanceRun.started_at, (MaintenanceRun.id.not_in(list(keep_run_ids)),)),
+        "health_snapshots": (HealthSnapshot, HealthSnapshot.taken_at, ()),
+        "alerts": (Alert, Alert.resolved_at, (Alert.state == RESOLVED,)),
+        "breaker_transitions": (BreakerTransition, BreakerTransition.at, ()),
+        "reconciliation_log": (ReconciliationEntry, ReconciliationEntry.at, ()),
+    }
+    model, column, conditions = timed[kind]
     return [_target(kind, model, *conditions, column < cutoff, order_by=(column,))]
 
 
@@ -95,15 +100,14 @@ def expired_group_ids(session: Session, cutoff: datetime, *, limit: int | None =
 
 def group_child_target(kind: str, group_ids: list[int]) -> Target:
     """The executions or occurrences of these groups, group after group in their group_id index's order."""
-    model = Execution if kind == "group_executions" else Occurrence
-    where = [_of_groups(model.group_id, group_ids)]
-    if model is Execution:
-        where.append(Execution.state.in_(FINISHED))
-    order_by = (model.group_id,) if model is Execution else (Occurrence.group_id, Occurrence.received_at)
-    return _target(kind, model, *where, order_by=order_by)
+    if kind == "group_executions":
+        return _target(kind, Execution, _of_groups(Execution.group_id, group_ids), Execution.state.in_(FINISHED),
+                       order_by=(Execution.group_id,))
+    return _target(kind, Occurrence, _of_groups(Occurrence.group_id, group_ids),
+                   order_by=(Occurrence.group_id, Occurrence.received_at))
 
 
-def _of_groups(column: ColumnElement, group_ids: list[int]) -> ColumnElement[bool]:
+def _of_groups(column: InstrumentedAttribute[int], group_ids: list[int]) -> ColumnElement[bool]:
     # One group as a range, not "=": PostgreSQL drops ORDER BY on a column it compares with "=",
     # and may then walk another index (received_at) filtering rows for a group that is a big share.
     if len(group_ids) == 1:
@@ -119,11 +123,11 @@ def groups_target(group_ids: list[int], cutoff: datetime) -> Target:
 def group_counts(session: Session, cutoff: datetime, *, executions_cutoff: datetime | None) -> dict[str, int]:
     """What deleting the expired groups deletes. Executions the executions pass deletes first are not counted here."""
     expired = select(ErrorGroup.id).where(*group_expired(cutoff))
-    executions = [Execution.group_id.in_(expired), Execution.state.in_(FINISHED)]
+    executions: list[ColumnElement[bool]] = [Execution.group_id.in_(expired), Execution.state.in_(FINISHED)]
     if executions_cutoff is not None:
         executions.append(~and_(*finished_before(executions_cutoff)))
 
-    def number(model, *where: ColumnElement[bool]) -> int:
+    def number(model: type[Base], *where: ColumnElement[bool]) -> int:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
     return {"groups": number(ErrorGroup, *group_expired(cutoff)),

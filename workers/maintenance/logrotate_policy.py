@@ -71,7 +71,8 @@ class Rotation:
 
 def classify(files: list[FileInfo], pattern: str) -> tuple[list[FileInfo], list[Rotation]]:
     """The live log files and the rotations of this target; every other file is none of its business."""
-    live, rotations = [], {}
+    live: list[FileInfo] = []
+    rotations: dict[RotatedName, Rotation] = {}
     for info in files:
         parsed = parse(info.name)
         if parsed is None:

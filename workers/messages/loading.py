@@ -121,7 +121,7 @@ def _section_entries(value: Any, section: Section, problems: list[str]) -> dict[
     if not isinstance(value, dict):
         problems.append(f"{section.name}: expected a mapping of {what} (or `{DEFAULT_KEY}`) to audiences")
         return {}
-    entries = {}
+    entries: dict[str, dict[str, dict[str, str]]] = {}
     for key, audiences in value.items():
         where = f"{section.name}.{key}"
         if not isinstance(key, str) or not key:

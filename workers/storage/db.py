@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,6 +64,11 @@ def forget_inherited_engines() -> None:
     """After fork: drop the parent's pooled connections without closing them under it."""
     for engine in _engines.values():
         engine.dispose(close=False)
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """How many rows an UPDATE or DELETE changed (it returns a CursorResult; the stubs say Result)."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 @contextmanager

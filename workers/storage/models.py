@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -28,6 +29,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 class Base(DeclarativeBase):
     # Every datetime column: aware UTC in, aware UTC out, on SQLite as on PostgreSQL.
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+    # SQLAlchemy types it as any FromClause (a class may be mapped to a query); each of medic's is a Table.
+    __table__: ClassVar[Table]
 
 
 class Triage:

@@ -18,11 +18,13 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from config.channels import Level
 from config.errors import InvalidTransition, NotFound
 from workers.maintenance.health.rules import Firing
 from workers.masking import mask_text
 from workers.notify.message import Message, json_safe
 from workers.notify.queue import enqueue
+from workers.storage.db import rows_changed
 from workers.storage.models import Alert
 
 log = logging.getLogger("medic.health")
@@ -71,7 +73,7 @@ def _open(session: Session, fire: Firing, now: datetime, notifier: Notifier) -> 
     session.flush()
     log.info("alert opened", extra={"alert_id": alert.id, "rule": alert.rule, "subject": alert.subject,
                                        "level": alert.level, "summary": alert.summary})
-    _notify(session, alert, f"alert {alert.rule}: {alert.subject}", alert.level,
+    _notify(session, alert, f"alert {alert.rule}: {alert.subject}", fire.level,
             {"summary": alert.summary, "rule": alert.rule, "subject": alert.subject, "alert": alert.id,
              **{key: value for key, value in fire.detail.items() if key in ("value", "threshold")}}, now, notifier)
 
@@ -85,7 +87,7 @@ def _resolve(session: Session, alert: Alert, now: datetime, notifier: Notifier) 
              "open_for_s": round(opened_for_s)}, now, notifier)
 
 
-def _notify(session: Session, alert: Alert, subject: str, level: str, fields: dict, now: datetime,
+def _notify(session: Session, alert: Alert, subject: str, level: Level, fields: dict, now: datetime,
             notifier: Notifier) -> None:
     # The subject names the rule and what it is about, not the changing numbers: the cooldown keys on it.
     enqueue(session, Message(subject=subject, level=level, kind=KIND, fields=fields),
@@ -94,11 +96,11 @@ def _notify(session: Session, alert: Alert, subject: str, level: str, fields: di
 
 def acknowledge(session: Session, alert_id: int, *, actor: str, reason: str | None, now: datetime) -> tuple[Alert, bool]:
     """Acknowledge an open alert; (alert, False) when it was acknowledged already. Commits."""
-    result = session.execute(
-        update(Alert).where(Alert.id == alert_id, Alert.state == OPEN)
-        .values(state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor,
-                acknowledged_reason=mask_text(reason) if reason else None)
-        .execution_options(synchronize_session=False))
+    acknowledging = (update(Alert).where(Alert.id == alert_id, Alert.state == OPEN)
+                     .values(state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor,
+                             acknowledged_reason=mask_text(reason) if reason else None)
+                     .execution_options(synchronize_session=False))
+    changed = rows_changed(session, acknowledging) == 1
     session.commit()
     alert = session.get(Alert, alert_id, populate_existing=True)
     if alert is None:
@@ -106,9 +108,9 @@ def acknowledge(session: Session, alert_id: int, *, actor: str, reason: str | No
     if alert.state == RESOLVED:
         raise InvalidTransition(f"alert {alert_id} ({alert.rule}: {alert.subject}) was resolved at "
                                 f"{alert.resolved_at:%Y-%m-%d %H:%M:%S} UTC: there is nothing to acknowledge")
-    if result.rowcount == 1:
+    if changed:
         log.info("alert acknowledged", extra={"alert_id": alert_id, "actor": actor, "reason": reason})
-    return alert, result.rowcount == 1
+    return alert, changed
 
 
 def list_alerts(session: Session, *, states: tuple[str, ...] = ACTIVE, limit: int = 50) -> list[Alert]:

@@ -88,20 +88,21 @@ def from_database(session: Session, settings: Settings, now: datetime) -> dict[s
     since = queries.window_start(now, window_s)
     errors = queries.errors_by_category(session, since=since, now=now)
     finished = queries.finished_by_state(session, since=since)
+    executions_finished, executions_succeeded = sum(finished.values()), finished.get(SUCCEEDED, 0)
     backup_at = queries.last_good_backup_at(session)
-    values = {
+    return {
         "errors_in_window": errors.by_category,
-        "error_rate_per_min": {category: round(count * 60 / errors.span_s, 3) for category, count in errors.by_category.items()},
-        "executions_finished": sum(finished.values()),
-        "executions_succeeded": finished.get(SUCCEEDED, 0),
+        "error_rate_per_min": {category: round(count * 60 / errors.span_s, 3)
+                               for category, count in errors.by_category.items()},
+        "executions_finished": executions_finished,
+        "executions_succeeded": executions_succeeded,
+        "recovery_success_rate": success_rate(executions_succeeded, executions_finished),
         "stuck_executions": count_stuck(session, settings.stuck, now),
         "dead_letters": queries.dead_letters(session),
         "last_good_backup_at": backup_at,
         "last_good_backup_age_h": None if backup_at is None else round((now - backup_at).total_seconds() / 3600, 3),
         "database_size_bytes": queries.database_size_bytes(session),
     }
-    values["recovery_success_rate"] = success_rate(values["executions_succeeded"], values["executions_finished"])
-    return values
 
 
 def first_line(text: str) -> str:

@@ -69,7 +69,7 @@ def last_good_backup_at(session: Session) -> datetime | None:
 
 def database_size_bytes(session: Session) -> int | None:
     """PostgreSQL: the whole database; SQLite: the file and its write-ahead log."""
-    url = session.get_bind().url
+    url = session.get_bind().engine.url
     if url.get_backend_name() == "postgresql":
         return session.scalar(select(func.pg_database_size(func.current_database())))
     if not url.database or url.database == ":memory:":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from config.channels import Level
 from workers.maintenance.health.status import CRITICAL, DEGRADED, UNHEALTHY, Reason
 
 # metric of a reason -> (rule, subject when the reason names none)
@@ -25,14 +26,14 @@ RULES: dict[str, tuple[str, str]] = {
     "breakers_reachable": ("breaker_store_unreachable", "breakers"),
 }
 # status level of a reason -> notification level of its alert
-ALERT_LEVELS = {DEGRADED: "warning", UNHEALTHY: "error", CRITICAL: "critical"}
+ALERT_LEVELS: dict[str, Level] = {DEGRADED: "warning", UNHEALTHY: "error", CRITICAL: "critical"}
 
 
 @dataclass(frozen=True)
 class Firing:
     rule: str
     subject: str
-    level: str  # a notification level: warning | error | critical
+    level: Level  # warning | error | critical
     summary: str
     detail: dict[str, Any]
 

@@ -124,7 +124,7 @@ def _counts(metrics: Metrics, limits: HealthSettings) -> list[Reason]:
 
 def _backup(metrics: Metrics, limits: HealthSettings) -> list[Reason]:
     age_h = metrics.last_good_backup_age_h
-    if metrics.last_good_backup_at is None:
+    if age_h is None:
         return [Reason("last_good_backup_age_h", None, limits.backup_degraded_after_h, DEGRADED,
                        "no verified backup yet")]
     if age_h <= limits.backup_degraded_after_h:

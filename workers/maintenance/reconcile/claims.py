@@ -14,6 +14,7 @@ from workers.maintenance.reconcile import journal
 from workers.maintenance.reconcile.verdicts import RECONCILER, Finding, claim_finding
 from workers.recovery import store
 from workers.recovery.states import RUNNING, SCHEDULED
+from workers.storage.db import rows_changed
 from workers.storage.models import Attempt, Execution
 
 CHECK = "medic:attempt-claims"
@@ -53,9 +54,9 @@ def _handle(ctx: JobContext, tally: journal.Tally, row, finding: Finding, *, fix
             session.commit()
             tally.add(action)
             return
-        changed = session.execute(
-            update(Attempt).where(Attempt.id == row.id, Attempt.state == row.state, _INCONSISTENT)
-            .values(**finding.changes).execution_options(synchronize_session=False)).rowcount
+        changed = rows_changed(session, update(Attempt)
+                               .where(Attempt.id == row.id, Attempt.state == row.state, _INCONSISTENT)
+                               .values(**finding.changes).execution_options(synchronize_session=False))
         if changed != 1:  # claimed, finished or fixed meanwhile
             session.rollback()
             return

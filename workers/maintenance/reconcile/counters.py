@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from workers.maintenance.job import JobContext
 from workers.maintenance.reconcile import journal
+from workers.storage.db import rows_changed
 from workers.storage.models import ErrorGroup, Occurrence
 
 CHECK = "medic:group-counts"
@@ -23,7 +24,7 @@ def check(ctx: JobContext, *, fix: bool) -> journal.Tally:
     tally = journal.Tally(CHECK)
     chunk, max_rows = ctx.settings.reconcile.chunk_rows, ctx.settings.reconcile.own_max_rows
     with ctx.sessions() as session:
-        total = session.scalar(select(func.count()).select_from(ErrorGroup))
+        total = session.scalar(select(func.count()).select_from(ErrorGroup)) or 0
     after_id, done = 0, 0
     while True:
         with ctx.sessions() as session:
@@ -53,9 +54,9 @@ def _handle(ctx: JobContext, tally: journal.Tally, group_id: int, counter: int, 
             session.commit()
             tally.add(action)
             return
-        changed = session.execute(
-            update(ErrorGroup).where(ErrorGroup.id == group_id, ErrorGroup.occurrence_count == counter)
-            .values(occurrence_count=stored).execution_options(synchronize_session=False)).rowcount
+        changed = rows_changed(session, update(ErrorGroup)
+                               .where(ErrorGroup.id == group_id, ErrorGroup.occurrence_count == counter)
+                               .values(occurrence_count=stored).execution_options(synchronize_session=False))
         if changed != 1:  # intake counted a new occurrence meanwhile: the next run looks again
             session.rollback()
             return

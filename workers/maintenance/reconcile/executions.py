@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from workers.maintenance.job import JobContext
 from workers.maintenance.reconcile import journal
-from workers.maintenance.reconcile.verdicts import LIVE_STATES, RECONCILER, Finding, execution_finding, orphaned_attempt
+from workers.maintenance.reconcile.verdicts import LIVE_STATES, RECONCILER, execution_finding, orphaned_attempt
 from workers.recovery import store
 from workers.recovery.states import CANCELLED, FINISHED, OPEN_ATTEMPT_STATES, RUNNING, SCHEDULED, WAITING
 from workers.storage.models import Attempt, Execution
@@ -87,7 +87,7 @@ def _live_executions(ctx: JobContext, tally: journal.Tally, *, fix: bool) -> Non
     chunk, max_rows = ctx.settings.reconcile.chunk_rows, ctx.settings.reconcile.own_max_rows
     live = Execution.state.in_(LIVE_STATES)
     with ctx.sessions() as session:
-        total = session.scalar(select(func.count()).select_from(Execution).where(live))
+        total = session.scalar(select(func.count()).select_from(Execution).where(live)) or 0
     after_id, done, handled = 0, 0, 0
     while True:
         with ctx.sessions() as session:
@@ -123,23 +123,23 @@ def _settle(ctx: JobContext, tally: journal.Tally, execution_id: int, *, fix: bo
             return
         subject = f"executions:{execution_id}"
         before = {"state": execution.state, "open_attempts": [{"id": a.id, "state": a.state} for a in attempts]}
-        if not (fix and finding.fixable):
+        if not (fix and finding.fixable and finding.to_state):
             _unfixed(ctx, session, tally, subject, before, finding.problem, deferred=finding.deferred)
             return
-        _move(ctx, session, tally, execution, attempts[0], finding, subject, before)
+        _move(ctx, session, tally, execution, attempts[0], finding.to_state, finding.problem, subject, before)
 
 
 def _move(ctx: JobContext, session: Session, tally: journal.Tally, execution: Execution, attempt: Attempt,
-          finding: Finding, subject: str, before: dict) -> None:
-    changes = {"next_attempt_at": attempt.scheduled_for} if finding.to_state == WAITING else {}
-    store.transition(session, execution, finding.to_state, now=ctx.now(), actor=ACTOR, action="reconciled",
-                     reason=f"reconciled: {finding.problem}", attempt_id=attempt.id, detail={"check": CHECK}, **changes)
+          to_state: str, problem: str, subject: str, before: dict) -> None:
+    changes = {"next_attempt_at": attempt.scheduled_for} if to_state == WAITING else {}
+    store.transition(session, execution, to_state, now=ctx.now(), actor=ACTOR, action="reconciled",
+                     reason=f"reconciled: {problem}", attempt_id=attempt.id, detail={"check": CHECK}, **changes)
     try:
         session.flush()
     except StaleDataError:  # a worker changed it first: that change stands
         session.rollback()
         return
-    _fixed(ctx, session, tally, subject, before, {**before, "state": finding.to_state}, finding.problem)
+    _fixed(ctx, session, tally, subject, before, {**before, "state": to_state}, problem)
 
 
 # --- shared ----------------------------------------------------------------------------------------
