@@ -5,12 +5,14 @@
   are tests/data/classify_cases.jsonl.
 - Every relative link in the project's Markdown (README.md, CHANGELOG.md, docs/ and the other
   tracked .md files) points at a file or folder of the repository, and every #anchor at a heading.
+- Each package's __init__.py docstring names every module in it (the code map).
 
 Files are the ones git tracks; without git (an unpacked archive) the tree is walked instead.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -223,6 +225,21 @@ def test_readme_and_docs_are_checked():
     assert "README.md" in checked
     assert "docs/architecture.md" in checked or _git("ls-files") is not None
     assert any(path.startswith("docs/") for path in checked)
+
+
+def test_every_package_docstring_names_its_modules():
+    """The code map: each package's __init__.py names every module and subpackage in it."""
+    unnamed = []
+    for top in ("workers", "config", "tasks", "schedules"):
+        for init in sorted((REPO / top).rglob("__init__.py")):
+            package = init.parent
+            docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+            parts = [path.stem for path in package.glob("*.py") if path.name != "__init__.py"]
+            parts += [path.name for path in package.iterdir() if (path / "__init__.py").is_file()]
+            for name in sorted(parts):
+                if not re.search(rf"(?<![\w.]){re.escape(name)}\b", docstring):
+                    unnamed.append(f"{init.relative_to(REPO)}: say in one line what {name} is")
+    assert not unnamed, "package docstrings that miss a module:\n" + "\n".join(unnamed)
 
 
 @pytest.mark.parametrize(("heading", "anchor"), [
