@@ -12,7 +12,6 @@ them for failed tests).
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from celery import Celery
 from tests.support import recovery, services
 from tests.support.httpserver import ScriptedHTTPServer
 from tests.support.rabbitmq import rabbitmq_url, rabbitmq_vhost
-from tests.support.services import Process, medic_env
+from tests.support.services import Process, medic_command, medic_env
 from tests.support.testapp import start_testapp_worker
 
 __all__ = ["rabbitmq_url", "rabbitmq_vhost"]  # fixtures, for every integration test
@@ -85,8 +84,8 @@ class Medic:
 
     def worker(self, *, concurrency: int = 2, wait: bool = True) -> Process:
         assert self.env is not None, "call configure() first"
-        args = [sys.executable, "-m", "workers.cli.main", "worker", "--queues", MEDIC_QUEUES,
-                "--concurrency", str(concurrency), "--hostname", f"test-{len(self.processes)}-{time.monotonic_ns() % 10**6}@%h"]
+        args = medic_command("worker", "--queues", MEDIC_QUEUES, "--concurrency", str(concurrency),
+                             "--hostname", f"test-{len(self.processes)}-{time.monotonic_ns() % 10**6}@%h")
         process = self._add("worker", Process(args, self.env, self._log("worker")))
         if wait:
             process.wait_ready()
@@ -94,8 +93,7 @@ class Medic:
 
     def beat(self, *, wait: bool = True) -> Process:
         assert self.env is not None, "call configure() first"
-        process = self._add("beat", Process([sys.executable, "-m", "workers.cli.main", "beat"], self.env,
-                                            self._log("beat")))
+        process = self._add("beat", Process(medic_command("beat"), self.env, self._log("beat")))
         if wait:
             process.wait_ready("beat: Starting...")
         return process

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from config.settings import load_settings
 from tests.support import services
-from tests.support.services import count_rows, medic_env
+from tests.support.services import count_rows, medic_env, run_medic, run_medic_side_by_side
 from workers.reporting import IntakeService
 
 pytestmark = pytest.mark.integration
 
 BUG = {"error_type": "KeyError", "message": "'sku'", "service": "shop"}
-
-
-def medic(env: dict, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workers.cli.main", *args], input=stdin, capture_output=True,
-                          text=True, env=env, cwd=services.REPO, timeout=60)
-
-
-def side_by_side(env: dict, *commands: tuple[str, ...]) -> list[subprocess.CompletedProcess]:
-    with ThreadPoolExecutor(4) as pool:
-        return list(pool.map(lambda args: medic(env, *args), commands))
 
 
 def ok(result: subprocess.CompletedProcess):
@@ -44,7 +32,7 @@ def test_create_list_verify_restore(database_url, tmp_path):
     for i in range(3):
         intake.report({**BUG, "message": f"'sku{i}'"}, delivery_id=f"d{i}")
 
-    created = ok(medic(env, "backup", "create", "--json"))
+    created = ok(run_medic(env, "backup", "create", "--json"))
     backup = created["backup"]
     name = backup["name"]
     assert created["run"]["status"] == "succeeded" and backup["verification"] == "ok"
@@ -61,7 +49,7 @@ def test_create_list_verify_restore(database_url, tmp_path):
     kind = make_url(database_url).get_backend_name()
     wrong_kind = "postgresql://postgres@127.0.0.1/x" if kind == "sqlite" else str(tmp_path / "x.sqlite")
     # Commands that change no data run side by side: each CLI process spends a second or more importing.
-    listed, table, verified, unknown, declined, refused, not_converted = side_by_side(
+    listed, table, verified, unknown, declined, refused, not_converted = run_medic_side_by_side(
         env, ("backup", "list", "--json"), ("backup", "list"), ("backup", "verify", name, "--json"),
         ("backup", "verify", "nope"), ("backup", "restore", name), ("backup", "restore", str(tampered), "--yes"),
         ("backup", "restore", name, "--to-database", wrong_kind, "--yes"))
@@ -75,7 +63,7 @@ def test_create_list_verify_restore(database_url, tmp_path):
     assert not_converted.returncode == 1 and "does not convert between them" in not_converted.stderr
     assert count_rows(database_url, "occurrences") == 4
 
-    restored = ok(medic(env, "backup", "restore", name, "--yes", "--json", "--config-to", str(tmp_path / "restored-config")))
+    restored = ok(run_medic(env, "backup", "restore", name, "--yes", "--json", "--config-to", str(tmp_path / "restored-config")))
     assert restored["in_place"] and restored["rows"]["occurrences"] == 3 and restored["problems"] == []
     assert count_rows(database_url, "occurrences") == 3
     assert (tmp_path / "restored-config" / "settings" / "medic.yaml").read_text() == "log_format: text\n"
@@ -83,7 +71,7 @@ def test_create_list_verify_restore(database_url, tmp_path):
     other = f"sqlite:///{tmp_path / 'other.sqlite'}" if kind == "sqlite" else \
         services.pg_url(f"{make_url(database_url).database}_other")
     try:
-        listed, to_other = side_by_side(env, ("backup", "list", "--json"),
+        listed, to_other = run_medic_side_by_side(env, ("backup", "list", "--json"),
                                         ("backup", "restore", name, "--to-database", other, "--yes", "--json"))
         assert [b["name"] for b in ok(listed)] == [name]  # the registry was carried over
         assert not ok(to_other)["in_place"] and count_rows(other, "occurrences") == 3

@@ -23,7 +23,7 @@ from config.jobs.schedule import DEFAULT_SCHEDULES
 from config.queues import MAINTENANCE_QUEUE
 from config.settings import load_settings
 from tests.support import services
-from tests.support.services import Process, medic_env, wait_for
+from tests.support.services import Process, medic_command, medic_env, wait_for
 from workers import beat_file
 from workers.beat_file import JsonFileScheduler
 from workers.storage.db import session_factory
@@ -36,9 +36,9 @@ ENTRY = f"maintenance:{JOB}"
 LOCK_TIMEOUT_S = 5  # the smallest medic allows; beat then ticks every second
 WINDOW_S = 8
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-BEAT = [sys.executable, "-m", "workers.cli.main", "beat"]
+BEAT = medic_command("beat")
 # What `medic beat` becomes after checking the settings; half the start-up time, for the scheduler tests.
-WORKER = [sys.executable, "-m", "workers.cli.main", "worker", "--queues", MAINTENANCE_QUEUE, "--concurrency", "2"]
+WORKER = medic_command("worker", "--queues", MAINTENANCE_QUEUE, "--concurrency", "2")
 CELERY_BEAT = [sys.executable, "-m", "celery", "-A", "config.celery_app", "beat", "--loglevel", "INFO"]
 SENDING = re.compile(r"^(\S+ \S+) INFO +celery\.beat: Scheduler: Sending due task (\S+) ", re.M)
 ACQUIRED = re.compile(r"^(\S+ \S+) INFO +celery\.beat: beat: Acquired lock", re.M)
@@ -268,7 +268,7 @@ def test_embedded_beat_starts_despite_a_corrupt_schedule_file(stack, tmp_path):
 def test_medic_run_embeds_beat_with_the_json_file_scheduler(stack, tmp_path):
     env = embedded_env(tmp_path, maintenance_jobs=only(JOB, every_s=1))
     database_url = load_settings(data_dir=tmp_path / "data").database_url
-    run = stack.start([sys.executable, "-m", "workers.cli.main", "run", "--concurrency", "2"], env, "run", marker="ready.")
+    run = stack.start(medic_command("run", "--concurrency", "2"), env, "run", marker="ready.")
     wait_for(lambda: (tmp_path / "data" / "beat-schedule.json").exists(), timeout_s=15, what="beat-schedule.json")
     wait_for(lambda: len(run_starts(database_url, EPOCH)) >= 2, timeout_s=20, interval_s=0.5, what="2 db-maintenance runs")
     assert {r.status for r in run_starts(database_url, EPOCH)} <= {"succeeded", "running"}

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 
 import pytest
 
-from tests.support import services
-from tests.support.services import medic_env
+from tests.support.services import medic_env, run_medic
 
 pytestmark = pytest.mark.integration
 
 SAMPLE = {"error_type": "KeyError", "message": "'customer_id'", "service": "billing"}
 
 
-def medic(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workers.cli.main", *args], input=stdin, capture_output=True,
-                          text=True, env=env, cwd=services.REPO, timeout=60)
-
-
 @pytest.fixture
 def env(tmp_path):
     env = medic_env(data_dir=tmp_path / "data", cleanup__pause_between_batches_ms=0)
-    assert medic(env, "db", "upgrade").returncode == 0
-    stored = medic(env, "report", "-", "--direct", "--json", stdin=json.dumps(SAMPLE))
+    assert run_medic(env, "db", "upgrade").returncode == 0
+    stored = run_medic(env, "report", "-", "--direct", "--json", stdin=json.dumps(SAMPLE))
     assert stored.returncode == 0, stored.stderr
     return env
 
@@ -39,16 +31,16 @@ def audit_rows(tmp_path) -> list[tuple]:
 
 
 def test_resolve_and_reopen_a_group_audited(env, tmp_path):
-    [group] = json.loads(medic(env, "errors", "list", "--json").stdout)
+    [group] = json.loads(run_medic(env, "errors", "list", "--json").stdout)
     assert group["status"] == "open"
-    resolved = medic({**env, "USER": "alice"}, "errors", "resolve", str(group["id"]), "--reason", "fixed in 2.3", "--json")
+    resolved = run_medic({**env, "USER": "alice"}, "errors", "resolve", str(group["id"]), "--reason", "fixed in 2.3", "--json")
     assert resolved.returncode == 0, resolved.stderr
     assert json.loads(resolved.stdout) == {"id": group["id"], "status": "resolved", "previous": "open"}
-    assert [g["id"] for g in json.loads(medic(env, "errors", "list", "--status", "resolved", "--json").stdout)] == [group["id"]]
-    again = medic(env, "errors", "resolve", str(group["id"]))
+    assert [g["id"] for g in json.loads(run_medic(env, "errors", "list", "--status", "resolved", "--json").stdout)] == [group["id"]]
+    again = run_medic(env, "errors", "resolve", str(group["id"]))
     assert again.returncode == 0 and "already" in again.stdout
-    assert medic({**env, "USER": "bob"}, "errors", "reopen", str(group["id"])).returncode == 0
-    assert json.loads(medic(env, "errors", "show", str(group["id"]), "--json").stdout)["status"] == "open"
+    assert run_medic({**env, "USER": "bob"}, "errors", "reopen", str(group["id"])).returncode == 0
+    assert json.loads(run_medic(env, "errors", "show", str(group["id"]), "--json").stdout)["status"] == "open"
     assert audit_rows(tmp_path) == [
         (None, "operator:alice", "group_resolved", "open", "resolved", "fixed in 2.3", json.dumps({"group_id": group["id"]})),
         (None, "operator:bob", "group_open", "resolved", "open", None, json.dumps({"group_id": group["id"]})),
@@ -56,18 +48,18 @@ def test_resolve_and_reopen_a_group_audited(env, tmp_path):
 
 
 def test_resolving_an_unknown_group_names_it(env):
-    result = medic(env, "errors", "resolve", "999")
+    result = run_medic(env, "errors", "resolve", "999")
     assert result.returncode != 0 and "999" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_maintenance_run_cleanup_dry_run_and_run(env):
-    queued = medic(env, "report", "-", stdin=json.dumps(SAMPLE))  # through the embedded broker: a waiting row
+    queued = run_medic(env, "report", "-", stdin=json.dumps(SAMPLE))  # through the embedded broker: a waiting row
     assert queued.returncode == 0, queued.stderr
-    dry = medic(env, "maintenance", "run", "cleanup", "--dry-run", "--json")
+    dry = run_medic(env, "maintenance", "run", "cleanup", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     run = json.loads(dry.stdout)
     assert run["status"] == "succeeded" and run["summary"] == "dry run: nothing past retention"
     assert run["counts"]["groups"] == 0 and run["counts"]["broker_messages"] == 0  # waiting messages are never pruned
-    real = medic(env, "maintenance", "run", "cleanup", "--json")
+    real = run_medic(env, "maintenance", "run", "cleanup", "--json")
     assert real.returncode == 0, real.stderr
     assert json.loads(real.stdout)["summary"] == "nothing past retention"

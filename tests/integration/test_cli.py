@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests.support import services
-from tests.support.services import medic_env
+from tests.support.services import medic_env, run_medic
 
 pytestmark = pytest.mark.integration
 
@@ -21,19 +19,14 @@ def env(tmp_path):
     return medic_env(data_dir=tmp_path / "data")
 
 
-def medic(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workers.cli.main", *args], input=stdin, capture_output=True,
-                          text=True, env=env, cwd=services.REPO, timeout=60)
-
-
 @pytest.fixture
 def migrated(env):
-    assert medic(env, "db", "upgrade").returncode == 0
+    assert run_medic(env, "db", "upgrade").returncode == 0
     return env
 
 
 def test_invalid_setting_exits_3_naming_it(env):
-    result = medic({**env, "MEDIC_MAX_EVENT_BYTES": "lots"}, "stats")
+    result = run_medic({**env, "MEDIC_MAX_EVENT_BYTES": "lots"}, "stats")
     assert result.returncode == 3
     assert "MEDIC_MAX_EVENT_BYTES" in result.stderr and "Traceback" not in result.stderr
 
@@ -41,50 +34,50 @@ def test_invalid_setting_exits_3_naming_it(env):
 def test_invalid_rules_file_stops_the_worker_before_it_starts(env, tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - id: broken\n    when: {message: '('}\n    category: network\n")
-    result = medic({**env, "MEDIC_RULES_FILES": str(rules)}, "worker")
+    result = run_medic({**env, "MEDIC_RULES_FILES": str(rules)}, "worker")
     assert result.returncode == 3
     assert "rules.yaml" in result.stderr and "broken" in result.stderr and "when.message" in result.stderr
 
 
 def test_unmigrated_database_says_what_to_do(env):
-    result = medic(env, "errors", "list")
+    result = run_medic(env, "errors", "list")
     assert result.returncode == 3 and "medic db upgrade" in result.stderr
 
 
 def test_report_direct_then_list_show_and_stats_as_json(migrated):
-    stored = medic(migrated, "report", "-", "--direct", "--json", stdin=json.dumps(SAMPLE))
+    stored = run_medic(migrated, "report", "-", "--direct", "--json", stdin=json.dumps(SAMPLE))
     assert stored.returncode == 0, stored.stderr
     [outcome] = json.loads(stored.stdout)
     assert outcome["status"] == "stored" and outcome["category"] == "network"
-    [group] = json.loads(medic(migrated, "errors", "list", "--json").stdout)
+    [group] = json.loads(run_medic(migrated, "errors", "list", "--json").stdout)
     assert group["count"] == 1 and group["retryable"] is True and group["rule"]
-    shown = json.loads(medic(migrated, "errors", "show", str(group["id"]), "--json").stdout)
+    shown = json.loads(run_medic(migrated, "errors", "show", str(group["id"]), "--json").stdout)
     assert shown["occurrences"][0]["event"]["message"] == SAMPLE["message"]
-    assert json.loads(medic(migrated, "stats", "--json").stdout)["by_category"]["network"]["occurrences"] == 1
-    assert "partner" in medic(migrated, "errors", "list").stdout
+    assert json.loads(run_medic(migrated, "stats", "--json").stdout)["by_category"]["network"]["occurrences"] == 1
+    assert "partner" in run_medic(migrated, "errors", "list").stdout
 
 
 def test_unknown_id_exits_4(migrated):
-    result = medic(migrated, "errors", "show", "12345")
+    result = run_medic(migrated, "errors", "show", "12345")
     assert result.returncode == 4 and "12345" in result.stderr
 
 
 def test_invalid_events_exit_2_and_are_not_sent(migrated):
     lines = json.dumps(SAMPLE) + "\n{not json\n" + json.dumps({"message": "x"}) + "\n"
-    result = medic(migrated, "report", "-", "--direct", "--json", stdin=lines)
+    result = run_medic(migrated, "report", "-", "--direct", "--json", stdin=lines)
     assert result.returncode == 2
     statuses = [o["status"] for o in json.loads(result.stdout)]
     assert statuses == ["stored", "invalid", "invalid"]
-    assert json.loads(medic(migrated, "stats", "--json").stdout)["occurrences"] == 1
+    assert json.loads(run_medic(migrated, "stats", "--json").stdout)["occurrences"] == 1
 
 
 def test_flags_need_the_required_fields(migrated):
-    result = medic(migrated, "report", "--message", "boom")
+    result = run_medic(migrated, "report", "--message", "boom")
     assert result.returncode == 2 and "--error-type" in result.stderr and "--service" in result.stderr
 
 
 def test_classify_writes_one_line_per_event_and_flags_invalid_lines(env):
-    result = medic(env, "classify", stdin=json.dumps(SAMPLE) + "\n[]\n")
+    result = run_medic(env, "classify", stdin=json.dumps(SAMPLE) + "\n[]\n")
     assert result.returncode == 2
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert set(first) == {"category", "severity", "retryable", "confidence", "rule"}
@@ -93,21 +86,21 @@ def test_classify_writes_one_line_per_event_and_flags_invalid_lines(env):
 
 def test_classify_check_exits_1_on_a_mismatch(env):
     case = {"id": "c1", "event": SAMPLE, "accept": ["auth"], "retryable": None}
-    result = medic(env, "classify", "--check", stdin=json.dumps(case) + "\n")
+    result = run_medic(env, "classify", "--check", stdin=json.dumps(case) + "\n")
     assert result.returncode == 1 and "mismatch" in result.stdout
 
 
 def test_config_show_masks_credentials(env):
-    result = medic({**env, "MEDIC_DATABASE_URL": "postgresql://medic:s3cret@db/medic"}, "config", "show", "--json")
+    result = run_medic({**env, "MEDIC_DATABASE_URL": "postgresql://medic:s3cret@db/medic"}, "config", "show", "--json")
     assert result.returncode == 0
     assert "s3cret" not in result.stdout and json.loads(result.stdout)["database_url"].startswith("postgresql+psycopg://medic:***@")
 
 
 def test_configuration_reference_is_up_to_date(env):
-    generated = medic(env, "config", "docs").stdout
+    generated = run_medic(env, "config", "docs").stdout
     assert (services.REPO / "docs" / "configuration.md").read_text() == generated, "run: medic config docs > docs/configuration.md"
 
 
 def test_db_current_reports_the_revision(migrated):
-    state = json.loads(medic(migrated, "db", "current", "--json").stdout)
+    state = json.loads(run_medic(migrated, "db", "current", "--json").stdout)
     assert state["up_to_date"] is True and state["current"] == state["head"]

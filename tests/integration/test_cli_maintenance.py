@@ -6,16 +6,12 @@ Independent commands run side by side: each spends about a second importing.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
 from config.jobs.schedule import DEFAULT_SCHEDULES
-from tests.support import services
-from tests.support.services import medic_env
+from tests.support.services import medic_env, run_medic, run_medic_side_by_side
 from workers.maintenance.runner import lease_name
 from workers.storage import leases
 from workers.storage.db import session_factory
@@ -25,23 +21,13 @@ pytestmark = pytest.mark.integration
 JOB = "db-maintenance"
 
 
-def medic(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workers.cli.main", "maintenance", *args], capture_output=True,
-                          text=True, env=env, cwd=services.REPO, timeout=60)
-
-
-def side_by_side(*calls: tuple[dict, tuple[str, ...]]) -> list[subprocess.CompletedProcess]:
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(lambda call: medic(call[0], *call[1]), calls))
-
-
 @pytest.fixture
 def env(database_url, tmp_path):
     return medic_env(database_url=database_url, data_dir=tmp_path / "data", log_format="text")
 
 
 def test_list_run_and_runs(env):
-    before = medic(env, "list", "--json")
+    before = run_medic(env, "maintenance", "list", "--json")
     assert before.returncode == 0, before.stderr
     rows = json.loads(before.stdout)
     assert [row["job"] for row in rows] == [*DEFAULT_SCHEDULES, "recovery-sweep"]
@@ -53,11 +39,12 @@ def test_list_run_and_runs(env):
     assert (by_job["backup"]["schedule"], by_job["backup"]["time_limit_s"]) == ("cron 30 2 * * *", 3600)
     assert by_job["recovery-sweep"]["schedule"] == "every 2s"
 
-    ran = medic(env, "run", JOB)
+    ran = run_medic(env, "maintenance", "run", JOB)
     assert ran.returncode == 0, ran.stderr
     assert "status    succeeded" in ran.stdout
 
-    listed, history = side_by_side((env, ("list", "--json")), (env, ("runs", "--job", JOB, "--json")))
+    listed, history = run_medic_side_by_side(env, ("maintenance", "list", "--json"),
+                                             ("maintenance", "runs", "--job", JOB, "--json"))
     last = {row["job"]: row for row in json.loads(listed.stdout)}[JOB]["last_run"]
     assert last["status"] == "succeeded" and last["trigger"] == "cli" and last["duration_s"] >= 0
     (run,) = json.loads(history.stdout)
@@ -70,23 +57,24 @@ def test_list_run_and_runs(env):
 def test_a_skipped_run_exits_1_and_is_recorded(env, database_url):
     with session_factory(database_url)() as session:
         assert leases.acquire(session, lease_name(JOB), "beat-worker:1:abc", now=datetime.now(UTC), ttl_s=600)
-    skipped = medic(env, "run", JOB, "--json")
+    skipped = run_medic(env, "maintenance", "run", JOB, "--json")
     assert skipped.returncode == 1, skipped.stderr
     result = json.loads(skipped.stdout)
     assert (result["status"], result["trigger"]) == ("skipped", "cli")
     assert result["summary"] == "skipped: the previous run still holds the lock"
-    (recorded,) = json.loads(medic(env, "runs", "--json").stdout)
+    (recorded,) = json.loads(run_medic(env, "maintenance", "runs", "--json").stdout)
     assert recorded == result
 
 
 def test_usage_errors_and_a_disabled_job(tmp_path, sqlite_url):
     env = medic_env(database_url=sqlite_url, data_dir=tmp_path / "data", log_format="text")
-    disabled, unknown, dry, bad_filter, bad_setting = side_by_side(
-        ({**env, "MEDIC_MAINTENANCE_JOBS": '{"backup": {"enabled": false}}'}, ("list",)),
-        (env, ("run", "vacuum")),
-        (env, ("run", JOB, "--dry-run")),
-        (env, ("runs", "--job", "vacuum")),
-        ({**env, "MEDIC_MAINTENANCE_JOBS": '{"backup": {"crontab": "0 25 * * *"}}'}, ("list",)))
+    disabled, unknown, dry, bad_filter, bad_setting = run_medic_side_by_side(
+        env,
+        ({"MEDIC_MAINTENANCE_JOBS": '{"backup": {"enabled": false}}'}, "maintenance", "list"),
+        ("maintenance", "run", "vacuum"),
+        ("maintenance", "run", JOB, "--dry-run"),
+        ("maintenance", "runs", "--job", "vacuum"),
+        ({"MEDIC_MAINTENANCE_JOBS": '{"backup": {"crontab": "0 25 * * *"}}'}, "maintenance", "list"), workers=5)
 
     assert disabled.returncode == 0, disabled.stderr
     table = {line.split()[0]: line for line in disabled.stdout.splitlines()[1:]}

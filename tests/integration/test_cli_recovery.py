@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -19,9 +18,8 @@ import redis
 from sqlalchemy import select
 
 from config.settings import load_settings
-from tests.support import services
 from tests.support.recovery import RecordingDispatcher
-from tests.support.services import medic_env
+from tests.support.services import medic_env, run_medic, run_medic_side_by_side
 from workers.recovery.outcomes import retryable
 from workers.recovery.service import RecoveryService
 from workers.reporting import IntakeService
@@ -89,16 +87,6 @@ def world(database_url, redis_url):
     return World(database_url, redis_url, breaker_store="database")
 
 
-def medic(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workers.cli.main", *args], input=stdin, capture_output=True, text=True,
-                          env=env, cwd=services.REPO, timeout=60)
-
-
-def side_by_side(env: dict, *commands: tuple[str, ...]) -> list[subprocess.CompletedProcess]:
-    with ThreadPoolExecutor(PARALLEL) as pool:
-        return list(pool.map(lambda args: medic(env, *args), commands))
-
-
 def ok(result: subprocess.CompletedProcess):
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
     return json.loads(result.stdout) if result.stdout.lstrip().startswith(("[", "{")) else result.stdout
@@ -115,7 +103,7 @@ def test_executions_list_show_retry_and_cancel(world):
     pending = world.report(NETWORK)
     dead = world.dead_letter()
 
-    every, only_waiting, shown, missing, table = side_by_side(
+    every, only_waiting, shown, missing, table = run_medic_side_by_side(
         world.env, ("executions", "list", "--json"), ("executions", "list", "--state", "waiting", "--json"),
         ("executions", "show", str(waiting), "--json"), ("executions", "show", "999"), ("executions", "list"))
     assert {e["id"]: e["state"] for e in ok(every)} == {waiting: "waiting", pending: "pending", dead: "dead"}
@@ -133,13 +121,13 @@ def test_executions_list_show_retry_and_cancel(world):
     assert missing.returncode == 4 and "no execution 999" in missing.stderr and "Traceback" not in missing.stderr
     assert "transient" in ok(table) and "1/4 retry" in ok(table) and "NEXT ATTEMPT" in ok(table)
 
-    retried, cancelled = side_by_side(world.env, ("executions", "retry", str(waiting), "--reason", "partner is back"),
+    retried, cancelled = run_medic_side_by_side(world.env, ("executions", "retry", str(waiting), "--reason", "partner is back"),
                                       ("executions", "cancel", str(pending)))
     assert "runs now" in ok(retried) and f"operator:{USER}" in retried.stdout
     assert "could not send" not in retried.stderr  # the run message went to the workers' queue on Redis
     assert f"{pending}: pending → cancelled" in ok(cancelled)
 
-    after_retry, after_cancel, finished = side_by_side(
+    after_retry, after_cancel, finished = run_medic_side_by_side(
         world.env, ("executions", "show", str(waiting), "--json"), ("executions", "show", str(pending), "--json"),
         ("executions", "cancel", str(dead)))
     retried = ok(after_retry)
@@ -163,7 +151,7 @@ def test_dead_letters_list_show_replay_and_purge(world):
     first, second, third = world.dead_letter(), world.dead_letter(), world.dead_letter()
     alive = world.report(NETWORK)
 
-    listed, shown, not_dead, no_selection, table, alerts, suppressed = side_by_side(
+    listed, shown, not_dead, no_selection, table, alerts, suppressed = run_medic_side_by_side(
         world.env, ("dead", "list", "--json"), ("dead", "show", str(first), "--json"), ("dead", "show", str(alive)),
         ("dead", "purge"), ("dead", "list"), ("notifications", "list", "--json"),
         ("notifications", "list", "--state", "suppressed", "--json"))
@@ -180,7 +168,7 @@ def test_dead_letters_list_show_replay_and_purge(world):
     assert {(n["channel"], n["kind"]) for n in ok(alerts)} == {("log", "notify")}
     assert len(ok(suppressed)) == 2
 
-    replayed, purged = side_by_side(world.env, ("dead", "replay", str(first), "--json"),
+    replayed, purged = run_medic_side_by_side(world.env, ("dead", "replay", str(first), "--json"),
                                     ("dead", "purge", str(second), "--yes"))
     replay = ok(replayed)
     assert replay["replay_of"] == first and replay["plan"] == "bug" and replay["execution_id"] not in (first, second, third)
@@ -188,9 +176,9 @@ def test_dead_letters_list_show_replay_and_purge(world):
         assert session.get(Execution, replay["execution_id"]).replay_of == first
 
     assert f"purged 1 dead letter: {second}" in ok(purged)
-    declined = medic(world.env, "dead", "purge", "--older-than", "0s", stdin="n\n")
+    declined = run_medic(world.env, "dead", "purge", "--older-than", "0s", stdin="n\n")
     assert declined.returncode == 1 and "Purge 2 dead letters" in declined.stderr
-    assert f"purged 2 dead letters: {first}, {third}" in ok(medic(world.env, "dead", "purge", "--older-than", "0s",
+    assert f"purged 2 dead letters: {first}, {third}" in ok(run_medic(world.env, "dead", "purge", "--older-than", "0s",
                                                                   stdin="y\n"))
     with world.sessions() as session:
         assert session.get(Execution, second) is None
@@ -199,7 +187,7 @@ def test_dead_letters_list_show_replay_and_purge(world):
         assert sorted(p.detail["execution_id"] for p in purges) == [first, second, third]
         assert {(p.actor, p.execution_id) for p in purges} == {(f"operator:{USER}", None)}
         assert session.scalar(select(Execution.state).where(Execution.id == replay["execution_id"])) == "pending"
-    gone = medic(world.env, "dead", "show", str(second))
+    gone = run_medic(world.env, "dead", "show", str(second))
     assert gone.returncode == 4
 
 
@@ -210,10 +198,10 @@ def test_breakers_on_the_database(world):
         world.service.breakers.record_failure("partner", probe=False)
     world.clock.offset = timedelta()
 
-    opened = medic(world.env, "breakers", "open", "billing")
+    opened = run_medic(world.env, "breakers", "open", "billing")
     assert "billing: closed → forced_open" in ok(opened)
-    assert "already forced_open" in ok(medic(world.env, "breakers", "open", "billing"))
-    listed, table = side_by_side(world.env, ("breakers", "list", "--json"), ("breakers", "list"))
+    assert "already forced_open" in ok(run_medic(world.env, "breakers", "open", "billing"))
+    listed, table = run_medic_side_by_side(world.env, ("breakers", "list", "--json"), ("breakers", "list"))
     breakers = {b["service"]: b for b in ok(listed)}
     assert breakers["billing"]["state"] == "forced_open"
     assert [(t["from_state"], t["to_state"], t["actor"]) for t in breakers["billing"]["transitions"]] == [
@@ -224,9 +212,9 @@ def test_breakers_on_the_database(world):
     assert partner["transitions"][0]["actor"] == "breaker"
     assert "half_open (probe due)" in ok(table) and "forced_open" in table.stdout
 
-    assert "billing: forced_open → closed" in ok(medic(world.env, "breakers", "close", "billing"))
-    assert "it was open" in ok(medic(world.env, "breakers", "reset", "partner"))
-    after = {b["service"]: b["state"] for b in ok(medic(world.env, "breakers", "list", "--json"))}
+    assert "billing: forced_open → closed" in ok(run_medic(world.env, "breakers", "close", "billing"))
+    assert "it was open" in ok(run_medic(world.env, "breakers", "reset", "partner"))
+    after = {b["service"]: b["state"] for b in ok(run_medic(world.env, "breakers", "list", "--json"))}
     assert after == {"billing": "closed"}
     with world.sessions() as session:
         kinds = session.scalars(select(Notification.kind)).all()
@@ -236,12 +224,12 @@ def test_breakers_on_the_database(world):
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # production: Redis and PostgreSQL
 def test_breakers_in_redis(database_url, redis_url):
     world = World(database_url, redis_url, breaker_store="redis")
-    assert "closed → forced_open" in ok(medic(world.env, "breakers", "open", "partner"))
+    assert "closed → forced_open" in ok(run_medic(world.env, "breakers", "open", "partner"))
     assert redis.Redis.from_url(redis_url).exists("medic:breaker:partner")
-    [breaker] = ok(medic(world.env, "breakers", "list", "--json"))
+    [breaker] = ok(run_medic(world.env, "breakers", "list", "--json"))
     assert (breaker["service"], breaker["state"]) == ("partner", "forced_open")
     assert breaker["transitions"][0]["actor"] == f"operator:{USER}"
-    assert "forced_open → closed" in ok(medic(world.env, "breakers", "close", "partner"))
+    assert "forced_open → closed" in ok(run_medic(world.env, "breakers", "close", "partner"))
 
 
 def test_plans_list_check_and_explain(tmp_path):
@@ -262,7 +250,7 @@ def test_plans_list_check_and_explain(tmp_path):
             (unreachable, ("executions", "list"))]
     with ThreadPoolExecutor(PARALLEL) as pool:
         (listed, checked, bad_extra, bad_configured, explained, from_stdin, text, not_json, invalid,
-         no_database) = pool.map(lambda run: medic(run[0], *run[1], stdin=run[2] if len(run) > 2 else None), runs)
+         no_database) = pool.map(lambda run: run_medic(run[0], *run[1], stdin=run[2] if len(run) > 2 else ""), runs)
     plans = {p["name"]: p for p in ok(listed)}
     assert plans["transient"]["steps"] == "retry → fallback → escalate → dead_letter"
     assert plans["transient"]["match"] == {"category": ["network", "timeout", "unavailable", "conflict", "unknown"]}

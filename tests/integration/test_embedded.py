@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 
 import pytest
 from celery import Celery
 
-from tests.support import services
-from tests.support.services import Process, medic_env, wait_for
+from tests.support.services import Process, medic_command, medic_env, run_medic, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def medic(env: dict, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workers.cli.main", *args], input=stdin, capture_output=True,
-                          text=True, env=env, cwd=services.REPO, timeout=60)
-
-
 def test_medic_run_stores_events_sent_by_a_plain_celery_client_and_the_cli(tmp_path):
     env = medic_env(data_dir=tmp_path / "data", log_format="text")
-    run = Process([sys.executable, "-m", "workers.cli.main", "run", "--concurrency", "2"], env, tmp_path / "run.log")
+    run = Process(medic_command("run", "--concurrency", "2"), env, tmp_path / "run.log")
     try:
         run.wait_ready(timeout_s=90)
         client = Celery("some-app", broker=f"sqla+sqlite:///{tmp_path / 'data' / 'broker.sqlite'}")
@@ -32,11 +24,11 @@ def test_medic_run_stores_events_sent_by_a_plain_celery_client_and_the_cli(tmp_p
             client.send_task("medic.report", queue="medic.errors", args=[{
                 "error_type": "ConnectionRefusedError", "message": f"[Errno 111] Connection refused (attempt {n})",
                 "service": "partner-api", "errno": "ECONNREFUSED"}])
-        sent = medic(env, "report", "--error-type", "KeyError", "--message", "'customer_id'", "--service", "billing")
+        sent = run_medic(env, "report", "--error-type", "KeyError", "--message", "'customer_id'", "--service", "billing")
         assert sent.returncode == 0, sent.stderr
 
         def stored() -> list[dict]:
-            listed = medic(env, "errors", "list", "--json")
+            listed = run_medic(env, "errors", "list", "--json")
             return json.loads(listed.stdout) if listed.returncode == 0 else []
 
         wait_for(lambda: sum(g["count"] for g in stored()) == 6, timeout_s=60, interval_s=0.5, what="6 occurrences")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import httpx
 import pytest
 
 from tests.support import services
-from tests.support.services import Process, medic_env, wait_for
+from tests.support.services import Process, medic_command, medic_env, run_medic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -33,10 +31,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def medic_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "workers.cli.main", *args]
 
 
 def events() -> list[dict]:
@@ -155,8 +149,7 @@ def test_flower_needs_credentials_except_for_healthcheck(stack):
 
 def test_flower_without_basic_auth_exits_3_naming_the_setting(redis_url, pg_database):
     env = medic_env(database_url=services.pg_url(pg_database), broker_url=redis_url)
-    result = subprocess.run(medic_command("flower", "--port", str(free_port())), env=env, capture_output=True,
-                            text=True, timeout=30, cwd=services.REPO)
+    result = run_medic(env, "flower", "--port", str(free_port()), timeout_s=30)
     assert result.returncode == 3, result.stderr
     assert "MEDIC_FLOWER__BASIC_AUTH" in result.stderr
     assert result.stdout == ""

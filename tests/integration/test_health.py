@@ -7,9 +7,6 @@ clock the test moves; the CLI runs as a subprocess against the same database.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,9 +14,8 @@ from kombu import Connection
 from sqlalchemy import select
 
 from config.settings import load_settings
-from tests.support import services
 from tests.support.clock import ManualClock
-from tests.support.services import medic_env
+from tests.support.services import medic_env, run_medic, run_medic_side_by_side
 from workers.breakers import BreakerConfig, breakers_from_settings
 from workers.maintenance.health.metrics import collect
 from workers.maintenance.health.queues import queue_depths
@@ -110,21 +106,6 @@ def publish(broker_url: str, queue: str, count: int) -> None:
         simple.close()
 
 
-def medic(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workers.cli.main", *args], capture_output=True, text=True, env=env,
-                          cwd=services.REPO, timeout=60)
-
-
-def side_by_side(env: dict, *commands: tuple) -> list[subprocess.CompletedProcess]:
-    """Commands run at once (each spends seconds importing); one may start with a dict of extra environment."""
-    def run(command: tuple) -> subprocess.CompletedProcess:
-        extra, args = (command[0], command[1:]) if isinstance(command[0], dict) else ({}, command)
-        return medic({**env, **extra}, *args)
-
-    with ThreadPoolExecutor(4) as pool:
-        return list(pool.map(run, commands))
-
-
 @pytest.fixture
 def world(database_url, redis_url):
     return World(database_url, redis_url)
@@ -179,7 +160,7 @@ def test_an_alert_opens_once_is_acknowledged_and_resolves(world):
     assert again.last_seen_at > alert.last_seen_at
     assert len(world.notifications()) == 1
 
-    acked, missing, listed = side_by_side(world.env, ("alerts", "ack", str(alert.id), "--reason", "partner is migrating"),
+    acked, missing, listed = run_medic_side_by_side(world.env, ("alerts", "ack", str(alert.id), "--reason", "partner is migrating"),
                                           ("alerts", "ack", "999"), ("alerts", "list", "--json"))
     assert acked.returncode == 0, acked.stderr
     assert f"alert {alert.id} (breaker_open: partner) acknowledged by operator:{USER}" in acked.stdout
@@ -203,7 +184,7 @@ def test_an_alert_opens_once_is_acknowledged_and_resolves(world):
     first, closed = world.notifications()
     assert (closed.state, closed.level, closed.subject) == ("pending", "info", "resolved breaker_open: partner")
 
-    late, resolved_list = side_by_side(world.env, ("alerts", "ack", str(alert.id)),
+    late, resolved_list = run_medic_side_by_side(world.env, ("alerts", "ack", str(alert.id)),
                                        ("alerts", "list", "--state", "resolved", "--json"))
     assert late.returncode == 2 and "was resolved" in late.stderr
     assert [(a["id"], a["state"]) for a in json.loads(resolved_list.stdout)] == [(alert.id, "resolved")]
@@ -218,13 +199,13 @@ def test_an_alert_opens_once_is_acknowledged_and_resolves(world):
 
 
 def test_medic_health_prints_the_latest_snapshot(world, redis_url):
-    empty, = side_by_side(world.env, ("health", "--json"))
+    empty, = run_medic_side_by_side(world.env, ("health", "--json"))
     assert empty.returncode == 4 and "no health snapshot yet" in empty.stderr
 
     world.seed_backup(hours_ago=1)
     world.clock.now = datetime.now(UTC)
     world.run()
-    healthy = medic(world.env, "health", "--json")
+    healthy = run_medic(world.env, "health", "--json")
     assert healthy.returncode == 0, healthy.stderr
     data = json.loads(healthy.stdout)
     assert set(data) == {"status", "taken_at", "age_s", "stored", "stale", "reasons", "metrics"}
@@ -235,7 +216,7 @@ def test_medic_health_prints_the_latest_snapshot(world, redis_url):
     world.breakers.force_open("partner", actor="operator:test")
     world.clock.now = datetime.now(UTC)
     world.run()
-    degraded, fresh, stale = side_by_side(world.env, ("health", "--json"), ("health", "--now"),
+    degraded, fresh, stale = run_medic_side_by_side(world.env, ("health", "--json"), ("health", "--now"),
                                           ({"MEDIC_HEALTH__STALE_AFTER_S": "0.001"}, "health", "--json"))
     assert degraded.returncode == 1
     data = json.loads(degraded.stdout)
@@ -257,7 +238,7 @@ def test_an_unreachable_broker_gives_null_depths_and_a_reason(database_url):
     assert snapshot.metrics["problems"]["broker"].startswith("broker redis://:***@127.0.0.1:1/0 unreachable: ")
     assert snapshot.status == "unhealthy"
     assert [(a.rule, a.subject, a.level) for a in world.alerts()] == [("broker_unreachable", "broker", "error")]
-    now = medic(world.env, "health", "--now")
+    now = run_medic(world.env, "health", "--now")
     assert now.returncode == 1 and "status  unhealthy" in now.stdout and "Traceback" not in now.stderr
     assert "s3cret" not in now.stdout + json.dumps(snapshot.metrics) + json.dumps(snapshot.reasons)
 
@@ -268,7 +249,7 @@ def test_unreachable_database_is_critical_and_masked(redis_url):
     metrics = collect(settings, session_factory(url), now=datetime.now(UTC))
     assert set(metrics.problems) == {"database", "breakers"}
     assert metrics.dead_letters is None and metrics.queue_depths["medic.errors"] == 0
-    result = medic(medic_env(database_url=url, broker_url=redis_url), "health", "--now", "--json")
+    result = run_medic(medic_env(database_url=url, broker_url=redis_url), "health", "--now", "--json")
     assert result.returncode == 1, result.stderr
     data = json.loads(result.stdout)
     assert data["status"] == "critical" and "s3cret" not in result.stdout

@@ -6,8 +6,6 @@ The client is a plain Celery app that does not import medic: it sends `medic.rep
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -17,7 +15,7 @@ from kombu import Connection, Exchange, Producer, Queue
 from tests.integration.conftest import BROKERS
 from tests.support import services
 from tests.support.proxy import CuttableProxy
-from tests.support.services import count_rows, medic_env, start_worker, wait_for
+from tests.support.services import count_rows, medic_env, run_medic, start_worker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +45,7 @@ def worker(tmp_path, db_url, broker_url):
 
 
 def medic_json(db_url: str, *args: str):
-    result = subprocess.run([sys.executable, "-m", "workers.cli.main", *args, "--json"], capture_output=True, text=True,
-                            env=medic_env(database_url=db_url), cwd=services.REPO, timeout=60)
+    result = run_medic(medic_env(database_url=db_url), *args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.support.services import medic_env
+from tests.support.services import medic_env, run_medic
 from workers.maintenance.runner import lease_name
 from workers.storage import leases
 from workers.storage.db import session_factory
@@ -53,8 +52,7 @@ def medic(sqlite_url, shop):
     env = {**medic_env(database_url=sqlite_url, reconcile__checks=json.dumps(CHECKS)), "SHOP_DB_URL": f"sqlite:///{shop}"}
 
     def run(*args: str, **overrides: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "workers.cli.main", "reconcile", *args], env={**env, **overrides},
-                              capture_output=True, text=True, timeout=60)
+        return run_medic({**env, **overrides}, "reconcile", *args)
     return run
 
 

@@ -13,17 +13,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import recovery, services
+from tests.support import recovery
 from tests.support.httpserver import respond
 from tests.support.recovery import SERVICE, http_target, make_event, plan, retry_step, write_plans
-from tests.support.services import Process, medic_env, wait_for
+from tests.support.services import Process, medic_command, medic_env, run_medic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +48,7 @@ class Embedded:
 
     def start(self, concurrency: int = 2) -> Process:
         log = self.tmp_path / f"run-{len(self.runs) + 1}.log"
-        run = Process([sys.executable, "-m", "workers.cli.main", "run", "--concurrency", str(concurrency)],
+        run = Process(medic_command("run", "--concurrency", str(concurrency)),
                       self.env, log)
         self.runs.append(run)
         run.wait_ready("ready.", timeout_s=60)
@@ -60,8 +59,7 @@ class Embedded:
         """`medic report EVENTS.jsonl`: queued as `medic.report` on the embedded broker."""
         path = self.tmp_path / f"events-{time.monotonic_ns()}.jsonl"
         path.write_text("".join(json.dumps(e) + "\n" for e in events))
-        sent = subprocess.run([sys.executable, "-m", "workers.cli.main", "report", "--json", str(path)],
-                              capture_output=True, text=True, env=self.env, cwd=services.REPO, timeout=60)
+        sent = run_medic(self.env, "report", "--json", str(path))
         assert sent.returncode == 0, f"medic report failed ({sent.returncode}):\n{sent.stdout}\n{sent.stderr}"
         outcomes = json.loads(sent.stdout)
         assert len(outcomes) == len(events) and all(o["status"] == "queued" for o in outcomes), sent.stdout

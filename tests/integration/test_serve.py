@@ -7,7 +7,6 @@ starts again; the shared one stays up for the other tests.
 from __future__ import annotations
 
 import signal
-import sys
 import time
 
 import httpx
@@ -16,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import services
 from tests.support.pgcluster import PrivateCluster, free_port
-from tests.support.services import Process, count_rows, medic_env, start_worker, wait_for
+from tests.support.services import Process, count_rows, medic_command, medic_env, start_worker, wait_for
 from workers.storage import migrate
 
 pytestmark = pytest.mark.integration
@@ -29,7 +28,7 @@ def start_serve(tmp_path, database_url: str, broker_url: str, **settings) -> tup
     env = medic_env(database_url=database_url, broker_url=broker_url, serve__port=port, serve__metrics_cache_s=0,
                     serve__probe_timeout_s=1, serve__tokens=f'{{"ci": {{"token": "{TOKEN}"}}}}', log_format="text",
                     **settings)
-    process = Process([sys.executable, "-m", "workers.cli.main", "serve"], env, tmp_path / "serve.log")
+    process = Process(medic_command("serve"), env, tmp_path / "serve.log")
     base = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +20,7 @@ from config.settings import load_settings
 from tests.support import services
 from tests.support.clock import ManualClock
 from tests.support.recovery import RecordingDispatcher
-from tests.support.services import medic_env
+from tests.support.services import medic_env, run_medic
 from workers.maintenance.job import JobContext
 from workers.maintenance.runner import run_job
 from workers.maintenance.stuck import detect, job
@@ -286,11 +284,6 @@ def test_operator_requeue_of_a_running_attempt(world):
     assert stale.how == ops.MOVED  # the job acts only on what it saw
 
 
-def medic(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workers.cli.main", *args], capture_output=True, text=True, env=env,
-                          cwd=services.REPO, timeout=60)
-
-
 def test_the_cli(world, redis_url):
     stuck_id, finished = world.report(), world.report()
     world.set_attempt(stuck_id, state="cancelled")
@@ -302,7 +295,7 @@ def test_the_cli(world, redis_url):
         session.commit()
 
     with ThreadPoolExecutor(2) as pool:  # each command spends a second or two importing
-        listed, table, forced, unknown = pool.map(lambda args: medic(world.env, *args), [
+        listed, table, forced, unknown = pool.map(lambda args: run_medic(world.env, *args), [
             ("stuck", "list", "--json"), ("stuck", "list"), ("stuck", "force", str(finished)), ("stuck", "requeue", "999")])
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)
@@ -311,10 +304,10 @@ def test_the_cli(world, redis_url):
     assert forced.returncode == 2 and "is succeeded: a finished execution cannot be forced" in forced.stderr
     assert unknown.returncode == 4 and "no execution 999" in unknown.stderr
 
-    requeued = medic(world.env, "stuck", "requeue", str(stuck_id), "--reason", "looked at it")
+    requeued = run_medic(world.env, "stuck", "requeue", str(stuck_id), "--reason", "looked at it")
     assert requeued.returncode == 0, requeued.stderr
     assert "requeued (its plan resumed) by operator:tester" in requeued.stdout and "runs now" in requeued.stdout
-    completed = medic(world.env, "stuck", "complete", str(stuck_id), "--reason", "fixed by hand")
+    completed = run_medic(world.env, "stuck", "complete", str(stuck_id), "--reason", "fixed by hand")
     assert completed.returncode == 0 and "→ succeeded" in completed.stdout, completed.stderr
     assert world.audit(stuck_id)[-3:] == [(f"operator:{USER}", "stuck_requeue"), (f"operator:{USER}", "scheduled"),
                                           (f"operator:{USER}", "stuck_complete")]

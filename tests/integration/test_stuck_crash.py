@@ -5,8 +5,6 @@ consumes only its extra recovery queue."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -14,17 +12,12 @@ import pytest
 from tests.support import recovery, services
 from tests.support.httpserver import respond
 from tests.support.recovery import http_target, make_event, plan, report, retry_step, write_plans
-from tests.support.services import wait_for
+from tests.support.services import run_medic, wait_for
 
 pytestmark = pytest.mark.integration
 
 HTTP_TIMEOUT_S = 3  # the attempt's deadline is this plus the service's 5 s grace
 RUNNING_GRACE_S = 0.5
-
-
-def medic_cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workers.cli.main", *args], capture_output=True, text=True, env=env,
-                          cwd=services.REPO, timeout=60)
 
 
 def running_attempt(db_url: str) -> dict | None:
@@ -50,7 +43,7 @@ def test_the_stuck_job_requeues_the_execution_of_a_sigkilled_worker_to_completio
     stuck_at = recovery.epoch(killed["deadline_at"]) + RUNNING_GRACE_S
     time.sleep(max(0.0, stuck_at - time.time()) + 0.2)
     assert running_attempt(medic.db_url)["id"] == killed["id"], "something other than the stuck job moved it"
-    ran = medic_cli(medic.env, "maintenance", "run", "stuck", "--json")
+    ran = run_medic(medic.env, "maintenance", "run", "stuck", "--json")
     assert ran.returncode == 0, ran.stderr
     result = json.loads(ran.stdout)
     assert (result["status"], result["counts"]) == ("succeeded", {"stuck": 1, "requeued": 1}), result
@@ -75,7 +68,7 @@ def test_a_reassigned_execution_runs_on_a_worker_of_its_extra_queue(medic, clien
 
     report(client, make_event(http_target(http_server.url("/orders"))))
     [execution] = recovery.wait_executions(medic.db_url, 1, timeout_s=20)
-    moved = medic_cli(env, "stuck", "reassign", str(execution["id"]), "--queue", "medic.recovery.special")
+    moved = run_medic(env, "stuck", "reassign", str(execution["id"]), "--queue", "medic.recovery.special")
     assert moved.returncode == 0 and "reassigned to queue medic.recovery.special by operator:tester" in moved.stdout, \
         moved.stderr
     special = services.start_worker(env, tmp_path / "special.log", queues="medic.recovery.special")

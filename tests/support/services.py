@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -68,6 +69,31 @@ def medic_env(**settings: str) -> dict[str, str]:
     return env
 
 
+def medic_command(*args: str) -> list[str]:
+    """The argv of `medic ARGS` run by this interpreter (no installed `medic` script needed)."""
+    return [sys.executable, "-m", "workers.cli.main", *args]
+
+
+def run_medic(env: dict[str, str], *args: str, stdin: str = "", timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """`medic ARGS` as a subprocess with `env` (see medic_env), its stdout and stderr captured as text.
+
+    Its stdin is `stdin` (default: empty), never the terminal's: a prompt reads end of file."""
+    return subprocess.run(medic_command(*args), input=stdin, capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=timeout_s, check=False)
+
+
+def run_medic_side_by_side(env: dict[str, str], *commands: tuple, workers: int = 4) -> list[subprocess.CompletedProcess[str]]:
+    """Several `medic` commands at once (each spends seconds importing), their results in order.
+
+    A command is a tuple of arguments; it may start with a dict of extra environment variables."""
+    def run(command: tuple) -> subprocess.CompletedProcess[str]:
+        extra, args = (command[0], command[1:]) if command and isinstance(command[0], dict) else ({}, command)
+        return run_medic({**env, **extra}, *args)
+
+    with ThreadPoolExecutor(max(1, min(workers, len(commands)))) as pool:
+        return list(pool.map(run, commands))
+
+
 class Process:
     """A medic/celery process in its own process group, its output in a log file."""
 
@@ -105,8 +131,8 @@ class Process:
 
 
 def start_worker(env: dict[str, str], log_path: Path, *, concurrency: int = 2, queues: str = "medic.errors") -> Process:
-    args = [sys.executable, "-m", "workers.cli.main", "worker", "--queues", queues, "--concurrency", str(concurrency),
-            "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h"]
+    args = medic_command("worker", "--queues", queues, "--concurrency", str(concurrency),
+                         "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h")
     process = Process(args, env, log_path)
     process.wait_ready()
     return process
