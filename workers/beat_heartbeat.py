@@ -52,7 +52,7 @@ class HeartbeatMixin:
     _heartbeat: Heartbeat | None = None
 
     def tick(self, *args: Any, **kwargs: Any) -> Any:
-        interval = super().tick(*args, **kwargs)
+        interval = super().tick(*args, **kwargs)  # type: ignore[misc]  # mixed into a celery.beat.Scheduler
         self.heartbeat.touch()
         return interval
 

@@ -35,6 +35,8 @@ class HeartbeatRedBeatScheduler(HeartbeatMixin, RedBeatScheduler):
 
     def _standby_heartbeat(self) -> None:
         stop = self._standby_stop
+        if stop is None:  # setup_schedule starts this thread once it has made the event
+            return
         while self.lock is None and not stop.is_set():
             if self._redis_answers():
                 self.heartbeat.touch()

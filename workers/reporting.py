@@ -77,12 +77,13 @@ class IntakeService:
         return Outcome(status, stored.group_id, stored.occurrence_id, accepted.classification.category)
 
     def _start_recovery(self, accepted: Accepted):
-        if self.recovery is None:
+        recovery = self.recovery
+        if recovery is None:
             return None
         c = accepted.classification
 
         def start(session: Session, group_id: int, occurrence_id: int):
-            return self.recovery.start(session, group_id=group_id, occurrence_id=occurrence_id, event=accepted.event,
+            return recovery.start(session, group_id=group_id, occurrence_id=occurrence_id, event=accepted.event,
                                        category=c.category, severity=c.severity)
         return start
 

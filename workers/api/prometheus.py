@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import get_args
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -38,7 +39,7 @@ from workers.maintenance.stuck.detect import count_stuck
 from workers.recovery.states import SUCCEEDED
 from workers.storage.db import guarded_session
 
-BREAKER_STATES: tuple[str, ...] = StateName.__args__  # closed, open, half_open, forced_open
+BREAKER_STATES: tuple[str, ...] = get_args(StateName)  # closed, open, half_open, forced_open
 ACCEPTED, REJECTED = "accepted", "rejected"
 
 

@@ -64,7 +64,8 @@ class RedisBreakerStore:
 
     def load(self, service: str) -> tuple[BreakerState, int | None]:
         with _redis_guard():
-            state, version = self._client.hmget(self._prefix + service, ["state", "version"])
+            # redis-py types every command as sync-or-async (Awaitable | value); this client is sync.
+            state, version = self._client.hmget(self._prefix + service, ["state", "version"])  # type: ignore[misc]
         if version is None:
             return BreakerState(), None
         return BreakerState.from_dict(json.loads(state)), int(version)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from workers.classification.rules import LoadedRule, RuleSet, builtin_rule_paths, load_rules
 from workers.classification.taxonomy import UNKNOWN, Category
@@ -25,6 +26,9 @@ NO_MATCH_CONFIDENCE = 0.1
 _MAX_ALTERNATIVES = 24
 # The type-name cache is per classifier; error type names are few, but guard against floods.
 _TYPE_CACHE_MAX = 50_000
+# The stdlib's regex parser and its opcodes: private modules, without type stubs.
+_RE_PARSER: Any = getattr(re, "_parser", None)
+_RE_OPCODES: Any = getattr(re, "_constants", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,7 @@ def _required_literals(pattern: str) -> tuple[tuple[str, ...], ...] | None:
     patterns such as `\\b(?:a|b|c)`, so it tries every alternative at every position.
     """
     try:  # the stdlib's own parser; any surprise just disables the pre-check for this rule
-        return _sequence_literals(re._parser.parse(pattern))
+        return _sequence_literals(_RE_PARSER.parse(pattern))
     except Exception:
         return None
 
@@ -69,7 +73,7 @@ def _required_literals(pattern: str) -> tuple[tuple[str, ...], ...] | None:
 def _sequence_literals(sequence) -> tuple[tuple[str, ...], ...] | None:
     runs, run = [], ""
     for opcode, argument in sequence:
-        if opcode is re._constants.LITERAL:
+        if opcode is _RE_OPCODES.LITERAL:
             run += chr(argument)
         else:
             runs.append(run)
@@ -83,9 +87,9 @@ def _sequence_literals(sequence) -> tuple[tuple[str, ...], ...] | None:
 
 def _first_mandatory_group(sequence) -> tuple[tuple[str, ...], ...] | None:
     for opcode, argument in sequence:
-        if opcode is re._constants.SUBPATTERN:
+        if opcode is _RE_OPCODES.SUBPATTERN:
             found = _sequence_literals(argument[3])
-        elif opcode is re._constants.BRANCH:
+        elif opcode is _RE_OPCODES.BRANCH:
             found = _alternatives_literals(argument[1])
         else:
             continue
@@ -147,6 +151,7 @@ class _CompiledRule:
 
     def __init__(self, index: int, loaded: LoadedRule, category: Category):
         spec, when = loaded.spec, loaded.spec.when
+        assert when is not None, "load_rules refuses a rule without conditions"
         self.index = index
         self.id = spec.id
         self.result = Classification(
@@ -178,8 +183,8 @@ class Classifier:
 
     def __init__(self, rule_set: RuleSet):
         self.categories = rule_set.categories
-        self.rules = [_CompiledRule(i, r, rule_set.categories[r.spec.category]) for i, r in enumerate(rule_set.rules)]
-        self._typed_rules = [r for r in self.rules if r.types is not None]
+        self.rules = [_CompiledRule(i, r, rule_set.category_of(r)) for i, r in enumerate(rule_set.rules)]
+        self._type_patterns = [(r.index, r.types) for r in self.rules if r.types is not None]
         self._type_hits: dict[str, frozenset[int]] = {}
         self._no_match = Classification(UNKNOWN.name, UNKNOWN.severity, UNKNOWN.retryable, NO_MATCH_CONFIDENCE, NO_MATCH_RULE)
 
@@ -218,7 +223,7 @@ class Classifier:
             if found is None:
                 if len(self._type_hits) >= _TYPE_CACHE_MAX:
                     self._type_hits.clear()
-                found = frozenset(r.index for r in self._typed_rules if r.types.match(name))
+                found = frozenset(index for index, types in self._type_patterns if types.match(name))
                 self._type_hits[name] = found
             hits = hits | found if found else hits
         return hits

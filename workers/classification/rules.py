@@ -120,6 +120,10 @@ class RuleSet:
     rules: list[LoadedRule]  # sorted: the order in which they are tried
     categories: dict[str, Category]
 
+    def category_of(self, loaded: LoadedRule) -> Category:
+        assert loaded.spec.category is not None, "load_rules refuses a rule without a category"
+        return self.categories[loaded.spec.category]
+
 
 def builtin_rule_paths() -> list[Path]:
     return packaged_files("rules")

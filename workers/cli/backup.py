@@ -151,8 +151,8 @@ def backup_restore(name_or_path: str, to_database: str | None, config_to: Path |
         emit_json(data)
     else:
         click.echo(f"restored {sum(restored.after.rows.values())} rows in {len(restored.after.rows)} tables "
-                   f"into {data['target']}")
-        for line in [*(f"written: {path}" for path in data["config_files"]), *restored.notes,
+                   f"into {masked_url(target.url)}")
+        for line in [*(f"written: {write.dest}" for write in plan.config), *restored.notes,
                      *(f"PROBLEM: {problem}" for problem in restored.problems)]:
             click.echo(line)
     if restored.problems:

@@ -66,7 +66,7 @@ def dead_replay(execution_id, plan_name, as_json) -> None:
     service = recovery_service()
     new_id = ops.replay_dead(service, execution_id, actor=service.actor, plan_name=plan_name)
     with database() as session:
-        execution = session.get(Execution, new_id)
+        execution = session.get_one(Execution, new_id)
     if as_json:
         emit_json({"execution_id": new_id, "replay_of": execution_id, "plan": execution.plan_name,
                    "state": execution.state})
@@ -114,7 +114,7 @@ def dead_purge(ids, older_than, yes) -> None:
 def _purgeable(session: Session, ids: list[int], finished_before: datetime | None) -> list[int]:
     """The dead letters a purge would delete; an id that names no dead letter stops it first."""
     if ids:
-        found = dict(session.execute(select(Execution.id, Execution.state).where(Execution.id.in_(ids))).all())
+        found = dict(session.execute(select(Execution.id, Execution.state).where(Execution.id.in_(ids))).tuples().all())
         for execution_id in ids:
             if execution_id not in found:
                 raise NotFound(f"no execution {execution_id}; nothing purged")

@@ -50,11 +50,12 @@ def health(fresh: bool, as_json: bool) -> None:
         snapshot = snapshots.take(current, session_factory(current.database_url), now=now)
     else:
         with database() as session:
-            snapshot = snapshots.latest(session)
-        if snapshot is None:
+            latest = snapshots.latest(session)
+        if latest is None:
             click.echo("medic: no health snapshot yet: start beat, or run `medic maintenance run health`, "
                        "or measure now with `medic health --now`", err=True)
             sys.exit(exit_codes.NOT_FOUND)
+        snapshot = latest
     age_s = max(0.0, (now - snapshot.taken_at).total_seconds())
     stale = not fresh and age_s > current.health.stale_after_s
     data = {"status": snapshot.assessment.status, "taken_at": snapshot.taken_at, "age_s": round(age_s, 1),

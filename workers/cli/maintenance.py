@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,7 +17,11 @@ from workers.maintenance.registry import JOBS, get_job
 from workers.maintenance.runner import run_job
 from workers.storage.models import MaintenanceRun
 
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar as ClickProgressBar  # what click.progressbar returns
+
 SWEEP = "recovery-sweep"  # listed with the jobs, but a recovery task: it records no run rows
+
 
 @click.group()
 def maintenance() -> None:
@@ -36,7 +40,7 @@ def maintenance_list(as_json: bool) -> None:
     with database() as session:
         latest = runs.latest_by_job(session)
     now = utcnow()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, spec in JOBS.items():
         schedule = current.schedules[name]
         rows.append({"job": name, "description": spec.description, "enabled": schedule.enabled,
@@ -130,7 +134,7 @@ class ProgressBar:
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
+        self._bar: ClickProgressBar[int] | None = None
         self._done = 0
 
     def update(self, done: int, total: int | None, label: str) -> None:

@@ -46,12 +46,11 @@ def check(as_json: bool) -> None:
     current = settings().messages
     catalog = build_catalog(current.files, default_locale=current.default_locale)
     rows = [_coverage(catalog, locale) for locale in catalog.locales]
-    data = {"default_locale": catalog.default_locale, "files": [str(p) for p in [*builtin_files(), *current.files]],
-            "locales": rows}
+    files = [str(p) for p in [*builtin_files(), *current.files]]
     if as_json:
-        emit_json(data)
+        emit_json({"default_locale": catalog.default_locale, "files": files, "locales": rows})
         return
-    emit_fields([("default locale", data["default_locale"]), ("files", ", ".join(data["files"]))])
+    emit_fields([("default locale", catalog.default_locale), ("files", ", ".join(files))])
     click.echo()
     emit_table(([r["locale"], r["categories"], r["alert_rules"], r["templates"], len(r["falls_back"])] for r in rows),
                ["locale", "categories", "alert rules", "templates", "fallbacks"])
@@ -98,10 +97,11 @@ def preview(category: str | None, rule: str | None, locale: str | None, recovery
         fields = {**SAMPLE_GROUP, "category": category, "recovery_state": state,
                   "next_attempt_at": SAMPLE_NEXT_ATTEMPT_AT if state == WAITING else None}
         rendered = catalog.render_group(fields, locale=locale)
-        data = {"locale": rendered.locale, "category": category, "recovery_state": state,
-                "situation": recovery_situation(state), "messages": rendered.messages}
+        data: dict[str, Any] = {"locale": rendered.locale, "category": category, "recovery_state": state,
+                                "situation": recovery_situation(state), "messages": rendered.messages}
         section, key = "groups", category
     else:
+        assert rule is not None, "exactly one of --category and --alert, checked above"
         rendered = catalog.render_alert({**SAMPLE_ALERT, "rule": rule, "state": alert_state}, locale=locale)
         data = {"locale": rendered.locale, "rule": rule, "state": alert_state, "messages": rendered.messages}
         section, key = "alerts", rule

@@ -40,7 +40,7 @@ def reconcile_list(as_json: bool) -> None:
     current = settings()
     with database() as session:
         recent = runs.history(session, job="reconcile", limit=RECENT_RUNS)
-        rows = [{"check": name, "run_as": OWN_CHECKS, "description": about, "fix": "auto" if current.reconcile.fix_own else "report",
+        rows: list[dict[str, Any]] = [{"check": name, "run_as": OWN_CHECKS, "description": about, "fix": "auto" if current.reconcile.fix_own else "report",
                  "last": _last(session, recent, name)} for name, about, _ in job.OWN]
         for check in current.reconcile.checks:
             rows.append({"check": check.name, "run_as": check.name, "description": check.description,

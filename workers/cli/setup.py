@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeGuard
 
 import click
 from pydantic import BaseModel, TypeAdapter
@@ -37,9 +37,12 @@ def db_current(as_json: bool) -> None:
     """Show the schema revision of the database and the one this medic needs."""
     url = settings().database_url
     with guarded_session(session_factory(url)):
-        state = {"database": mask_url(url), "current": migrate.current_revision(url), "head": migrate.head_revision(url)}
-    state["up_to_date"] = state["current"] == state["head"]
-    emit_json(state) if as_json else emit_fields(list(state.items()))
+        current, head = migrate.current_revision(url), migrate.head_revision(url)
+    state = {"database": mask_url(url), "current": current, "head": head, "up_to_date": current == head}
+    if as_json:
+        emit_json(state)
+    else:
+        emit_fields(list(state.items()))
 
 
 @click.group()
@@ -95,7 +98,7 @@ def _as_written(default: Any) -> Any:
     return TypeAdapter(Any).dump_python(default, exclude_defaults=True)
 
 
-def _is_group(annotation) -> bool:
+def _is_group(annotation: Any) -> TypeGuard[type[BaseModel]]:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 

@@ -134,10 +134,10 @@ def stuck_reassign(execution_id, queue, reason) -> None:
 
 def _report(execution_id: int, before: str, did: str, actor: str, dispatch: Dispatch | None) -> None:
     with database() as session:
-        execution = session.get(Execution, execution_id)
+        execution = session.get_one(Execution, execution_id)
         attempt = session.get(Attempt, dispatch.attempt_id) if dispatch else None
     line = f"execution {execution_id} {did} by {actor}: {before} → {execution.state}, step {step_text(execution)}"
-    if attempt is not None:
+    if dispatch is not None and attempt is not None:
         due = "now" if dispatch.countdown_s == 0 else relative(attempt.scheduled_for, utcnow())
         line += f"; attempt {attempt.number} of step {attempt.step_index + 1} ({attempt.step_kind}) runs {due}"
     click.echo(line)

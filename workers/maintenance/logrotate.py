@@ -7,6 +7,7 @@ problem (a missing directory, a file it may not rename) is recorded and the othe
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +53,8 @@ class Tally:
 
 def run(ctx: JobContext) -> JobResult:
     targets = ctx.settings.log_rotation.effective_targets(ctx.settings.log_file)
-    tally, claimed = Tally(), {}
+    tally = Tally()
+    claimed: dict[Path, str] = {}  # log file -> the target that handles it
     for target in targets:
         _run_target(ctx, target, tally, claimed)
     return JobResult(summary=_summary(tally, ctx.dry_run, len(targets)), counts=tally.counts(), failed=bool(tally.errors))
@@ -109,7 +111,7 @@ def _base(name: str) -> str:
     return parsed[0].base if parsed else name
 
 
-def _execute(ctx: JobContext, target: RotationTarget, actions: list[Action], tally: Tally) -> None:
+def _execute(ctx: JobContext, target: RotationTarget, actions: Sequence[Action], tally: Tally) -> None:
     not_rotated = set()
     for done, action in enumerate(actions, 1):
         if isinstance(action, Compress) and action.source in not_rotated:
@@ -119,7 +121,7 @@ def _execute(ctx: JobContext, target: RotationTarget, actions: list[Action], tal
             log.info("log rotation", extra={"target": target.name, "action": action.describe()})
         except SourceChanged:
             log.info("rotated file still being written; compressed on a later run",
-                     extra={"target": target.name, "file": action.source})
+                     extra={"target": target.name, "action": action.describe()})
         except OSError as exc:
             tally.error(target, f"{action.describe()}: {exc.strerror or exc}")
             if isinstance(action, Rotate):

@@ -14,6 +14,7 @@ import os
 import tarfile
 import zlib
 from pathlib import Path
+from typing import IO
 
 from workers.durable import fsync_directory
 from workers.maintenance.backup.errors import ArchiveInvalid
@@ -90,7 +91,7 @@ def _checked(tar: tarfile.TarFile) -> Manifest:
             raise ArchiveInvalid(member.name, "is not listed in the manifest")
         if member.size != entry.size_bytes:
             raise ArchiveInvalid(member.name, f"holds {member.size} bytes, the manifest says {entry.size_bytes}")
-        if digest(tar.extractfile(member))[1] != entry.sha256:
+        if digest(_contents(tar, member))[1] != entry.sha256:
             raise ArchiveInvalid(member.name, "sha256 does not match the manifest")
     if manifest is None:
         raise ArchiveInvalid(None, "is empty")
@@ -120,7 +121,14 @@ def _read_manifest(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Manifest:
         raise ArchiveInvalid(member.name, f"comes first, where {MANIFEST_NAME} must be")
     if member.size > MANIFEST_MAX_BYTES:
         raise ArchiveInvalid(MANIFEST_NAME, f"is larger than {MANIFEST_MAX_BYTES} bytes")
-    return parse(tar.extractfile(member).read())
+    return parse(_contents(tar, member).read())
+
+
+def _contents(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    stream = tar.extractfile(member)
+    if stream is None:  # only ever for what is not a regular file
+        raise ArchiveInvalid(member.name, "is not a regular file")
+    return stream
 
 
 def extract(path: Path, into: Path) -> Manifest:

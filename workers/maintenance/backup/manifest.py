@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Literal
+from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -108,7 +108,7 @@ def _describe(exc: Exception) -> str:
     return f"is not valid JSON: {exc}"
 
 
-def digest(stream: BinaryIO) -> tuple[int, str]:
+def digest(stream: IO[bytes]) -> tuple[int, str]:
     """(size in bytes, sha256 hex) of what the stream holds."""
     sha, size = hashlib.sha256(), 0
     while chunk := stream.read(CHUNK_BYTES):
