@@ -34,8 +34,7 @@ def intake_service() -> IntakeService:
 def _compile_rules(**_: Any) -> None:
     """Compile rules and plans before forking: a bad one stops the worker now, not at the first event."""
     try:
-        intake_service().classifier
-        recovery_service().plans
+        _ = intake_service().classifier, recovery_service().plans  # cached properties: built here, once
     except ConfigError as exc:
         log.critical("invalid configuration", extra={"error": str(exc)})
         raise SystemExit(f"medic: {exc}") from None
@@ -63,7 +62,7 @@ def report(self: Task, *args: Any, **kwargs: Any) -> dict:
                       f"got {len(args)} positional and {len(kwargs)} keyword arguments")
             outcome = service.reject({"args": list(args), "kwargs": kwargs}, reason, delivery_id=delivery_id)
     except (StorageUnavailable, SoftTimeLimitExceeded) as exc:
-        raise _retry_later(self, exc)
+        raise _retry_later(self, exc) from exc
     _log_outcome(delivery_id, outcome.as_dict())
     return outcome.as_dict()
 
@@ -74,7 +73,7 @@ def reject(self: Task, rejection: dict) -> dict:
     try:
         outcome = intake_service().store_rejection(Rejected(**rejection["rejected"]), delivery_id=rejection["delivery_id"])
     except (StorageUnavailable, SoftTimeLimitExceeded) as exc:
-        raise _retry_later(self, exc)
+        raise _retry_later(self, exc) from exc
     _log_outcome(rejection["delivery_id"], outcome.as_dict())
     return outcome.as_dict()
 

@@ -49,7 +49,7 @@ def to_crontab(text: str) -> crontab:
     parts = text.split()
     if len(parts) != len(CRONTAB_FIELDS):
         raise ValueError(f"{text!r}: a crontab has 5 fields (minute hour day-of-month month day-of-week)")
-    fields = dict(zip(CRONTAB_FIELDS, parts))
+    fields = dict(zip(CRONTAB_FIELDS, parts, strict=True))
     for field, part in fields.items():  # one at a time, so the error names the field
         try:
             crontab(**{field: part})

@@ -55,7 +55,7 @@ def broker_problem(broker_url: str, timeout_s: float) -> str | None:
         with connection:
             connection.ensure_connection(max_retries=0, timeout=timeout_s)
             if is_sqlalchemy_broker_url(broker_url):
-                connection.default_channel  # the SQLAlchemy transport connects lazily
+                _ = connection.default_channel  # the SQLAlchemy transport connects lazily
     except Exception as exc:  # noqa: BLE001 - any failure to connect means not ready; the reason is reported
         return first_line(f"{type(exc).__name__}: {mask_text(str(exc))}")
     return None

@@ -18,6 +18,7 @@ from workers.recovery.states import DEAD, EXECUTION_STATES
 from workers.storage.models import Execution
 
 router = APIRouter(prefix="/api", tags=["recovery"], dependencies=[Depends(reader)])
+ALL_STATES = ", ".join(EXECUTION_STATES)
 
 
 class Why(BaseModel):
@@ -50,12 +51,12 @@ def _show(request: Request, execution_id: int, *, dead_only: bool) -> dict[str, 
 
 @router.get("/executions", summary="Recovery executions, most recently changed first")
 def list_executions(request: Request, paging: Page = Depends(page),
-                    state: list[str] = Query([], description=f"Only these states: {', '.join(EXECUTION_STATES)}."),
+                    state: list[str] = Query([], description=f"Only these states: {ALL_STATES}."),
                     service: str | None = None, group_id: int | None = None) -> dict[str, Any]:
     unknown = sorted(set(state) - set(EXECUTION_STATES))
     if unknown:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"unknown state(s) {', '.join(unknown)}; states are {', '.join(EXECUTION_STATES)}")
+                            f"unknown state(s) {', '.join(unknown)}; states are {ALL_STATES}")
     return _list(request, paging, state, service, group_id)
 
 

@@ -84,7 +84,7 @@ class RedisBreakerStore:
                 pipe.hget(key, "state")
             states = pipe.execute()
         found = {}
-        for key, state in zip(keys, states):
+        for key, state in zip(keys, states, strict=True):
             if state is not None:  # deleted between the scan and the read
                 found[_text(key).removeprefix(self._prefix)] = BreakerState.from_dict(json.loads(state))
         return found

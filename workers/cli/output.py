@@ -20,9 +20,9 @@ def emit_table(rows: Iterable[Sequence[Any]], headers: Sequence[str], *, empty: 
         click.echo(empty)
         return
     widths = [max(len(str(h)), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip())
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in rows:
-        click.echo("  ".join(value.ljust(w) for value, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(value.ljust(w) for value, w in zip(row, widths, strict=True)).rstrip())
 
 
 def emit_fields(fields: Sequence[tuple[str, Any]]) -> None:

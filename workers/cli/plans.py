@@ -114,7 +114,7 @@ def plans_explain(event_file, seed, extra, as_json) -> None:
     chosen = plan_set.select(event, triaged.category, triaged.severity)
     loaded = next(p for p in plan_set.plans if p.spec.name == chosen.name)
     outranked = [p for p in plan_set.plans if p is not loaded and p.spec.match.matches(event, triaged.category, triaged.severity)]
-    steps = [_with_bounds(row, step) for row, step in zip(engine.explain(chosen, event, rng=random.Random(seed)), chosen.steps)]
+    steps = [_with_bounds(row, step) for row, step in zip(engine.explain(chosen, event, rng=random.Random(seed)), chosen.steps, strict=True)]
     result = {"event": {key: event.get(key) for key in ("error_type", "message", "service", "operation", "source")},
               "classification": triaged.as_dict(),
               "plan": {"name": chosen.name, "description": chosen.description, "priority": chosen.priority,
@@ -192,7 +192,7 @@ def _print_step(row: dict[str, Any]) -> None:
     policy = row["policy"]
     click.echo(f"{head}  {row.get('target') or '-'}  (up to {policy['max_attempts']} attempts, {_JITTER[policy['jitter']]})")
     emit_table(([f"  {number}", f"{delay:g} s", _bounds_text(low, high, policy["jitter"])]
-                for number, (delay, (low, high)) in enumerate(zip(row["delays_s"], row["delay_bounds_s"]), start=1)),
+                for number, (delay, (low, high)) in enumerate(zip(row["delays_s"], row["delay_bounds_s"], strict=True), start=1)),
                ["  attempt", "waits", "bounds"])
     if policy["honour_retry_after"]:
         click.echo(f"  a Retry-After answer replaces a shorter wait, up to {policy['max_retry_after_s']:g} s")

@@ -66,7 +66,7 @@ def store_accepted(session: Session, accepted: Accepted, *, delivery_id: str, re
     `then(session, group_id, occurrence_id)` runs in the same transaction for a new occurrence
     (the recovery execution is created there, so an occurrence never lacks one)."""
     c, seen_at, event = accepted.classification, accepted.occurred_at, accepted.event
-    triage = dict(zip(_TRIAGE_COLUMNS, (c.category, c.severity, c.retryable, c.confidence, c.rule)))
+    triage = dict(zip(_TRIAGE_COLUMNS, (c.category, c.severity, c.retryable, c.confidence, c.rule), strict=True))
     group = {"fingerprint": accepted.fingerprint, "error_type": event["error_type"],
              "message_template": accepted.message_template, "service": event["service"],
              "operation": event.get("operation"), "status": "open", "occurrence_count": 1,

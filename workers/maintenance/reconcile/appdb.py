@@ -75,7 +75,7 @@ def fix(engine: Engine, check: CheckSettings, row: dict[str, Any], parameters: l
     with engine.connect() as connection:
         _statement_timeout(connection, check)
         affected = [connection.execute(text(statement), {name: row[name] for name in names}).rowcount
-                    for statement, names in zip(check.fix or [], parameters)]
+                    for statement, names in zip(check.fix or [], parameters, strict=True)]
         still = connection.execute(recheck, {KEY_PARAM: row[check.key]}).mappings().first()
         if still is None:
             connection.commit()

@@ -1,7 +1,7 @@
 """error groups, occurrences, rejected events
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 05:27:16.944356
 """
 
