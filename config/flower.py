@@ -11,7 +11,10 @@ from pydantic_settings import NoDecode
 class FlowerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    basic_auth: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list, description="user:password pairs allowed into Flower, comma-separated in the environment; `medic flower` refuses to start without one.")
+    basic_auth: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="user:password pairs allowed into Flower, comma-separated in "
+                    "the environment; `medic flower` refuses to start without one.")
     address: str = Field("127.0.0.1", description="Address Flower listens on; 0.0.0.0 in a container.")
     port: int = Field(5555, ge=1, le=65_535, description="Port Flower listens on.")
     url_prefix: str = Field("", description="Path prefix when Flower is served behind a reverse proxy, e.g. flower.")

@@ -74,4 +74,5 @@ def configure_logging(level: str = "INFO", fmt: str = "json", redact: Redact | N
     root.handlers[:] = handlers
     root.setLevel(level)
     if problem:
-        logging.getLogger("medic").error("cannot write MEDIC_LOG_FILE; logging to stderr only", extra={"problem": problem})
+        logging.getLogger("medic").error("cannot write MEDIC_LOG_FILE; logging to stderr only",
+                                         extra={"problem": problem})

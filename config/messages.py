@@ -12,8 +12,13 @@ from pydantic_settings import NoDecode
 class MessageSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra message template files (YAML, one locale each), comma-separated, applied over the built-in ones in config/locales/.")
-    default_locale: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$", description="Locale used when a request asks for none, or for one medic has no templates for.")
+    files: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Extra message template files (YAML, one locale each), "
+                    "comma-separated, applied over the built-in ones in config/locales/.")
+    default_locale: str = Field(
+        "en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+        description="Locale used when a request asks for none, or for one medic has no templates for.")
 
     @field_validator("files", mode="before")
     @classmethod

@@ -57,60 +57,132 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid",
                                       validate_default=True)
 
-    config_file: Path | None = Field(None, description="TOML or YAML file with settings (keys without the MEDIC_ prefix).")
+    config_file: Path | None = Field(
+        None,
+        description="TOML or YAML file with settings (keys without the MEDIC_ prefix).")
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Directory of the embedded SQLite database and broker.")
     database_url: str = Field("", description="SQLAlchemy URL of medic's database; default: SQLite in data_dir.")
-    broker_url: str = Field("", description="Celery broker URL; default: kombu's SQLAlchemy transport on SQLite in data_dir.")
-    broker_visibility_timeout_s: int = Field(DEFAULT_VISIBILITY_TIMEOUT_S, ge=10, le=86_400, description="Redis/SQS visibility timeout: an unacknowledged message held by a dead worker is redelivered after this.")
-    embedded_broker_poll_interval_s: float = Field(0.1, gt=0, le=5, description="Embedded (SQLite) broker: how long the worker sleeps when a poll finds nothing it can take. Longer saves idle CPU, costs throughput.")
-    rules_files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra classification rule files (YAML), comma-separated, applied over the built-in rules in the order given.")
+    broker_url: str = Field(
+        "",
+        description="Celery broker URL; default: kombu's SQLAlchemy transport on SQLite in data_dir.")
+    broker_visibility_timeout_s: int = Field(
+        DEFAULT_VISIBILITY_TIMEOUT_S, ge=10, le=86_400,
+        description="Redis/SQS visibility timeout: an unacknowledged message "
+                    "held by a dead worker is redelivered after this.")
+    embedded_broker_poll_interval_s: float = Field(
+        0.1, gt=0, le=5,
+        description="Embedded (SQLite) broker: how long the worker sleeps when a poll "
+                    "finds nothing it can take. Longer saves idle CPU, costs throughput.")
+    rules_files: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Extra classification rule files (YAML), comma-separated, "
+                    "applied over the built-in rules in the order given.")
 
-    plans_files: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Extra recovery plan files (YAML), comma-separated, applied over the built-in plans in the order given.")
-    recovery_countdown_max_s: float = Field(ge=0, description="Retry delays up to this wait in the broker (Celery countdown); longer ones wait in the database for the sweeper. At most half of MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 60 s or that half, whichever is less.")
-    recovery_sweep_interval_s: float = Field(2, gt=0, le=300, description="How often beat runs the recovery sweeper (due attempts, deadlines, notifications).")
-    recovery_redispatch_after_s: float = Field(30, gt=0, description="A due attempt still unclaimed this long after its message was sent is sent again (the message was lost).")
-    recovery_attempt_timeout_s: float = Field(gt=0, description="Default deadline of one Celery replay; no outcome by then counts as a timeout. A plan step's timeout_s overrides it. With Redis at least 1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 600 s or that, whichever is more.")
-    replay_http_headers: dict[str, dict[str, SecretStr]] = Field(default_factory=dict, description="Headers added to HTTP replays by URL host (glob), e.g. credentials: {\"api.partner.com\": {\"Authorization\": \"Bearer ...\"}}. Credentials belong here: an event's secrets are masked at intake.")
-    breaker_store: Literal["auto", "redis", "database"] = Field("auto", description="Where circuit breakers keep their shared state; auto: Redis when the broker is Redis, else the database.")
+    plans_files: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Extra recovery plan files (YAML), comma-separated, "
+                    "applied over the built-in plans in the order given.")
+    recovery_countdown_max_s: float = Field(
+        ge=0,
+        description="Retry delays up to this wait in the broker (Celery countdown); longer ones wait "
+                    "in the database for the sweeper. At most half of "
+                    "MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 60 s or that half, whichever is less.")
+    recovery_sweep_interval_s: float = Field(
+        2, gt=0, le=300,
+        description="How often beat runs the recovery sweeper (due attempts, deadlines, notifications).")
+    recovery_redispatch_after_s: float = Field(
+        30, gt=0,
+        description="A due attempt still unclaimed this long after its "
+                    "message was sent is sent again (the message was lost).")
+    recovery_attempt_timeout_s: float = Field(
+        gt=0,
+        description="Default deadline of one Celery replay; no outcome by then counts as a "
+                    "timeout. A plan step's timeout_s overrides it. With Redis at least 1.2 x "
+                    "MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 600 s or that, whichever is more.")
+    replay_http_headers: dict[str, dict[str, SecretStr]] = Field(
+        default_factory=dict,
+        description="Headers added to HTTP replays by URL host (glob), e.g. credentials: "
+                    "{\"api.partner.com\": {\"Authorization\": \"Bearer ...\"}}. "
+                    "Credentials belong here: an event's secrets are masked at intake.")
+    breaker_store: Literal["auto", "redis", "database"] = Field(
+        "auto",
+        description="Where circuit breakers keep their shared state; auto: "
+                    "Redis when the broker is Redis, else the database.")
     breaker_redis_url: str = Field("", description="Redis for breaker state; default: the broker URL.")
-    channels: dict[str, ChannelConfig] = Field(default_factory=lambda: dict(DEFAULT_CHANNELS), description="Notification channels by name, as JSON or in the config file: log, webhook, slack, email (see docs/recovery.md).")
+    channels: dict[str, ChannelConfig] = Field(
+        default_factory=lambda: dict(DEFAULT_CHANNELS),
+        description="Notification channels by name, as JSON or in the config "
+                    "file: log, webhook, slack, email (see docs/recovery.md).")
     breaker_channel: str = Field("log", description="Channel told of every circuit breaker transition.")
-    notification_cooldown_s: float = Field(900, ge=0, description="An alert for the same group, channel and level is not sent again within this.")
-    notification_retry_max_delay_s: float = Field(3600, ge=1, description="Cap of the backoff between tries of a notification its channel refused.")
+    notification_cooldown_s: float = Field(
+        900, ge=0,
+        description="An alert for the same group, channel and level is not sent again within this.")
+    notification_retry_max_delay_s: float = Field(
+        3600, ge=1,
+        description="Cap of the backoff between tries of a notification its channel refused.")
 
-    maintenance_jobs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-job overrides of the maintenance schedule, e.g. {\"backup\": {\"crontab\": \"0 3 * * *\"}, \"log-rotation\": {\"enabled\": false}}; keys: enabled, every_s, crontab, soft_time_limit_s, time_limit_s. `medic maintenance list` shows the result.")
+    maintenance_jobs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-job overrides of the maintenance schedule, e.g. "
+                    "{\"backup\": {\"crontab\": \"0 3 * * *\"}, \"log-rotation\": {\"enabled\": false}}; "
+                    "keys: enabled, every_s, crontab, soft_time_limit_s, "
+                    "time_limit_s. `medic maintenance list` shows the result.")
     maintenance_channel: str = Field("log", description="Channel told when a maintenance job fails.")
-    beat_scheduler: Literal["auto", "redbeat", "file"] = Field("auto", description="auto: RedBeat (a Redis lock, so two beats never both schedule) when the broker is Redis, else a schedule file in MEDIC_DATA_DIR (one beat).")
+    beat_scheduler: Literal["auto", "redbeat", "file"] = Field(
+        "auto",
+        description="auto: RedBeat (a Redis lock, so two beats never both schedule) when the "
+                    "broker is Redis, else a schedule file in MEDIC_DATA_DIR (one beat).")
     beat_redis_url: str = Field("", description="Redis for RedBeat's schedule and lock; default: the broker URL.")
-    beat_lock_timeout_s: int = Field(30, ge=5, le=3600, description="RedBeat: a beat that stops renewing its lock for this long is replaced by a standby beat.")
+    beat_lock_timeout_s: int = Field(
+        30, ge=5, le=3600,
+        description="RedBeat: a beat that stops renewing its lock for this long is replaced by a standby beat.")
     stuck: StuckSettings = Field(default_factory=StuckSettings, description="Stuck-workflow detection.")
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings, description="Reconciliation.")
     log_rotation: LogRotationSettings = Field(default_factory=LogRotationSettings, description="Log rotation.")
     backup: BackupSettings = Field(default_factory=BackupSettings, description="Backups.")
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings, description="Cleanup of records past retention.")
     health: HealthSettings = Field(default_factory=HealthSettings, description="Health snapshots and alert rules.")
-    serve: ServeSettings = Field(default_factory=ServeSettings, description="`medic serve`: /metrics, /healthz, /readyz and the JSON API.")
-    messages: MessageSettings = Field(default_factory=MessageSettings, description="User-facing messages per audience and locale.")
+    serve: ServeSettings = Field(
+        default_factory=ServeSettings,
+        description="`medic serve`: /metrics, /healthz, /readyz and the JSON API.")
+    messages: MessageSettings = Field(
+        default_factory=MessageSettings,
+        description="User-facing messages per audience and locale.")
     flower: FlowerSettings = Field(default_factory=FlowerSettings, description="`medic flower`: the Celery monitor.")
 
     max_message_chars: int = Field(8_192, ge=256, description="Longer messages are truncated before storage.")
     max_traceback_chars: int = Field(32_768, ge=1_024, description="Longer tracebacks are truncated before storage.")
-    max_context_bytes: int = Field(65_536, ge=1_024, description="An event whose context encodes to more JSON bytes is rejected.")
+    max_context_bytes: int = Field(
+        65_536, ge=1_024,
+        description="An event whose context encodes to more JSON bytes is rejected.")
     max_event_bytes: int = Field(262_144, ge=4_096, description="An event that encodes to more JSON bytes is rejected.")
-    max_nesting_depth: int = Field(12, ge=2, le=64, description="An event nested deeper than this (objects and lists) is rejected.")
-    rejected_payload_max_bytes: int = Field(16_384, ge=1_024, description="How much of a rejected payload is kept for operators.")
+    max_nesting_depth: int = Field(
+        12, ge=2, le=64,
+        description="An event nested deeper than this (objects and lists) is rejected.")
+    rejected_payload_max_bytes: int = Field(
+        16_384, ge=1_024,
+        description="How much of a rejected payload is kept for operators.")
 
     task_soft_time_limit_s: int = Field(30, ge=1, description="Soft time limit of every medic task.")
     task_time_limit_s: int = Field(60, ge=2, description="Hard time limit of every medic task.")
-    db_retry_max_delay_s: int = Field(30, ge=1, description="Cap of the backoff between retries of an event while the database is unreachable.")
+    db_retry_max_delay_s: int = Field(
+        30, ge=1,
+        description="Cap of the backoff between retries of an event while the database is unreachable.")
     worker_concurrency: int = Field(2, ge=1, le=256, description="Worker processes per `medic worker` / `medic run`.")
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level of medic's processes.")
-    log_file: Path | None = Field(None, description="Also write medic's logs to this file; it is reopened when log rotation renames it.")
-    log_format: Literal["json", "text"] = Field("json", description="json: one JSON object a line; text: for people at a terminal.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        description="Log level of medic's processes.")
+    log_file: Path | None = Field(
+        None,
+        description="Also write medic's logs to this file; it is reopened when log rotation renames it.")
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="json: one JSON object a line; text: for people at a terminal.")
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
         return (init_settings, env_settings, _ConfigFileSource(settings_cls), file_secret_settings)
 
     @model_validator(mode="before")
@@ -169,18 +241,18 @@ class Settings(BaseSettings):
             raise ValueError(f"MEDIC_TASK_TIME_LIMIT_S ({self.task_time_limit_s}) must be greater than "
                              f"MEDIC_TASK_SOFT_TIME_LIMIT_S ({self.task_soft_time_limit_s})")
         if self.recovery_countdown_max_s * 2 > self.broker_visibility_timeout_s:
-            raise ValueError(f"MEDIC_RECOVERY_COUNTDOWN_MAX_S ({self.recovery_countdown_max_s:g}) must be at most half of "
-                             f"MEDIC_BROKER_VISIBILITY_TIMEOUT_S ({self.broker_visibility_timeout_s}): a countdown longer "
-                             f"than the visibility timeout is delivered more than once")
+            raise ValueError(f"MEDIC_RECOVERY_COUNTDOWN_MAX_S ({self.recovery_countdown_max_s:g}) must be at most "
+                             f"half of MEDIC_BROKER_VISIBILITY_TIMEOUT_S ({self.broker_visibility_timeout_s}): "
+                             f"a countdown longer than the visibility timeout is delivered more than once")
         if is_amqp_url(self.broker_url) and self.recovery_countdown_max_s > RABBITMQ_COUNTDOWN_MAX_S:
             raise ValueError(f"MEDIC_RECOVERY_COUNTDOWN_MAX_S ({self.recovery_countdown_max_s:g}) must be at most "
-                             f"{RABBITMQ_COUNTDOWN_MAX_S:g} with RabbitMQ: a worker holds a countdown message unacknowledged, "
-                             f"and past RabbitMQ's consumer_timeout (1800 s by default) its channel is closed and "
-                             f"every message it holds is delivered again")
+                             f"{RABBITMQ_COUNTDOWN_MAX_S:g} with RabbitMQ: a worker holds a countdown message "
+                             f"unacknowledged, and past RabbitMQ's consumer_timeout (1800 s by default) its channel "
+                             f"is closed and every message it holds is delivered again")
         if is_redis_url(self.broker_url) and self.recovery_attempt_timeout_s < self.min_replay_timeout_s:
             raise ValueError(f"MEDIC_RECOVERY_ATTEMPT_TIMEOUT_S ({self.recovery_attempt_timeout_s:g}) must be at least "
-                             f"{self.min_replay_timeout_s:g} (1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S): a replay's callback "
-                             f"held by a worker that died comes back only after the visibility timeout")
+                             f"{self.min_replay_timeout_s:g} (1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S): a replay's "
+                             f"callback held by a worker that died comes back only after the visibility timeout")
         data_dir = self.data_dir.expanduser().resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{data_dir / 'medic.sqlite'}"
@@ -281,7 +353,8 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
         try:
             data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
         except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"MEDIC_CONFIG_FILE: {path} is not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}") from None
+            kind = "TOML" if path.suffix == ".toml" else "YAML"
+            raise ConfigError(f"MEDIC_CONFIG_FILE: {path} is not valid {kind}: {exc}") from None
         if data is None:
             return {}
         if not isinstance(data, dict):

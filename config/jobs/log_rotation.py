@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 Mode = Literal["rename", "copytruncate"]
 OWN_TARGET_NAME = "medic"
 # Names rotated files get (workers/maintenance/logrotate_names.py): a target's pattern must match none.
-ROTATED_SUFFIX_EXAMPLES = (".20261129T201500Z", ".20261129T201500Z-1", ".20261129T201500Z.gz", ".20261129T201500Z.gz.tmp")
+ROTATED_SUFFIX_EXAMPLES = (".20261129T201500Z", ".20261129T201500Z-1", ".20261129T201500Z.gz",
+                           ".20261129T201500Z.gz.tmp")
 POLICY_FIELDS = ("max_size_bytes", "max_age_s", "keep_count", "keep_total_bytes", "retention_days",
                  "compress", "compress_after_s")
 
@@ -44,17 +45,40 @@ class RotationTarget:
 class LogTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, description="Shown in summaries and errors; default: directory/pattern.")
-    directory: Path = Field(description="Directory of the log files (absolute; a relative one is relative to the worker's working directory).")
-    pattern: str = Field("*.log", description="Glob matched against file names in the directory (not paths); must not match rotated files' names.")
-    mode: Mode = Field("rename", description="rename: for writers that reopen their file (medic's own); copytruncate: for writers that keep their descriptor and append (O_APPEND).")
-    max_size_bytes: int | None = Field(None, ge=1, description="Rotate a file that reaches this size; null: never by size.")
-    max_age_s: float | None = Field(None, gt=0, description="Rotate a non-empty file this long after its last rotation; null: never by age.")
-    keep_count: int | None = Field(None, ge=1, description="Keep at most this many rotated files per log file; null: no count limit.")
-    keep_total_bytes: int | None = Field(None, ge=1, description="Keep the newest rotated files of a log file while their total size stays within this; null: no size limit.")
-    retention_days: float | None = Field(None, gt=0, description="Delete rotated files rotated longer ago than this; null: no age limit.")
+    name: str | None = Field(
+        None, min_length=1,
+        description="Shown in summaries and errors; default: directory/pattern.")
+    directory: Path = Field(
+        description="Directory of the log files (absolute; a relative "
+                    "one is relative to the worker's working directory).")
+    pattern: str = Field(
+        "*.log",
+        description="Glob matched against file names in the directory "
+                    "(not paths); must not match rotated files' names.")
+    mode: Mode = Field(
+        "rename",
+        description="rename: for writers that reopen their file (medic's own); copytruncate: "
+                    "for writers that keep their descriptor and append (O_APPEND).")
+    max_size_bytes: int | None = Field(
+        None, ge=1,
+        description="Rotate a file that reaches this size; null: never by size.")
+    max_age_s: float | None = Field(
+        None, gt=0,
+        description="Rotate a non-empty file this long after its last rotation; null: never by age.")
+    keep_count: int | None = Field(
+        None, ge=1,
+        description="Keep at most this many rotated files per log file; null: no count limit.")
+    keep_total_bytes: int | None = Field(
+        None, ge=1,
+        description="Keep the newest rotated files of a log file while their "
+                    "total size stays within this; null: no size limit.")
+    retention_days: float | None = Field(
+        None, gt=0,
+        description="Delete rotated files rotated longer ago than this; null: no age limit.")
     compress: bool | None = Field(None, description="Gzip rotated files.")
-    compress_after_s: float | None = Field(None, ge=0, description="rename mode: gzip a rotated file only once nobody has written it for this long.")
+    compress_after_s: float | None = Field(
+        None, ge=0,
+        description="rename mode: gzip a rotated file only once nobody has written it for this long.")
 
     @field_validator("directory", mode="before")
     @classmethod
@@ -75,15 +99,36 @@ class LogTarget(BaseModel):
 class LogRotationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rotate_own_log: bool = Field(True, description="Rotate medic's own log file (MEDIC_LOG_FILE, rename mode) with the defaults below, unless a target already covers it.")
-    max_size_bytes: int | None = Field(50 * 1024 * 1024, ge=1, description="Default: rotate a log file that reaches this size; null: never by size.")
-    max_age_s: float | None = Field(None, gt=0, description="Default: rotate a non-empty log file this long after its last rotation (the time in its newest rotated file's name; a file never rotated counts as due); null: never by age.")
-    keep_count: int | None = Field(10, ge=1, description="Default: keep at most this many rotated files per log file; null: no count limit.")
-    keep_total_bytes: int | None = Field(None, ge=1, description="Default: keep the newest rotated files of a log file while their total size stays within this; null: no size limit.")
-    retention_days: float | None = Field(30, gt=0, description="Default: delete rotated files rotated longer ago than this; null: no age limit.")
+    rotate_own_log: bool = Field(
+        True,
+        description="Rotate medic's own log file (MEDIC_LOG_FILE, rename mode) "
+                    "with the defaults below, unless a target already covers it.")
+    max_size_bytes: int | None = Field(
+        50 * 1024 * 1024, ge=1,
+        description="Default: rotate a log file that reaches this size; null: never by size.")
+    max_age_s: float | None = Field(
+        None, gt=0,
+        description="Default: rotate a non-empty log file this long after its last rotation (the time in its "
+                    "newest rotated file's name; a file never rotated counts as due); null: never by age.")
+    keep_count: int | None = Field(
+        10, ge=1,
+        description="Default: keep at most this many rotated files per log file; null: no count limit.")
+    keep_total_bytes: int | None = Field(
+        None, ge=1,
+        description="Default: keep the newest rotated files of a log file while "
+                    "their total size stays within this; null: no size limit.")
+    retention_days: float | None = Field(
+        30, gt=0,
+        description="Default: delete rotated files rotated longer ago than this; null: no age limit.")
     compress: bool = Field(True, description="Default: gzip rotated files.")
-    compress_after_s: float = Field(60, ge=0, description="Default, rename mode: gzip a rotated file only once nobody has written it for this long (a writer may not have reopened yet).")
-    targets: list[LogTarget] = Field(default_factory=list, description="Log files of other programs: a list of {name, directory, pattern, mode, and any of the settings above}.")
+    compress_after_s: float = Field(
+        60, ge=0,
+        description="Default, rename mode: gzip a rotated file only once nobody has "
+                    "written it for this long (a writer may not have reopened yet).")
+    targets: list[LogTarget] = Field(
+        default_factory=list,
+        description="Log files of other programs: a list of "
+                    "{name, directory, pattern, mode, and any of the settings above}.")
 
     @model_validator(mode="after")
     def _check_targets(self) -> LogRotationSettings:
@@ -94,11 +139,13 @@ class LogRotationSettings(BaseModel):
         for index, target in enumerate(self.targets):
             check_limits(self.resolve(target), f"targets[{index}] ({target.label()!r})")
         if self.rotate_own_log:
-            check_limits(self.resolve(LogTarget(name=OWN_TARGET_NAME, directory=Path("."))), "the defaults (used for MEDIC_LOG_FILE)")
+            defaults = self.resolve(LogTarget(name=OWN_TARGET_NAME, directory=Path(".")))
+            check_limits(defaults, "the defaults (used for MEDIC_LOG_FILE)")
         return self
 
     def resolve(self, target: LogTarget) -> RotationTarget:
-        policy = {field: getattr(target if field in target.model_fields_set else self, field) for field in POLICY_FIELDS}
+        policy = {field: getattr(target if field in target.model_fields_set else self, field)
+                  for field in POLICY_FIELDS}
         return RotationTarget(name=target.label(), directory=target.directory.expanduser(), pattern=target.pattern,
                               mode=target.mode, **policy)
 
@@ -107,7 +154,8 @@ class LogRotationSettings(BaseModel):
         targets = [self.resolve(target) for target in self.targets]
         if log_file is None or not self.rotate_own_log or any(_covers(t, log_file) for t in targets):
             return targets
-        own = LogTarget(name=OWN_TARGET_NAME, directory=log_file.expanduser().parent, pattern=glob.escape(log_file.name))
+        own = LogTarget(name=OWN_TARGET_NAME, directory=log_file.expanduser().parent,
+                        pattern=glob.escape(log_file.name))
         return [*targets, self.resolve(own)]
 
 

@@ -32,7 +32,10 @@ class CheckSettings(BaseModel):
     database_url_env: str = Field(description="Name of the environment variable holding the database URL.")
     detect: str = Field(description="One SELECT returning the discrepant rows.")
     key: str = Field("id", description="Column of `detect` identifying a row.")
-    fix: list[str] | None = Field(None, description="Statement (or list of statements) run in one transaction per detected row, the row's columns bound as :column.")
+    fix: list[str] | None = Field(
+        None,
+        description="Statement (or list of statements) run in one transaction "
+                    "per detected row, the row's columns bound as :column.")
     auto_fix: bool = Field(False, description="Run `fix`; otherwise discrepancies are reported and alerted only.")
     max_rows: int = Field(100, ge=1, le=10_000, description="At most this many discrepancies handled per run.")
     timeout_s: float = Field(60, gt=0, le=3600, description="PostgreSQL statement timeout of detect and fix.")
@@ -99,11 +102,22 @@ class CheckSettings(BaseModel):
 class ReconcileSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    fix_own: bool = Field(True, description="Fix medic's own inconsistencies (counters, orphaned claims, contradictory states).")
+    fix_own: bool = Field(
+        True,
+        description="Fix medic's own inconsistencies (counters, orphaned claims, contradictory states).")
     alert_channel: str = Field("log", description="Channel told of discrepancies a run found and did not fix.")
-    chunk_rows: int = Field(1000, ge=10, le=100_000, description="Rows medic's own checks read per query (error groups, live executions).")
-    own_max_rows: int = Field(1000, ge=1, le=100_000, description="Each of medic's own checks handles at most this many inconsistencies per run; the rest wait for the next run.")
-    checks: list[CheckSettings] = Field(default_factory=list, description="Declarative checks against application databases: a list of {name, description, database_url_env, detect, key, fix, auto_fix, max_rows, timeout_s}; see docs/maintenance/reconcile.md.")
+    chunk_rows: int = Field(
+        1000, ge=10, le=100_000,
+        description="Rows medic's own checks read per query (error groups, live executions).")
+    own_max_rows: int = Field(
+        1000, ge=1, le=100_000,
+        description="Each of medic's own checks handles at most this many "
+                    "inconsistencies per run; the rest wait for the next run.")
+    checks: list[CheckSettings] = Field(
+        default_factory=list,
+        description="Declarative checks against application databases: a list of "
+                    "{name, description, database_url_env, detect, key, fix, auto_fix, max_rows, timeout_s}; "
+                    "see docs/maintenance/reconcile.md.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> ReconcileSettings:

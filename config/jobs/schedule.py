@@ -22,7 +22,9 @@ class JobSchedule(BaseModel):
 
     enabled: bool = Field(True, description="False: beat does not schedule it (it can still be run by hand).")
     every_s: float | None = Field(None, gt=0, description="Run every this many seconds.")
-    crontab: str | None = Field(None, description="Run on this crontab (minute hour day-of-month month day-of-week, UTC).")
+    crontab: str | None = Field(
+        None,
+        description="Run on this crontab (minute hour day-of-month month day-of-week, UTC).")
     soft_time_limit_s: int = Field(60, ge=1, description="The job is asked to stop (and records a failure) after this.")
     time_limit_s: int = Field(90, ge=2, description="The worker process running the job is killed after this.")
 
@@ -38,7 +40,8 @@ class JobSchedule(BaseModel):
         if (self.every_s is None) == (self.crontab is None):
             raise ValueError("set exactly one of every_s and crontab")
         if self.time_limit_s <= self.soft_time_limit_s:
-            raise ValueError(f"time_limit_s ({self.time_limit_s}) must be greater than soft_time_limit_s ({self.soft_time_limit_s})")
+            raise ValueError(f"time_limit_s ({self.time_limit_s}) must be greater than "
+                             f"soft_time_limit_s ({self.soft_time_limit_s})")
         return self
 
     def describe(self) -> str:
@@ -97,7 +100,7 @@ def merged_schedules(overrides: dict[str, dict[str, Any]]) -> dict[str, JobSched
         try:
             merged[name] = JobSchedule(**{**base, **override})
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'schedule'}: {e['msg'].removeprefix('Value error, ')}"
-                                 for e in exc.errors())
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'schedule'}: "
+                                 f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
             raise ValueError(f"job {name!r}: {problems}") from None
     return merged
