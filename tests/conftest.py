@@ -1,4 +1,4 @@
-"""Fixtures shared by all tests: real PostgreSQL databases, a Redis db."""
+"""Fixtures shared by all tests: real PostgreSQL databases, the run's own Redis db."""
 
 from __future__ import annotations
 
@@ -52,6 +52,21 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def redis_url():
+    """The run's own Redis db (claimed at first use, see tests/support/redisdb.py), empty at the start and the end."""
     services.flush_redis()
-    yield services.REDIS_URL
+    yield services.redis_url()
     services.flush_redis()
+
+
+def pytest_configure(config):
+    services.IN_TEST_RUN = True
+
+
+def pytest_unconfigure(config):
+    services.release_redis()
+
+
+def pytest_terminal_summary(terminalreporter):
+    url = services.claimed_redis_url()
+    if url:
+        terminalreporter.write_line(f"Redis db of this run: {url}")

@@ -2,8 +2,8 @@
 
 `medic` starts real processes: medic's worker (`medic worker`, intake and recovery queues), its
 beat (`medic beat`, which runs the recovery sweeper) and the separate test app's Celery worker.
-They share the `broker_url` fixture's broker: Redis db 13 unless a module overrides the fixture
-(test_rabbitmq.py: a RabbitMQ vhost); the test app's counters stay in Redis either way. medic's
+They share the `broker_url` fixture's broker: the run's Redis db (tests/support/redisdb.py), or a
+RabbitMQ vhost of the test's own (BROKERS, test_rabbitmq.py); the test app's counters stay in Redis either way. medic's
 database is a fresh PostgreSQL database unless a test configures another, and its data dir (beat's
 schedule file when the broker is not Redis, beat's heartbeat) is the test's own. Everything started
 is stopped at teardown, and the logs' tails and the recovery tables are printed there (pytest shows
@@ -162,8 +162,9 @@ def client(broker_url):
 @pytest.fixture
 def medic(tmp_path, redis_url, broker_url, pg_database):
     stack = Medic(tmp_path, redis_url, services.pg_url(pg_database), broker_url=broker_url)
-    # Another test run flushing the same Redis db mid-test (queues and the app's counters gone)
-    # looks like a medic bug: say so at teardown. Isolate with MEDIC_TEST_REDIS_URL=redis://.../<other db>.
+    # Another process flushing the run's Redis db mid-test (queues and the app's counters gone) looks
+    # like a medic bug: say so at teardown. Test runs claim their db (redisdb); a run of an older
+    # checkout, or anything else, may not.
     redis.Redis.from_url(redis_url).set(SENTINEL, "1")
     try:
         yield stack

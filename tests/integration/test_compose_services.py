@@ -163,7 +163,7 @@ def stack(tmp_path_factory):
     """migrate on an empty database, then every long-running service started side by side."""
     services.flush_redis()
     database = services.create_pg_database()
-    stack = Stack(tmp_path_factory.mktemp("compose"), services.REDIS_URL, services.pg_url(database))
+    stack = Stack(tmp_path_factory.mktemp("compose"), services.redis_url(), services.pg_url(database))
     try:
         env = stack.environment("migrate")
         stack.migrate = subprocess.run(stack.command("migrate", env), env=env, cwd=REPO, capture_output=True,

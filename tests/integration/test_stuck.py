@@ -59,7 +59,8 @@ class QueueRecorder(RecordingDispatcher):
 
 
 class World:
-    def __init__(self, database_url, tmp_path, redis_url=services.REDIS_URL):
+    def __init__(self, database_url, tmp_path, redis_url=None):
+        redis_url = redis_url or services.redis_url()
         plans = tmp_path / "plans.yaml"
         plans.write_text(PLANS)
         common = {"database_url": database_url, "broker_url": redis_url, "broker_visibility_timeout_s": 20,

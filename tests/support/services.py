@@ -1,4 +1,4 @@
-"""Real services for integration tests: a fresh PostgreSQL database, a Redis db, worker processes."""
+"""Real services for integration tests: a fresh PostgreSQL database, the run's Redis db, worker processes, `medic`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -16,10 +17,49 @@ import psycopg
 import redis
 from sqlalchemy import create_engine, text
 
+from tests.support import redisdb
+
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN_DSN = os.environ.get("MEDIC_TEST_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-REDIS_URL = os.environ.get("MEDIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+_redis_claim: redisdb.Claim | None = None
+# Set by tests/conftest.py: a test session flushes its own Redis db and no other.
+IN_TEST_RUN = False
+_redis_claim_lock = threading.Lock()
+
+
+def redis_claim() -> redisdb.Claim:
+    """This run's Redis db (MEDIC_TEST_REDIS_URL, else a free one), claimed at first use: see redisdb."""
+    global _redis_claim
+    with _redis_claim_lock:
+        if _redis_claim is None:
+            _redis_claim = redisdb.claim(os.environ.get("MEDIC_TEST_REDIS_URL") or None)
+        return _redis_claim
+
+
+def redis_url() -> str:
+    return redis_claim().url
+
+
+def claimed_redis_url() -> str | None:
+    """The run's Redis db if it was claimed already (None: no test used Redis)."""
+    return _redis_claim.url if _redis_claim is not None else None
+
+
+def release_redis() -> None:
+    """Give the run's Redis db back (flushed if this run picked it); the end of the test session calls it."""
+    global _redis_claim
+    with _redis_claim_lock:
+        if _redis_claim is not None:
+            _redis_claim.release()
+            _redis_claim = None
+
+
+def __getattr__(name: str) -> str:
+    if name == "REDIS_URL":  # services.REDIS_URL: the run's Redis db, claimed at first use
+        return redis_url()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.1, what: str = "condition") -> None:
@@ -47,8 +87,14 @@ def pg_url(name: str, *, port: int = PG_PORT) -> str:
     return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{port}/{name}"
 
 
-def flush_redis(url: str = REDIS_URL) -> None:
-    redis.Redis.from_url(url).flushdb()
+def flush_redis(url: str | None = None) -> None:
+    """Empty the run's Redis db (it stays claimed). Only the benchmarks, outside a test run, name another db."""
+    if url is None or url == claimed_redis_url():
+        redis_claim().flush()
+    elif IN_TEST_RUN:
+        raise AssertionError(f"not flushing {url}: this test run's Redis db is {redis_url()}")
+    else:
+        redis.Redis.from_url(url).flushdb()
 
 
 def count_rows(database_url: str, table: str) -> int:

@@ -10,7 +10,10 @@ Everything a test wants to know is counted in Redis, per key:
 - `testapp:effects:<key>` how many times the side effect happened (INCR after success)
 
 Run a worker with `start_testapp_worker(log_path)`, or by hand:
-    python -m celery -A tests.support.testapp worker -Q testapp -c 2 --pool prefork
+    TESTAPP_BROKER_URL=redis://127.0.0.1:6379/<db> python -m celery -A tests.support.testapp worker -Q testapp -c 2 --pool prefork
+
+Its broker and counters: TESTAPP_BROKER_URL and TESTAPP_REDIS_URL (default: the broker), which
+start_testapp_worker sets; in the test process, the run's Redis db (tests.support.services.redis_url).
 """
 
 from __future__ import annotations
@@ -26,12 +29,35 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 QUEUE = "testapp"
-BROKER_URL = os.environ.get("TESTAPP_BROKER_URL", os.environ.get("MEDIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/13"))
-REDIS_URL = os.environ.get("TESTAPP_REDIS_URL", BROKER_URL)
 # RabbitMQ: the app may declare its queue its own way, e.g. "quorum" (x-queue-type); default: Celery's.
 QUEUE_TYPE = os.environ.get("TESTAPP_QUEUE_TYPE", "")
 
-app = Celery("testapp", broker=BROKER_URL)
+
+def app_broker_url() -> str:
+    """The app's broker: TESTAPP_BROKER_URL (its worker), else the test run's Redis db (the test process)."""
+    from_env = os.environ.get("TESTAPP_BROKER_URL")
+    if from_env:
+        return from_env
+    from tests.support.services import redis_url
+
+    return redis_url()
+
+
+def counters_url() -> str:
+    """Where the counters are: TESTAPP_REDIS_URL, else the broker (which must then be Redis)."""
+    return os.environ.get("TESTAPP_REDIS_URL") or app_broker_url()
+
+
+def __getattr__(name: str) -> str:  # testapp.BROKER_URL, testapp.REDIS_URL: resolved when read
+    if name == "BROKER_URL":
+        return app_broker_url()
+    if name == "REDIS_URL":
+        return counters_url()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Only its worker uses the app (the test process sends with a client of its own): no broker otherwise.
+app = Celery("testapp", broker=os.environ.get("TESTAPP_BROKER_URL"))
 app.conf.update(
     task_serializer="json",
     result_serializer="json",
@@ -53,7 +79,7 @@ _redis: redis.Redis | None = None
 def store() -> redis.Redis:
     global _redis
     if _redis is None:  # one client per (forked) process
-        _redis = redis.Redis.from_url(REDIS_URL)
+        _redis = redis.Redis.from_url(counters_url())
     return _redis
 
 
@@ -99,35 +125,37 @@ def slow(self, key: str, seconds: float) -> dict:
 
 # --- what the tests read -----------------------------------------------------------------------
 
-def calls(key: str, url: str = REDIS_URL) -> int:
-    return int(redis.Redis.from_url(url).get(f"testapp:calls:{key}") or 0)
+def calls(key: str, url: str | None = None) -> int:
+    return int(redis.Redis.from_url(url or counters_url()).get(f"testapp:calls:{key}") or 0)
 
 
-def effects(key: str, url: str = REDIS_URL) -> int:
-    return int(redis.Redis.from_url(url).get(f"testapp:effects:{key}") or 0)
+def effects(key: str, url: str | None = None) -> int:
+    return int(redis.Redis.from_url(url or counters_url()).get(f"testapp:effects:{key}") or 0)
 
 
-def idempotency_keys(key: str, url: str = REDIS_URL) -> list[str]:
-    return [k.decode() for k in redis.Redis.from_url(url).lrange(f"testapp:keys:{key}", 0, -1)]
+def idempotency_keys(key: str, url: str | None = None) -> list[str]:
+    return [k.decode() for k in redis.Redis.from_url(url or counters_url()).lrange(f"testapp:keys:{key}", 0, -1)]
 
 
-def times(key: str, url: str = REDIS_URL) -> list[float]:
-    return [float(t) for t in redis.Redis.from_url(url).lrange(f"testapp:times:{key}", 0, -1)]
+def times(key: str, url: str | None = None) -> list[float]:
+    return [float(t) for t in redis.Redis.from_url(url or counters_url()).lrange(f"testapp:times:{key}", 0, -1)]
 
 
-def task_ids(key: str, url: str = REDIS_URL) -> list[str]:
-    return [t.decode() for t in redis.Redis.from_url(url).lrange(f"testapp:tasks:{key}", 0, -1)]
+def task_ids(key: str, url: str | None = None) -> list[str]:
+    return [t.decode() for t in redis.Redis.from_url(url or counters_url()).lrange(f"testapp:tasks:{key}", 0, -1)]
 
 
-def start_testapp_worker(log_path: Path, *, broker_url: str = BROKER_URL, redis_url: str | None = None,
+def start_testapp_worker(log_path: Path, *, broker_url: str | None = None, redis_url: str | None = None,
                          queue_type: str = "", concurrency: int = 2, wait: bool = True):
     """A `celery worker` of the test app, in its own process group (tests.support.services.Process).
 
-    `redis_url` holds the counters; default: the broker (which must then be Redis)."""
+    `broker_url` default: the run's Redis db; `redis_url` holds the counters, default: the broker
+    (which must then be Redis). The worker gets both through its environment."""
     from tests.support.services import REPO, Process
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
-    env.update(TESTAPP_BROKER_URL=broker_url, TESTAPP_REDIS_URL=redis_url or broker_url, TESTAPP_QUEUE_TYPE=queue_type,
+    broker = broker_url or app_broker_url()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDIC_", "TESTAPP_"))}
+    env.update(TESTAPP_BROKER_URL=broker, TESTAPP_REDIS_URL=redis_url or broker, TESTAPP_QUEUE_TYPE=queue_type,
                PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     args = [sys.executable, "-m", "celery", "-A", "tests.support.testapp", "worker", "-Q", QUEUE,
             "-c", str(concurrency), "--pool", "prefork", "--hostname", f"testapp-{uuid.uuid4().hex[:6]}@%h",
