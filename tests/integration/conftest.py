@@ -30,6 +30,17 @@ __all__ = ["rabbitmq_url", "rabbitmq_vhost"]  # fixtures, for every integration 
 
 MEDIC_QUEUES = "medic.errors,medic.recovery"
 
+# Per test (pytest-timeout); unit tests have the 30 s of pyproject.toml. A test's own timeout mark wins.
+INTEGRATION_TIMEOUT_S = 300
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(INTEGRATION_TIMEOUT_S))
+
+
 # Short settings: the tests wait seconds, not minutes.
 TEST_SETTINGS: dict[str, Any] = {
     "broker_visibility_timeout_s": 10,
