@@ -7,14 +7,14 @@ dropped. Claiming pushes `next_attempt_at` ahead, so two deliverers never send t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Executable, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from workers.backoff import backoff_delay_s
 from workers.masking import mask_text
 from workers.notify.message import Message
+from workers.storage.db import rows_changed
 from workers.storage.models import Notification
 from workers.storage.repository import utc
 
@@ -50,10 +50,10 @@ def claim(session: Session, notification_id: int, *, now: datetime,
           token: datetime | None = None) -> Notification | None:
     """Take a pending notification for delivery: a due one, or the one the sweeper leased with `token`."""
     condition = Notification.next_attempt_at == utc(token) if token else Notification.next_attempt_at <= utc(now)
-    changed = _changed(session, update(Notification)
-                       .where(Notification.id == notification_id, Notification.state == PENDING, condition)
-                       .values(next_attempt_at=utc(now) + timedelta(seconds=CLAIM_S))
-                       .execution_options(synchronize_session=False))
+    changed = rows_changed(session, update(Notification)
+                           .where(Notification.id == notification_id, Notification.state == PENDING, condition)
+                           .values(next_attempt_at=utc(now) + timedelta(seconds=CLAIM_S))
+                           .execution_options(synchronize_session=False))
     session.commit()
     return session.get(Notification, notification_id) if changed == 1 else None
 
@@ -66,9 +66,9 @@ def lease_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int,
             select(Notification.id, Notification.next_attempt_at)
             .where(Notification.state == PENDING, Notification.next_attempt_at <= utc(now))
             .order_by(Notification.next_attempt_at).limit(limit)).all():
-        changed = _changed(session, update(Notification)
-                           .where(Notification.id == notification_id, Notification.next_attempt_at == due_at)
-                           .values(next_attempt_at=token).execution_options(synchronize_session=False))
+        changed = rows_changed(session, update(Notification)
+                               .where(Notification.id == notification_id, Notification.next_attempt_at == due_at)
+                               .values(next_attempt_at=token).execution_options(synchronize_session=False))
         if changed == 1:
             leased.append((notification_id, token))
     session.commit()
@@ -95,8 +95,3 @@ def list_notifications(session: Session, *, state: str | None = None, limit: int
     if state:
         query = query.where(Notification.state == state)
     return list(session.scalars(query))
-
-
-def _changed(session: Session, statement: Executable) -> int:
-    """How many rows an UPDATE changed (it returns a CursorResult; the stubs say Result)."""
-    return cast("CursorResult[Any]", session.execute(statement)).rowcount

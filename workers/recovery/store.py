@@ -6,13 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Executable, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from workers.recovery.plans import PlanSpec
 from workers.recovery.states import FINISHED, OPEN_ATTEMPT_STATES, RUNNING, SCHEDULED
+from workers.storage.db import rows_changed
 from workers.storage.models import Attempt, AuditEntry, Execution, Occurrence
 from workers.storage.repository import utc
 
@@ -111,7 +112,7 @@ def claim(session: Session, attempt_id: int, *, now: datetime, actor: Actor, dea
         .where(Attempt.id == attempt_id, Attempt.state == SCHEDULED, Attempt.scheduled_for <= utc(now))
         .values(state=RUNNING, claimed_at=utc(now), claimed_by=actor.name, deadline_at=utc(deadline_at), detail=detail)
         .execution_options(synchronize_session=False))
-    return _changed(session, statement) == 1
+    return rows_changed(session, statement) == 1
 
 
 def finish(session: Session, attempt: Attempt, *, state: str, outcome: str, error: str | None,
@@ -122,7 +123,7 @@ def finish(session: Session, attempt: Attempt, *, state: str, outcome: str, erro
         .values(state=state, outcome=outcome, error=error, finished_at=utc(now),
                 detail={**(attempt.detail or {}), **detail})
         .execution_options(synchronize_session=False))
-    return _changed(session, statement) == 1
+    return rows_changed(session, statement) == 1
 
 
 def unclaim(session: Session, attempt_id: int, *, scheduled_for: datetime, dispatched_at: datetime | None) -> bool:
@@ -132,7 +133,7 @@ def unclaim(session: Session, attempt_id: int, *, scheduled_for: datetime, dispa
         .values(state=SCHEDULED, scheduled_for=utc(scheduled_for), claimed_at=None, claimed_by=None, deadline_at=None,
                 dispatched_at=utc(dispatched_at) if dispatched_at else None)
         .execution_options(synchronize_session=False))
-    return _changed(session, statement) == 1
+    return rows_changed(session, statement) == 1
 
 
 def reschedule(session: Session, attempt_id: int, *, scheduled_for: datetime, dispatched_at: datetime | None) -> bool:
@@ -141,13 +142,13 @@ def reschedule(session: Session, attempt_id: int, *, scheduled_for: datetime, di
         .values(scheduled_for=utc(scheduled_for), dispatched_at=utc(dispatched_at) if dispatched_at else None,
                 dispatch_count=Attempt.dispatch_count + (1 if dispatched_at else 0))
         .execution_options(synchronize_session=False))
-    return _changed(session, statement) == 1
+    return rows_changed(session, statement) == 1
 
 
 def cancel_open_attempts(session: Session, execution_id: int, *, now: datetime) -> int:
-    return _changed(session, update(Attempt)
-                    .where(Attempt.execution_id == execution_id, Attempt.state.in_(OPEN_ATTEMPT_STATES))
-                    .values(state="cancelled", finished_at=utc(now)).execution_options(synchronize_session=False))
+    return rows_changed(session, update(Attempt)
+                        .where(Attempt.execution_id == execution_id, Attempt.state.in_(OPEN_ATTEMPT_STATES))
+                        .values(state="cancelled", finished_at=utc(now)).execution_options(synchronize_session=False))
 
 
 def open_attempt(session: Session, execution: Execution) -> Attempt | None:
@@ -241,10 +242,5 @@ def audit_of(session: Session, execution_id: int) -> list[AuditEntry]:
 
 
 def delete_executions(session: Session, ids: list[int]) -> int:
-    return _changed(session, delete(Execution).where(Execution.id.in_(ids))
-                    .execution_options(synchronize_session=False))
-
-
-def _changed(session: Session, statement: Executable) -> int:
-    """How many rows an UPDATE or DELETE changed (it returns a CursorResult; the stubs say Result)."""
-    return cast("CursorResult[Any]", session.execute(statement)).rowcount
+    return rows_changed(session, delete(Execution).where(Execution.id.in_(ids))
+                        .execution_options(synchronize_session=False))
