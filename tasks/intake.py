@@ -31,7 +31,7 @@ def intake_service() -> IntakeService:
 
 
 @signals.worker_init.connect
-def _compile_rules(**_: Any) -> None:
+def _compile_rules(**_signal: Any) -> None:
     """Compile rules and plans before forking: a bad one stops the worker now, not at the first event."""
     try:
         _ = intake_service().classifier, recovery_service().plans  # cached properties: built here, once
@@ -71,7 +71,8 @@ def report(self: Task, *args: Any, **kwargs: Any) -> dict:
 def reject(self: Task, rejection: dict) -> dict:
     """Store a message the consumer could not decode (see workers.consumer)."""
     try:
-        outcome = intake_service().store_rejection(Rejected(**rejection["rejected"]), delivery_id=rejection["delivery_id"])
+        outcome = intake_service().store_rejection(Rejected(**rejection["rejected"]),
+                                                   delivery_id=rejection["delivery_id"])
     except (StorageUnavailable, SoftTimeLimitExceeded) as exc:
         raise _retry_later(self, exc) from exc
     _log_outcome(rejection["delivery_id"], outcome.as_dict())
@@ -82,7 +83,8 @@ def _retry_later(task: Task, exc: Exception) -> Exception:
     delay_s = backoff_delay_s(task.request.retries, initial_s=DB_RETRY_INITIAL_S,
                               max_s=get_settings().db_retry_max_delay_s, jitter="equal")
     log.warning("storage unavailable, event will be retried", extra={
-        "delivery_id": task.request.id, "retry": task.request.retries + 1, "delay_s": round(delay_s, 2), "error": str(exc)})
+        "delivery_id": task.request.id, "retry": task.request.retries + 1, "delay_s": round(delay_s, 2),
+        "error": str(exc)})
     return task.retry(countdown=delay_s, exc=exc)
 
 

@@ -37,7 +37,8 @@ class JsonFileScheduler(HeartbeatMixin, Scheduler):
                 continue
             try:
                 state = saved[name]
-                last_run_at, total_run_count = datetime.fromisoformat(state["last_run_at"]), int(state.get("total_run_count", 0))
+                last_run_at = datetime.fromisoformat(state["last_run_at"])
+                total_run_count = int(state.get("total_run_count", 0))
             except (TypeError, KeyError, ValueError, AttributeError) as exc:
                 self._unreadable(f"entry {name!r}: {exc!r}")
                 continue

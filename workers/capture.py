@@ -490,5 +490,6 @@ def report_exception(app: Any, exc: BaseException, **options: Any) -> str:
     # The app's own task-sent event (and Flower) shows this summary, not the raw event.
     from workers.task_reprs import args_repr
 
-    result = app.send_task(TASK_NAME, args=[event], queue=QUEUE, argsrepr=args_repr(TASK_NAME, [event]), kwargsrepr="{}")
+    result = app.send_task(TASK_NAME, args=[event], queue=QUEUE, argsrepr=args_repr(TASK_NAME, [event]),
+                           kwargsrepr="{}")
     return result.id

@@ -44,11 +44,13 @@ def keep_unprocessable(app: Celery, message: Any, reason: str) -> None:
 
 class MedicConsumer(Consumer):
     def on_decode_error(self, message, exc) -> None:
-        keep_unprocessable(self.app, message, f"undecodable message ({message.content_type}): {type(exc).__name__}: {exc}")
+        keep_unprocessable(self.app, message,
+                           f"undecodable message ({message.content_type}): {type(exc).__name__}: {exc}")
         super().on_decode_error(message, exc)
 
     def on_unknown_message(self, body, message) -> None:
-        keep_unprocessable(self.app, message, "invalid message: no task name in its headers (not a Celery task message)")
+        keep_unprocessable(self.app, message,
+                           "invalid message: no task name in its headers (not a Celery task message)")
         super().on_unknown_message(body, message)
 
     def on_unknown_task(self, body, message, exc) -> None:

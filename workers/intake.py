@@ -104,7 +104,8 @@ def _shape_problem(raw: Any, limits: Limits) -> str | None:
 def _context_problem(event: ErrorEvent, limits: Limits) -> str | None:
     size = len(_to_json(event.context).encode("utf-8", "replace"))
     if size > limits.max_context_bytes:
-        return f"invalid event: context is {size} bytes, over the {limits.max_context_bytes}-byte limit (MEDIC_MAX_CONTEXT_BYTES)"
+        return (f"invalid event: context is {size} bytes, "
+                f"over the {limits.max_context_bytes}-byte limit (MEDIC_MAX_CONTEXT_BYTES)")
     return None
 
 
@@ -173,5 +174,6 @@ def _to_json(value: Any) -> str:
 
 
 def _json_type(value: Any) -> str:
-    names = {str: "a string", list: "an array", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
+    names = {str: "a string", list: "an array", int: "a number", float: "a number", bool: "a boolean",
+             type(None): "null"}
     return names.get(type(value), type(value).__name__)

@@ -42,7 +42,8 @@ def execution_dict(execution: Execution, attempts: int, error: str | None) -> di
     number, total, kind = step_of(execution)
     return {"id": execution.id, "state": execution.state, "reason": execution.reason, "plan": execution.plan_name,
             "service": execution.service, "category": execution.category, "group_id": execution.group_id,
-            "occurrence_id": execution.occurrence_id, "error": error, "replay_of": execution.replay_of, "run": execution.run,
+            "occurrence_id": execution.occurrence_id, "error": error, "replay_of": execution.replay_of,
+            "run": execution.run,
             "step": number, "step_kind": kind, "steps": total, "attempts": attempts,
             "next_attempt_at": execution.next_attempt_at, "last_error": execution.last_error,
             "created_at": execution.created_at, "updated_at": execution.updated_at,

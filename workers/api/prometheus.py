@@ -105,8 +105,9 @@ def database_families(session: Session, settings: Settings, now: datetime) -> li
                                    "or rejected (invalid; see `medic rejected`).", labels=["outcome"])
     received.add_metric([ACCEPTED], sum(by_triage.values()))
     received.add_metric([REJECTED], mq.rejected_events(session))
-    occurrences = CounterMetricFamily("medic_occurrences", "Occurrences accepted, by the category and severity of their "
-                                      "error group.", labels=["category", "severity"])
+    occurrences = CounterMetricFamily("medic_occurrences",
+                                      "Occurrences accepted, by the category and severity of their error group.",
+                                      labels=["category", "severity"])
     for (category, severity), total in sorted(by_triage.items()):
         occurrences.add_metric([category, severity], total)
     groups = labelled(GaugeMetricFamily("medic_error_groups", "Error groups by status.", labels=["status"]),
@@ -123,7 +124,8 @@ def database_families(session: Session, settings: Settings, now: datetime) -> li
         success.add_metric([], rate)
     stuck = single("medic_stuck_executions", "Executions stuck by the rules of MEDIC_STUCK__*.",
                    count_stuck(session, settings.stuck, now))
-    dead = single("medic_dead_letters", "Executions in state dead, until replayed or purged.", queries.dead_letters(session))
+    dead = single("medic_dead_letters", "Executions in state dead, until replayed or purged.",
+                  queries.dead_letters(session))
     last_runs = GaugeMetricFamily("medic_maintenance_last_success_timestamp_seconds",
                                   "When each maintenance job last finished successfully (Unix time).", labels=["job"])
     for job, finished_at in sorted(mq.last_success_by_job(session, JOBS).items()):

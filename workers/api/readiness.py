@@ -50,7 +50,8 @@ def database_problem(engine: Engine) -> str | None:
 
 
 def broker_problem(broker_url: str, timeout_s: float) -> str | None:
-    connection = Connection(broker_url, connect_timeout=timeout_s, transport_options=transport_options(broker_url, timeout_s))
+    connection = Connection(broker_url, connect_timeout=timeout_s,
+                            transport_options=transport_options(broker_url, timeout_s))
     try:
         with connection:
             connection.ensure_connection(max_retries=0, timeout=timeout_s)

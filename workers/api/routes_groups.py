@@ -28,7 +28,8 @@ def list_groups(request: Request, paging: Page = Depends(page),
                 locale: str | None = LOCALE_QUERY, accept_language: str | None = Header(None)) -> dict[str, Any]:
     with db(request) as session:
         query = select(ErrorGroup).order_by(ErrorGroup.last_seen.desc(), ErrorGroup.id.desc())
-        for column, value in ((ErrorGroup.category, category), (ErrorGroup.service, service), (ErrorGroup.status, status)):
+        filters = ((ErrorGroup.category, category), (ErrorGroup.service, service), (ErrorGroup.status, status))
+        for column, value in filters:
             if value:
                 query = query.where(column == value)
         groups = list(session.scalars(query.limit(paging.limit).offset(paging.offset)))
@@ -55,7 +56,8 @@ def latest_executions(session: Session, group_ids: list[int]) -> dict[int, Execu
     """The newest execution of each group: one index lookup per group on executions(group_id, id)."""
     if not group_ids:
         return {}
-    newest = union_all(*(select(func.max(Execution.id)).where(Execution.group_id == group_id) for group_id in group_ids))
+    newest = union_all(*(select(func.max(Execution.id)).where(Execution.group_id == group_id)
+                         for group_id in group_ids))
     return {e.group_id: e for e in session.scalars(select(Execution).where(Execution.id.in_(newest)))}
 
 

@@ -29,7 +29,8 @@ class Replay(BaseModel):
     plan: str | None = Field(None, description="Run this plan instead of the one the event would get now.")
 
 
-def _list(request: Request, paging: Page, states: list[str], service: str | None, group_id: int | None) -> dict[str, Any]:
+def _list(request: Request, paging: Page, states: list[str], service: str | None,
+          group_id: int | None) -> dict[str, Any]:
     with db(request) as session:
         rows = store.list_executions(session, states=states, service=service, group_id=group_id,
                                      limit=paging.limit, offset=paging.offset)

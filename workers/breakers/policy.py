@@ -91,7 +91,8 @@ def effective_state(state: BreakerState, config: BreakerConfig, now_s: float) ->
     return current(state, config, now_s).state
 
 
-def before_call(state: BreakerState, config: BreakerConfig, now_s: float) -> tuple[BreakerState, Permit, Transition | None]:
+def before_call(state: BreakerState, config: BreakerConfig,
+                now_s: float) -> tuple[BreakerState, Permit, Transition | None]:
     """May a call go ahead now? A permitted half-open call is a probe and holds a probe slot."""
     if state.state == "closed":
         return state, Permit(True), None
@@ -101,8 +102,8 @@ def before_call(state: BreakerState, config: BreakerConfig, now_s: float) -> tup
         if not _recovered(state, config, now_s):
             return state, Permit(False, retry_at_s(state, config)), None
         half_open = replace(state, state="half_open", half_open_calls=1, successes=0, probed_at=now_s)
-        return half_open, Permit(True, probe=True), Transition("open", "half_open",
-                                                               f"recovery timeout of {config.recovery_timeout_s:g}s elapsed")
+        why = f"recovery timeout of {config.recovery_timeout_s:g}s elapsed"
+        return half_open, Permit(True, probe=True), Transition("open", "half_open", why)
     if state.half_open_calls >= config.half_open_max_calls:
         if not _leases_expired(state, config, now_s):
             return state, Permit(False, retry_at_s(state, config)), None

@@ -99,7 +99,8 @@ class Breakers:
             if new == state or self.store.compare_and_set(service, version, new, now):
                 self._announce(service, transition, actor)
                 return result
-            self._sleep(backoff_delay_s(attempt, initial_s=CAS_BACKOFF_INITIAL_S, max_s=CAS_BACKOFF_MAX_S, rng=self._rng))
+            self._sleep(backoff_delay_s(attempt, initial_s=CAS_BACKOFF_INITIAL_S, max_s=CAS_BACKOFF_MAX_S,
+                                        rng=self._rng))
         raise BreakerContention(f"circuit breaker of {service}: lost {MAX_CAS_TRIES} compare-and-sets in a row")
 
     def _announce(self, service: str, transition: Transition | None, actor: str) -> None:
@@ -113,8 +114,9 @@ class Breakers:
                 "service": service, "from_state": transition.from_state, "to_state": transition.to_state})
 
 
-def breakers_from_settings(settings: Any, sessions: sessionmaker[Session], config_for: Callable[[str], BreakerConfig], *,
-                           on_transition: Listener | None = None, clock: Callable[[], datetime] = utcnow) -> Breakers:
+def breakers_from_settings(settings: Any, sessions: sessionmaker[Session],
+                           config_for: Callable[[str], BreakerConfig], *, on_transition: Listener | None = None,
+                           clock: Callable[[], datetime] = utcnow) -> Breakers:
     """Breakers on Redis when settings say so (settings.breakers_in_redis), else on the database."""
     if settings.breakers_in_redis:
         client = redis.Redis.from_url(settings.breaker_redis_url, socket_timeout=REDIS_TIMEOUT_S,

@@ -186,7 +186,8 @@ class Classifier:
         self.rules = [_CompiledRule(i, r, rule_set.category_of(r)) for i, r in enumerate(rule_set.rules)]
         self._type_patterns = [(r.index, r.types) for r in self.rules if r.types is not None]
         self._type_hits: dict[str, frozenset[int]] = {}
-        self._no_match = Classification(UNKNOWN.name, UNKNOWN.severity, UNKNOWN.retryable, NO_MATCH_CONFIDENCE, NO_MATCH_RULE)
+        self._no_match = Classification(UNKNOWN.name, UNKNOWN.severity, UNKNOWN.retryable, NO_MATCH_CONFIDENCE,
+                                        NO_MATCH_RULE)
 
     @classmethod
     def from_files(cls, extra_paths: Iterable[Path] = ()) -> Classifier:

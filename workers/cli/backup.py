@@ -103,7 +103,8 @@ def backup_verify(name: str, as_json: bool) -> None:
     with _refusals():
         source = restore.locate(name, current)
         row = source.row
-        result = verify(source.path, current, sha256=row.sha256 if row else None, manifest=row.manifest if row else None)
+        result = verify(source.path, current, sha256=row.sha256 if row else None,
+                        manifest=row.manifest if row else None)
     if row is not None:
         with database() as session:
             catalog.record_verification(session, row.id, status=result.status, detail=result.detail, now=utcnow())
@@ -125,7 +126,8 @@ def backup_verify(name: str, as_json: bool) -> None:
               help="Also write the archive's config files into this directory (never over the originals).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
-def backup_restore(name_or_path: str, to_database: str | None, config_to: Path | None, yes: bool, as_json: bool) -> None:
+def backup_restore(name_or_path: str, to_database: str | None, config_to: Path | None, yes: bool,
+                   as_json: bool) -> None:
     """Restore archive NAME_OR_PATH: medic's configured database, or another with --to-database.
 
     The whole archive is checked first (checksums against the manifest and the registry, no member
@@ -162,8 +164,9 @@ def backup_restore(name_or_path: str, to_database: str | None, config_to: Path |
 def describe_plan(plan: restore.Plan) -> str:
     manifest, target = plan.manifest, plan.target
     configs = sum(1 for entry in manifest.files if entry.role == "config")
-    lines = [f"archive   {plan.source.path.name}: {manifest.database_kind}, made {manifest.created_at:%Y-%m-%d %H:%M:%S}Z "
-             f"by medic {manifest.medic_version}, schema revision {manifest.schema_revision}, "
+    lines = [f"archive   {plan.source.path.name}: {manifest.database_kind}, "
+             f"made {manifest.created_at:%Y-%m-%d %H:%M:%S}Z by medic {manifest.medic_version}, "
+             f"schema revision {manifest.schema_revision}, "
              f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables, {configs} config file(s)"
              + ("" if plan.source.row else " (not in the registry)"),
              f"database  {masked_url(target.url)}" + (" (medic's configured database)" if target.in_place else ""),

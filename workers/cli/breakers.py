@@ -9,7 +9,7 @@ import click
 from sqlalchemy import select
 
 from workers.breakers import BreakerConfig, BreakerState, breakers_from_settings, policy
-from workers.cli.context import database, json_option, require_database, settings
+from workers.cli.context import database, json_option, limit_option, require_database, settings
 from workers.cli.output import emit_json, emit_table
 from workers.cli.recovery import recovery_service
 from workers.cli.times import relative
@@ -18,8 +18,6 @@ from workers.notify import queue as notifications_queue
 from workers.recovery.plans import builtin_plan_paths, load_plans
 from workers.storage.db import session_factory
 from workers.storage.models import BreakerTransition, Notification
-
-limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many rows.")
 
 
 @click.group()
@@ -51,7 +49,8 @@ def breakers_list(transitions, as_json) -> None:
     with database() as session:
         for service in sorted(set(stored) | set(plan_set.breaker_services)):
             recent = _transitions(session, service, transitions)
-            rows.append(_breaker(service, stored.get(service, BreakerState()), plan_set.breaker_config(service), now, recent))
+            rows.append(_breaker(service, stored.get(service, BreakerState()), plan_set.breaker_config(service),
+                                 now, recent))
     if as_json:
         emit_json(rows)
         return
@@ -102,8 +101,9 @@ def _half_opens(row: dict[str, Any], now: datetime) -> str | None:
 
 
 def _config_text(config: dict[str, Any]) -> str:
-    return (f"opens at {config['failure_threshold']} in {config['window_s']:g}s, recovery {config['recovery_timeout_s']:g}s, "
-            f"{config['half_open_max_calls']} probe, closes after {config['success_threshold']}")
+    return (f"opens at {config['failure_threshold']} in {config['window_s']:g}s, "
+            f"recovery {config['recovery_timeout_s']:g}s, {config['half_open_max_calls']} probe, "
+            f"closes after {config['success_threshold']}")
 
 
 def _last(row: dict[str, Any], now: datetime) -> str | None:

@@ -20,6 +20,8 @@ _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
+                            help="At most this many rows.")
 
 
 def settings() -> Settings:
@@ -63,5 +65,6 @@ def parse_since(value: str | None, *, now: datetime | None = None) -> datetime |
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{value!r}: use a duration like 30m, 2h, 7d or an ISO-8601 time", param_hint="--since") from None
+        raise click.BadParameter(f"{value!r}: use a duration like 30m, 2h, 7d or an ISO-8601 time",
+                                 param_hint="--since") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

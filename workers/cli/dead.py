@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.errors import InvalidTransition, NotFound
-from workers.cli.context import database, json_option, parse_since
+from workers.cli.context import database, json_option, limit_option, parse_since
 from workers.cli.output import emit_json, emit_table
-from workers.cli.recovery import limit_option, listed, recovery_service, service_option, show_execution
+from workers.cli.recovery import listed, recovery_service, service_option, show_execution
 from workers.records import execution_dict
 from workers.recovery import operator as ops
 from workers.recovery.states import DEAD
@@ -41,7 +41,8 @@ def dead_list(service, limit, as_json) -> None:
         return
     emit_table(([e.id, e.finished_at, e.plan_name, e.service, e.category, n, e.replay_of, error, e.last_error]
                 for e, n, error in rows),
-               ["id", "dead since", "plan", "service", "category", "attempts", "replay of", "error", "last attempt error"],
+               ["id", "dead since", "plan", "service", "category", "attempts", "replay of", "error",
+                "last attempt error"],
                empty="no dead letters")
 
 
@@ -71,7 +72,8 @@ def dead_replay(execution_id, plan_name, as_json) -> None:
         emit_json({"execution_id": new_id, "replay_of": execution_id, "plan": execution.plan_name,
                    "state": execution.state})
         return
-    click.echo(f"dead letter {execution_id} replayed as execution {new_id} (plan {execution.plan_name}, {execution.state})")
+    click.echo(f"dead letter {execution_id} replayed as execution {new_id} "
+               f"(plan {execution.plan_name}, {execution.state})")
 
 
 def _older_than(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -103,8 +105,8 @@ def dead_purge(ids, older_than, yes) -> None:
     if not yes:
         shown = ", ".join(str(i) for i in doomed[:_PREVIEW_IDS]) + (", …" if len(doomed) > _PREVIEW_IDS else "")
         many = len(doomed) > 1
-        click.confirm(f"Purge {len(doomed)} dead letter{'s' if many else ''} ({shown}) with {'their' if many else 'its'} "
-                      f"attempts?", abort=True, err=True)
+        click.confirm(f"Purge {len(doomed)} dead letter{'s' if many else ''} ({shown}) "
+                      f"with {'their' if many else 'its'} attempts?", abort=True, err=True)
     service = recovery_service()
     purged = ops.purge_dead(service, actor=service.actor, ids=doomed, finished_before=older_than)
     click.echo(f"purged {len(purged)} dead letter{'s' if len(purged) != 1 else ''}"

@@ -50,7 +50,8 @@ def flower_command(flower: FlowerSettings, environ: Mapping[str, str], *, addres
 @click.command()
 @click.option("--port", type=click.IntRange(1, 65_535), help="Port to listen on (default: MEDIC_FLOWER__PORT).")
 @click.option("--address", help="Address to listen on (default: MEDIC_FLOWER__ADDRESS).")
-@click.option("--no-auth", is_flag=True, help=f"Run without basic auth even though {AUTH_SETTING} is unset (trusted machines only).")
+@click.option("--no-auth", is_flag=True,
+              help=f"Run without basic auth even though {AUTH_SETTING} is unset (trusted machines only).")
 def flower(port: int | None, address: str | None, no_auth: bool) -> None:
     """Flower, the Celery monitor: workers, queues and medic's tasks, their arguments masked.
 

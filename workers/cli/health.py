@@ -26,7 +26,8 @@ STATE_CHOICES = (*alert_store.STATES, "active", "all")
 
 
 @click.command()
-@click.option("--now", "fresh", is_flag=True, help="Measure now instead of reading the latest snapshot; nothing is stored.")
+@click.option("--now", "fresh", is_flag=True,
+              help="Measure now instead of reading the latest snapshot; nothing is stored.")
 @json_option
 def health(fresh: bool, as_json: bool) -> None:
     """Print medic's health status, why, and the key metrics.
@@ -95,7 +96,8 @@ def _metric_fields(m: Metrics, now: datetime) -> list[tuple[str, Any]]:
         backup = f"{m.last_good_backup_at:%Y-%m-%d %H:%M:%S} UTC ({relative(m.last_good_backup_at, now)})"
     return [
         ("queues", ", ".join(f"{q} {'?' if d is None else d}" for q, d in m.queue_depths.items())),
-        (f"errors/min ({window})", None if rates is None else ", ".join(f"{c} {r:g}" for c, r in rates.items()) or "none"),
+        (f"errors/min ({window})",
+         None if rates is None else ", ".join(f"{c} {r:g}" for c, r in rates.items()) or "none"),
         ("recovery success", recovery),
         ("open breakers", None if m.open_breakers is None else
          ", ".join(f"{s} ({state.replace('_', ' ')})" for s, state in m.open_breakers.items()) or "none"),

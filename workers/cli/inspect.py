@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from config.errors import NotFound
-from workers.cli.context import database, json_option, parse_since
+from workers.cli.context import database, json_option, limit_option, parse_since
 from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.recovery import cli_actor
 from workers.clock import utcnow
@@ -15,7 +15,6 @@ from workers.storage import repository
 from workers.storage.models import ErrorGroup, RejectedEvent
 
 since_option = click.option("--since", help="Only since then: 30m, 2h, 7d, or an ISO-8601 time.")
-limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many rows.")
 OPEN, RESOLVED = "open", "resolved"  # error_groups.status
 
 
@@ -47,7 +46,8 @@ def errors_list(category, service, status, since, limit, as_json) -> None:
 
 @errors.command("show")
 @click.argument("group_id", type=int)
-@click.option("--occurrences", default=5, show_default=True, type=click.IntRange(0, 1000), help="Recent occurrences to include.")
+@click.option("--occurrences", default=5, show_default=True, type=click.IntRange(0, 1000),
+              help="Recent occurrences to include.")
 @json_option
 def errors_show(group_id, occurrences, as_json) -> None:
     """Show one error group with its recent occurrences."""

@@ -21,7 +21,8 @@ SAMPLE_GROUP = {"id": 42, "severity": "high", "retryable": True, "confidence": 0
                 "first_seen": datetime(2026, 1, 1, 9, 30, tzinfo=UTC),
                 "last_seen": datetime(2026, 1, 1, 11, 58, tzinfo=UTC), "plan_name": "default"}
 SAMPLE_NEXT_ATTEMPT_AT = datetime(2026, 1, 1, 12, 5, tzinfo=UTC)
-SAMPLE_ALERT = {"id": 7, "subject": "medic.intake", "level": "warning", "summary": "1,200 messages waiting in medic.intake",
+SAMPLE_ALERT = {"id": 7, "subject": "medic.intake", "level": "warning",
+                "summary": "1,200 messages waiting in medic.intake",
                 "opened_at": datetime(2026, 1, 1, 11, 0, tzinfo=UTC),
                 "last_seen_at": datetime(2026, 1, 1, 11, 59, tzinfo=UTC),
                 "detail": {"metric": "queue_depth", "value": 1200, "threshold": 1000}}
@@ -121,7 +122,8 @@ def preview(category: str | None, rule: str | None, locale: str | None, recovery
 def _notes(catalog: Catalog, asked: str | None, chosen: str, section: str, key: str) -> list[str]:
     notes = []
     if asked and chosen.lower() != asked.lower().replace("_", "-"):
-        notes.append(f"no templates for locale {asked!r}; {chosen!r} is the best match (locales: {', '.join(catalog.locales)})")
+        notes.append(f"no templates for locale {asked!r}; {chosen!r} is the best match "
+                     f"(locales: {', '.join(catalog.locales)})")
     if key not in catalog.texts(chosen).entries[section]:
         notes.append(f"locale {chosen!r} has no {section}.{key}: the {section}.{DEFAULT_KEY} texts are used")
     return notes

@@ -20,7 +20,8 @@ from workers.recovery.actions import ActionRegistry
 from workers.recovery.plans import CALL_STEPS, LoadedPlan, Match, RetryStep, builtin_plan_paths, load_plans
 from workers.recovery.service import load_plan_set
 
-plans_option = click.option("--plans", "extra", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+plans_option = click.option("--plans", "extra", multiple=True,
+                            type=click.Path(exists=True, dir_okay=False, path_type=Path),
                             help="Plan file to apply over the built-in and configured ones (repeatable).")
 _JITTER = {"full": "full jitter", "equal": "equal jitter", "none": "no jitter"}
 
@@ -91,7 +92,8 @@ def plans_check(extra) -> None:
 
 @plans.command("explain")
 @click.argument("event_file", metavar="EVENT.json", type=click.File("r"))
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the jitter draws (the same seed, the same delays).")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the jitter draws (the same seed, the same delays).")
 @plans_option
 @json_option
 def plans_explain(event_file, seed, extra, as_json) -> None:
@@ -113,8 +115,10 @@ def plans_explain(event_file, seed, extra, as_json) -> None:
     plan_set = load_plans(_paths(extra))
     chosen = plan_set.select(event, triaged.category, triaged.severity)
     loaded = next(p for p in plan_set.plans if p.spec.name == chosen.name)
-    outranked = [p for p in plan_set.plans if p is not loaded and p.spec.match.matches(event, triaged.category, triaged.severity)]
-    steps = [_with_bounds(row, step) for row, step in zip(engine.explain(chosen, event, rng=random.Random(seed)), chosen.steps, strict=True)]
+    outranked = [p for p in plan_set.plans
+                 if p is not loaded and p.spec.match.matches(event, triaged.category, triaged.severity)]
+    explained = engine.explain(chosen, event, rng=random.Random(seed))
+    steps = [_with_bounds(row, step) for row, step in zip(explained, chosen.steps, strict=True)]
     result = {"event": {key: event.get(key) for key in ("error_type", "message", "service", "operation", "source")},
               "classification": triaged.as_dict(),
               "plan": {"name": chosen.name, "description": chosen.description, "priority": chosen.priority,
@@ -190,9 +194,11 @@ def _print_step(row: dict[str, Any]) -> None:
         click.echo(f"{head}  skipped: {row['skipped']}")
         return
     policy = row["policy"]
-    click.echo(f"{head}  {row.get('target') or '-'}  (up to {policy['max_attempts']} attempts, {_JITTER[policy['jitter']]})")
+    click.echo(f"{head}  {row.get('target') or '-'}  "
+               f"(up to {policy['max_attempts']} attempts, {_JITTER[policy['jitter']]})")
+    waits = zip(row["delays_s"], row["delay_bounds_s"], strict=True)
     emit_table(([f"  {number}", f"{delay:g} s", _bounds_text(low, high, policy["jitter"])]
-                for number, (delay, (low, high)) in enumerate(zip(row["delays_s"], row["delay_bounds_s"], strict=True), start=1)),
+                for number, (delay, (low, high)) in enumerate(waits, start=1)),
                ["  attempt", "waits", "bounds"])
     if policy["honour_retry_after"]:
         click.echo(f"  a Retry-After answer replaces a shorter wait, up to {policy['max_retry_after_s']:g} s")

@@ -72,9 +72,11 @@ def run(concurrency: int | None) -> None:
 @click.option("--hostname", "-n", default="medic@%h", show_default=True, help="Worker node name.")
 def worker(queues: str, concurrency: int | None, pool: str, hostname: str) -> None:
     """A worker consuming the given queues (production: one pool per queue)."""
-    unknown = sorted(q for q in set(q.strip() for q in queues.split(",")) if q not in QUEUES and not is_recovery_queue(q))
+    named = {q.strip() for q in queues.split(",")}
+    unknown = sorted(q for q in named if q not in QUEUES and not is_recovery_queue(q))
     if unknown:
-        raise click.BadParameter(f"unknown queue(s) {', '.join(map(repr, unknown))}; medic's queues are {', '.join(QUEUES)}, "
+        raise click.BadParameter(f"unknown queue(s) {', '.join(map(repr, unknown))}; "
+                                 f"medic's queues are {', '.join(QUEUES)}, "
                                  "and extra recovery queues medic.recovery.<name> (see `medic stuck reassign`)",
                                  param_hint="--queues")
     current = _validated()

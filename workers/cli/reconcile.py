@@ -40,13 +40,15 @@ def reconcile_list(as_json: bool) -> None:
     current = settings()
     with database() as session:
         recent = runs.history(session, job="reconcile", limit=RECENT_RUNS)
-        rows: list[dict[str, Any]] = [{"check": name, "run_as": OWN_CHECKS, "description": about, "fix": "auto" if current.reconcile.fix_own else "report",
-                 "last": _last(session, recent, name)} for name, about, _ in job.OWN]
+        own_fix = "auto" if current.reconcile.fix_own else "report"
+        rows: list[dict[str, Any]] = [{"check": name, "run_as": OWN_CHECKS, "description": about, "fix": own_fix,
+                                       "last": _last(session, recent, name)} for name, about, _ in job.OWN]
         for check in current.reconcile.checks:
             rows.append({"check": check.name, "run_as": check.name, "description": check.description,
                          "fix": "auto" if check.auto_fix else "report" if check.fix else "none",
                          "database_url_env": check.database_url_env, "key": check.key, "max_rows": check.max_rows,
-                         "detect": check.detect, "fix_statements": check.fix, "last": _last(session, recent, check.name)})
+                         "detect": check.detect, "fix_statements": check.fix,
+                         "last": _last(session, recent, check.name)})
     if as_json:
         emit_json(rows)
         return
@@ -93,7 +95,8 @@ def reconcile_run(name: str, dry_run: bool, as_json: bool) -> None:
 @reconcile.command("log")
 @click.option("--check", "check_name", help="Only this check (`medic`: all of medic's own).")
 @click.option("--run", "run_id", type=int, help="Only what this run did.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many entries.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
+              help="At most this many entries.")
 @json_option
 def reconcile_log(check_name: str | None, run_id: int | None, limit: int, as_json: bool) -> None:
     """What the checks found and did, newest first, with each row before and after (--json)."""

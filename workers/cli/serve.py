@@ -41,8 +41,9 @@ def serve(host: str | None, port: int | None) -> None:
         log.warning("database unreachable at startup; /readyz reports it until it answers: %s", mask_text(str(exc)))
     app = create_app(current)
     bind_host, bind_port = host or current.serve.host, port or current.serve.port
+    writes = "read-write" if current.serve.allow_writes else "read-only"
+    api = writes if current.serve.tokens else "disabled: no tokens"
     log.info("medic serve on http://%s:%s (database %s, broker %s, API %s)", bind_host, bind_port,
-             mask_url(current.database_url), mask_url(current.broker_url),
-             ("read-write" if current.serve.allow_writes else "read-only") if current.serve.tokens else "disabled: no tokens")
+             mask_url(current.database_url), mask_url(current.broker_url), api)
     uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, access_log=current.log_level == "DEBUG",
                 server_header=False, timeout_graceful_shutdown=10)

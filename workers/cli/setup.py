@@ -106,7 +106,10 @@ def _group_rows(prefix: str, model: type[BaseModel]) -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        shown = "" if default is None else json.dumps(default, default=str) if isinstance(default, (list, dict)) else default
+        if default is None:
+            shown = ""
+        else:
+            shown = json.dumps(default, default=str) if isinstance(default, (list, dict)) else default
         rows.append(f"| `{prefix}__{name.upper()}` | `{shown}` | {field.description or ''} |")
     return rows
 

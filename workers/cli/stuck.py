@@ -11,9 +11,9 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from workers.cli.context import database, json_option, settings
+from workers.cli.context import database, json_option, limit_option, settings
 from workers.cli.output import emit_json, emit_table
-from workers.cli.recovery import limit_option, recovery_service, state_of, step_text
+from workers.cli.recovery import recovery_service, state_of, step_text
 from workers.cli.times import relative
 from workers.clock import utcnow
 from workers.maintenance.stuck.detect import Planned, plan

@@ -56,8 +56,8 @@ def targets(kind: str, cutoff: datetime, *, keep_run_ids: Iterable[int] = ()) ->
     if kind == "executions":
         # Through (state, updated_at): a finished execution's last change is its finish, unless an
         # operator touched it afterwards - then it is kept until that change is past retention too.
-        return [_target(kind, Execution, Execution.state == state, *finished_before(cutoff), order_by=(Execution.updated_at,))
-                for state in sorted(FINISHED)]
+        return [_target(kind, Execution, Execution.state == state, *finished_before(cutoff),
+                        order_by=(Execution.updated_at,)) for state in sorted(FINISHED)]
     if kind == "notifications":  # never pending ones: they are still to be sent
         return [_target(kind, Notification, Notification.state == state, Notification.created_at < cutoff,
                         order_by=(Notification.created_at,)) for state in (SENT, SUPPRESSED)]
@@ -65,7 +65,8 @@ def targets(kind: str, cutoff: datetime, *, keep_run_ids: Iterable[int] = ()) ->
     timed: dict[str, tuple[type[Base], InstrumentedAttribute[Any], tuple[ColumnElement[bool], ...]]] = {
         "audit": (AuditEntry, AuditEntry.at, (AuditEntry.execution_id.is_(None),)),  # kept as long as their execution
         "rejected_events": (RejectedEvent, RejectedEvent.received_at, ()),
-        "maintenance_runs": (MaintenanceRun, MaintenanceRun.started_at, (MaintenanceRun.id.not_in(list(keep_run_ids)),)),
+        "maintenance_runs": (MaintenanceRun, MaintenanceRun.started_at,
+                             (MaintenanceRun.id.not_in(list(keep_run_ids)),)),
         "health_snapshots": (HealthSnapshot, HealthSnapshot.taken_at, ()),
         "alerts": (Alert, Alert.resolved_at, (Alert.state == RESOLVED,)),
         "breaker_transitions": (BreakerTransition, BreakerTransition.at, ()),

@@ -22,7 +22,8 @@ def _sqlite(engine) -> JobResult:
         connection.execute(text("PRAGMA optimize"))
         connection.commit()
     ok = problems == ["ok"]
-    summary = "integrity_check ok; PRAGMA optimize done" if ok else f"integrity_check found {len(problems)} problem(s): {'; '.join(problems[:5])}"
+    summary = ("integrity_check ok; PRAGMA optimize done" if ok
+               else f"integrity_check found {len(problems)} problem(s): {'; '.join(problems[:5])}")
     return JobResult(summary=summary, counts={"integrity_problems": 0 if ok else len(problems)}, failed=not ok)
 
 

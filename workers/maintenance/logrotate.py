@@ -57,7 +57,8 @@ def run(ctx: JobContext) -> JobResult:
     claimed: dict[Path, str] = {}  # log file -> the target that handles it
     for target in targets:
         _run_target(ctx, target, tally, claimed)
-    return JobResult(summary=_summary(tally, ctx.dry_run, len(targets)), counts=tally.counts(), failed=bool(tally.errors))
+    return JobResult(summary=_summary(tally, ctx.dry_run, len(targets)), counts=tally.counts(),
+                     failed=bool(tally.errors))
 
 
 def _run_target(ctx: JobContext, target: RotationTarget, tally: Tally, claimed: dict[Path, str]) -> None:
@@ -163,9 +164,11 @@ def _count_planned(actions: list[Action], tally: Tally) -> None:
 
 
 def _summary(tally: Tally, dry_run: bool, target_count: int) -> str:
-    verbs = "would rotate {rotated}, compress {compressed}, delete {deleted}" if dry_run else \
-        "rotated {rotated}, compressed {compressed}, deleted {deleted}, freed {bytes_freed} bytes"
-    text = f"{'dry run, nothing changed: ' if dry_run else ''}{verbs.format(**tally.counts())} in {target_count} target(s)"
+    if dry_run:
+        done = "dry run, nothing changed: would rotate {rotated}, compress {compressed}, delete {deleted}"
+    else:
+        done = "rotated {rotated}, compressed {compressed}, deleted {deleted}, freed {bytes_freed} bytes"
+    text = f"{done.format(**tally.counts())} in {target_count} target(s)"
     if tally.errors:
         text += f"; {len(tally.errors)} error(s): " + "; ".join(tally.errors[:SUMMARY_MAX_ITEMS])
     if tally.planned:

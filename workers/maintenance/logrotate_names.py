@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 PLAIN, GZ, TMP = "", ".gz", ".gz.tmp"
-_ROTATED = re.compile(r"^(?P<base>.+)\.(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<counter>[1-9][0-9]*))?(?P<suffix>|\.gz|\.gz\.tmp)$")
+_ROTATED = re.compile(r"^(?P<base>.+)\.(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<counter>[1-9][0-9]*))?"
+                      r"(?P<suffix>|\.gz|\.gz\.tmp)$")
 
 
 @dataclass(frozen=True, order=True)

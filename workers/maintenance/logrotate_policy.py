@@ -103,7 +103,8 @@ def plan_rotation(files: list[FileInfo], target: RotationTarget, now: datetime) 
     return actions
 
 
-def rotation_reason(info: FileInfo, last_rotated_at: datetime | None, target: RotationTarget, now: datetime) -> str | None:
+def rotation_reason(info: FileInfo, last_rotated_at: datetime | None, target: RotationTarget,
+                    now: datetime) -> str | None:
     """Why this live file is due, or None. Age counts from its last rotation; a file never rotated is due."""
     if info.size_bytes == 0:
         return None
@@ -114,7 +115,9 @@ def rotation_reason(info: FileInfo, last_rotated_at: datetime | None, target: Ro
     if last_rotated_at is None:
         return "never rotated, max_age_s set"
     age_s = (now - last_rotated_at).total_seconds()
-    return f"{age_s:.0f} s since its last rotation >= max_age_s {target.max_age_s:g}" if age_s >= target.max_age_s else None
+    if age_s < target.max_age_s:
+        return None
+    return f"{age_s:.0f} s since its last rotation >= max_age_s {target.max_age_s:g}"
 
 
 def plan_retention(files: list[FileInfo], target: RotationTarget, now: datetime) -> list[Delete]:

@@ -30,7 +30,8 @@ class LocaleTexts:
     {"text": template, variant: template}; phrases: "recovery" | "missing" -> name -> text."""
     locale: str
     files: list[Path] = field(default_factory=list)
-    entries: dict[str, dict[str, dict[str, dict[str, str]]]] = field(default_factory=lambda: {"groups": {}, "alerts": {}})
+    entries: dict[str, dict[str, dict[str, dict[str, str]]]] = field(
+        default_factory=lambda: {"groups": {}, "alerts": {}})
     phrases: dict[str, dict[str, str]] = field(default_factory=lambda: {"recovery": {}, "missing": {}})
 
 

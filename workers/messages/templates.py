@@ -27,7 +27,8 @@ def template_problems(template: str, allowed: Iterable[str]) -> list[str]:
         if token in ("{{", "}}"):
             continue
         if name is None:
-            problems.append(f"unmatched {token!r} at character {match.start() + 1} (write {token * 2} for a literal brace)")
+            problems.append(f"unmatched {token!r} at character {match.start() + 1} "
+                            f"(write {token * 2} for a literal brace)")
         elif name not in allowed:
             problems.append(f"unknown placeholder {token}; allowed here: {', '.join(sorted(allowed))}")
     return problems

@@ -140,7 +140,8 @@ def stats(session: Session, *, now: datetime, window: timedelta = timedelta(hour
         .group_by(ErrorGroup.category).order_by(ErrorGroup.category)
     ).all()
     by_severity = session.execute(
-        select(ErrorGroup.severity, func.coalesce(func.sum(ErrorGroup.occurrence_count), 0)).group_by(ErrorGroup.severity)
+        select(ErrorGroup.severity, func.coalesce(func.sum(ErrorGroup.occurrence_count), 0))
+        .group_by(ErrorGroup.severity)
     ).all()
     recent = session.scalar(select(func.count()).select_from(Occurrence).where(Occurrence.received_at >= now - window))
     last_seen = session.scalar(select(func.max(ErrorGroup.last_seen)))

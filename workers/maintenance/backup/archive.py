@@ -106,7 +106,8 @@ def _check_member(member: tarfile.TarInfo, seen: set[str]) -> None:
     if problem:
         raise ArchiveInvalid(member.name, f"{problem}: it could be written outside the target directory")
     if member.issym() or member.islnk():
-        raise ArchiveInvalid(member.name, f"is a {'symbolic' if member.issym() else 'hard'} link (to {member.linkname!r})")
+        kind = "symbolic" if member.issym() else "hard"
+        raise ArchiveInvalid(member.name, f"is a {kind} link (to {member.linkname!r})")
     if member.ischr() or member.isblk() or member.isfifo():
         raise ArchiveInvalid(member.name, "is a device or a fifo")
     if not member.isreg() or member.issparse():

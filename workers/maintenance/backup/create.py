@@ -49,7 +49,8 @@ def archive_name(now: datetime, taken: Callable[[str], bool]) -> str:
 def config_sources(settings: Settings) -> dict[str, tuple[str, Path]]:
     """Archive member -> (the setting that names it, the file) for medic's config files."""
     groups = (("settings", "MEDIC_CONFIG_FILE", [settings.config_file] if settings.config_file else []),
-              ("rules", "MEDIC_RULES_FILES", settings.rules_files), ("plans", "MEDIC_PLANS_FILES", settings.plans_files))
+              ("rules", "MEDIC_RULES_FILES", settings.rules_files),
+              ("plans", "MEDIC_PLANS_FILES", settings.plans_files))
     members: dict[str, tuple[str, Path]] = {}
     for group, setting, paths in groups:
         for path in paths:

@@ -34,14 +34,16 @@ def run(ctx: JobContext) -> JobResult:
     ctx.progress(1, STEPS, "verify")
     verification = verify(created.path, settings, sha256=row.sha256, manifest=row.manifest)
     with ctx.sessions() as session:
-        catalog.record_verification(session, row.id, status=verification.status, detail=verification.detail, now=ctx.now())
+        catalog.record_verification(session, row.id, status=verification.status, detail=verification.detail,
+                                    now=ctx.now())
     ctx.progress(2, STEPS, "check older archives")
     missing = _mark_missing(ctx)
     ctx.progress(3, STEPS, "retention")
     deleted = apply_retention(ctx, settings)
     ctx.progress(STEPS, STEPS, "done")
-    summary = (f"{created.name} ({created.size_bytes} bytes) verification {verification.status}: {verification.detail}; "
-               f"retention deleted {deleted}" + (f"; {missing} registered archive(s) missing" if missing else ""))
+    summary = (f"{created.name} ({created.size_bytes} bytes) verification {verification.status}: "
+               f"{verification.detail}; retention deleted {deleted}"
+               + (f"; {missing} registered archive(s) missing" if missing else ""))
     return JobResult(summary=summary, failed=not verification.ok,
                      counts={"size_bytes": created.size_bytes, "verified": int(verification.ok),
                              "deleted": deleted, "missing": missing})
@@ -64,7 +66,8 @@ def apply_retention(ctx: JobContext, settings: Settings) -> int:
                               keep_weekly=settings.backup.keep_weekly, keep_monthly=settings.backup.keep_monthly)
     with ctx.sessions() as session:
         rows = {row.name: row for row in catalog.listed(session)}
-        candidates = [retention.Candidate(row.name, row.created_at, row.verification == catalog.OK) for row in rows.values()]
+        candidates = [retention.Candidate(row.name, row.created_at, row.verification == catalog.OK)
+                      for row in rows.values()]
         decision = retention.decide(candidates, policy)
         for name in decision.delete:
             _remove_file(rows[name])

@@ -51,7 +51,8 @@ def tool_path(tool: str, bin_dir: Path | None) -> str:
     found = shutil.which(tool, path=str(bin_dir) if bin_dir else None)
     if found is None:
         where = f"in {bin_dir}" if bin_dir else "on PATH"
-        raise ConfigError(f"{tool} not found {where}: install the PostgreSQL client tools or set MEDIC_BACKUP__PG_BIN_DIR")
+        raise ConfigError(f"{tool} not found {where}: "
+                          "install the PostgreSQL client tools or set MEDIC_BACKUP__PG_BIN_DIR")
     return found
 
 
@@ -87,7 +88,8 @@ def server(url: str) -> Iterator[psycopg.Connection]:
 
 def database_exists(url: str) -> bool:
     with server(url) as conn:
-        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database_name(url),)).fetchone() is not None
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database_name(url),)).fetchone()
+        return found is not None
 
 
 def create_database(url: str) -> None:

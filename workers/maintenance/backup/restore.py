@@ -80,7 +80,8 @@ def locate(name_or_path: str, settings: Settings) -> Source:
         try:
             row = catalog.get(session, name_or_path)
         except NotFound:
-            raise NotFound(f"no backup named {name_or_path!r} and no such file: `medic backup list` shows them") from None
+            raise NotFound(f"no backup named {name_or_path!r} and no such file: "
+                           "`medic backup list` shows them") from None
     return Source(Path(row.path), row)
 
 
@@ -125,15 +126,17 @@ def prepare(source: Source, target: Target, settings: Settings, *, into: Path, c
         raise ArchiveInvalid("manifest.json", "differs from the copy registered when the archive was written")
     if manifest.database_kind != target.kind:
         raise RestoreRefused(f"the archive holds a {manifest.database_kind} database and the target "
-                             f"{tables.masked_url(target.url)} is {target.kind}: a restore does not convert between them")
+                             f"{tables.masked_url(target.url)} is {target.kind}: "
+                             f"a restore does not convert between them")
     if manifest.schema_revision is not None and not _known(manifest.schema_revision, target.url):
         raise RestoreRefused(f"the archive's schema revision {manifest.schema_revision} is unknown to this medic: "
                              f"restore it with the medic version that made it ({manifest.medic_version})")
     before = describe(target)
     if target.kind == tables.POSTGRESQL and before.has_medic_tables and before.revision != manifest.schema_revision:
-        raise RestoreRefused(f"{tables.masked_url(target.url)} is at schema revision {before.revision or 'none'} and the "
-                             f"archive at {manifest.schema_revision}: a PostgreSQL restore replaces only the archive's "
-                             f"tables; restore into a new database (--to-database) or drop medic's tables there first")
+        raise RestoreRefused(f"{tables.masked_url(target.url)} is at schema revision {before.revision or 'none'} "
+                             f"and the archive at {manifest.schema_revision}: a PostgreSQL restore replaces only "
+                             f"the archive's tables; restore into a new database (--to-database) "
+                             f"or drop medic's tables there first")
     return Plan(source, manifest, into, target, before, _config_writes(manifest, config_to))
 
 

@@ -52,7 +52,8 @@ def check_database(into: Path, manifest: Manifest, settings: Settings) -> tuple[
         return sqlite.check(database, manifest), "integrity_check ok, row counts match"
     bin_dir = settings.backup.pg_bin_dir
     problems = postgres.check_listing(database, manifest, bin_dir=bin_dir)
-    if problems or not settings.backup.verify_restore or tables.database_kind(settings.database_url) != tables.POSTGRESQL:
+    restore_too = settings.backup.verify_restore and tables.database_kind(settings.database_url) == tables.POSTGRESQL
+    if problems or not restore_too:
         return problems, "pg_restore --list ok"
     problems = postgres.check_scratch_restore(database, manifest, url=settings.database_url, bin_dir=bin_dir)
     return problems, "pg_restore --list ok, restored into a scratch database, row counts match"

@@ -43,8 +43,8 @@ def remove_stale(directory: Path, *, now_s: float | None = None) -> int:
     cutoff = (time.time() if now_s is None else now_s) - STALE_AFTER_S
     removed = 0
     for path in directory.glob(f"{PARTIAL_PREFIX}*"):
-        ours = (path.is_dir() and path.name.startswith(TEMP_PREFIX)) or \
-            (path.is_file() and path.name.startswith(f"{PARTIAL_PREFIX}medic-backup-") and path.name.endswith(PARTIAL_SUFFIX))
+        partial_archive = path.name.startswith(f"{PARTIAL_PREFIX}medic-backup-") and path.name.endswith(PARTIAL_SUFFIX)
+        ours = (path.is_dir() and path.name.startswith(TEMP_PREFIX)) or (path.is_file() and partial_archive)
         if not ours or path.lstat().st_mtime >= cutoff:
             continue
         if path.is_dir():

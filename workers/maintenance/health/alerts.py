@@ -50,7 +50,8 @@ class Changes:
 
 def sync(session: Session, firing: list[Firing], *, now: datetime, notifier: Notifier) -> Changes:
     """Bring the alerts in line with what fires now, in the caller's transaction."""
-    active = {(alert.rule, alert.subject): alert for alert in session.scalars(select(Alert).where(Alert.state.in_(ACTIVE)))}
+    active = {(alert.rule, alert.subject): alert
+              for alert in session.scalars(select(Alert).where(Alert.state.in_(ACTIVE)))}
     opened = refreshed = 0
     for fire in firing:
         alert = active.pop(fire.key, None)
@@ -58,7 +59,8 @@ def sync(session: Session, firing: list[Firing], *, now: datetime, notifier: Not
             _open(session, fire, now, notifier)
             opened += 1
         else:
-            alert.last_seen_at, alert.level, alert.summary, alert.detail = now, fire.level, fire.summary, json_safe(fire.detail)
+            alert.last_seen_at, alert.level, alert.summary = now, fire.level, fire.summary
+            alert.detail = json_safe(fire.detail)
             refreshed += 1
     for alert in active.values():  # no longer firing
         _resolve(session, alert, now, notifier)
@@ -94,7 +96,8 @@ def _notify(session: Session, alert: Alert, subject: str, level: Level, fields: 
             channel=notifier.channel, now=now, cooldown_s=notifier.cooldown_s)
 
 
-def acknowledge(session: Session, alert_id: int, *, actor: str, reason: str | None, now: datetime) -> tuple[Alert, bool]:
+def acknowledge(session: Session, alert_id: int, *, actor: str, reason: str | None,
+                now: datetime) -> tuple[Alert, bool]:
     """Acknowledge an open alert; (alert, False) when it was acknowledged already. Commits."""
     acknowledging = (update(Alert).where(Alert.id == alert_id, Alert.state == OPEN)
                      .values(state=ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor,

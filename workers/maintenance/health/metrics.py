@@ -114,7 +114,8 @@ def success_rate(succeeded: int, finished: int) -> float | None:
 
 
 def open_breakers(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> dict[str, str]:
-    """Breakers open or forced open as the next call would find them (an open one past its recovery timeout is half-open)."""
+    """Breakers open or forced open as the next call would find them (an open one past its recovery timeout is
+    half-open)."""
     states = breaker_states(reading_breakers(settings, sessions, clock=lambda: now))
     return {service: state for service, state in states.items() if state in OPEN_STATES}
 

@@ -29,7 +29,8 @@ class QueueDepths:
 def queue_depths(broker_url: str, *, timeout_s: float, queues: Iterable[str] = QUEUES) -> QueueDepths:
     """Each queue's waiting messages; a broker that cannot be reached gives None depths and the problem."""
     names = list(queues)
-    connection = Connection(broker_url, connect_timeout=timeout_s, transport_options=transport_options(broker_url, timeout_s))
+    connection = Connection(broker_url, connect_timeout=timeout_s,
+                            transport_options=transport_options(broker_url, timeout_s))
     failures = (OSError, OperationalError, *connection.connection_errors, *connection.channel_errors)
     try:
         with connection:

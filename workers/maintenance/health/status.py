@@ -78,7 +78,8 @@ def _error_rates(metrics: Metrics, limits: HealthSettings) -> list[Reason]:
         if graded := grade(rate, limits.error_rate_degraded_per_min, limits.error_rate_unhealthy_per_min):
             level, threshold = graded
             found.append(Reason("error_rate_per_min", rate, threshold, level,
-                                f"{rate:,.1f} {category} errors per minute ({level} from {threshold:g})", subject=category))
+                                f"{rate:,.1f} {category} errors per minute ({level} from {threshold:g})",
+                                subject=category))
     return found
 
 

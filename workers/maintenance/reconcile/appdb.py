@@ -67,7 +67,8 @@ def fix_parameters(check: CheckSettings, columns: list[str]) -> list[set[str]]:
     return names
 
 
-def fix(engine: Engine, check: CheckSettings, row: dict[str, Any], parameters: list[set[str]]) -> tuple[list[int], dict | None]:
+def fix(engine: Engine, check: CheckSettings, row: dict[str, Any],
+        parameters: list[set[str]]) -> tuple[list[int], dict | None]:
     """Run the fix for one row in one transaction, then detect that row again: still there, it is rolled
     back. Returns the rows each statement affected and the row as still detected (None: fixed)."""
     key = engine.dialect.identifier_preparer.quote(check.key)

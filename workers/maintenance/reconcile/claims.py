@@ -21,8 +21,9 @@ CHECK = "medic:attempt-claims"
 ACTOR = store.Actor(RECONCILER)
 
 _UNCLAIMED_RUNNING = and_(Attempt.state == RUNNING, Attempt.claimed_by.is_(None))
-_CLAIMED_SCHEDULED = and_(Attempt.state == SCHEDULED, or_(Attempt.claimed_at.is_not(None), Attempt.claimed_by.is_not(None),
-                                                           Attempt.deadline_at.is_not(None)))
+_CLAIMED_SCHEDULED = and_(Attempt.state == SCHEDULED,
+                          or_(Attempt.claimed_at.is_not(None), Attempt.claimed_by.is_not(None),
+                              Attempt.deadline_at.is_not(None)))
 _INCONSISTENT = or_(_UNCLAIMED_RUNNING, _CLAIMED_SCHEDULED)
 _CLAIM_COLUMNS = (Attempt.claimed_at, Attempt.claimed_by, Attempt.deadline_at)
 

@@ -50,7 +50,8 @@ def _handle(ctx: JobContext, tally: journal.Tally, group_id: int, counter: int, 
     with ctx.sessions() as session:
         if not fix:
             action = journal.unfixed_action(ctx.dry_run)
-            session.add(journal.entry(CHECK, subject, action, at=ctx.now(), run_id=ctx.run_id, before=before, detail=detail))
+            session.add(journal.entry(CHECK, subject, action, at=ctx.now(), run_id=ctx.run_id, before=before,
+                                      detail=detail))
             session.commit()
             tally.add(action)
             return

@@ -45,7 +45,8 @@ def _orphaned_attempts(ctx: JobContext, tally: journal.Tally, *, fix: bool) -> N
     with ctx.sessions() as session:
         ids = list(session.scalars(
             select(Attempt.execution_id).join(Execution, Execution.id == Attempt.execution_id)
-            .where(Attempt.state.in_(OPEN_ATTEMPT_STATES), or_(Execution.state.in_(FINISHED), Attempt.run != Execution.run))
+            .where(Attempt.state.in_(OPEN_ATTEMPT_STATES),
+                   or_(Execution.state.in_(FINISHED), Attempt.run != Execution.run))
             .group_by(Attempt.execution_id).order_by(Attempt.execution_id).limit(max_rows + 1)))
     tally.truncated = len(ids) > max_rows
     for done, execution_id in enumerate(ids[:max_rows], 1):
