@@ -4,14 +4,22 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from workers.storage.models import Base
+from workers.storage.types import UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
 
 
+def render_item(type_: str, obj, autogen_context) -> str | bool:
+    """A UTCDateTime column is TIMESTAMP WITH TIME ZONE in the database: generated migrations say so plainly."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_migrations_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True)
+                      literal_binds=True, render_as_batch=True, render_item=render_item)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -29,7 +37,8 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     # render_as_batch: SQLite cannot ALTER most things; batch mode rebuilds tables instead.
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                      render_item=render_item)
     with context.begin_transaction():
         context.run_migrations()
 
