@@ -1,6 +1,9 @@
 """Alembic environment: the URL comes from the caller (workers.storage.migrate), never from a file."""
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import engine_from_config, pool
 
 from workers.storage.models import Base
@@ -10,7 +13,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def render_item(type_: str, obj, autogen_context) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """A UTCDateTime column is TIMESTAMP WITH TIME ZONE in the database: generated migrations say so plainly."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
