@@ -180,8 +180,10 @@ def test_writes_need_allow_writes_and_a_write_token_and_are_audited(database_url
 def seed_alert(world: World, state: str = "open", rule: str = "queue_backlog", subject: str = "medic.errors") -> int:
     now = datetime.now(UTC)
     with world.sessions() as session:
-        alert = Alert(rule=rule, subject=subject, state=state, level="error", summary="12,000 messages waiting in medic.errors",
-                      detail={"value": 12000, "threshold": 10000}, opened_at=now - timedelta(minutes=5), last_seen_at=now,
+        alert = Alert(rule=rule, subject=subject, state=state, level="error",
+                      summary="12,000 messages waiting in medic.errors",
+                      detail={"value": 12000, "threshold": 10000}, opened_at=now - timedelta(minutes=5),
+                      last_seen_at=now,
                       resolved_at=now if state == "resolved" else None)
         session.add(alert)
         session.commit()
@@ -195,7 +197,8 @@ def test_alerts_read_well_for_operators_and_can_be_acknowledged(database_url, re
     active = world.get("/api/alerts").json()["items"]
     assert [a["id"] for a in active] == [open_id]
     assert active[0]["messages"]["operator"].strip()
-    assert {a["id"] for a in world.get("/api/alerts", params={"state": "all"}).json()["items"]} == {open_id, resolved_id}
+    assert {a["id"] for a in world.get("/api/alerts", params={"state": "all"}).json()["items"]} == {open_id,
+                                                                                                    resolved_id}
     acknowledged = world.post(f"/api/alerts/{open_id}/acknowledge", json={"reason": "scaling workers"})
     assert acknowledged.status_code == 200
     assert acknowledged.json()["state"] == "acknowledged" and acknowledged.json()["acknowledged_by"] == "api:oncall"

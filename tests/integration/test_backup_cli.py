@@ -63,7 +63,8 @@ def test_create_list_verify_restore(database_url, tmp_path):
     assert not_converted.returncode == 1 and "does not convert between them" in not_converted.stderr
     assert count_rows(database_url, "occurrences") == 4
 
-    restored = ok(run_medic(env, "backup", "restore", name, "--yes", "--json", "--config-to", str(tmp_path / "restored-config")))
+    restored = ok(run_medic(env, "backup", "restore", name, "--yes", "--json", "--config-to",
+                            str(tmp_path / "restored-config")))
     assert restored["in_place"] and restored["rows"]["occurrences"] == 3 and restored["problems"] == []
     assert count_rows(database_url, "occurrences") == 3
     assert (tmp_path / "restored-config" / "settings" / "medic.yaml").read_text() == "log_format: text\n"

@@ -61,7 +61,9 @@ def test_verify_finds_a_corrupt_sqlite_copy_whose_checksums_match(sqlite_url, tm
     manifest = registry(sqlite_url)[0].manifest
     bad = settings.backup_dir / "corrupt.tar.gz"
     from workers.maintenance.backup.manifest import Manifest
-    archive.write(bad, Manifest.model_validate({**manifest, "files": [entry_for("database.sqlite", copy, "database").model_dump()]}),
+    archive.write(bad,
+                  Manifest.model_validate({**manifest,
+                                           "files": [entry_for("database.sqlite", copy, "database").model_dump()]}),
                   {"database.sqlite": copy})
 
     result = verify(bad, settings)

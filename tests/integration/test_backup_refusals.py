@@ -80,12 +80,15 @@ def _future_format(manifest: dict) -> None:
 # case -> (how to make the bad archive from a good one, the member the refusal names, words of the reason)
 def cases(outside: Path, database: str) -> dict[str, tuple[Callable[[Path, Path], Path], str | None, str]]:
     return {
-        "modified member": (lambda a, d: rebuild(a, d, edit={database: flip_middle_byte}), database, "sha256 does not match"),
+        "modified member": (lambda a, d: rebuild(a, d, edit={database: flip_middle_byte}), database,
+                            "sha256 does not match"),
         "modified manifest checksum": (lambda a, d: rebuild(a, d, edit={"manifest.json": edit_manifest(_database_sha)}),
                                        database, "sha256 does not match"),
-        "manifest lists a missing file": (lambda a, d: rebuild(a, d, edit={"manifest.json": edit_manifest(_list_a_missing_file)}),
+        "manifest lists a missing file": (lambda a,
+                                          d: rebuild(a, d, edit={"manifest.json": edit_manifest(_list_a_missing_file)}),
                                           "config/settings/gone.yaml", "missing from the archive"),
-        "manifest of an unknown format": (lambda a, d: rebuild(a, d, edit={"manifest.json": edit_manifest(_future_format)}),
+        "manifest of an unknown format": (lambda a,
+                                          d: rebuild(a, d, edit={"manifest.json": edit_manifest(_future_format)}),
                                           "manifest.json", "format version 99"),
         "manifest not JSON": (lambda a, d: rebuild(a, d, edit={"manifest.json": lambda _: b"{not json"}),
                               "manifest.json", "not valid JSON"),
@@ -96,14 +99,17 @@ def cases(outside: Path, database: str) -> dict[str, tuple[Callable[[Path, Path]
         "truncated": (lambda a, d: _truncated(a, d), None, "truncated"),
         "absolute path": (lambda a, d: rebuild(a, d, extra=[_member(str(outside / "absolute.txt"), b"owned")]),
                           str(outside / "absolute.txt"), "absolute path"),
-        "dot-dot": (lambda a, d: rebuild(a, d, extra=[_member("../../dotdot.txt", b"owned")]), "../../dotdot.txt", "'..'"),
-        "symlink": (lambda a, d: rebuild(a, d, extra=[_member("config/link", type=tarfile.SYMTYPE, linkname=str(outside)),
-                                                      _member("config/link/through-link.txt", b"owned")]),
+        "dot-dot": (lambda a, d: rebuild(a, d, extra=[_member("../../dotdot.txt", b"owned")]), "../../dotdot.txt",
+                    "'..'"),
+        "symlink": (lambda a,
+                    d: rebuild(a, d, extra=[_member("config/link", type=tarfile.SYMTYPE, linkname=str(outside)),
+                                            _member("config/link/through-link.txt", b"owned")]),
                     "config/link", "symbolic link"),
         "hard link": (lambda a, d: rebuild(a, d, extra=[_member("config/hard", type=tarfile.LNKTYPE,
                                                                 linkname=str(outside / "target.txt"))]),
                       "config/hard", "hard link"),
-        "device": (lambda a, d: rebuild(a, d, extra=[_member("config/dev", type=tarfile.CHRTYPE, devmajor=1, devminor=3)]),
+        "device": (lambda a,
+                   d: rebuild(a, d, extra=[_member("config/dev", type=tarfile.CHRTYPE, devmajor=1, devminor=3)]),
                    "config/dev", "device or a fifo"),
     }
 
@@ -155,7 +161,8 @@ def test_restore_refuses_before_writing_anything(good_archive, tmp_path, case):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "target.txt").write_text("keep me")
-    make, member, reason = cases(outside, "database." + ("sqlite" if "sqlite" in settings.database_url else "pgdump"))[case]
+    make, member, reason = cases(outside,
+                                 "database." + ("sqlite" if "sqlite" in settings.database_url else "pgdump"))[case]
     bad = make(archive, tmp_path / "bad.tar.gz")
     live, files = rows(settings.database_url), tree(tmp_path)
     into = tmp_path / "into"

@@ -33,7 +33,9 @@ PASSWORD = "s3cret-pw"  # trust authentication ignores it; it must never be stor
 
 def with_password(url: str) -> str:
     parsed = make_url(url)
-    return url if parsed.get_backend_name() == "sqlite" else parsed.set(password=PASSWORD).render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "sqlite":
+        return url
+    return parsed.set(password=PASSWORD).render_as_string(hide_password=False)
 
 
 def seed(settings, events: int = 25) -> None:
@@ -57,7 +59,8 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
         with engine.connect() as conn:
             rows = {table.name: [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns))]
                     for table in Base.metadata.sorted_tables}
-            rows["alembic_version"] = [tuple(row) for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
+            versions = conn.execute(text("SELECT version_num FROM alembic_version"))
+            rows["alembic_version"] = [tuple(row) for row in versions]
             return rows
     finally:
         engine.dispose()

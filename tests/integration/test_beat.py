@@ -70,7 +70,7 @@ def run_starts(database_url: str, since: datetime, until: datetime | None = None
 
 
 def gaps_s(moments: list[datetime]) -> list[float]:
-    return [(later - earlier).total_seconds() for earlier, later in zip(moments, moments[1:])]
+    return [(later - earlier).total_seconds() for earlier, later in zip(moments, moments[1:], strict=False)]
 
 
 def now() -> datetime:
@@ -110,7 +110,8 @@ def stack(tmp_path):
 
 def test_two_beats_schedule_each_run_once_and_the_standby_takes_over(redis_url, pg_database, stack, tmp_path):
     url = services.pg_url(pg_database)
-    env = medic_env(broker_url=redis_url, database_url=url, beat_lock_timeout_s=LOCK_TIMEOUT_S, data_dir=tmp_path / "data",
+    env = medic_env(broker_url=redis_url, database_url=url, beat_lock_timeout_s=LOCK_TIMEOUT_S,
+                    data_dir=tmp_path / "data",
                     maintenance_jobs=only(JOB, every_s=1, soft_time_limit_s=5, time_limit_s=10),
                     recovery_sweep_interval_s=60, log_format="text")
     worker = stack.start(WORKER, env, "worker", marker=None)
@@ -118,7 +119,8 @@ def test_two_beats_schedule_each_run_once_and_the_standby_takes_over(redis_url, 
     worker.wait_ready("ready.")
     for beat in beats:
         beat.wait_ready("beat: Starting...")
-    wait_for(lambda: any(ACQUIRED.search(beat.output()) for beat in beats), timeout_s=10, what="a beat holding the lock")
+    wait_for(lambda: any(ACQUIRED.search(beat.output()) for beat in beats), timeout_s=10,
+             what="a beat holding the lock")
     active, standby = beats if ACQUIRED.search(beats[0].output()) else beats[::-1]
 
     wait_for(lambda: run_starts(url, EPOCH), timeout_s=10, what="a first run")  # sent before the worker was up
@@ -134,7 +136,8 @@ def test_two_beats_schedule_each_run_once_and_the_standby_takes_over(redis_url, 
 
     active.kill()  # SIGKILL: the lock is not released, it must expire
     killed = now()
-    wait_for(lambda: ACQUIRED.search(standby.output()), timeout_s=LOCK_TIMEOUT_S + 5, what="the standby taking the lock")
+    wait_for(lambda: ACQUIRED.search(standby.output()), timeout_s=LOCK_TIMEOUT_S + 5,
+             what="the standby taking the lock")
     took_over_s = (log_time(ACQUIRED.search(standby.output())[1]) - killed).total_seconds()
     print(f"standby took the lock {took_over_s:.2f}s after the active beat was killed")
     # The lock was last extended at most one tick (1 s) before the kill, to LOCK_TIMEOUT_S.
@@ -151,7 +154,8 @@ def test_a_job_disabled_later_is_removed_from_redis_at_the_next_start(redis_url,
     """RedBeat keeps its entries in Redis; a static entry gone from the config must not keep firing."""
     store = redis.Redis.from_url(redis_url, decode_responses=True)
     key = f"medic:redbeat:{ENTRY}"
-    common = dict(broker_url=redis_url, database_url=f"sqlite:///{tmp_path / 'unused.sqlite'}", data_dir=tmp_path / "data",
+    common = dict(broker_url=redis_url, database_url=f"sqlite:///{tmp_path / 'unused.sqlite'}",
+                  data_dir=tmp_path / "data",
                   beat_lock_timeout_s=LOCK_TIMEOUT_S, recovery_sweep_interval_s=0.5, log_format="text")
     first = stack.start(CELERY_BEAT, medic_env(maintenance_jobs=only(JOB, every_s=1), **common), "beat-enabled")
     wait_for(lambda: sends(first), timeout_s=10, what=f"{ENTRY} sent")
@@ -235,7 +239,8 @@ def test_embedded_beat_keeps_last_run_times_across_a_restart(stack, tmp_path):
     path = tmp_path / "data" / "beat-schedule.json"
     path.parent.mkdir()
     due = now() - timedelta(seconds=3600 - 3)
-    path.write_text(json.dumps({"version": 1, "entries": {ENTRY: {"last_run_at": due.isoformat(), "total_run_count": 5}}}))
+    path.write_text(json.dumps({"version": 1,
+                                "entries": {ENTRY: {"last_run_at": due.isoformat(), "total_run_count": 5}}}))
 
     first = stack.start(CELERY_BEAT, env, "beat-1")
     assert "workers.beat_file.JsonFileScheduler" in first.output() and str(path) in first.output()
@@ -270,7 +275,8 @@ def test_medic_run_embeds_beat_with_the_json_file_scheduler(stack, tmp_path):
     database_url = load_settings(data_dir=tmp_path / "data").database_url
     run = stack.start(medic_command("run", "--concurrency", "2"), env, "run", marker="ready.")
     wait_for(lambda: (tmp_path / "data" / "beat-schedule.json").exists(), timeout_s=15, what="beat-schedule.json")
-    wait_for(lambda: len(run_starts(database_url, EPOCH)) >= 2, timeout_s=20, interval_s=0.5, what="2 db-maintenance runs")
+    wait_for(lambda: len(run_starts(database_url, EPOCH)) >= 2, timeout_s=20, interval_s=0.5,
+             what="2 db-maintenance runs")
     assert {r.status for r in run_starts(database_url, EPOCH)} <= {"succeeded", "running"}
     assert not list((tmp_path / "data").glob("celerybeat-schedule*"))  # not Celery's shelve (pickle)
     run.proc.send_signal(signal.SIGTERM)

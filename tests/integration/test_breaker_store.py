@@ -124,7 +124,8 @@ class StoreContract:
     def test_concurrent_failures_open_it_exactly_once(self, store):
         recorder = Recorder()
         breakers = self.breakers(store, BreakerConfig(failure_threshold=100, window_s=3600), ManualClock(T0), recorder)
-        in_parallel(THREADS, lambda _: [breakers.record_failure("search", probe=False) for _ in range(CALLS_PER_THREAD)])
+        in_parallel(THREADS,
+                    lambda _: [breakers.record_failure("search", probe=False) for _ in range(CALLS_PER_THREAD)])
         assert breakers.status("search") == BreakerState(state="open", opened_at=T0.timestamp())
         assert recorder.edges() == [("closed", "open", "breaker")]
 
@@ -218,7 +219,8 @@ class StoreContract:
         def broken(*_):
             raise RuntimeError("listener down")
 
-        breakers = Breakers(store, lambda _: BreakerConfig(failure_threshold=1), clock=ManualClock(T0), on_transition=broken)
+        breakers = Breakers(store, lambda _: BreakerConfig(failure_threshold=1), clock=ManualClock(T0),
+                            on_transition=broken)
         breakers.record_failure("search", probe=False)
         assert breakers.status("search").state == "open"
 

@@ -49,7 +49,8 @@ RETENTION = {"resolved_groups_days": 90, "finished_executions_days": 30, "audit_
              "notifications_days": 20, "resolved_alerts_days": 45, "breaker_transitions_days": 50,
              "reconciliation_log_days": 70}
 TABLES = ("error_groups", "occurrences", "executions", "attempts", "execution_audit", "rejected_events",
-          "maintenance_runs", "health_snapshots", "notifications", "alerts", "breaker_transitions", "reconciliation_log")
+          "maintenance_runs", "health_snapshots", "notifications", "alerts", "breaker_transitions",
+          "reconciliation_log")
 _serial = itertools.count()
 
 
@@ -92,7 +93,8 @@ class Seed:
 
     def group(self, *, status: str, last_seen: datetime, gone: bool = False) -> ErrorGroup:
         n = next(_serial)
-        return self.add(ErrorGroup(fingerprint=f"fp-{n}", error_type="KeyError", message_template="'x'", service="billing",
+        return self.add(ErrorGroup(fingerprint=f"fp-{n}", error_type="KeyError", message_template="'x'",
+                                   service="billing",
                                    operation=None, status=status, occurrence_count=1, first_seen=last_seen,
                                    last_seen=last_seen, **_triage()), gone=gone, counted_as="groups")
 
@@ -100,9 +102,11 @@ class Seed:
         n = next(_serial)
         return self.add(Occurrence(group_id=group.id, delivery_id=f"d-{n}", idempotency_key=None,
                                    received_at=group.last_seen, occurred_at=group.last_seen, source=None,
-                                   message="'x'", event={"n": n}, **_triage()), gone=gone, counted_as="group_occurrences")
+                                   message="'x'", event={"n": n}, **_triage()), gone=gone,
+                                   counted_as="group_occurrences")
 
-    def execution(self, group: ErrorGroup, *, state: str, finished_at: datetime | None, updated_at: datetime | None = None,
+    def execution(self, group: ErrorGroup, *, state: str, finished_at: datetime | None,
+                  updated_at: datetime | None = None,
                   gone: bool = False, counted_as: str = "executions", attempts: int = 2) -> Execution:
         occurrence = self.occurrence(group, gone=gone and counted_as == "group_executions")
         changed = updated_at or finished_at or LONG_AGO
@@ -139,7 +143,8 @@ class Seed:
 
     def alert(self, *, state: str, resolved_at: datetime | None, gone: bool = False) -> None:
         self.add(Alert(rule="breaker_open", subject="billing", state=state, level="warning", summary="s", detail={},
-                       opened_at=LONG_AGO, last_seen_at=LONG_AGO, resolved_at=resolved_at), gone=gone, counted_as="alerts")
+                       opened_at=LONG_AGO, last_seen_at=LONG_AGO, resolved_at=resolved_at), gone=gone,
+                       counted_as="alerts")
 
     def reconciliation(self, *, at: datetime, run_id: int | None = None, gone: bool = False) -> ReconciliationEntry:
         return self.add(ReconciliationEntry(run_id=run_id, check_name="own", at=at, subject="error_groups:1",
@@ -247,7 +252,8 @@ def expected_counts(seed: Seed) -> dict[str, int]:
 
 
 def context(settings: Settings, **fields) -> JobContext:
-    return JobContext(settings=settings, sessions=session_factory(settings.database_url), **{"clock": lambda: NOW, **fields})
+    return JobContext(settings=settings, sessions=session_factory(settings.database_url),
+                      **{"clock": lambda: NOW, **fields})
 
 
 @pytest.mark.parametrize("through, batch_size", [("run_job", 2), ("function", 1000)])
@@ -300,7 +306,8 @@ def test_stops_at_its_time_budget_and_the_next_run_goes_on(database_url, tmp_pat
     soft_limit_s = settings.schedules["cleanup"].soft_time_limit_s
     calls = itertools.count()
     # Time passes only when asked: the 6th reading of the clock is past the budget.
-    late = cleanup.run(context(settings, clock=lambda: NOW if next(calls) < 6 else NOW + timedelta(seconds=soft_limit_s)))
+    late = cleanup.run(context(settings,
+                               clock=lambda: NOW if next(calls) < 6 else NOW + timedelta(seconds=soft_limit_s)))
     assert "stopped at the time budget" in late.summary
     assert 0 < late.counts["batches"] < sum(seed.deleted.values())
     rest = cleanup.run(context(settings))

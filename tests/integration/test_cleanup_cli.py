@@ -33,16 +33,19 @@ def audit_rows(tmp_path) -> list[tuple]:
 def test_resolve_and_reopen_a_group_audited(env, tmp_path):
     [group] = json.loads(run_medic(env, "errors", "list", "--json").stdout)
     assert group["status"] == "open"
-    resolved = run_medic({**env, "USER": "alice"}, "errors", "resolve", str(group["id"]), "--reason", "fixed in 2.3", "--json")
+    resolved = run_medic({**env, "USER": "alice"}, "errors", "resolve", str(group["id"]), "--reason", "fixed in 2.3",
+                         "--json")
     assert resolved.returncode == 0, resolved.stderr
     assert json.loads(resolved.stdout) == {"id": group["id"], "status": "resolved", "previous": "open"}
-    assert [g["id"] for g in json.loads(run_medic(env, "errors", "list", "--status", "resolved", "--json").stdout)] == [group["id"]]
+    assert [g["id"] for g in json.loads(run_medic(env, "errors", "list", "--status", "resolved",
+                                                  "--json").stdout)] == [group["id"]]
     again = run_medic(env, "errors", "resolve", str(group["id"]))
     assert again.returncode == 0 and "already" in again.stdout
     assert run_medic({**env, "USER": "bob"}, "errors", "reopen", str(group["id"])).returncode == 0
     assert json.loads(run_medic(env, "errors", "show", str(group["id"]), "--json").stdout)["status"] == "open"
     assert audit_rows(tmp_path) == [
-        (None, "operator:alice", "group_resolved", "open", "resolved", "fixed in 2.3", json.dumps({"group_id": group["id"]})),
+        (None, "operator:alice", "group_resolved", "open", "resolved", "fixed in 2.3",
+         json.dumps({"group_id": group["id"]})),
         (None, "operator:bob", "group_open", "resolved", "open", None, json.dumps({"group_id": group["id"]})),
     ]
 

@@ -98,7 +98,8 @@ def test_config_show_masks_credentials(env):
 
 def test_configuration_reference_is_up_to_date(env):
     generated = run_medic(env, "config", "docs").stdout
-    assert (services.REPO / "docs" / "configuration.md").read_text() == generated, "run: medic config docs > docs/configuration.md"
+    assert (services.REPO / "docs" / "configuration.md").read_text() == generated, \
+        "run: medic config docs > docs/configuration.md"
 
 
 def test_db_current_reports_the_revision(migrated):

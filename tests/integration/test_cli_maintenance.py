@@ -32,7 +32,8 @@ def test_list_run_and_runs(env):
     rows = json.loads(before.stdout)
     assert [row["job"] for row in rows] == [*DEFAULT_SCHEDULES, "recovery-sweep"]
     for row in rows:
-        assert set(row) == {"job", "description", "enabled", "schedule", "soft_time_limit_s", "time_limit_s", "last_run"}
+        assert set(row) == {"job", "description", "enabled", "schedule", "soft_time_limit_s", "time_limit_s",
+                            "last_run"}
         assert row["enabled"] is True and row["last_run"] is None
     by_job = {row["job"]: row for row in rows}
     assert by_job["stuck"]["schedule"] == "every 60s"
@@ -82,8 +83,8 @@ def test_usage_errors_and_a_disabled_job(tmp_path, sqlite_url):
     assert "disabled" not in table["stuck"] and "never run" not in table["recovery-sweep"]
 
     assert unknown.returncode == 4 and unknown.stdout == ""
-    assert "no maintenance job 'vacuum'; jobs: stuck, health, reconcile, log-rotation, cleanup, backup, db-maintenance" \
-        in unknown.stderr
+    assert ("no maintenance job 'vacuum'; jobs: stuck, health, reconcile, log-rotation, cleanup, backup, "
+            "db-maintenance") in unknown.stderr
     assert dry.returncode == 2 and f"job '{JOB}' has no dry run (jobs with one: stuck" in dry.stderr
     assert bad_filter.returncode == 4 and "no maintenance job 'vacuum'" in bad_filter.stderr
     assert bad_setting.returncode == 3

@@ -52,7 +52,8 @@ class World:
         self.url = database_url
         self.settings = load_settings(database_url=database_url, broker_url=redis_url, **settings)
         self.clock = Clock()
-        self.service = RecoveryService(self.settings, dispatcher=RecordingDispatcher(), clock=self.clock, rng=random.Random(1))
+        self.service = RecoveryService(self.settings, dispatcher=RecordingDispatcher(), clock=self.clock,
+                                       rng=random.Random(1))
         self.intake = IntakeService(self.settings, recovery=self.service, clock=self.clock)
         self.sessions = session_factory(database_url)
         self.env = {**medic_env(database_url=database_url, broker_url=redis_url, **settings), "USER": USER}
@@ -121,7 +122,8 @@ def test_executions_list_show_retry_and_cancel(world):
     assert missing.returncode == 4 and "no execution 999" in missing.stderr and "Traceback" not in missing.stderr
     assert "transient" in ok(table) and "1/4 retry" in ok(table) and "NEXT ATTEMPT" in ok(table)
 
-    retried, cancelled = run_medic_side_by_side(world.env, ("executions", "retry", str(waiting), "--reason", "partner is back"),
+    retried, cancelled = run_medic_side_by_side(world.env,
+                                                ("executions", "retry", str(waiting), "--reason", "partner is back"),
                                       ("executions", "cancel", str(pending)))
     assert "runs now" in ok(retried) and f"operator:{USER}" in retried.stdout
     assert "could not send" not in retried.stderr  # the run message went to the workers' queue on Redis
@@ -171,7 +173,8 @@ def test_dead_letters_list_show_replay_and_purge(world):
     replayed, purged = run_medic_side_by_side(world.env, ("dead", "replay", str(first), "--json"),
                                     ("dead", "purge", str(second), "--yes"))
     replay = ok(replayed)
-    assert replay["replay_of"] == first and replay["plan"] == "bug" and replay["execution_id"] not in (first, second, third)
+    assert replay["replay_of"] == first and replay["plan"] == "bug" and replay["execution_id"] not in (first, second,
+                                                                                                       third)
     with world.sessions() as session:
         assert session.get(Execution, replay["execution_id"]).replay_of == first
 
@@ -266,7 +269,8 @@ def test_plans_list_check_and_explain(tmp_path):
     assert retry["kind"] == "retry" and retry["target"] == "celery task app.flaky on queue app"
     assert len(retry["delays_s"]) == 6 and retry["policy"]["jitter"] == "full"
     assert [high for _, high in retry["delay_bounds_s"]] == [2, 4, 8, 16, 32, 64]
-    assert all(low <= delay <= high for delay, (low, high) in zip(retry["delays_s"], retry["delay_bounds_s"]))
+    waits = zip(retry["delays_s"], retry["delay_bounds_s"], strict=True)
+    assert all(low <= delay <= high for delay, (low, high) in waits)
     assert explanation["steps"][1]["skipped"] == "the event has no fallback target"
     assert ok(from_stdin)["seed"] == 0 and ok(from_stdin)["steps"][0]["delays_s"] != retry["delays_s"]
     assert "transient" in ok(text) and "≤ 4 s (full jitter)" in text.stdout

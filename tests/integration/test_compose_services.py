@@ -85,7 +85,8 @@ class Stack:
     def environment(self, service: str, *, data_dir: str | None = None) -> dict[str, str]:
         spec = SERVICES[service]
         assert spec["env_file"], f"{service} takes no env file"
-        compose_env = {name: interpolate(str(value), ENV_FILE) for name, value in (spec.get("environment") or {}).items()}
+        compose_env = {name: interpolate(str(value), ENV_FILE) for name,
+                       value in (spec.get("environment") or {}).items()}
         env = {**medic_env(), **ENV_FILE}
         env.update({name: self.native(service, name, value) for name, value in compose_env.items()})
         env.update(EXTRA)

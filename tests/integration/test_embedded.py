@@ -24,7 +24,8 @@ def test_medic_run_stores_events_sent_by_a_plain_celery_client_and_the_cli(tmp_p
             client.send_task("medic.report", queue="medic.errors", args=[{
                 "error_type": "ConnectionRefusedError", "message": f"[Errno 111] Connection refused (attempt {n})",
                 "service": "partner-api", "errno": "ECONNREFUSED"}])
-        sent = run_medic(env, "report", "--error-type", "KeyError", "--message", "'customer_id'", "--service", "billing")
+        sent = run_medic(env, "report", "--error-type", "KeyError", "--message", "'customer_id'", "--service",
+                         "billing")
         assert sent.returncode == 0, sent.stderr
 
         def stored() -> list[dict]:

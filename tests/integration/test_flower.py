@@ -67,7 +67,8 @@ class Stack:
 
         def flower_up() -> bool:
             if self.flower.proc.poll() is not None:
-                raise AssertionError(f"flower exited with {self.flower.proc.returncode}:\n{self.flower.output()[-LOG_TAIL_CHARS:]}")
+                raise AssertionError(f"flower exited with {self.flower.proc.returncode}:\n"
+                                     f"{self.flower.output()[-LOG_TAIL_CHARS:]}")
             try:
                 return self.get("/healthcheck").status_code == 200
             except httpx.TransportError:

@@ -33,7 +33,8 @@ UNREACHABLE_BROKER = "redis://:s3cret-pw@127.0.0.1:1/0"
 class World:
     def __init__(self, database_url: str, broker_url: str, **settings):
         self.url = database_url
-        self.settings = load_settings(database_url=database_url, broker_url=broker_url, breaker_store="database", **settings)
+        self.settings = load_settings(database_url=database_url, broker_url=broker_url, breaker_store="database",
+                                      **settings)
         self.sessions = session_factory(database_url)
         self.clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
         self.env = {**medic_env(database_url=database_url, broker_url=broker_url, breaker_store="database", **settings),
@@ -62,7 +63,8 @@ class World:
 
     def notifications(self) -> list[Notification]:
         with self.sessions() as session:
-            return list(session.scalars(select(Notification).where(Notification.kind == "alert").order_by(Notification.id)))
+            return list(session.scalars(select(Notification).where(Notification.kind == "alert")
+                                        .order_by(Notification.id)))
 
     def snapshots(self) -> list[HealthSnapshot]:
         with self.sessions() as session:
@@ -73,7 +75,8 @@ def seed_errors(world: World) -> None:
     """Occurrences in and out of the window, finished executions, a dead letter and a stuck one."""
     now = world.clock.now
     with world.sessions() as session:
-        group = ErrorGroup(fingerprint="f1", error_type="ConnectionError", message_template="refused", service="partner",
+        group = ErrorGroup(fingerprint="f1", error_type="ConnectionError", message_template="refused",
+                           service="partner",
                            operation=None, status="open", occurrence_count=5, first_seen=now, last_seen=now,
                            category="network", severity="high", retryable=True, confidence=0.9, rule_id="t")
         session.add(group)
@@ -126,7 +129,8 @@ def test_a_snapshot_records_every_metric(world, redis_url):
     assert metrics["queue_depths"] == {"medic.errors": 3, "medic.recovery": 0, "medic.maintenance": 0}
     assert metrics["errors_in_window"] == {"network": 2, "timeout": 1}
     assert metrics["error_rate_per_min"] == {"network": 0.4, "timeout": 0.2}
-    assert (metrics["executions_finished"], metrics["executions_succeeded"], metrics["recovery_success_rate"]) == (2, 1, 0.5)
+    assert (metrics["executions_finished"], metrics["executions_succeeded"], metrics["recovery_success_rate"]) == (2, 1,
+                                                                                                                   0.5)
     assert metrics["open_breakers"] == {"partner": "forced_open"}
     assert metrics["stuck_executions"] == 1
     assert metrics["dead_letters"] == 1
@@ -160,7 +164,9 @@ def test_an_alert_opens_once_is_acknowledged_and_resolves(world):
     assert again.last_seen_at > alert.last_seen_at
     assert len(world.notifications()) == 1
 
-    acked, missing, listed = run_medic_side_by_side(world.env, ("alerts", "ack", str(alert.id), "--reason", "partner is migrating"),
+    acked, missing, listed = run_medic_side_by_side(world.env,
+                                                    ("alerts", "ack", str(alert.id), "--reason",
+                                                     "partner is migrating"),
                                           ("alerts", "ack", "999"), ("alerts", "list", "--json"))
     assert acked.returncode == 0, acked.stderr
     assert f"alert {alert.id} (breaker_open: partner) acknowledged by operator:{USER}" in acked.stdout
@@ -221,7 +227,8 @@ def test_medic_health_prints_the_latest_snapshot(world, redis_url):
     assert degraded.returncode == 1
     data = json.loads(degraded.stdout)
     assert data["status"] == "degraded"
-    assert [(r["metric"], r["subject"], r["level"]) for r in data["reasons"]] == [("open_breakers", "partner", "degraded")]
+    assert [(r["metric"], r["subject"], r["level"]) for r in data["reasons"]] == [("open_breakers", "partner",
+                                                                                   "degraded")]
     assert fresh.returncode == 1
     assert "status  degraded" in fresh.stdout and "(not stored)" in fresh.stdout
     assert "circuit breaker of partner is forced open" in fresh.stdout

@@ -81,7 +81,8 @@ def test_idempotency_key_is_stable_across_replays(http_server):
 
 def test_the_targets_own_idempotency_key_is_kept(http_server):
     http_server.script("/csv", 200)
-    replay(target(http_server.url("/csv"), headers={"idempotency-key": "theirs", "Content-Type": "text/csv"}, body="a,b"))
+    replay(target(http_server.url("/csv"), headers={"idempotency-key": "theirs", "Content-Type": "text/csv"},
+                  body="a,b"))
     [received] = http_server.requests("/csv")
     assert [value for name, value in received.headers.items() if name.lower() == "idempotency-key"] == ["theirs"]
     assert (received.headers["Content-Type"], received.body) == ("text/csv", b"a,b")

@@ -51,7 +51,8 @@ def test_rotates_compresses_and_leaves_other_files_alone(tmp_path):
     result = job(tmp_path, [{"name": "app", "directory": str(logs), "max_size_bytes": 1000}])
     assert result.counts == {"rotated": 1, "compressed": 1, "deleted": 0, "bytes_freed": result.counts["bytes_freed"],
                              "errors": 0} and result.counts["bytes_freed"] > 1000
-    assert names(logs) == ["app.log.1", "app.log.20261129T100000Z.bak", "app.log.20261129T201500Z.gz", "app.txt", "small.log"]
+    assert names(logs) == ["app.log.1", "app.log.20261129T100000Z.bak", "app.log.20261129T201500Z.gz", "app.txt",
+                           "small.log"]
     assert gzip.decompress((logs / "app.log.20261129T201500Z.gz").read_bytes()) == b"x\n" * 600
     assert not result.failed and result.summary.startswith("rotated 1, compressed 1, deleted 0")
     again = job(tmp_path, [{"name": "app", "directory": str(logs), "max_size_bytes": 1000}])
@@ -83,7 +84,8 @@ def test_dry_run_changes_nothing_and_reports_the_plan(tmp_path):
     write(logs / "app.log.20261129T180000Z.gz", b"x" * 100)
     write(logs / "app.log.20261129T170000Z.gz.tmp", b"x" * 10)
     before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in logs.iterdir()}
-    result = job(tmp_path, [{"name": "app", "directory": str(logs), "max_size_bytes": 1000, "keep_count": 2}], dry_run=True)
+    result = job(tmp_path, [{"name": "app", "directory": str(logs), "max_size_bytes": 1000, "keep_count": 2}],
+                 dry_run=True)
     assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in logs.iterdir()} == before
     assert result.counts == {"rotated": 1, "compressed": 2, "deleted": 2, "bytes_freed": 110, "errors": 0}
     assert result.summary.startswith("dry run, nothing changed: would rotate 1, compress 2, delete 2")

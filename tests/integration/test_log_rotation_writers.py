@@ -5,8 +5,8 @@ is lost or repeated. copytruncate: a foreign writer keeps its O_APPEND descripto
 after the copy's last read, until the truncate takes effect, are lost. Measured here: a writer of a
 line a millisecond loses none or almost none; one appending as fast as it can (~200,000 lines/s)
 loses nothing at most rotations and up to a few thousand lines at some, because the truncate waits
-for the file's lock, which that writer keeps retaking, up to tens of milliseconds. Either way lines are lost only at a rotation's
-boundary, whole, never repeated or reordered.
+for the file's lock, which that writer keeps retaking, up to tens of milliseconds. Either way lines
+are lost only at a rotation's boundary, whole, never repeated or reordered.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def stop_writers(writers: list[subprocess.Popen], stop: Path) -> list[int]:
 
 def rotate_repeatedly(ctx: JobContext, log_file: Path) -> int:
     """Run the job back to back for ROTATING_S; returns how many rotations it made."""
-    wait_for(lambda: log_file.exists() and log_file.stat().st_size > 0, timeout_s=20, interval_s=0.01, what="the writers")
+    wait_for(lambda: log_file.exists() and log_file.stat().st_size > 0, timeout_s=20, interval_s=0.01,
+             what="the writers")
     rotations, deadline = 0, time.monotonic() + ROTATING_S
     while time.monotonic() < deadline:
         result = run(ctx)
@@ -118,7 +119,7 @@ def test_rename_rotation_while_medic_processes_write_loses_no_line(tmp_path):
     for line in lines:
         writer, number = re.search(r"writer: (w\d+) line (\d+)$", line).groups()
         numbers[writer].append(int(number))
-    for (writer, seen), total in zip(numbers.items(), written):
+    for (writer, seen), total in zip(numbers.items(), written, strict=True):
         assert seen == list(range(total)), f"{writer}: lines lost, repeated or out of order"
     print(f"rename: {rotations} rotations, {sum(written)} lines from {len(writers)} processes, none lost")
 
@@ -147,7 +148,7 @@ def test_copytruncate_with_a_foreign_append_writer_loses_lines_only_at_rotations
     assert all(re.fullmatch(r"line \d+", line) for lines in files for line in lines), "a partial line"
     numbers = [[int(line.split()[1]) for line in lines] for lines in files if lines]
     assert all(seen == list(range(seen[0], seen[0] + len(seen))) for seen in numbers), "a gap inside a file"
-    lost = [after[0] - before[-1] - 1 for before, after in zip(numbers, numbers[1:])]
+    lost = [after[0] - before[-1] - 1 for before, after in zip(numbers, numbers[1:], strict=False)]
     assert min(lost) >= 0 and numbers[0][0] == 0 and numbers[-1][-1] == total - 1
     assert sum(map(len, numbers)) + sum(lost) == total
     print(f"copytruncate, pause {pause_s} s: {rotations} rotations, {total} lines, {sum(lost)} lost, "

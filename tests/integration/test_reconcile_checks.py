@@ -29,7 +29,8 @@ ORPHANS = {"name": "orphaned-transactions", "database_url_env": "SHOP_DB_URL",
                    "SELECT id, product_id, amount FROM transactions WHERE id = :id",
                    "DELETE FROM transactions WHERE id = :id"]}
 SCHEMA = ["CREATE TABLE products (id INTEGER PRIMARY KEY, sku VARCHAR(64) NOT NULL, stock INTEGER NOT NULL)",
-          "CREATE TABLE transactions (id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL, amount NUMERIC(10, 2) NOT NULL)",
+          "CREATE TABLE transactions (id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL, amount NUMERIC(10, 2) NOT "
+          "NULL)",
           "CREATE TABLE transactions_quarantine (id INTEGER PRIMARY KEY, product_id INTEGER, amount NUMERIC(10, 2))"]
 PRODUCTS = [(1, "ok", 5), (2, "neg-a", -3), (3, "x'; DROP TABLE products; --", -1), (4, "zero", 0)]
 TRANSACTIONS = [(10, 1, "9.99"), (11, 99, "5.00"), (12, 98, "1.50")]
@@ -47,9 +48,9 @@ class Shop:
             for statement in SCHEMA:
                 connection.execute(text(statement))
             connection.execute(text("INSERT INTO products VALUES (:id, :sku, :stock)"),
-                               [dict(zip(("id", "sku", "stock"), row)) for row in PRODUCTS])
+                               [dict(zip(("id", "sku", "stock"), row, strict=True)) for row in PRODUCTS])
             connection.execute(text("INSERT INTO transactions VALUES (:id, :product_id, :amount)"),
-                               [dict(zip(("id", "product_id", "amount"), row)) for row in TRANSACTIONS])
+                               [dict(zip(("id", "product_id", "amount"), row, strict=True)) for row in TRANSACTIONS])
 
     def column(self, sql: str) -> list:
         with self.engine.connect() as connection:
@@ -88,7 +89,8 @@ def logged(database_url, check):
 
 def alerts(database_url):
     with session_factory(database_url)() as session:
-        return list(session.scalars(select(Notification).where(Notification.kind == "reconcile").order_by(Notification.id)))
+        return list(session.scalars(select(Notification).where(Notification.kind == "reconcile")
+                                    .order_by(Notification.id)))
 
 
 def test_auto_fix_fixes_each_row_and_logs_before_and_after(shop, database_url):
@@ -151,7 +153,8 @@ def test_a_broken_check_fails_alone_with_a_clear_message(shop, database_url, mon
                  {**NEGATIVE_STOCK, "auto_fix": True})
     assert result.failed
     assert shop.column("SELECT stock FROM products ORDER BY id") == [5, 0, 0, 0]
-    errors = {name: logged(database_url, name)[0].detail for name in ("bad-sql", "no-variable", "unreachable", "no-key")}
+    errors = {name: logged(database_url, name)[0].detail for name in ("bad-sql", "no-variable", "unreachable",
+                                                                      "no-key")}
     assert "detect failed" in errors["bad-sql"] and "syntax error" in errors["bad-sql"]
     assert errors["no-variable"] == "environment variable NOT_SET_DB_URL (database_url_env) is not set"
     assert "127.0.0.1" in errors["unreachable"] and "s3cret" not in errors["unreachable"]
@@ -164,12 +167,15 @@ def test_a_fix_that_leaves_the_row_detected_is_rolled_back(shop, database_url):
     useless = {**NEGATIVE_STOCK, "auto_fix": True, "fix": ["UPDATE products SET sku = 'touched' WHERE id = :id"]}
     result = run(database_url, useless)
     assert result.failed and result.counts["fix_failed"] == 2
-    assert shop.column("SELECT sku FROM products WHERE stock < 0 ORDER BY id") == ["neg-a", "x'; DROP TABLE products; --"]
+    assert shop.column("SELECT sku FROM products WHERE stock < 0 ORDER BY id") == ["neg-a",
+                                                                                   "x'; DROP TABLE products; --"]
     entry = logged(database_url, "negative-stock")[0]
     assert entry.after == {"id": 2, "sku": "touched", "stock": -3} and "rolled back" in entry.detail
 
 
 def test_a_fix_naming_a_column_detect_lacks_fails_the_check(shop, database_url):
-    result = run(database_url, {**NEGATIVE_STOCK, "auto_fix": True, "fix": "UPDATE products SET stock = 0 WHERE sku = :code"})
-    assert result.failed and "fix uses :code, which detect does not return (it returns id, sku, stock)" in result.summary
+    result = run(database_url,
+                 {**NEGATIVE_STOCK, "auto_fix": True, "fix": "UPDATE products SET stock = 0 WHERE sku = :code"})
+    assert result.failed
+    assert "fix uses :code, which detect does not return (it returns id, sku, stock)" in result.summary
     assert shop.column("SELECT stock FROM products ORDER BY id") == [5, -3, -1, 0]

@@ -116,13 +116,15 @@ def test_counters_across_chunks_stop_at_the_per_run_maximum(seed, database_url):
 
 
 def test_attempt_claims_are_made_consistent_and_audited(seed, database_url):
-    unclaimed = seed.execution("running", {"state": "running", "claimed_by": None, "claimed_at": None, "deadline_at": None})
+    unclaimed = seed.execution("running",
+                               {"state": "running", "claimed_by": None, "claimed_at": None, "deadline_at": None})
     stray = seed.execution("waiting", {"state": "scheduled", "claimed_by": "worker:h:1", "claimed_at": NOW})
     run(database_url, check="medic")
     (given_up,) = seed.all(select(Attempt).where(Attempt.execution_id == unclaimed))
     assert given_up.state == "running" and given_up.claimed_by == "reconciler" and utc(given_up.deadline_at) == NOW
     (cleared,) = seed.all(select(Attempt).where(Attempt.execution_id == stray))
-    assert (cleared.state, cleared.claimed_by, cleared.claimed_at, cleared.deadline_at) == ("scheduled", None, None, None)
+    assert (cleared.state, cleared.claimed_by, cleared.claimed_at, cleared.deadline_at) == ("scheduled", None, None,
+                                                                                            None)
     audit = seed.all(select(AuditEntry).where(AuditEntry.actor == "reconciler").order_by(AuditEntry.id))
     assert [(a.execution_id, a.action) for a in audit] == [(unclaimed, "reconciled"), (stray, "reconciled")]
     assert {e.action for e in entries(seed, "medic:attempt-claims")} == {"fixed"}

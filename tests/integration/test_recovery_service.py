@@ -36,7 +36,8 @@ plans:
   - name: transient
     match: {category: network}
     steps:
-      - {kind: retry, max_attempts: 3, initial_delay_s: 1, backoff_rate: 10, max_delay_s: 100, jitter: none, timeout_s: 30}
+      - {kind: retry, max_attempts: 3, initial_delay_s: 1, backoff_rate: 10, max_delay_s: 100, jitter: none,
+         timeout_s: 30}
       - {kind: notify, channel: log, level: warning}
       - {kind: dead_letter}
 """)
@@ -72,7 +73,8 @@ def test_an_occurrence_starts_an_execution_in_the_same_transaction(world):
     [first] = attempts(sessions)
     assert (first.state, first.number, first.step_kind) == ("scheduled", 1, "retry")
     assert recorder.runs == [(first.id, 1.0)]  # short delay: a countdown
-    intake.report({**NETWORK, "replay": CELERY}, delivery_id="d0-dup")  # different delivery, same content: new occurrence
+    intake.report({**NETWORK, "replay": CELERY},
+                  delivery_id="d0-dup")  # different delivery, same content: new occurrence
     intake.report({**NETWORK, "replay": CELERY, "idempotency_key": "k"}, delivery_id="x1")
     intake.report({**NETWORK, "replay": CELERY, "idempotency_key": "k"}, delivery_id="x2")  # duplicate: no execution
     with sessions() as session:
@@ -175,8 +177,10 @@ def test_operator_actions_are_audited(world):
     operator.retry(service, 2, actor=who)  # a finished execution starts again
     assert execution(sessions, 2).state == "pending" and execution(sessions, 2).run == 2
     with sessions() as session:
-        actions = [(a.actor, a.action) for a in session.scalars(select(AuditEntry).where(AuditEntry.actor == "operator:alice"))]
-    assert actions == [("operator:alice", "retry_now"), ("operator:alice", "cancelled"), ("operator:alice", "restarted"),
+        actions = [(a.actor,
+                    a.action) for a in session.scalars(select(AuditEntry).where(AuditEntry.actor == "operator:alice"))]
+    assert actions == [("operator:alice", "retry_now"), ("operator:alice", "cancelled"),
+                       ("operator:alice", "restarted"),
                        ("operator:alice", "scheduled")]
 
 
@@ -213,7 +217,8 @@ def test_a_refused_notification_stays_queued_and_is_retried_until_delivered(data
     with session_factory(database_url)() as session:
         for _ in range(3):
             clock.advance(3600)  # past any backoff: the sweeper leases it to a deliverer again
-            statuses += [service.deliver(row_id, token) for row_id, token in queue.lease_due(session, now=clock(), limit=10)]
+            statuses += [service.deliver(row_id, token) for row_id,
+                         token in queue.lease_due(session, now=clock(), limit=10)]
         [row] = queue.list_notifications(session)
         session.refresh(row)
     assert statuses == ["refused", "sent"]
@@ -240,7 +245,8 @@ def test_the_same_alert_within_the_cooldown_is_suppressed(database_url, tmp_path
 
 def _plans(tmp_path, step: str):
     path = tmp_path / "notify-plans.yaml"
-    path.write_text(f"plans:\n  - name: bug\n    match: {{category: internal}}\n    steps: [{step}, {{kind: dead_letter}}]\n")
+    path.write_text(f"plans:\n  - name: bug\n    match: {{category: internal}}\n    steps: [{step}, "
+                    f"{{kind: dead_letter}}]\n")
     return path
 
 

@@ -24,7 +24,8 @@ def queued_messages(redis_url: str, queue: str) -> list[dict]:
     for raw in redis.Redis.from_url(redis_url).lrange(queue, 0, -1):
         envelope = json.loads(raw)
         args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
-        found.append({"task": envelope["headers"]["task"], "id": envelope["headers"]["id"], "args": args, "kwargs": kwargs})
+        found.append({"task": envelope["headers"]["task"], "id": envelope["headers"]["id"], "args": args,
+                      "kwargs": kwargs})
     return found
 
 

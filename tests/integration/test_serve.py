@@ -54,7 +54,8 @@ def test_metrics_of_a_real_workload_match_the_database(tmp_path, pg_database, re
                           tmp_path / "worker.log")
     serve, base = start_serve(tmp_path, db_url, redis_url)
     try:
-        deadlock = {"error_type": "psycopg.errors.DeadlockDetected", "message": "deadlock detected", "service": "orders-db"}
+        deadlock = {"error_type": "psycopg.errors.DeadlockDetected", "message": "deadlock detected",
+                    "service": "orders-db"}
         for n in range(3):
             client.send_task("medic.report", args=[{**deadlock, "message": f"deadlock detected: process {n}"}],
                              queue="medic.errors")

@@ -47,8 +47,10 @@ def test_occurrences_group_by_fingerprint_and_count(database_url, classifier):
 
 def test_same_delivery_or_idempotency_key_is_stored_once(database_url, classifier):
     sessions = session_factory(database_url)
-    stored = repository.store_accepted(sessions(), accepted(classifier, idempotency_key="k1"), delivery_id="a", received_at=NOW)
-    again_key = repository.store_accepted(sessions(), accepted(classifier, idempotency_key="k1"), delivery_id="b", received_at=NOW)
+    stored = repository.store_accepted(sessions(), accepted(classifier, idempotency_key="k1"), delivery_id="a",
+                                       received_at=NOW)
+    again_key = repository.store_accepted(sessions(), accepted(classifier, idempotency_key="k1"), delivery_id="b",
+                                          received_at=NOW)
     again_delivery = repository.store_accepted(sessions(), accepted(classifier), delivery_id="a", received_at=NOW)
     assert not stored.duplicate and again_key.duplicate and again_delivery.duplicate
     with sessions() as session:

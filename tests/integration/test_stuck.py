@@ -83,7 +83,8 @@ class World:
 
     def attempts(self, execution_id) -> list[Attempt]:
         with self.sessions() as session:
-            return list(session.scalars(select(Attempt).where(Attempt.execution_id == execution_id).order_by(Attempt.id)))
+            return list(session.scalars(select(Attempt).where(Attempt.execution_id == execution_id)
+                                        .order_by(Attempt.id)))
 
     def execution(self, execution_id) -> Execution:
         with self.sessions() as session:
@@ -177,7 +178,8 @@ def test_requeued_until_the_limit_then_escalated_once(world):
     for _ in range(5):
         world.clock.advance(61)
         outcomes.append(world.run_job().counts)
-    assert outcomes == [{"stuck": 1, "requeued": 1}] * 2 + [{"stuck": 1, "escalated": 1}] + [{"stuck": 1, "left": 1}] * 2
+    assert outcomes == [{"stuck": 1, "requeued": 1}] * 2 + [{"stuck": 1, "escalated": 1}] + [{"stuck": 1,
+                                                                                              "left": 1}] * 2
     [notification] = world.notifications()
     assert (notification.level, notification.channel, notification.execution_id) == ("critical", "log", execution_id)
     assert notification.state == PENDING and notification.id in world.recorder.deliveries
@@ -226,7 +228,8 @@ def test_force_reset_and_complete(world):
     ops.reset(world.service, waiting, actor=ALICE)
     execution = world.execution(waiting)
     assert (execution.state, execution.run, execution.step_index) == ("pending", 2, 0)
-    assert [(a.run, a.step_index, a.state) for a in world.attempts(waiting)][-2:] == [(1, 1, "cancelled"), (2, 0, "scheduled")]
+    assert [(a.run, a.step_index, a.state) for a in world.attempts(waiting)][-2:] == [(1, 1, "cancelled"),
+                                                                                      (2, 0, "scheduled")]
     assert world.audit(waiting)[-2:] == [("operator:alice", "stuck_reset"), ("operator:alice", "scheduled")]
 
     for _ in range(2):  # past step 2 (notify) and 3 (dead_letter): the plan's end
@@ -297,10 +300,12 @@ def test_the_cli(world, redis_url):
 
     with ThreadPoolExecutor(2) as pool:  # each command spends a second or two importing
         listed, table, forced, unknown = pool.map(lambda args: run_medic(world.env, *args), [
-            ("stuck", "list", "--json"), ("stuck", "list"), ("stuck", "force", str(finished)), ("stuck", "requeue", "999")])
+            ("stuck", "list", "--json"), ("stuck", "list"), ("stuck", "force", str(finished)),
+            ("stuck", "requeue", "999")])
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)
-    assert (row["execution_id"], row["kind"], row["action"], row["requeues"]) == (stuck_id, "no_open_attempt", "requeue", 0)
+    assert (row["execution_id"], row["kind"], row["action"], row["requeues"]) == (stuck_id, "no_open_attempt",
+                                                                                  "requeue", 0)
     assert "no_open_attempt" in table.stdout and "requeue 1 of 3" in table.stdout
     assert forced.returncode == 2 and "is succeeded: a finished execution cannot be forced" in forced.stderr
     assert unknown.returncode == 4 and "no execution 999" in unknown.stderr

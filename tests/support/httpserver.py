@@ -26,7 +26,8 @@ class Response:
     delay_s: float = 0.0  # wait this long before answering
 
 
-def respond(status: int = 200, headers: dict[str, str] | None = None, body: Any = None, delay_s: float = 0.0) -> Response:
+def respond(status: int = 200, headers: dict[str, str] | None = None, body: Any = None,
+            delay_s: float = 0.0) -> Response:
     return Response(status, dict(headers or {}), body, delay_s)
 
 

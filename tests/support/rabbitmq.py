@@ -68,7 +68,8 @@ def delete_vhost(vhost: str) -> None:
 def queues(vhost: str) -> dict[str, int]:
     """Every queue of the vhost and its ready messages, as RabbitMQ itself lists them."""
     found = {}
-    for line in rabbitmqctl("list_queues", "-p", vhost, "--quiet", "--no-table-headers", "name", "messages_ready").splitlines():
+    for line in rabbitmqctl("list_queues", "-p", vhost, "--quiet", "--no-table-headers", "name",
+                            "messages_ready").splitlines():
         if line.strip():
             name, ready = line.rsplit("\t", 1)
             found[name] = int(ready)

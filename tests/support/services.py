@@ -62,7 +62,8 @@ def __getattr__(name: str) -> str:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.1, what: str = "condition") -> None:
+def wait_for(predicate: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.1,
+             what: str = "condition") -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
@@ -120,7 +121,8 @@ def medic_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "workers.cli.main", *args]
 
 
-def run_medic(env: dict[str, str], *args: str, stdin: str = "", timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+def run_medic(env: dict[str, str], *args: str, stdin: str = "",
+              timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
     """`medic ARGS` as a subprocess with `env` (see medic_env), its stdout and stderr captured as text.
 
     Its stdin is `stdin` (default: empty), never the terminal's: a prompt reads end of file."""
@@ -128,7 +130,8 @@ def run_medic(env: dict[str, str], *args: str, stdin: str = "", timeout_s: float
                           timeout=timeout_s, check=False)
 
 
-def run_medic_side_by_side(env: dict[str, str], *commands: tuple, workers: int = 4) -> list[subprocess.CompletedProcess[str]]:
+def run_medic_side_by_side(env: dict[str, str], *commands: tuple,
+                           workers: int = 4) -> list[subprocess.CompletedProcess[str]]:
     """Several `medic` commands at once (each spends seconds importing), their results in order.
 
     A command is a tuple of arguments; it may start with a dict of extra environment variables."""

@@ -136,7 +136,7 @@ def test_names_and_get():
 def test_check_installed(wanted, missing):
     messages = check_installed(wanted, ActionRegistry({"log": log_action, "noop": noop_action}))
     assert len(messages) == len(missing)
-    for name, message in zip(missing, messages):
+    for name, message in zip(missing, messages, strict=True):
         assert message.startswith(f"no action named {name!r} is installed") and "installed: log, noop" in message
 
 

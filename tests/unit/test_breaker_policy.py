@@ -22,12 +22,14 @@ def closed_with(*failures: float) -> BreakerState:
 
 
 def half_open(calls: int, probed_at: float = 1030.0, successes: int = 0) -> BreakerState:
-    return BreakerState(state="half_open", opened_at=1000.0, half_open_calls=calls, successes=successes, probed_at=probed_at)
+    return BreakerState(state="half_open", opened_at=1000.0, half_open_calls=calls, successes=successes,
+                        probed_at=probed_at)
 
 
 @pytest.mark.parametrize("state, now_s, expected_state, permit, transition", [
     pytest.param(CLOSED, 0.0, CLOSED, Permit(True), None, id="closed-allows"),
-    pytest.param(closed_with(1.0, 2.0), 5.0, closed_with(1.0, 2.0), Permit(True), None, id="closed-with-failures-allows"),
+    pytest.param(closed_with(1.0, 2.0), 5.0, closed_with(1.0, 2.0), Permit(True), None,
+                 id="closed-with-failures-allows"),
     pytest.param(OPEN, 1000.0, OPEN, Permit(False, 1030.0), None, id="open-refuses-at-opening"),
     pytest.param(OPEN, 1029.999, OPEN, Permit(False, 1030.0), None, id="open-refuses-just-before-timeout"),
     pytest.param(OPEN, 1030.0, HALF, Permit(True, probe=True),
@@ -41,7 +43,8 @@ def half_open(calls: int, probed_at: float = 1030.0, successes: int = 0) -> Brea
     pytest.param(half_open(2), 1031.0, half_open(2), Permit(False, 1060.0), None,
                  id="half-open-refuses-beyond-limit-until-lease-ends"),
     pytest.param(half_open(2), 1059.999, half_open(2), Permit(False, 1060.0), None, id="lease-not-yet-over"),
-    pytest.param(half_open(2, successes=1), 1060.0, half_open(1, probed_at=1060.0, successes=1), Permit(True, probe=True),
+    pytest.param(half_open(2, successes=1), 1060.0, half_open(1, probed_at=1060.0, successes=1),
+                 Permit(True, probe=True),
                  None, id="lost-probes-slots-reclaimed-after-lease"),
     pytest.param(FORCED, 10**9, FORCED, Permit(False), None, id="forced-open-refuses-forever"),
 ])
@@ -111,13 +114,16 @@ def test_sequential_probes_reach_a_success_threshold_above_the_concurrency_limit
         assert (state.state, state.successes, state.half_open_calls) == ("half_open", n, 0)
         state, permit, _ = policy.before_call(state, config, 1030.0 + n)
         assert permit == Permit(True, probe=True)
-    assert policy.on_success(state, config, 1040.0, probe=True) == (CLOSED, Transition("half_open", "closed", "3 probe successes"))
+    assert policy.on_success(state, config, 1040.0, probe=True) == (CLOSED,
+                                                                    Transition("half_open", "closed",
+                                                                               "3 probe successes"))
 
 
 @pytest.mark.parametrize("state, expected", [
     pytest.param(CLOSED, (FORCED, Transition("closed", "forced_open", "forced open")), id="from-closed"),
     pytest.param(HALF, (FORCED, Transition("half_open", "forced_open", "forced open")), id="from-half-open"),
-    pytest.param(BreakerState(state="forced_open", opened_at=5.0), (BreakerState(state="forced_open", opened_at=5.0), None),
+    pytest.param(BreakerState(state="forced_open", opened_at=5.0),
+                 (BreakerState(state="forced_open", opened_at=5.0), None),
                  id="already-forced-keeps-its-time"),
 ])
 def test_force_open(state, expected):

@@ -212,7 +212,7 @@ def test_implicit_context_followed():
         try:
             {}["k"]
         except KeyError:
-            raise ValueError("while handling")
+            raise ValueError("while handling")  # noqa: B904 (the implicit context is the point)
 
     event = build(caught(fn))
     assert event["causes"] == [{"error_type": "KeyError", "message": "'k'"}]
@@ -412,7 +412,7 @@ def test_errno_from_cause_chain():
         try:
             raise ConnectionResetError(104, "Connection reset by peer")
         except OSError:
-            raise AppError("lost connection")
+            raise AppError("lost connection")  # noqa: B904 (the implicit context is the point)
 
     assert build(caught(fn))["errno"] == "ECONNRESET"
 

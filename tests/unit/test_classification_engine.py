@@ -58,7 +58,8 @@ CASES = [
     ("type glob ?", {"type": "E?"}, {"error_type": "E1"}, True),
     ("type list any", {"type": ["A", "B", "C"]}, {"error_type": "B"}, True),
     ("type in MRO", {"type": "OSError"},
-     {"error_type": "ConnectionRefusedError", "error_mro": ["ConnectionRefusedError", "ConnectionError", "OSError"]}, True),
+     {"error_type": "ConnectionRefusedError", "error_mro": ["ConnectionRefusedError", "ConnectionError", "OSError"]},
+     True),
     ("type glob in MRO", {"type": "*ConnectionError"},
      {"error_type": "app.SyncFailed", "error_mro": ["app.SyncFailed", "builtins.ConnectionError"]}, True),
     ("type in cause", {"type": "DeadlockDetected"},
@@ -78,9 +79,11 @@ CASES = [
     ("type+message same cause", {"type": "OperationalError", "message": "could not connect"},
      {"error_type": "SyncFailed", "causes": causes(("OperationalError", "could not connect"))}, True),
     ("type outer, message in cause", {"type": "OperationalError", "message": "could not connect"},
-     {"error_type": "OperationalError", "message": "sync failed", "causes": causes(("OSError", "could not connect"))}, False),
+     {"error_type": "OperationalError", "message": "sync failed", "causes": causes(("OSError", "could not connect"))},
+     False),
     ("type in cause, message outer", {"type": "OperationalError", "message": "could not connect"},
-     {"error_type": "SyncFailed", "message": "could not connect", "causes": causes(("OperationalError", "boom"))}, False),
+     {"error_type": "SyncFailed", "message": "could not connect", "causes": causes(("OperationalError", "boom"))},
+     False),
     ("type in MRO + message top", {"type": "OSError", "message": "refused"},
      {"error_type": "ConnectionRefusedError", "error_mro": ["OSError"], "message": "refused"}, True),
     ("MRO is top layer only", {"type": "OSError", "message": "refused"},
@@ -227,7 +230,8 @@ def test_no_match_means_unknown(build):
 )
 def test_severity_and_retryable_default_from_category(build, category, severity, retryable):
     result = build({"id": "r", "when": {"message": "x"}, "category": category}).classify(event(message="x"))
-    assert (result.category, result.severity, result.retryable, result.confidence) == (category, severity, retryable, 0.8)
+    assert (result.category, result.severity, result.retryable, result.confidence) == (category, severity, retryable,
+                                                                                       0.8)
 
 
 @pytest.mark.parametrize(

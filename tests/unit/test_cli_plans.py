@@ -38,7 +38,8 @@ def test_relative_takes_naive_times_as_utc_and_none_as_nothing():
 
 def test_match_descriptions():
     assert describe_match(Match()) == "(anything)"
-    assert describe_match(Match(category=["network", "timeout"], service="pay*")) == "category=network,timeout service=pay*"
+    assert describe_match(Match(category=["network", "timeout"],
+                                service="pay*")) == "category=network,timeout service=pay*"
 
 
 @pytest.mark.parametrize(("jitter", "first", "third"), [("full", [0, 2], [0, 8]), ("equal", [1, 2], [4, 8]),
@@ -66,7 +67,8 @@ def test_bounds_text():
 
 def test_explain_prints_the_plan_why_and_each_wait(tmp_path):
     extra = tmp_path / "plans.yaml"
-    extra.write_text("plans:\n  - name: partner-orders\n    priority: 60\n    match: {category: network, service: partner}\n"
+    extra.write_text("plans:\n  - name: partner-orders\n    priority: 60\n    match: {category: network, service: "
+                     "partner}\n"
                      "    steps:\n      - {kind: retry, max_attempts: 3, initial_delay_s: 1, jitter: equal}\n"
                      "      - {kind: escalate, channel: log}\n")
     runner = CliRunner()

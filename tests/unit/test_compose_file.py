@@ -120,7 +120,7 @@ def test_log_rotation_covers_every_service_log_file():
     from config.jobs.log_rotation import LogRotationSettings
 
     targets = LogRotationSettings.model_validate_json(
-        '{"targets": %s}' % environment("worker-maintenance")["MEDIC_LOG_ROTATION__TARGETS"]).targets
+        f'{{"targets": {environment("worker-maintenance")["MEDIC_LOG_ROTATION__TARGETS"]}}}').targets
     for service in set(MEDIC_SERVICES) - STDOUT_ONLY:
         log_file = Path(environment(service)["MEDIC_LOG_FILE"])
         assert any(t.directory == log_file.parent and fnmatch.fnmatchcase(log_file.name, t.pattern) for t in targets)
@@ -186,7 +186,8 @@ def test_env_example_holds_placeholders_only():
 
 @pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose is not installed (.ci/run installs it)")
 def test_docker_compose_accepts_the_file():
-    result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "--env-file", ".env.example", "config", "-q"],
+    result = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "--env-file", ".env.example", "config",
+                             "-q"],
                             cwd=REPO, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "MEDIC_ENV_FILE": ".env.example"})
     assert result.returncode == 0, result.stderr

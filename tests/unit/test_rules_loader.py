@@ -118,7 +118,8 @@ def test_later_definition_with_same_id_replaces_earlier(write):
     rule_set = load_rules([first, second])
     assert ids(rule_set) == ["shared", "other"]  # once only, ranked with its new file
     shared = rule_set.rules[0]
-    assert (shared.spec.category, shared.spec.when.message, shared.origin.name, shared.file_rank) == ("auth", "new", "b.yaml", 1)
+    assert (shared.spec.category, shared.spec.when.message, shared.origin.name, shared.file_rank) == ("auth", "new",
+                                                                                                      "b.yaml", 1)
 
 
 def test_same_id_twice_in_one_file_last_wins(write):
@@ -201,8 +202,10 @@ def test_custom_categories_do_not_leak_between_loads(write):
     ("entry", "field", "says"),
     [
         ("when: {message: '(unclosed'}\n    category: network", "field when.message", "invalid regular expression"),
-        ("when: {message: x}\n    category: network\n    colour: red", "field colour", "Extra inputs are not permitted"),
-        ("when: {message: x, colour: red}\n    category: network", "field when.colour", "Extra inputs are not permitted"),
+        ("when: {message: x}\n    category: network\n    colour: red", "field colour",
+         "Extra inputs are not permitted"),
+        ("when: {message: x, colour: red}\n    category: network", "field when.colour",
+         "Extra inputs are not permitted"),
         ("when: {http_status: 600}\n    category: network", "field when.http_status", "600 is not a status"),
         ("when: {http_status: 99}\n    category: network", "field when.http_status", "99 is not a status"),
         ("when: {http_status: '5x'}\n    category: network", "field when.http_status", "'5x' is not a status"),
@@ -212,8 +215,10 @@ def test_custom_categories_do_not_leak_between_loads(write):
         ("when: {layer: middle, message: x}\n    category: network", "field when.layer", "'any' or 'top'"),
         ("when: {type: ''}\n    category: network", "field when.type.0", "at least 1 character"),
         ("when: {message: x}\n    category: network\n    severity: huge", "field severity", "'critical'"),
-        ("when: {message: x}\n    category: network\n    confidence: 1.5", "field confidence", "less than or equal to 1"),
-        ("when: {message: x}\n    category: network\n    priority: 1001", "field priority", "less than or equal to 1000"),
+        ("when: {message: x}\n    category: network\n    confidence: 1.5", "field confidence",
+         "less than or equal to 1"),
+        ("when: {message: x}\n    category: network\n    priority: 1001", "field priority",
+         "less than or equal to 1000"),
         ("when: {message: x}\n    category: network\n    retryable: maybe", "field retryable", "boolean"),
     ],
 )

@@ -201,7 +201,8 @@ def test_empty_config_file_means_defaults(in_tmp, monkeypatch, name, text):
 
 @pytest.mark.parametrize(
     ("name", "text"),
-    [("medic.toml", 'log_level = "debug"\nmax_event_bytes = 5000\n'), ("medic.yaml", "log_level: debug\nmax_event_bytes: 5000\n")],
+    [("medic.toml", 'log_level = "debug"\nmax_event_bytes = 5000\n'),
+     ("medic.yaml", "log_level: debug\nmax_event_bytes: 5000\n")],
 )
 def test_environment_beats_config_file(in_tmp, monkeypatch, name, text):
     monkeypatch.setenv("MEDIC_CONFIG_FILE", str(write(in_tmp / name, text)))

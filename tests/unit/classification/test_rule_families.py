@@ -72,13 +72,15 @@ def case(case_id: str, event: dict, category: str, retryable: bool | None = None
 CASES = [
     # ------------------------------------------------------------ stdlib: errno, OSError
     case("os-aborted-no-errno", ev("ConnectionAbortedError",
-                                   "[WinError 10053] An established connection was aborted by the software in your host machine",
+                                   "[WinError 10053] An established connection was aborted by the software in your "
+                                   "host machine",
                                    mro=["ConnectionError", *OS]), "network"),
-    case("os-permission-no-errno", ev("PermissionError", "[WinError 5] Access is denied: 'C:\\data\\export.csv'", mro=OS),
+    case("os-permission-no-errno",
+         ev("PermissionError", "[WinError 5] Access is denied: 'C:\\data\\export.csv'", mro=OS),
          "auth"),
     case("os-file-not-found-in-cause", ev("config.loader.LoadError", "cannot load settings", mro=EXC,
-                                          causes=[("FileNotFoundError",
-                                                   "[Errno 2] No such file or directory: '/etc/orders/settings.toml'")]),
+                                          causes=[("FileNotFoundError", "[Errno 2] No such file or directory: "
+                                                                        "'/etc/orders/settings.toml'")]),
          "not_found"),
     case("os-file-exists", ev("FileExistsError", "[Errno 17] File exists: '/var/run/orders/worker.pid'", mro=OS,
                               errno="EEXIST"), "conflict", False),
@@ -96,11 +98,13 @@ CASES = [
          "timeout", True),
     case("errno-eperm", ev("PermissionError", "[Errno 1] Operation not permitted: '/etc/app/credentials.json'",
                            mro=OS, errno="EPERM"), "auth", False),
-    case("errno-enoent", ev("FileNotFoundError", "[Errno 2] No such file or directory: '/srv/app/templates/invoice.html'",
-                            mro=OS, errno="ENOENT"), "not_found", False),
+    case("errno-enoent",
+         ev("FileNotFoundError", "[Errno 2] No such file or directory: '/srv/app/templates/invoice.html'",
+            mro=OS, errno="ENOENT"), "not_found", False),
     case("errno-epipe", ev("BrokenPipeError", "[Errno 32] Broken pipe", mro=["ConnectionError", *OS], errno="EPIPE"),
          "network"),
-    case("os-is-a-directory", ev("IsADirectoryError", "[Errno 21] Is a directory: '/var/log/app'", mro=OS, errno="EISDIR"),
+    case("os-is-a-directory",
+         ev("IsADirectoryError", "[Errno 21] Is a directory: '/var/log/app'", mro=OS, errno="EISDIR"),
          "configuration"),
     case("os-memory-error", ev("MemoryError", "", mro=EXC), "resource"),
     # ------------------------------------------------------------ stdlib: socket, ssl
@@ -111,23 +115,30 @@ CASES = [
     case("socket-reset", ev("ConnectionResetError", "[Errno 104] Connection reset by peer",
                             mro=["ConnectionError", *OS], errno="ECONNRESET"), "network"),
     case("ssl-verify-failed", ev("ssl.SSLCertVerificationError",
-                                 "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate (_ssl.c:1006)",
+                                 "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local "
+                                 "issuer certificate (_ssl.c:1006)",
                                  mro=["ssl.SSLError", "OSError", "ValueError", *EXC], errno="EPERM"),
          "configuration", False),
-    case("ssl-eof", ev("ssl.SSLEOFError", "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol (_ssl.c:1006)",
-                       mro=["ssl.SSLError", *OS], errno="ENOEXEC"), "network"),
+    case("ssl-eof",
+         ev("ssl.SSLEOFError",
+            "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol (_ssl.c:1006)",
+            mro=["ssl.SSLError", *OS], errno="ENOEXEC"), "network"),
     case("ssl-wrong-version", ev("ssl.SSLError", "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)",
                                  mro=OS, errno="EPERM"), "configuration"),
-    case("ssl-handshake-timeout", ev("TimeoutError", "_ssl.c:989: The handshake operation timed out", mro=OS), "timeout"),
+    case("ssl-handshake-timeout", ev("TimeoutError", "_ssl.c:989: The handshake operation timed out", mro=OS),
+         "timeout"),
     case("ssl-via-requests", ev(
         "requests.exceptions.SSLError",
         "HTTPSConnectionPool(host='expired.partner.example', port=443): Max retries exceeded with url: /v1/ping "
         "(Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
         "certificate has expired (_ssl.c:1006)')))",
         mro=REQUESTS_CONN, errno="EPERM",
-        causes=[("urllib3.exceptions.MaxRetryError", "HTTPSConnectionPool(host='expired.partner.example', port=443): ..."),
-                ("urllib3.exceptions.SSLError", "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)"),
-                ("ssl.SSLCertVerificationError", "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)")]),
+        causes=[("urllib3.exceptions.MaxRetryError",
+                 "HTTPSConnectionPool(host='expired.partner.example', port=443): ..."),
+                ("urllib3.exceptions.SSLError",
+                 "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)"),
+                ("ssl.SSLCertVerificationError",
+                 "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)")]),
          "configuration"),
     # ------------------------------------------------------------ stdlib: timeouts, subprocess
     case("asyncio-timeout-old-name", ev("asyncio.exceptions.TimeoutError", "", mro=EXC), "timeout"),
@@ -139,10 +150,12 @@ CASES = [
                                  "Command '['pg_dump', '-h', 'db', 'orders']' returned non-zero exit status 1.",
                                  mro=["subprocess.SubprocessError", *EXC]), "unknown"),
     case("subprocess-command-words-ignored", ev("subprocess.CalledProcessError",
-                                                "Command '['curl', '--connect-timeout', '5', '--fail', 'https://x.example']' returned non-zero exit status 22.",
+                                                "Command '['curl', '--connect-timeout', '5', '--fail', "
+                                                "'https://x.example']' returned non-zero exit status 22.",
                                                 mro=["subprocess.SubprocessError", *EXC]), "unknown"),
     case("subprocess-command-not-found", ev("subprocess.CalledProcessError",
-                                            "Command 'wkhtmltopdf /tmp/in.html /tmp/out.pdf' returned non-zero exit status 127.",
+                                            "Command 'wkhtmltopdf /tmp/in.html /tmp/out.pdf' returned non-zero exit "
+                                            "status 127.",
                                             mro=["subprocess.SubprocessError", *EXC]), "configuration", False),
     case("subprocess-wrapped-app-error-decides", ev(
         "backup.jobs.BackupFailed",
@@ -166,8 +179,8 @@ CASES = [
                               "'ascii' codec can't encode character '\\xe9' in position 7: ordinal not in range(128)",
                               mro=["UnicodeError", "ValueError", *EXC]), "data", False),
     case("unicode-decode-wrapped", ev("importer.errors.RowError", "row 17 could not be read", mro=EXC,
-                                      causes=[("UnicodeDecodeError",
-                                               "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte")]),
+                                      causes=[("UnicodeDecodeError", "'utf-8' codec can't decode byte 0xff in "
+                                                                     "position 0: invalid start byte")]),
          "data"),
     case("zlib", ev("zlib.error", "Error -3 while decompressing data: incorrect header check", mro=EXC), "data"),
     case("gzip-truncated", ev("EOFError", "Compressed file ended before the end-of-stream marker was reached", mro=EXC),
@@ -176,7 +189,8 @@ CASES = [
     case("lzma", ev("_lzma.LZMAError", "Input format not supported by decoder", mro=EXC), "data"),
     case("zipfile", ev("zipfile.BadZipFile", "File is not a zip file", mro=EXC), "data"),
     case("bz2", ev("OSError", "Invalid data stream", mro=EXC), "data"),
-    case("pickle", ev("_pickle.UnpicklingError", "invalid load key, '\\x1f'.", mro=["_pickle.PickleError", *EXC]), "data"),
+    case("pickle", ev("_pickle.UnpicklingError", "invalid load key, '\\x1f'.", mro=["_pickle.PickleError", *EXC]),
+         "data"),
     # ------------------------------------------------------------ stdlib: bugs, imports, ValueError
     case("bug-attribute", ev("AttributeError", "'NoneType' object has no attribute 'customer_id'", mro=EXC),
          "internal", False),
@@ -193,11 +207,13 @@ CASES = [
     case("bug-in-cause-wrapped", ev("reports.ReportFailed", "could not build the monthly report", mro=EXC,
                                     causes=[("TypeError", "unsupported operand type(s) for -: 'NoneType' and 'int'")]),
          "internal"),
-    case("eafp-translation-wins-over-key-error", ev("accounts.errors.AccountNotFound", "no account with id 8812", mro=EXC,
-                                                    causes=[("KeyError", "8812")]), "not_found"),
+    case("eafp-translation-wins-over-key-error",
+         ev("accounts.errors.AccountNotFound", "no account with id 8812", mro=EXC,
+            causes=[("KeyError", "8812")]), "not_found"),
     case("import-missing-module", ev("ModuleNotFoundError", "No module named 'psycopg2'", mro=["ImportError", *EXC]),
          "configuration"),
-    case("value-error", ev("ValueError", "invalid literal for int() with base 10: 'twelve'", mro=EXC), "validation", False),
+    case("value-error", ev("ValueError", "invalid literal for int() with base 10: 'twelve'", mro=EXC), "validation",
+         False),
     case("value-error-mentions-timeout", ev("ValueError", "timeout must be a positive number, got -5", mro=EXC),
          "validation"),
     # ------------------------------------------------------------ requests, urllib3
@@ -215,7 +231,8 @@ CASES = [
         "Failed to resolve 'api.partner.example' ([Errno -2] Name or service not known)\"))",
         mro=REQUESTS, errno="EAI_NONAME",
         causes=[("urllib3.exceptions.MaxRetryError", "HTTPSConnectionPool(host='api.partner.example', port=443): ..."),
-                ("urllib3.exceptions.NameResolutionError", "<urllib3.connection.HTTPSConnection object at 0x7f3c2a1b5d90>: "
+                ("urllib3.exceptions.NameResolutionError",
+                 "<urllib3.connection.HTTPSConnection object at 0x7f3c2a1b5d90>: "
                  "Failed to resolve 'api.partner.example' ([Errno -2] Name or service not known)"),
                 ("socket.gaierror", "[Errno -2] Name or service not known")]),
          "network", True),
@@ -226,7 +243,8 @@ CASES = [
         "'Connection to 10.20.0.7 timed out. (connect timeout=3)'))",
         mro=["requests.exceptions.ConnectionError", "requests.exceptions.Timeout", *REQUESTS]), "timeout", True),
     case("requests-read-timeout", ev("requests.exceptions.ReadTimeout",
-                                     "HTTPSConnectionPool(host='api.partner.example', port=443): Read timed out. (read timeout=10)",
+                                     "HTTPSConnectionPool(host='api.partner.example', port=443): Read timed out. (read "
+                                     "timeout=10)",
                                      mro=["requests.exceptions.Timeout", *REQUESTS]), "timeout"),
     case("requests-connection-error-read-timed-out", ev(
         "requests.exceptions.ConnectionError",
@@ -247,7 +265,8 @@ CASES = [
                             "422 Client Error: Unprocessable Entity for url: https://api.partner.example/v2/orders",
                             mro=REQUESTS, http_status=422), "validation", False),
     case("requests-403-rate-limit", ev("requests.exceptions.HTTPError",
-                                       "403 Client Error: rate limit exceeded for url: https://api.github.com/repos/acme/app/commits",
+                                       "403 Client Error: rate limit exceeded for url: "
+                                       "https://api.github.com/repos/acme/app/commits",
                                        mro=REQUESTS, http_status=403, service="github"), "rate_limit", True),
     case("requests-retry-error-502", ev(
         "requests.exceptions.RetryError",
@@ -259,16 +278,19 @@ CASES = [
         "[Errno 111] Connection refused",
         mro=["urllib3.exceptions.ConnectTimeoutError", "urllib3.exceptions.TimeoutError", *URLLIB3]), "network"),
     case("urllib3-protocol", ev("urllib3.exceptions.ProtocolError",
-                                "('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))",
+                                "('Connection aborted.', RemoteDisconnected('Remote end closed connection without "
+                                "response'))",
                                 mro=URLLIB3), "network"),
     # ------------------------------------------------------------ httpx
     case("httpx-response-not-read", ev("httpx.ResponseNotRead",
-                                       "Attempted to access streaming response content, without having called `read()`.",
+                                       "Attempted to access streaming response content, without having called "
+                                       "`read()`.",
                                        mro=["httpx.StreamError", "RuntimeError", *EXC]), "internal"),
     case("httpx-connect-timeout", ev("httpx.ConnectTimeout", "timed out",
                                      mro=["httpx.TimeoutException", *HTTPX_TRANSPORT],
                                      causes=[("httpcore.ConnectTimeout", "timed out")]), "timeout"),
-    case("httpx-pool-timeout", ev("httpx.PoolTimeout", "", mro=["httpx.TimeoutException", *HTTPX_TRANSPORT]), "timeout"),
+    case("httpx-pool-timeout", ev("httpx.PoolTimeout", "", mro=["httpx.TimeoutException", *HTTPX_TRANSPORT]),
+         "timeout"),
     case("httpx-remote-protocol", ev("httpx.RemoteProtocolError", "Server disconnected without sending a response.",
                                      mro=["httpx.ProtocolError", *HTTPX_TRANSPORT]), "network"),
     case("httpx-403", ev("httpx.HTTPStatusError",
@@ -277,18 +299,22 @@ CASES = [
                          mro=HTTPX_STATUS, http_status=403), "auth", False),
     case("httpx-502-wrapped-no-status", ev(
         "billing.sync.SyncError", "could not push invoices", mro=EXC,
-        causes=[("httpx.HTTPStatusError", "Server error '502 Bad Gateway' for url 'https://api.partner.example/v2/invoices'\n"
+        causes=[("httpx.HTTPStatusError",
+                 "Server error '502 Bad Gateway' for url 'https://api.partner.example/v2/invoices'\n"
                  "For more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/502")]),
          "unavailable", True),
     case("httpx-unsupported-protocol", ev("httpx.UnsupportedProtocol",
                                           "Request URL is missing an 'http://' or 'https://' protocol.",
                                           mro=HTTPX_TRANSPORT), "configuration"),
     case("httpx-self-signed", ev("httpx.ConnectError",
-                                 "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate (_ssl.c:1006)",
+                                 "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate "
+                                 "(_ssl.c:1006)",
                                  mro=["httpx.NetworkError", *HTTPX_TRANSPORT], errno="EPERM",
-                                 causes=[("httpcore.ConnectError", "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                                 causes=[("httpcore.ConnectError",
+                                          "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
                                           "self-signed certificate (_ssl.c:1006)"),
-                                         ("ssl.SSLCertVerificationError", "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+                                         ("ssl.SSLCertVerificationError",
+                                          "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
                                           "failed: self-signed certificate (_ssl.c:1006)")]),
          "configuration"),
     # ------------------------------------------------------------ urllib, aiohttp
@@ -299,19 +325,24 @@ CASES = [
     case("urllib-508-no-status", ev("urllib.error.HTTPError", "HTTP Error 508: Loop Detected", mro=URLLIB_HTTP),
          "unavailable"),
     case("urllib-refused", ev("urllib.error.URLError", "<urlopen error [Errno 111] Connection refused>", mro=URLERROR,
-                              errno="ECONNREFUSED", causes=[("ConnectionRefusedError", "[Errno 111] Connection refused")]),
+                              errno="ECONNREFUSED",
+                              causes=[("ConnectionRefusedError", "[Errno 111] Connection refused")]),
          "network"),
-    case("urllib-timed-out-no-cause", ev("urllib.error.URLError", "<urlopen error timed out>", mro=URLERROR), "timeout"),
+    case("urllib-timed-out-no-cause", ev("urllib.error.URLError", "<urlopen error timed out>", mro=URLERROR),
+         "timeout"),
     case("urllib-unknown-url-type", ev("urllib.error.URLError", "<urlopen error unknown url type: htps>", mro=URLERROR),
          "configuration"),
-    case("urllib-other-url-error", ev("urllib.error.URLError", "<urlopen error [Errno 97] Address family not supported by protocol>",
-                                      mro=URLERROR), "network"),
-    case("urllib-410", ev("urllib.error.HTTPError", "HTTP Error 410: Gone", mro=URLLIB_HTTP, http_status=410), "not_found"),
+    case("urllib-other-url-error",
+         ev("urllib.error.URLError", "<urlopen error [Errno 97] Address family not supported by protocol>",
+            mro=URLERROR), "network"),
+    case("urllib-410", ev("urllib.error.HTTPError", "HTTP Error 410: Gone", mro=URLLIB_HTTP, http_status=410),
+         "not_found"),
     case("urllib-429-wrapped-no-status", ev("jira.sync.FetchFailed", "fetching issues failed", mro=EXC,
                                             causes=[("urllib.error.HTTPError", "HTTP Error 429: Too Many Requests")]),
          "rate_limit"),
     case("aiohttp-connector", ev("aiohttp.client_exceptions.ClientConnectorError",
-                                 "Cannot connect to host api.partner.example:443 ssl:default [Connect call failed ('10.20.0.7', 443)]",
+                                 "Cannot connect to host api.partner.example:443 ssl:default [Connect call failed "
+                                 "('10.20.0.7', 443)]",
                                  mro=["aiohttp.client_exceptions.ClientOSError",
                                       "aiohttp.client_exceptions.ClientConnectionError",
                                       "aiohttp.client_exceptions.ClientError", *OS]), "network"),
@@ -328,8 +359,9 @@ CASES = [
          "configuration"),
     case("redis-crossslot", ev("redis.exceptions.ClusterCrossSlotError", "Keys in request don't hash to the same slot",
                                mro=REDIS_RESPONSE, service="cache"), "validation"),
-    case("redis-refused", ev("redis.exceptions.ConnectionError", "Error 111 connecting to redis:6379. Connection refused.",
-                             mro=REDIS, service="cache"), "network", True),
+    case("redis-refused",
+         ev("redis.exceptions.ConnectionError", "Error 111 connecting to redis:6379. Connection refused.",
+            mro=REDIS, service="cache"), "network", True),
     case("redis-max-clients", ev("redis.exceptions.ConnectionError", "max number of clients reached", mro=REDIS,
                                  service="cache"), "unavailable", True),
     case("redis-auth", ev("redis.exceptions.AuthenticationError", "invalid username-password pair or user is disabled.",
@@ -348,8 +380,10 @@ CASES = [
     case("redis-noauth", ev("redis.exceptions.ResponseError", "NOAUTH Authentication required.", mro=REDIS,
                             service="cache"), "auth"),
     case("redis-misconf", ev("redis.exceptions.ResponseError",
-                             "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. "
-                             "Commands that may modify the data set are disabled.", mro=REDIS, service="cache"), "resource"),
+                             "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
+                             "to disk. "
+                             "Commands that may modify the data set are disabled.", mro=REDIS, service="cache"),
+                             "resource"),
     case("redis-lua", ev("redis.exceptions.ResponseError",
                          "Error running script (call to f_3c2a9d4e): @user_script:4: user_script:4: "
                          "attempt to compare nil with number", mro=REDIS, service="cache"), "internal"),
@@ -359,15 +393,19 @@ CASES = [
                             "this user has no permissions to run the 'flushall' command", mro=REDIS_RESPONSE,
                             service="cache"), "auth"),
     # ------------------------------------------------------------ psycopg 3
-    case("pg-bad-encoding", ev("psycopg.errors.CharacterNotInRepertoire", 'invalid byte sequence for encoding "UTF8": 0x00',
-                               mro=PG_DATA, code="22021", service="orders-db"), "data"),
-    case("pg-data-corrupted", ev("psycopg.errors.DataCorrupted", "invalid page in block 4521 of relation base/16384/16412",
-                                 mro=PG_INTERNAL, code="XX001", service="orders-db"), "data"),
+    case("pg-bad-encoding",
+         ev("psycopg.errors.CharacterNotInRepertoire", 'invalid byte sequence for encoding "UTF8": 0x00',
+            mro=PG_DATA, code="22021", service="orders-db"), "data"),
+    case("pg-data-corrupted",
+         ev("psycopg.errors.DataCorrupted", "invalid page in block 4521 of relation base/16384/16412",
+            mro=PG_INTERNAL, code="XX001", service="orders-db"), "data"),
     case("pg-feature-not-supported", ev("psycopg.errors.FeatureNotSupported", "cannot use subquery in check constraint",
-                                        mro=["psycopg.NotSupportedError", "psycopg.DatabaseError", "psycopg.Error", *EXC],
+                                        mro=["psycopg.NotSupportedError", "psycopg.DatabaseError", "psycopg.Error",
+                                             *EXC],
                                         code="0A000", service="orders-db"), "internal"),
-    case("pg-connection-failure-code", ev("psycopg.errors.ConnectionFailure", "SSL error: decryption failed or bad record mac",
-                                          mro=PG_OPERATIONAL, code="08006", service="orders-db"), "network"),
+    case("pg-connection-failure-code",
+         ev("psycopg.errors.ConnectionFailure", "SSL error: decryption failed or bad record mac",
+            mro=PG_OPERATIONAL, code="08006", service="orders-db"), "network"),
     case("pg-transaction-rollback-class", ev("psycopg.errors.TransactionRollback", "transaction rollback",
                                              mro=PG_OPERATIONAL, code="40000", service="orders-db"), "conflict"),
     case("pg-invalid-password-code", ev("psycopg.errors.InvalidPassword",
@@ -378,7 +416,8 @@ CASES = [
                            'FATAL:  password authentication failed for user "orders_rw"', mro=PG_OPERATIONAL[1:],
                            service="orders-db"), "auth", False),
     case("pg-role", ev("psycopg.OperationalError",
-                       'connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  role "reporting" does not exist',
+                       'connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  role '
+                       '"reporting" does not exist',
                        mro=PG_OPERATIONAL[1:], service="orders-db"), "configuration", False),
     case("pg-multi-host-fatal-wins", ev(
         "psycopg.OperationalError",
@@ -397,10 +436,12 @@ CASES = [
     case("pg-too-many-clients", ev("psycopg.errors.TooManyConnections", "sorry, too many clients already",
                                    mro=PG_OPERATIONAL, code="53300", service="orders-db"), "unavailable"),
     case("pg-disk-full", ev("psycopg.errors.DiskFull",
-                            'could not extend file "base/16384/16412": No space left on device\nHINT:  Check free disk space.',
+                            'could not extend file "base/16384/16412": No space left on device\nHINT:  Check free disk '
+                            'space.',
                             mro=PG_OPERATIONAL, code="53100", service="orders-db"), "resource"),
     case("pg-invalid-text", ev("psycopg.errors.InvalidTextRepresentation",
-                               'invalid input syntax for type integer: "abc"\nLINE 1: SELECT * FROM orders WHERE id = \'abc\'',
+                               'invalid input syntax for type integer: "abc"\nLINE 1: SELECT * FROM orders WHERE id = '
+                               '\'abc\'',
                                mro=PG_DATA, code="22P02", service="orders-db"), "validation", False),
     case("pg-insufficient-privilege", ev("psycopg.errors.InsufficientPrivilege", "permission denied for table invoices",
                                          mro=PG_PROGRAMMING, code="42501", service="orders-db"), "auth", False),
@@ -408,12 +449,14 @@ CASES = [
                          'syntax error at or near "FORM"\nLINE 1: SELECT id FORM orders\n                  ^',
                          mro=PG_PROGRAMMING, code="42601", service="orders-db"), "internal"),
     case("pg-foreign-key", ev("psycopg.errors.ForeignKeyViolation",
-                              'insert or update on table "order_lines" violates foreign key constraint "order_lines_order_id_fkey"\n'
+                              'insert or update on table "order_lines" violates foreign key constraint '
+                              '"order_lines_order_id_fkey"\n'
                               'DETAIL:  Key (order_id)=(991) is not present in table "orders".',
                               mro=PG_INTEGRITY, code="23503", service="orders-db"), "data", False),
     case("pg-server-closed", ev("psycopg.OperationalError",
                                 "consuming input failed: server closed the connection unexpectedly\n"
-                                "\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.",
+                                "\tThis probably means the server terminated abnormally\n\tbefore or while processing "
+                                "the request.",
                                 mro=PG_OPERATIONAL[1:], service="orders-db"), "network"),
     case("pg-connection-closed", ev("psycopg.OperationalError", "the connection is closed", mro=PG_OPERATIONAL[1:],
                                     service="orders-db"), "network"),
@@ -429,10 +472,13 @@ CASES = [
     case("pg2-cursor-closed", ev("psycopg2.InterfaceError", "cursor already closed", mro=["psycopg2.Error", *EXC],
                                  service="crm-db"), "internal"),
     case("pg2-refused", ev("psycopg2.OperationalError",
-                           'could not connect to server: Connection refused\n\tIs the server running on host "db" (10.0.0.5) '
-                           'and accepting\n\tTCP/IP connections on port 5432?\n', mro=PG2, service="orders-db"), "network"),
+                           'could not connect to server: Connection refused\n\tIs the server running on host "db" '
+                           '(10.0.0.5) '
+                           'and accepting\n\tTCP/IP connections on port 5432?\n', mro=PG2, service="orders-db"),
+                           "network"),
     case("pg2-unix-socket", ev("psycopg2.OperationalError",
-                               'connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: No such file or directory\n'
+                               'connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: No such '
+                               'file or directory\n'
                                '\tIs the server running locally and accepting connections on that socket?\n',
                                mro=PG2, service="orders-db"), "network"),
     case("pg2-connect-timeout", ev("psycopg2.OperationalError",
@@ -440,15 +486,18 @@ CASES = [
                                    mro=PG2, service="orders-db"), "timeout"),
     case("pg2-serialization", ev("psycopg2.errors.SerializationFailure",
                                  "could not serialize access due to read/write dependencies among transactions\n"
-                                 "DETAIL:  Reason code: Canceled on identification as a pivot, during commit attempt.\n",
+                                 "DETAIL:  Reason code: Canceled on identification as a pivot, during commit "
+                                 "attempt.\n",
                                  mro=PG2_OPERATIONAL, code="40001", service="ledger-db"), "conflict", True),
     case("pg2-not-null", ev("psycopg2.errors.NotNullViolation",
                             'null value in column "email" of relation "customers" violates not-null constraint\n'
                             'DETAIL:  Failing row contains (17, null).\n',
                             mro=["psycopg2.IntegrityError", *PG2], code="23502", service="crm-db"), "data"),
     case("pg2-undefined-column", ev("psycopg2.errors.UndefinedColumn",
-                                    'column "emial" does not exist\nLINE 1: SELECT emial FROM customers\n               ^\n',
-                                    mro=["psycopg2.ProgrammingError", *PG2], code="42703", service="crm-db"), "internal"),
+                                    'column "emial" does not exist\nLINE 1: SELECT emial FROM '
+                                    'customers\n               ^\n',
+                                    mro=["psycopg2.ProgrammingError", *PG2], code="42703", service="crm-db"),
+                                    "internal"),
     case("pg2-connection-already-closed", ev("psycopg2.InterfaceError", "connection already closed",
                                              mro=["psycopg2.Error", *EXC], service="crm-db"), "network"),
     case("pg2-value-too-long", ev("psycopg2.errors.StringDataRightTruncation",
@@ -463,18 +512,21 @@ CASES = [
                                     "Can't reconnect until invalid transaction is rolled back.", mro=SQLA,
                                     service="orders-db"), "internal"),
     case("sqla-enum-value", ev("sqlalchemy.exc.DataError",
-                               '(psycopg2.errors.InvalidTextRepresentation) invalid input value for enum order_status: "shiped"'
+                               '(psycopg2.errors.InvalidTextRepresentation) invalid input value for enum order_status: '
+                               '"shiped"'
                                + SQLA_BG, mro=SQLA_DBAPI, service="orders-db",
                                causes=[("psycopg2.errors.InvalidTextRepresentation",
                                         'invalid input value for enum order_status: "shiped"')]), "validation"),
     case("sqlite-unique", ev("sqlite3.IntegrityError", "UNIQUE constraint failed: users.email",
                              mro=["sqlite3.DatabaseError", "sqlite3.Error", *EXC], service="local-db"), "data"),
     case("sqlite-no-such-table", ev("sqlite3.OperationalError", "no such table: jobs",
-                                    mro=["sqlite3.DatabaseError", "sqlite3.Error", *EXC], service="local-db"), "internal"),
+                                    mro=["sqlite3.DatabaseError", "sqlite3.Error", *EXC], service="local-db"),
+                                    "internal"),
     case("sqlite-full", ev("sqlite3.OperationalError", "database or disk is full",
                            mro=["sqlite3.DatabaseError", "sqlite3.Error", *EXC], service="local-db"), "resource"),
     case("sqlite-cannot-open", ev("sqlite3.OperationalError", "unable to open database file",
-                                  mro=["sqlite3.DatabaseError", "sqlite3.Error", *EXC], service="local-db"), "configuration"),
+                                  mro=["sqlite3.DatabaseError", "sqlite3.Error", *EXC], service="local-db"),
+                                  "configuration"),
     case("asyncpg-query-canceled-no-code", ev("asyncpg.exceptions.QueryCanceledError",
                                               "canceling statement due to statement timeout",
                                               mro=["asyncpg.exceptions.OperatorInterventionError",
@@ -496,23 +548,28 @@ CASES = [
                                              service="reports-db"), "configuration"),
     case("pymysql-foreign-key", ev("pymysql.err.IntegrityError",
                                    "(1452, 'Cannot add or update a child row: a foreign key constraint fails "
-                                   "(`shop`.`order_lines`, CONSTRAINT `fk_order` FOREIGN KEY (`order_id`) REFERENCES `orders` (`id`))')",
-                                   mro=["pymysql.err.DatabaseError", "pymysql.err.MySQLError", *EXC], service="shop-db"),
+                                   "(`shop`.`order_lines`, CONSTRAINT `fk_order` FOREIGN KEY (`order_id`) REFERENCES "
+                                   "`orders` (`id`))')",
+                                   mro=["pymysql.err.DatabaseError", "pymysql.err.MySQLError", *EXC],
+                                   service="shop-db"),
          "data"),
     case("pymysql-data-too-long", ev("pymysql.err.DataError", "(1406, \"Data too long for column 'name' at row 1\")",
                                      mro=["pymysql.err.DatabaseError", "pymysql.err.MySQLError", *EXC],
                                      service="shop-db"), "validation"),
     case("pymysql-syntax", ev("pymysql.err.ProgrammingError",
-                              "(1064, \"You have an error in your SQL syntax; check the manual that corresponds to your "
+                              "(1064, \"You have an error in your SQL syntax; check the manual that corresponds to "
+                              "your "
                               "MySQL server version for the right syntax to use near 'FORM orders' at line 1\")",
                               mro=["pymysql.err.DatabaseError", "pymysql.err.MySQLError", *EXC], service="shop-db"),
          "internal"),
     case("sqla-deadlock-with-code", ev(
         "sqlalchemy.exc.OperationalError",
-        "(psycopg2.errors.DeadlockDetected) deadlock detected\nDETAIL:  Process 812 waits for ShareLock on transaction 9911; "
+        "(psycopg2.errors.DeadlockDetected) deadlock detected\nDETAIL:  Process 812 waits for ShareLock on transaction "
+        "9911; "
         "blocked by process 813.\n\n[SQL: UPDATE stock SET qty=qty - %(n)s WHERE sku = %(sku)s]" + SQLA_BG,
         mro=SQLA_DBAPI, code="40P01", service="inventory-db",
-        causes=[("psycopg2.errors.DeadlockDetected", "deadlock detected\nDETAIL:  Process 812 waits for ShareLock ...")]),
+        causes=[("psycopg2.errors.DeadlockDetected",
+                 "deadlock detected\nDETAIL:  Process 812 waits for ShareLock ...")]),
          "conflict", True),
     case("sqla-deadlock-cause-class-only", ev(
         "sqlalchemy.exc.OperationalError", "(psycopg.errors.DeadlockDetected) see cause" + SQLA_BG, mro=SQLA_DBAPI,
@@ -526,9 +583,11 @@ CASES = [
     case("sqla-unique", ev(
         "sqlalchemy.exc.IntegrityError",
         '(psycopg.errors.UniqueViolation) duplicate key value violates unique constraint "users_email_key"\n'
-        "DETAIL:  Key (email)=(ann@acme.example) already exists.\n[SQL: INSERT INTO users (email) VALUES (%(email)s)]" + SQLA_BG,
+        "DETAIL:  Key (email)=(ann@acme.example) already exists.\n"
+        "[SQL: INSERT INTO users (email) VALUES (%(email)s)]" + SQLA_BG,
         mro=SQLA_DBAPI, code="23505", service="users-db",
-        causes=[("psycopg.errors.UniqueViolation", 'duplicate key value violates unique constraint "users_email_key"')]),
+        causes=[("psycopg.errors.UniqueViolation",
+                 'duplicate key value violates unique constraint "users_email_key"')]),
          "data", False),
     case("sqla-pool-timeout", ev("sqlalchemy.exc.TimeoutError",
                                  "QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00 "
@@ -548,15 +607,18 @@ CASES = [
          "configuration"),
     case("sqla-undefined-table", ev(
         "sqlalchemy.exc.ProgrammingError",
-        '(psycopg.errors.UndefinedTable) relation "invoices_2025" does not exist\nLINE 1: SELECT * FROM invoices_2025' + SQLA_BG,
+        '(psycopg.errors.UndefinedTable) relation "invoices_2025" does not exist\n'
+        "LINE 1: SELECT * FROM invoices_2025" + SQLA_BG,
         mro=SQLA_DBAPI, code="42P01", service="billing-db",
         causes=[("psycopg.errors.UndefinedTable", 'relation "invoices_2025" does not exist')]), "internal"),
     case("sqla-sqlite-locked", ev("sqlalchemy.exc.OperationalError",
-                                  "(sqlite3.OperationalError) database is locked\n[SQL: INSERT INTO jobs (name) VALUES (?)]" + SQLA_BG,
+                                  "(sqlite3.OperationalError) database is locked\n[SQL: INSERT INTO jobs (name) VALUES "
+                                  "(?)]" + SQLA_BG,
                                   mro=SQLA_DBAPI, service="local-db",
                                   causes=[("sqlite3.OperationalError", "database is locked")]), "conflict"),
     case("sqla-unrecognised-operational", ev(
-        "sqlalchemy.exc.OperationalError", "(psycopg.OperationalError) sending query failed: another command is already in progress"
+        "sqlalchemy.exc.OperationalError",
+        "(psycopg.OperationalError) sending query failed: another command is already in progress"
         + SQLA_BG, mro=SQLA_DBAPI, service="orders-db",
         causes=[("psycopg.OperationalError", "sending query failed: another command is already in progress")]),
          "unavailable"),
@@ -565,7 +627,8 @@ CASES = [
                                       service="web-db"), "network"),
     # ------------------------------------------------------------ botocore
     case("boto-clock-skew", client_error("RequestTimeTooSkewed", "PutObject",
-                                         "The difference between the request time and the current time is too large.", 403),
+                                         "The difference between the request time and the current time is too large.",
+                                         403),
          "configuration"),
     case("boto-bad-digest", client_error("BadDigest", "PutObject",
                                          "The Content-MD5 you specified did not match what we received.", 400), "data"),
@@ -579,32 +642,40 @@ CASES = [
                            "Waiter ObjectExists failed: Max attempts exceeded. Previously accepted state: "
                            "Matched expected HTTP status code: 404", mro=BOTOCORE, service="s3"), "timeout"),
     case("grpc-deadline", ev("grpc._channel._MultiThreadedRendezvous",
-                             "<_MultiThreadedRendezvous of RPC that terminated with:\n\tstatus = StatusCode.DEADLINE_EXCEEDED\n"
+                             "<_MultiThreadedRendezvous of RPC that terminated with:\n\tstatus = "
+                             "StatusCode.DEADLINE_EXCEEDED\n"
                              "\tdetails = \"Deadline Exceeded\"\n>", mro=["grpc.RpcError", *EXC], service="pricing"),
          "timeout"),
     case("grpc-permission-denied", ev("grpc._channel._InactiveRpcError",
-                                      "<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.PERMISSION_DENIED\n"
+                                      "<_InactiveRpcError of RPC that terminated with:\n\tstatus = "
+                                      "StatusCode.PERMISSION_DENIED\n"
                                       "\tdetails = \"caller does not have permission\"\n>", mro=["grpc.RpcError", *EXC],
                                       service="pricing"), "auth"),
     case("google-aborted", ev("google.api_core.exceptions.Aborted", "409 Aborted due to cross-transaction contention.",
-                              mro=["google.api_core.exceptions.ClientError", "google.api_core.exceptions.GoogleAPICallError",
-                                   "google.api_core.exceptions.GoogleAPIError", *EXC], service="firestore"), "conflict"),
+                              mro=["google.api_core.exceptions.ClientError",
+                                   "google.api_core.exceptions.GoogleAPICallError",
+                                   "google.api_core.exceptions.GoogleAPIError", *EXC], service="firestore"),
+                                   "conflict"),
     case("google-failed-precondition", ev("google.api_core.exceptions.FailedPrecondition",
-                                          "400 The query requires an index. You can create it here: https://console.firebase.google.com/...",
+                                          "400 The query requires an index. You can create it here: "
+                                          "https://console.firebase.google.com/...",
                                           mro=["google.api_core.exceptions.ClientError",
                                                "google.api_core.exceptions.GoogleAPICallError", *EXC],
                                           service="firestore"), "validation"),
     case("google-default-credentials", ev("google.auth.exceptions.DefaultCredentialsError",
                                           "Your default credentials were not found. To set up Application Default "
-                                          "Credentials, see https://cloud.google.com/docs/authentication/external/set-up-adc "
+                                          "Credentials, see "
+                                          "https://cloud.google.com/docs/authentication/external/set-up-adc "
                                           "for more information.", mro=["google.auth.exceptions.GoogleAuthError", *EXC],
                                           service="gcs"), "configuration"),
     case("google-refresh", ev("google.auth.exceptions.RefreshError",
                               "('invalid_grant: Token has been expired or revoked.', {'error': 'invalid_grant'})",
                               mro=["google.auth.exceptions.GoogleAuthError", *EXC], service="gcs"), "auth"),
     case("google-retry-deadline", ev("google.api_core.exceptions.RetryError",
-                                     "Timeout of 600.0s exceeded, last exception: 503 failed to connect to all addresses",
-                                     mro=["google.api_core.exceptions.GoogleAPIError", *EXC], service="pubsub"), "timeout"),
+                                     "Timeout of 600.0s exceeded, last exception: 503 failed to connect to all "
+                                     "addresses",
+                                     mro=["google.api_core.exceptions.GoogleAPIError", *EXC], service="pubsub"),
+                                     "timeout"),
     case("google-data-loss", ev("google.api_core.exceptions.DataLoss", "500 Unrecoverable data loss or corruption.",
                                 mro=["google.api_core.exceptions.ServerError",
                                      "google.api_core.exceptions.GoogleAPICallError", *EXC], service="gcs"), "data"),
@@ -617,13 +688,16 @@ CASES = [
                                    "connection: [Errno 113] No route to host",
                                    mro=["azure.core.exceptions.AzureError", *EXC], service="blob"), "network"),
     case("azure-modified", ev("azure.core.exceptions.ResourceModifiedError",
-                              "The condition specified using HTTP conditional header(s) is not met.\nErrorCode:ConditionNotMet",
+                              "The condition specified using HTTP conditional header(s) is not "
+                              "met.\nErrorCode:ConditionNotMet",
                               mro=["azure.core.exceptions.HttpResponseError", "azure.core.exceptions.AzureError", *EXC],
                               http_status=412, service="blob"), "conflict"),
     case("azure-no-credential", ev("azure.identity._exceptions.CredentialUnavailableError",
-                                   "EnvironmentCredential authentication unavailable. Environment variables are not fully configured.",
+                                   "EnvironmentCredential authentication unavailable. Environment variables are not "
+                                   "fully configured.",
                                    mro=["azure.core.exceptions.ClientAuthenticationError",
-                                        "azure.core.exceptions.HttpResponseError", "azure.core.exceptions.AzureError", *EXC],
+                                        "azure.core.exceptions.HttpResponseError", "azure.core.exceptions.AzureError",
+                                        *EXC],
                                    service="blob"), "configuration"),
     case("boto-throttling", client_error("ThrottlingException", "PutMetricData", "Rate exceeded", 400, retries=True),
          "rate_limit", True),
@@ -638,17 +712,20 @@ CASES = [
     case("boto-access-denied", client_error("AccessDenied", "GetObject", "Access Denied", 403), "auth", False),
     case("boto-expired-token", client_error("ExpiredTokenException", "SendMessage",
                                             "The security token included in the request is expired", 400), "auth"),
-    case("boto-resource-not-found", client_error("ResourceNotFoundException", "GetItem", "Requested resource not found", 400),
+    case("boto-resource-not-found",
+         client_error("ResourceNotFoundException", "GetItem", "Requested resource not found", 400),
          "not_found", False),
     case("boto-ec2-not-found", client_error("InvalidInstanceID.NotFound", "DescribeInstances",
                                             "The instance ID 'i-0abc1234def567890' does not exist", 400), "not_found"),
     case("boto-validation", client_error("ValidationException", "PutItem",
-                                         "One or more parameter values were invalid: Missing the key id in the item", 400),
+                                         "One or more parameter values were invalid: Missing the key id in the item",
+                                         400),
          "validation", False),
     case("boto-conditional-check", client_error("ConditionalCheckFailedException", "UpdateItem",
                                                 "The conditional request failed", 400), "conflict"),
     case("boto-limit-exceeded", client_error("LimitExceededException", "CreateStream",
-                                             "This request would exceed the shard limit for the account 123456789012 in eu-west-1.",
+                                             "This request would exceed the shard limit for the account 123456789012 "
+                                             "in eu-west-1.",
                                              400), "resource"),
     case("boto-internal-error", client_error("InternalError", "PutObject",
                                              "We encountered an internal error. Please try again.", 500, retries=True),
@@ -659,10 +736,12 @@ CASES = [
         "Idle connections will be closed.", 400), "timeout"),
     case("boto-endpoint-connection", ev("botocore.exceptions.EndpointConnectionError",
                                         'Could not connect to the endpoint URL: "https://sqs.eu-west-1.amazonaws.com/"',
-                                        mro=["botocore.exceptions.ConnectionError", *BOTOCORE], service="sqs"), "network"),
+                                        mro=["botocore.exceptions.ConnectionError", *BOTOCORE], service="sqs"),
+                                        "network"),
     case("boto-read-timeout", ev("botocore.exceptions.ReadTimeoutError",
                                  'Read timeout on endpoint URL: "https://dynamodb.eu-west-1.amazonaws.com/"',
-                                 mro=["botocore.exceptions.HTTPClientError", *BOTOCORE], service="dynamodb"), "timeout"),
+                                 mro=["botocore.exceptions.HTTPClientError", *BOTOCORE], service="dynamodb"),
+                                 "timeout"),
     case("boto-no-credentials", ev("botocore.exceptions.NoCredentialsError", "Unable to locate credentials",
                                    mro=BOTOCORE, service="s3"), "configuration", False),
     case("boto-param-validation", ev("botocore.exceptions.ParamValidationError",
@@ -671,11 +750,13 @@ CASES = [
          "validation"),
     case("boto-wrapped-code", ev("uploads.errors.UploadFailed", "could not store the scan", mro=EXC, code="SlowDown",
                                  service="s3", causes=[("botocore.exceptions.ClientError",
-                                                        "An error occurred (SlowDown) when calling the PutObject operation: "
+                                                        "An error occurred (SlowDown) when calling the PutObject "
+                                                        "operation: "
                                                         "Please reduce your request rate.")]), "rate_limit"),
     case("grpc-unavailable", ev("grpc._channel._InactiveRpcError",
                                 "<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.UNAVAILABLE\n"
-                                "\tdetails = \"failed to connect to all addresses; last error: UNKNOWN: ipv4:10.0.0.8:50051\"\n>",
+                                "\tdetails = \"failed to connect to all addresses; last error: UNKNOWN: "
+                                "ipv4:10.0.0.8:50051\"\n>",
                                 mro=["grpc.RpcError", "grpc.Call", "grpc.RpcContext", "grpc.Future", *EXC],
                                 service="pricing"), "unavailable"),
     # ------------------------------------------------------------ smtplib
@@ -683,12 +764,14 @@ CASES = [
                                   service="smtp"), "internal"),
     case("smtp-auth", ev("smtplib.SMTPAuthenticationError",
                          "(535, b'5.7.8 Username and Password not accepted. For more information, go to\\n"
-                         "5.7.8  https://support.google.com/mail/?p=BadCredentials')", mro=SMTP_RESPONSE, service="smtp"),
+                         "5.7.8  https://support.google.com/mail/?p=BadCredentials')", mro=SMTP_RESPONSE,
+                         service="smtp"),
          "auth", False),
     case("smtp-disconnected", ev("smtplib.SMTPServerDisconnected", "Connection unexpectedly closed", mro=SMTP,
                                  service="smtp"), "network", True),
     case("smtp-recipient-unknown", ev("smtplib.SMTPRecipientsRefused",
-                                      "{'ops@acme.example': (550, b'5.1.1 <ops@acme.example>: Recipient address rejected: "
+                                      "{'ops@acme.example': (550, b'5.1.1 <ops@acme.example>: Recipient address "
+                                      "rejected: "
                                       "User unknown in virtual mailbox table')}", mro=SMTP, service="smtp"),
          "validation", False),
     case("smtp-greylisted", ev("smtplib.SMTPRecipientsRefused",
@@ -712,8 +795,10 @@ CASES = [
                                      mro=["celery.exceptions.TaskError", "celery.exceptions.CeleryError", *EXC],
                                      service="worker"), "timeout"),
     case("kombu-content-disallowed", ev("kombu.exceptions.ContentDisallowed",
-                                        "Refusing to deserialize untrusted content of type pickle (application/x-python-serialize)",
-                                        mro=["kombu.exceptions.SerializerNotInstalled", "kombu.exceptions.KombuError", *EXC],
+                                        "Refusing to deserialize untrusted content of type pickle "
+                                        "(application/x-python-serialize)",
+                                        mro=["kombu.exceptions.SerializerNotInstalled", "kombu.exceptions.KombuError",
+                                             *EXC],
                                         service="worker"), "configuration"),
     case("kombu-decode", ev("kombu.exceptions.DecodeError", "Expecting value: line 1 column 1 (char 0)",
                             mro=["kombu.exceptions.SerializationError", "kombu.exceptions.KombuError", *EXC],
@@ -728,7 +813,8 @@ CASES = [
          "timeout"),
     case("celery-soft-limit-wrapped", ev("reports.tasks.RebuildFailed", "rebuild of index 'orders' aborted", mro=EXC,
                                          service="worker",
-                                         causes=[("billiard.exceptions.SoftTimeLimitExceeded", "SoftTimeLimitExceeded()")]),
+                                         causes=[("billiard.exceptions.SoftTimeLimitExceeded",
+                                                  "SoftTimeLimitExceeded()")]),
          "timeout"),
     case("celery-not-registered", ev("celery.exceptions.NotRegistered", "'reports.tasks.rebuild_index'",
                                      mro=["KeyError", "LookupError", "celery.exceptions.TaskError",
@@ -741,11 +827,13 @@ CASES = [
                             service="worker"), "internal"),
     # ------------------------------------------------------------ pydantic
     case("pydantic-user-error", ev("pydantic.errors.PydanticUserError",
-                                   "`OrderIn` is not fully defined; you should define `Address`, then call `OrderIn.model_rebuild()`.",
+                                   "`OrderIn` is not fully defined; you should define `Address`, then call "
+                                   "`OrderIn.model_rebuild()`.",
                                    mro=["pydantic.errors.PydanticErrorMixin", "RuntimeError", *EXC]), "internal"),
     case("pydantic-model", ev("pydantic_core._pydantic_core.ValidationError",
                               "2 validation errors for OrderIn\nquantity\n  Input should be greater than 0 "
-                              "[type=greater_than, input_value=0, input_type=int]\nsku\n  Field required [type=missing, "
+                              "[type=greater_than, input_value=0, input_type=int]\nsku\n  Field required "
+                              "[type=missing, "
                               "input_value={'quantity': 0}, input_type=dict]", mro=PYDANTIC), "validation", False),
     case("pydantic-settings", ev("pydantic_core._pydantic_core.ValidationError",
                                  "1 validation error for Settings\nbroker_url\n  Field required [type=missing, "
@@ -755,14 +843,17 @@ CASES = [
                                          "1 validation error for Refund\namount\n  Input should be a valid decimal")]),
          "validation"),
     case("pydantic-v1", ev("pydantic.error_wrappers.ValidationError",
-                           "1 validation error for Invoice\ntotal\n  value is not a valid decimal (type=type_error.decimal)",
+                           "1 validation error for Invoice\ntotal\n  value is not a valid decimal "
+                           "(type=type_error.decimal)",
                            mro=["pydantic.error_wrappers.Representation", "ValueError", *EXC]), "validation"),
     # ------------------------------------------------------------ Django
-    case("drf-throttled", ev("rest_framework.exceptions.Throttled", "Request was throttled. Expected available in 38 seconds.",
-                             mro=["rest_framework.exceptions.APIException", *EXC], service="web"), "rate_limit"),
+    case("drf-throttled",
+         ev("rest_framework.exceptions.Throttled", "Request was throttled. Expected available in 38 seconds.",
+            mro=["rest_framework.exceptions.APIException", *EXC], service="web"), "rate_limit"),
     case("django-multiple-objects", ev("orders.models.Order.MultipleObjectsReturned",
                                        "get() returned more than one Order -- it returned 2!",
-                                       mro=["django.core.exceptions.MultipleObjectsReturned", *EXC], service="web"), "data"),
+                                       mro=["django.core.exceptions.MultipleObjectsReturned", *EXC], service="web"),
+                                       "data"),
     case("django-field-error", ev("django.core.exceptions.FieldError",
                                   "Cannot resolve keyword 'custmer' into field. Choices are: customer, id, total",
                                   mro=EXC, service="web"), "internal"),
@@ -771,7 +862,8 @@ CASES = [
          "not_found", False),
     case("django-permission-denied", ev("django.core.exceptions.PermissionDenied", "", mro=EXC, service="web"), "auth"),
     case("django-disallowed-host", ev("django.core.exceptions.DisallowedHost",
-                                      "Invalid HTTP_HOST header: 'evil.example'. You may need to add 'evil.example' to ALLOWED_HOSTS.",
+                                      "Invalid HTTP_HOST header: 'evil.example'. You may need to add 'evil.example' to "
+                                      "ALLOWED_HOSTS.",
                                       mro=["django.core.exceptions.SuspiciousOperation", *EXC], service="web"),
          "validation"),
     case("django-integrity", ev("django.db.utils.IntegrityError",
@@ -782,13 +874,16 @@ CASES = [
     # ------------------------------------------------------------ HTTP status field
     case("status-429", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=429),
          "rate_limit", True),
-    case("status-507", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=507), "resource"),
+    case("status-507", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=507),
+         "resource"),
     case("status-530-class-fallback", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC,
                                          http_status=530), "unavailable", True),
-    case("status-408", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=408), "timeout"),
+    case("status-408", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=408),
+         "timeout"),
     case("status-502", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=502),
          "unavailable", True),
-    case("status-410", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=410), "not_found"),
+    case("status-410", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=410),
+         "not_found"),
     case("status-413", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=413),
          "validation"),
     case("status-451-class-fallback", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC,
@@ -796,8 +891,10 @@ CASES = [
     case("status-511", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=511), "auth"),
     case("status-501", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=501),
          "configuration"),
-    case("status-599", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=599), "timeout"),
-    case("status-423", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=423), "conflict"),
+    case("status-599", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=599),
+         "timeout"),
+    case("status-423", ev("app.clients.ApiError", "upstream answered with an error", mro=EXC, http_status=423),
+         "conflict"),
     # ------------------------------------------------------------ phrasings on unknown classes
     case("phrase-circuit-open", ev("payments.PaymentError", "circuit breaker is open for payments-gateway", mro=EXC),
          "unavailable"),
@@ -808,7 +905,8 @@ CASES = [
     case("phrase-loose-malformed", ev("app.importer.ImportError_", "malformed CSV header in upload 7", mro=EXC),
          "validation"),
     case("phrase-loose-duplicate", ev("app.ledger.PostingError", "duplicate entry for invoice 5", mro=EXC), "data"),
-    case("phrase-loose-not-configured", ev("app.mail.MailError", "SMTP relay not configured", mro=EXC), "configuration"),
+    case("phrase-loose-not-configured", ev("app.mail.MailError", "SMTP relay not configured", mro=EXC),
+         "configuration"),
     case("phrase-rate-limit", ev("app.sync.SyncError", "upstream said: rate limit exceeded, retry in 30s", mro=EXC),
          "rate_limit"),
     case("phrase-no-space", ev("worker.jobs.JobError", "write failed: no space left on device", mro=EXC), "resource"),
@@ -826,31 +924,37 @@ CASES = [
     case("phrase-connection-reset", ev("app.export.ExportError", "connection reset while streaming rows", mro=EXC),
          "network"),
     case("phrase-node-econnrefused", ev("Error", "connect ECONNREFUSED 127.0.0.1:5432", service="node-api"), "network"),
-    case("phrase-loose-timed-out", ev("notify.push.PushError", "request to push service timed out", mro=EXC), "timeout"),
+    case("phrase-loose-timed-out", ev("notify.push.PushError", "request to push service timed out", mro=EXC),
+         "timeout"),
     case("phrase-loose-deadlock", ev("inventory.ReserveError", "deadlock while reserving stock", mro=EXC), "conflict"),
     case("phrase-loose-unavailable", ev("notify.SendError", "upstream service unavailable", mro=EXC), "unavailable"),
-    case("phrase-checksum", ev("cache.blobs.BlobError", "checksum mismatch for chunk 12 of blob 9a1f", mro=EXC), "data"),
+    case("phrase-checksum", ev("cache.blobs.BlobError", "checksum mismatch for chunk 12 of blob 9a1f", mro=EXC),
+         "data"),
     case("phrase-loose-not-found", ev("catalog.SyncError", "product 8812 not found in upstream catalog", mro=EXC),
          "not_found"),
     # ------------------------------------------------------------ name families, breakers
     case("family-rate-limited", ev("partnerapi.errors.RateLimited", "try again in 12s", mro=EXC), "rate_limit"),
-    case("family-unavailable", ev("search.errors.ServiceUnavailableError", "cluster is yellow", mro=EXC), "unavailable"),
+    case("family-unavailable", ev("search.errors.ServiceUnavailableError", "cluster is yellow", mro=EXC),
+         "unavailable"),
     case("family-auth", ev("stripe.error.AuthenticationError",
                            "No API key provided. (HINT: set your API key using \"stripe.api_key = <API-KEY>\")",
                            mro=["stripe.error.StripeError", *EXC], service="stripe"), "auth"),
-    case("family-resource", ev("storage.errors.StorageQuotaExceeded", "tenant 42 is over its plan", mro=EXC), "resource"),
+    case("family-resource", ev("storage.errors.StorageQuotaExceeded", "tenant 42 is over its plan", mro=EXC),
+         "resource"),
     case("family-validation", ev("marshmallow.exceptions.ValidationError", "{'email': ['Not a valid email address.']}",
                                  mro=["marshmallow.exceptions.MarshmallowError", *EXC]), "validation"),
     case("family-data", ev("archive.store.CorruptRecord", "record 9 unreadable", mro=EXC), "data"),
     case("family-configuration", ev("app.config.ConfigError", "key 'broker_url' missing", mro=EXC), "configuration"),
     case("family-custom-timeout", ev("payments.gateway.GatewayTimeout", "no answer from gateway", mro=EXC), "timeout"),
     case("family-custom-not-found", ev("catalog.errors.ProductNotFound", "sku X-1", mro=EXC), "not_found"),
-    case("family-custom-conflict", ev("orders.errors.VersionConflict", "order 91 changed meanwhile", mro=EXC), "conflict"),
+    case("family-custom-conflict", ev("orders.errors.VersionConflict", "order 91 changed meanwhile", mro=EXC),
+         "conflict"),
     case("family-websocket-closed", ev("websockets.exceptions.ConnectionClosedError", "no close frame received or sent",
                                        mro=["websockets.exceptions.ConnectionClosed",
                                             "websockets.exceptions.WebSocketException", *EXC]), "network"),
-    case("breaker-open-over-cause", ev("pybreaker.CircuitBreakerError", "Timeout not elapsed yet, circuit breaker still open",
-                                       mro=EXC, causes=[("ConnectionRefusedError", "[Errno 111] Connection refused")]),
+    case("breaker-open-over-cause",
+         ev("pybreaker.CircuitBreakerError", "Timeout not elapsed yet, circuit breaker still open",
+            mro=EXC, causes=[("ConnectionRefusedError", "[Errno 111] Connection refused")]),
          "unavailable", True),
     # ------------------------------------------------------------ wrapped: the cause decides
     case("wrapped-deadlock", ev("devsync.core.SyncFailed", "sync of batch 12 failed", mro=EXC, code="40P01",
@@ -858,11 +962,13 @@ CASES = [
     case("wrapped-no-such-bucket", ev("orders.export.ExportFailed", "could not upload the export", mro=EXC,
                                       code="NoSuchBucket", causes=[("botocore.exceptions.ClientError",
                                                                     "An error occurred (NoSuchBucket) when calling the "
-                                                                    "PutObject operation: The specified bucket does not exist")]),
+                                                                    "PutObject operation: The specified bucket does "
+                                                                    "not exist")]),
          "not_found"),
     case("wrapped-subprocess-timeout", ev("reports.RenderFailed", "rendering invoice 7781 failed", mro=EXC,
                                           causes=[("subprocess.TimeoutExpired",
-                                                   "Command '['wkhtmltopdf', 'in.html', 'out.pdf']' timed out after 60 seconds")]),
+                                                   "Command '['wkhtmltopdf', 'in.html', 'out.pdf']' timed out after 60 "
+                                                   "seconds")]),
          "timeout"),
     case("wrapped-401", ev("sync.PullFailed", "pull failed", mro=EXC,
                            causes=[("requests.exceptions.HTTPError",
@@ -872,7 +978,8 @@ CASES = [
                             causes=[("zlib.error", "Error -3 while decompressing data: invalid stored block lengths")]),
          "data"),
     case("wrapped-runtime-json", ev("app.ImportFailed", "import of feed failed", mro=["RuntimeError", *EXC],
-                                    causes=[("json.decoder.JSONDecodeError", "Expecting value: line 1 column 1 (char 0)")]),
+                                    causes=[("json.decoder.JSONDecodeError",
+                                             "Expecting value: line 1 column 1 (char 0)")]),
          "validation"),
     # ------------------------------------------------------------ nothing matched
     case("unknown-five-digit-code-not-sqlstate", ev("twilio.base.exceptions.TwilioRestException",

@@ -31,7 +31,8 @@ def files(tmp_path) -> dict[str, Path]:
     (staged / "config" / "rules").mkdir(parents=True)
     (staged / "database.sqlite").write_bytes(bytes(range(256)) * 64)
     (staged / "config" / "rules" / "rules.yaml").write_text("version: 1\nrules: []\n")
-    return {"database.sqlite": staged / "database.sqlite", "config/rules/rules.yaml": staged / "config/rules/rules.yaml"}
+    return {"database.sqlite": staged / "database.sqlite",
+            "config/rules/rules.yaml": staged / "config/rules/rules.yaml"}
 
 
 def test_written_archive_reads_back_and_extracts(tmp_path, files):

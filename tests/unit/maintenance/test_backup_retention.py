@@ -55,7 +55,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("candidates", "policy", "kept"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(("candidates", "policy", "kept"), [case[1:] for case in CASES],
+                         ids=[case[0] for case in CASES])
 def test_keeps_exactly(candidates, policy, kept):
     decision = decide(candidates, policy)
     assert set(decision.keep) == kept

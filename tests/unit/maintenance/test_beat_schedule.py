@@ -101,7 +101,8 @@ def test_separate_beat_redis(in_tmp):
     other = "redis://127.0.0.1:6379/9"
     config = celery_config(load_settings(broker_url="amqp://guest@localhost//", database_url=POSTGRES,
                                          beat_redis_url=other))
-    assert config["beat_scheduler"] == "workers.beat_redbeat:HeartbeatRedBeatScheduler" and config["redbeat_redis_url"] == other
+    assert config["beat_scheduler"] == "workers.beat_redbeat:HeartbeatRedBeatScheduler"
+    assert config["redbeat_redis_url"] == other
 
 
 def test_embedded_defaults_use_the_json_file_scheduler(in_tmp):
@@ -120,5 +121,6 @@ def test_file_scheduler_can_be_chosen_with_redis(in_tmp):
 def test_redbeat_without_redis_is_a_config_error(in_tmp):
     from config.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="MEDIC_BEAT_SCHEDULER is redbeat but no Redis is known: set MEDIC_BEAT_REDIS_URL"):
+    with pytest.raises(ConfigError,
+                       match="MEDIC_BEAT_SCHEDULER is redbeat but no Redis is known: set MEDIC_BEAT_REDIS_URL"):
         load_settings(beat_scheduler="redbeat")

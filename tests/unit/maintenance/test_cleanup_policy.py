@@ -53,7 +53,8 @@ def test_broker_cutoff_is_naive_local_time(offset_h, retention_s, expected):
     assert policy.broker_cutoff(NOW, retention_s, local=local) == expected
 
 
-@pytest.mark.parametrize("retention_s, problem", [(86_400, False), (0, False), (3_660, False), (3_659, True), (60, True)])
+@pytest.mark.parametrize("retention_s, problem",
+                         [(86_400, False), (0, False), (3_660, False), (3_659, True), (60, True)])
 def test_broker_retention_must_outlast_any_message_a_worker_holds(retention_s, problem, tmp_path):
     # Default limits: the longest job hard limit is 3600 s (backup, db-maintenance), countdowns up to 60 s.
     settings = Settings(data_dir=tmp_path, cleanup=CleanupSettings(broker_delivered_retention_s=retention_s))

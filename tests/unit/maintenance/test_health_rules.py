@@ -35,7 +35,7 @@ def test_firing(changes, expected):
     reasons = evaluate(healthy(**changes), HealthSettings(), backups_expected=True).reasons
     fired = firing(reasons)
     assert [(f.rule, f.subject, f.level) for f in fired] == expected
-    for fire, reason in zip(fired, reasons):
+    for fire, reason in zip(fired, reasons, strict=False):
         assert fire.summary == reason.text
         assert fire.detail == {"metric": reason.metric, "value": reason.value, "threshold": reason.threshold,
                                "status_level": reason.level}

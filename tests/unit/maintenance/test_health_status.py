@@ -115,10 +115,12 @@ def test_custom_thresholds_apply():
 
 
 @pytest.mark.parametrize("fields, named", [
-    ({"queue_backlog_degraded": 100, "queue_backlog_unhealthy": 10}, r"queue_backlog_unhealthy \(10\) must be at least queue_backlog_degraded \(100\)"),
+    ({"queue_backlog_degraded": 100, "queue_backlog_unhealthy": 10},
+     r"queue_backlog_unhealthy \(10\) must be at least queue_backlog_degraded \(100\)"),
     ({"error_rate_degraded_per_min": 5, "error_rate_unhealthy_per_min": 1}, "error_rate_unhealthy_per_min"),
     ({"backup_degraded_after_h": 48, "backup_unhealthy_after_h": 24}, "backup_unhealthy_after_h"),
-    ({"recovery_success_degraded_below": 0.5, "recovery_success_unhealthy_below": 0.9}, "recovery_success_unhealthy_below"),
+    ({"recovery_success_degraded_below": 0.5, "recovery_success_unhealthy_below": 0.9},
+     "recovery_success_unhealthy_below"),
 ])
 def test_thresholds_out_of_order_are_refused(fields, named):
     with pytest.raises(ValidationError, match=named):

@@ -47,7 +47,8 @@ def described(actions) -> list[str]:
         ([f("app.log", 0)], {"max_age_s": 60}, []),  # empty: never rotated
         ([f("app.log", 5)], {"max_age_s": 60}, [f"Rotate app.log -> app.log.{STAMP}"]),  # never rotated: due
         ([f("app.log", 5), f("app.log.20261129T191501Z.gz")], {"max_age_s": 3600}, []),  # 3599 s ago
-        ([f("app.log", 5), f("app.log.20261129T191500Z.gz")], {"max_age_s": 3600}, [f"Rotate app.log -> app.log.{STAMP}"]),
+        ([f("app.log", 5), f("app.log.20261129T191500Z.gz")], {"max_age_s": 3600},
+         [f"Rotate app.log -> app.log.{STAMP}"]),
         ([f("app.log", 5), f("app.log.20261129T191500Z.gz")], {"max_size_bytes": None, "max_age_s": 7200}, []),
         # a rotation in the same second gets a counter after the highest one
         ([f("app.log", 100), f(f"app.log.{STAMP}.gz"), f(f"app.log.{STAMP}-3.gz")], {"compress": False},
@@ -106,7 +107,8 @@ HISTORY = [f("app.log.20261129T190000Z.gz", 100), f("app.log.20261129T180000Z.gz
     [
         ({"keep_count": 10}, []),
         ({"keep_count": 2}, ["app.log.20261129T170000Z.gz", "app.log.20261129T160000Z.gz"]),
-        ({"keep_count": 1}, ["app.log.20261129T180000Z.gz", "app.log.20261129T170000Z.gz", "app.log.20261129T160000Z.gz"]),
+        ({"keep_count": 1},
+         ["app.log.20261129T180000Z.gz", "app.log.20261129T170000Z.gz", "app.log.20261129T160000Z.gz"]),
         ({"keep_total_bytes": 300}, ["app.log.20261129T170000Z.gz", "app.log.20261129T160000Z.gz"]),
         ({"keep_total_bytes": 599}, ["app.log.20261129T170000Z.gz", "app.log.20261129T160000Z.gz"]),
         ({"keep_total_bytes": 600}, ["app.log.20261129T160000Z.gz"]),
@@ -137,7 +139,8 @@ def test_retention_is_per_log_file_and_deletes_every_form_of_a_rotation():
 
 def test_counter_orders_rotations_of_the_same_second():
     files = [f(f"app.log.{STAMP}.gz"), f(f"app.log.{STAMP}-1.gz"), f(f"app.log.{STAMP}-2.gz")]
-    assert [d.name for d in plan_retention(files, target(keep_count=1), NOW)] == [f"app.log.{STAMP}-1.gz", f"app.log.{STAMP}.gz"]
+    assert [d.name for d in plan_retention(files, target(keep_count=1), NOW)] == [f"app.log.{STAMP}-1.gz",
+                                                                                  f"app.log.{STAMP}.gz"]
 
 
 def test_a_dry_run_plans_retention_on_the_listing_after_rotation():

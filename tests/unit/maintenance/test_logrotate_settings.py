@@ -16,7 +16,8 @@ def test_targets_come_from_the_environment_as_json(monkeypatch):
     monkeypatch.setenv("MEDIC_LOG_ROTATION__TARGETS", json.dumps(targets))
     monkeypatch.setenv("MEDIC_LOG_ROTATION__KEEP_COUNT", "4")
     [target] = load_settings().log_rotation.effective_targets(None)
-    assert (target.name, target.directory, target.mode, target.keep_count) == ("nginx", Path("/var/log/nginx"), "copytruncate", 4)
+    assert (target.name, target.directory, target.mode, target.keep_count) == ("nginx", Path("/var/log/nginx"),
+                                                                               "copytruncate", 4)
 
 
 def test_targets_come_from_the_config_file(tmp_path, monkeypatch):
@@ -47,7 +48,8 @@ def test_medics_own_log_file_is_the_default_target(tmp_path):
 
 def test_own_log_file_is_left_to_a_target_that_covers_it_or_switched_off(tmp_path):
     log_file = tmp_path / "medic.log"
-    covered = load_settings(log_file=str(log_file), log_rotation={"targets": [{"name": "all", "directory": str(tmp_path)}]})
+    covered = load_settings(log_file=str(log_file),
+                            log_rotation={"targets": [{"name": "all", "directory": str(tmp_path)}]})
     assert [t.name for t in covered.log_rotation.effective_targets(covered.log_file)] == ["all"]
     off = load_settings(log_file=str(log_file), log_rotation={"rotate_own_log": False})
     assert off.log_rotation.effective_targets(off.log_file) == []
@@ -59,7 +61,8 @@ def test_own_log_file_is_left_to_a_target_that_covers_it_or_switched_off(tmp_pat
         ({"targets": [{"pattern": "*.log"}]}, "MEDIC_LOG_ROTATION__TARGETS__0__DIRECTORY: Field required"),
         ({"targets": [{"directory": " "}]}, "MEDIC_LOG_ROTATION__TARGETS__0__DIRECTORY: directory is empty"),
         ({"targets": [{"directory": "/a", "max_size_bytes": 0}]}, "MEDIC_LOG_ROTATION__TARGETS__0__MAX_SIZE_BYTES"),
-        ({"targets": [{"directory": "/a", "keep_total_bytes": -1}]}, "MEDIC_LOG_ROTATION__TARGETS__0__KEEP_TOTAL_BYTES"),
+        ({"targets": [{"directory": "/a", "keep_total_bytes": -1}]},
+         "MEDIC_LOG_ROTATION__TARGETS__0__KEEP_TOTAL_BYTES"),
         ({"targets": [{"directory": "/a", "mode": "move"}]}, "MEDIC_LOG_ROTATION__TARGETS__0__MODE"),
         ({"targets": [{"directory": "/a", "pattern": "logs/*.log"}]}, "pattern 'logs/*.log' must be a file-name glob"),
         ({"targets": [{"name": "app", "directory": "/a", "pattern": "app.log*"}]},
@@ -70,7 +73,8 @@ def test_own_log_file_is_left_to_a_target_that_covers_it_or_switched_off(tmp_pat
         ({"targets": [{"directory": "/a"}, {"name": "x", "directory": "/b", "max_size_bytes": None}]},
          "targets[1] ('x'): set max_size_bytes or max_age_s"),
         ({"keep_count": None, "retention_days": None}, "the defaults (used for MEDIC_LOG_FILE): set keep_count"),
-        ({"targets": [{"name": "x", "directory": "/a"}, {"name": "x", "directory": "/b"}]}, "more than one target named 'x'"),
+        ({"targets": [{"name": "x", "directory": "/a"}, {"name": "x", "directory": "/b"}]},
+         "more than one target named 'x'"),
     ],
 )
 def test_invalid_targets_are_refused_naming_target_and_field(rotation, message):

@@ -10,7 +10,8 @@ from config.errors import ConfigError
 from config.settings import load_settings
 
 CHECK = {"name": "negative-stock", "database_url_env": "SHOP_DB_URL",
-         "detect": "SELECT id, stock FROM products WHERE stock < 0;", "fix": "UPDATE products SET stock = 0 WHERE id = :id"}
+         "detect": "SELECT id, stock FROM products WHERE stock < 0;",
+         "fix": "UPDATE products SET stock = 0 WHERE id = :id"}
 
 
 def reconcile(*checks, **more):
@@ -26,7 +27,8 @@ def test_defaults_and_normalisation():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"database_url_env": "postgresql://shop:pw@db/shop"}, "check 'negative-stock': database_url_env: must be the NAME"),
+    ({"database_url_env": "postgresql://shop:pw@db/shop"},
+     "check 'negative-stock': database_url_env: must be the NAME"),
     ({"detect": " ; "}, "check 'negative-stock': detect: must not be empty"),
     ({"fix": None, "auto_fix": True}, "check 'negative-stock': auto_fix: is true but there is no fix statement"),
     ({"fix": []}, "check 'negative-stock': fix: must name at least one statement"),
@@ -70,4 +72,5 @@ def test_the_documented_example_is_valid(monkeypatch):
     example = Path(__file__).resolve().parents[3] / "docs" / "maintenance" / "reconcile-checks.example.yaml"
     monkeypatch.setenv("MEDIC_CONFIG_FILE", str(example))
     current = load_settings().reconcile
-    assert [(c.name, c.auto_fix) for c in current.checks] == [("negative-stock", True), ("orphaned-transactions", False)]
+    assert [(c.name, c.auto_fix) for c in current.checks] == [("negative-stock", True),
+                                                              ("orphaned-transactions", False)]

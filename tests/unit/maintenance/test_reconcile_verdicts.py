@@ -28,7 +28,8 @@ EARLIER = datetime(2026, 2, 1, tzinfo=UTC)
 ])
 def test_execution_against_its_open_attempts(state, running, scheduled, to_state, deferred):
     finding = execution_finding(state, running, scheduled)
-    consistent = (state, running, scheduled) in {("pending", 0, 1), ("waiting", 0, 1), ("running", 1, 0), ("succeeded", 0, 0)}
+    consistent = (state, running, scheduled) in {("pending", 0, 1), ("waiting", 0, 1), ("running", 1, 0),
+                                                 ("succeeded", 0, 0)}
     assert (finding is None) == consistent
     if finding is not None:
         assert (finding.to_state, finding.deferred) == (to_state, deferred)
@@ -60,5 +61,6 @@ def test_an_attempt_is_claimed_exactly_when_it_runs(state, claimed_at, claimed_b
     ("failed", 1, "succeeded", 1, False),
     ("cancelled", 1, "waiting", 2, False),
 ])
-def test_open_attempts_an_execution_no_longer_owns(attempt_state, attempt_run, execution_state, execution_run, orphaned):
+def test_open_attempts_an_execution_no_longer_owns(attempt_state, attempt_run, execution_state, execution_run,
+                                                   orphaned):
     assert (orphaned_attempt(attempt_state, attempt_run, execution_state, execution_run) is not None) == orphaned

@@ -27,7 +27,8 @@ def test_check_lists_the_locales():
     result = run("check")
     assert result.exit_code == 0, result.output
     assert "ok: 3 locales" in result.output
-    assert [line.split()[0] for line in result.output.splitlines() if line[:3] in ("de ", "en ", "fr ")] == ["de", "en", "fr"]
+    assert [line.split()[0] for line in result.output.splitlines() if line[:3] in ("de ", "en ", "fr ")] == ["de", "en",
+                                                                                                             "fr"]
 
 
 def test_check_includes_the_files_of_the_setting(monkeypatch, messages_file):
@@ -64,7 +65,8 @@ def test_preview_a_category():
     result = run("preview", "--category", "timeout", "--locale", "de-CH", "--recovery-state", "succeeded")
     assert result.exit_code == 0, result.output
     assert "situation       recovered" in result.output
-    assert "end_user   Ein Dienst hat langsam geantwortet, Ihre Anfrage wurde inzwischen aber erfolgreich ausgeführt." in result.output
+    assert ("end_user   Ein Dienst hat langsam geantwortet, Ihre Anfrage wurde inzwischen aber erfolgreich "
+            "ausgeführt.") in result.output
     assert "note: no templates for locale 'de-CH'; 'de' is the best match" in result.output
 
 

@@ -132,9 +132,11 @@ def test_an_unknown_or_missing_category_uses_the_default_entry():
     assert "fails with made_up errors" in CATALOG.render_group(group("made_up")).messages["operator"]
     assert CATALOG.render_group({}).messages == {
         "end_user": "Something went wrong, so your request could not be completed. Please try again later.",
-        "operator": "unknown (unknown) fails with unknown errors. Occurrences: unknown, last unknown, severity unknown. "
+        "operator": "unknown (unknown) fails with unknown errors. Occurrences: unknown, last unknown, severity "
+                    "unknown. "
                     "No recovery is running for it.",
-        "developer": "unknown in unknown.unknown: “unknown”. Classified as unknown by rule unknown (confidence=unknown, "
+        "developer": "unknown in unknown.unknown: “unknown”. Classified as unknown by rule unknown "
+                     "(confidence=unknown, "
                      "severity=unknown, retryable=unknown). Recovery: none, plan none."}
 
 
@@ -174,7 +176,8 @@ def test_alert_texts():
     assert messages["operator"] == ("Queue medic.intake is backing up: 1200 messages waiting (threshold 1000). "
                                     "Level warning, state open, opened 2026-01-01T11:00Z.")
     resolved = CATALOG.render_alert({**ALERT, "rule": "queue_backlog", "state": "resolved"}, locale="de").messages
-    assert resolved["operator"] == "Behoben: die Queue medic.intake liegt wieder unter der Schwelle (Alarm geöffnet 2026-01-01T11:00Z)."
+    assert resolved["operator"] == ("Behoben: die Queue medic.intake liegt wieder unter der Schwelle "
+                                    "(Alarm geöffnet 2026-01-01T11:00Z).")
 
 
 def test_alerts_tolerate_missing_detail_and_odd_states():

@@ -29,7 +29,8 @@ def test_objects_are_not_introspected():
 
 
 def test_none_and_absent_values_read_as_the_missing_phrase():
-    assert render("{plan_name} {service}", {"plan_name": None}, lambda name: f"<no {name}>") == "<no plan_name> <no service>"
+    assert render("{plan_name} {service}", {"plan_name": None},
+                  lambda name: f"<no {name}>") == "<no plan_name> <no service>"
 
 
 def test_escaped_braces_and_unknown_names_are_left_alone():
@@ -37,7 +38,8 @@ def test_escaped_braces_and_unknown_names_are_left_alone():
 
 
 @pytest.mark.parametrize(("value", "text"), [
-    (True, "true"), (False, "false"), (17, "17"), (0.92, "0.92"), (0.8500000001, "0.85"), (1e20, "100000000000000000000"),
+    (True, "true"), (False, "false"), (17, "17"), (0.92, "0.92"), (0.8500000001, "0.85"),
+    (1e20, "100000000000000000000"),
     (2.0, "2"), (-0.0001, "0"), (float("nan"), "nan"),
     (datetime(2026, 1, 2, 3, 4, 59, tzinfo=UTC), "2026-01-02T03:04Z"),
     (datetime(2026, 1, 2, 5, 4, tzinfo=timezone(timedelta(hours=2))), "2026-01-02T03:04Z"),

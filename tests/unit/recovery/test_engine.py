@@ -18,7 +18,8 @@ def plan(*steps: dict, on_exhausted: str = "dead_letter") -> PlanSpec:
     return PlanSpec.model_validate({"name": "p", "steps": list(steps), "on_exhausted": on_exhausted})
 
 
-RETRY = {"kind": "retry", "max_attempts": 3, "initial_delay_s": 1, "backoff_rate": 2, "max_delay_s": 3, "jitter": "none"}
+RETRY = {"kind": "retry", "max_attempts": 3, "initial_delay_s": 1, "backoff_rate": 2, "max_delay_s": 3,
+         "jitter": "none"}
 STANDARD = plan(RETRY, {"kind": "fallback"}, {"kind": "notify"}, {"kind": "dead_letter"})
 EVENT = {"replay": CELERY, "fallback": HTTP}
 RNG = random.Random(7)
@@ -64,7 +65,8 @@ def test_running_out_of_steps_is_dead_or_failed_as_the_plan_says():
     only_retry = {**RETRY, "max_attempts": 1}
     assert engine.after_outcome(plan(only_retry), 0, 1, retryable("x"), EVENT, rng=RNG).decision == \
         engine.Finish("dead", "no step left to try")
-    assert engine.after_outcome(plan(only_retry, on_exhausted="fail"), 0, 1, retryable("x"), EVENT, rng=RNG).decision == \
+    assert engine.after_outcome(plan(only_retry, on_exhausted="fail"), 0, 1, retryable("x"), EVENT,
+                                rng=RNG).decision == \
         engine.Finish("failed", "no step left to try")
 
 
@@ -104,7 +106,8 @@ def test_jitter_bounds(jitter, low, high):
 
 def test_seeded_rng_is_deterministic():
     p = plan({**RETRY, "jitter": "full"})
-    first = [engine.after_outcome(p, 0, 1, retryable("x"), EVENT, rng=random.Random(3)).decision.delay_s for _ in range(3)]
+    first = [engine.after_outcome(p, 0, 1, retryable("x"), EVENT,
+                                  rng=random.Random(3)).decision.delay_s for _ in range(3)]
     assert len(set(first)) == 1
 
 
@@ -115,7 +118,8 @@ def test_fallback_attempts_after_the_first_back_off():
     assert engine.after_outcome(p, 0, 2, retryable("x"), EVENT, rng=RNG).decision.delay_s == 10
 
 
-@pytest.mark.parametrize("on_open, expected", [("defer", None), ("next", engine.Schedule(1, 1, 0.0, "step 2 (fallback)"))])
+@pytest.mark.parametrize("on_open, expected",
+                         [("defer", None), ("next", engine.Schedule(1, 1, 0.0, "step 2 (fallback)"))])
 def test_breaker_open(on_open, expected):
     p = plan({**RETRY, "on_breaker_open": on_open}, {"kind": "fallback"})
     onward = engine.after_breaker_open(p, 0, EVENT, rng=RNG)
@@ -124,7 +128,8 @@ def test_breaker_open(on_open, expected):
 
 def test_plan_target_wins_over_the_event():
     p = plan({"kind": "fallback", "target": HTTP})
-    assert engine.target_of(p.steps[0], {"fallback": CELERY}) == {**HTTP, "headers": {}, "body": None, "timeout_s": 10.0}
+    assert engine.target_of(p.steps[0], {"fallback": CELERY}) == {**HTTP, "headers": {}, "body": None,
+                                                                  "timeout_s": 10.0}
 
 
 def test_explain_lists_every_attempts_wait():
