@@ -20,7 +20,7 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.support import recovery, services
+from tests.support import recovery, services, testapp
 from tests.support.httpserver import ScriptedHTTPServer
 from tests.support.rabbitmq import rabbitmq_url, rabbitmq_vhost
 from tests.support.services import Process, medic_command, medic_env
@@ -126,6 +126,25 @@ class Medic:
         for process, marker in started:
             process.wait_ready(marker)
         return self
+
+    def worker_logs(self) -> list[Path]:
+        return [process.log_path for name, process in self.processes if name == "worker"]
+
+    def wait_sweeps(self, n: int = 2, *, timeout_s: float = 30) -> list[dict]:
+        """A positive barrier: `n` sweeper passes taken after now have run (recovery.wait_sweeps)."""
+        return recovery.wait_sweeps(self.worker_logs, n, timeout_s=timeout_s)
+
+    def wait_quiet(self, client: Celery | None = None, *, passes: int = 2) -> list[dict]:
+        """A positive barrier for "nothing more happens" once the executions have ended, instead of a
+        sleep: `passes` sweeper passes taken after now ran and had nothing left to send or time out;
+        then, given the test's client (the test app runs), a round trip through the app's queue, behind
+        any replay medic sent before. Returns the passes."""
+        sweeps = self.wait_sweeps(passes)
+        assert all(s["dispatched"] == 0 and s["timed_out"] == 0 for s in sweeps), \
+            f"the sweeper still had attempts to send or time out: {sweeps}\n{recovery.describe(self.db_url)}"
+        if client is not None:
+            testapp.round_trip(client, self.redis_url)
+        return sweeps
 
     def stop_all(self) -> None:
         for _, process in reversed(self.processes):

@@ -23,6 +23,11 @@ def transitions(db_url: str) -> list[tuple[str, str]]:
     return [(t["from_state"], t["to_state"]) for t in recovery.breaker_transitions(db_url, SERVICE)]
 
 
+def deferred(db_url: str) -> set[int]:
+    """Executions with an attempt deferred by the open breaker (not sent, not counted)."""
+    return {a["execution_id"] for a in recovery.audit(db_url) if a["action"] == "deferred"}
+
+
 def wait_transition(db_url: str, pair: tuple[str, str], timeout_s: float) -> dict:
     def found() -> dict | None:
         return next((t for t in recovery.breaker_transitions(db_url, SERVICE)
@@ -58,13 +63,15 @@ def test_breaker_opens_after_the_threshold_blocks_calls_and_one_probe_closes_it(
     failures_before_open = [t for t in http_server.times("/partner") if t <= opened_at]
     assert len(failures_before_open) >= THRESHOLD
 
-    # While open, nothing reaches the partner (calls already under way when it opened may still land).
-    settle = opened_at + 0.5 - time.time()
-    if settle > 0:
-        time.sleep(settle)
+    # While open, nothing reaches the partner. Barrier: every execution's next attempt met the open
+    # breaker and was deferred (so its call under way when it opened has landed), then a sweeper pass
+    # taken after that sent nothing.
+    wait_for(lambda: deferred(medic.db_url) == {e["id"] for e in recovery.executions(medic.db_url)}, timeout_s=10,
+             what="every execution deferred by the open breaker")
     calls_while_open = http_server.calls("/partner")
-    time.sleep(1.5)
+    [sweep] = medic.wait_sweeps(1)
     assert time.time() < opened_at + RECOVERY_TIMEOUT_S - 0.2, "too slow to watch the open window"
+    assert sweep["dispatched"] == 0, f"the sweeper sent attempts while the breaker was open: {sweep}"
     assert http_server.calls("/partner") == calls_while_open, "calls reached the service while its breaker was open"
 
     http_server.script("/partner", respond(200, body={"ok": True}))  # the partner is back

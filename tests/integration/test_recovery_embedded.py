@@ -48,8 +48,7 @@ class Embedded:
 
     def start(self, concurrency: int = 2) -> Process:
         log = self.tmp_path / f"run-{len(self.runs) + 1}.log"
-        run = Process(medic_command("run", "--concurrency", str(concurrency)),
-                      self.env, log)
+        run = Process(medic_command("run", "--concurrency", str(concurrency)), self.env, log)
         self.runs.append(run)
         run.wait_ready("ready.", timeout_s=60)
         run.wait_ready("beat: Starting...", timeout_s=30)
@@ -85,6 +84,18 @@ class Embedded:
                 run.kill()
             except Exception as exc:  # keep stopping the others
                 print(f"could not stop {run.log_path.name}: {exc!r}")
+
+    def logs(self) -> list[Path]:
+        return [run.log_path for run in self.runs]
+
+    def wait_quiet(self, passes: int = 2, *, timeout_s: float = 30) -> list[dict]:
+        """A positive barrier for "nothing more happens" once the executions have ended: `passes`
+        sweeper passes taken after now ran (behind whatever was queued before) and had nothing left
+        to send or time out."""
+        sweeps = recovery.wait_sweeps(self.logs, passes, timeout_s=timeout_s)
+        _check(all(s["dispatched"] == 0 and s["timed_out"] == 0 for s in sweeps),
+               f"the sweeper still had attempts to send or time out: {sweeps}", self)
+        return sweeps
 
     def evidence(self, chars: int = 5000) -> str:
         parts = []
@@ -133,7 +144,7 @@ def test_embedded_http_replay_succeeds_after_one_503_with_breakers_in_sqlite(emb
     medic.report(make_event(http_target(http_server.url("/orders"), body={"order": 7}, timeout_s=HTTP_TIMEOUT_S)))
     [execution] = recovery.wait_executions(medic.db_url, 1, timeout_s=20)
     [done] = recovery.wait_execution_state(medic.db_url, execution["id"], recovery.FINAL_STATES, timeout_s=20)
-    time.sleep(0.5)  # a stray third call would come within the policy's 0.2-0.4 s
+    medic.wait_quiet()  # a stray third call would have come by now
 
     _check(done["state"] == "succeeded" and done["plan_name"] == "embedded-retry", f"ended {done}", medic)
     _check(http_server.calls("/orders") == 2 and http_server.effects("/orders") == 1,
@@ -170,10 +181,11 @@ def test_embedded_long_delay_waits_in_sqlite_and_the_sweeper_sends_it_once_at_it
     [attempt] = recovery.attempts(medic.db_url, execution["id"])
     due = recovery.epoch(attempt["scheduled_for"])
     _check(attempt["state"] == "scheduled" and attempt["dispatched_at"] is None, "dispatched before it was due", medic)
-    assert reported_at + delay_s - 0.5 <= due <= reported_at + delay_s + 3, f"due {due - reported_at:.2f}s after reporting"
+    assert reported_at + delay_s - 0.5 <= due <= reported_at + delay_s + 3, \
+        f"due {due - reported_at:.2f}s after reporting"
 
     [done] = recovery.wait_execution_state(medic.db_url, execution["id"], recovery.FINAL_STATES, timeout_s=20)
-    time.sleep(2 * SWEEP_INTERVAL_S)  # a second send by a later sweep would have run by now
+    medic.wait_quiet()  # a second send by a later sweep would have run by now
 
     _check(done["state"] == "succeeded", f"ended {done['state']}", medic)
     _check(http_server.calls("/later") == 1 and http_server.effects("/later") == 1,
@@ -240,7 +252,7 @@ def test_sigkill_of_medic_run_mid_chain_then_restart_finishes_every_execution_wi
         raise AssertionError(f"{exc}\nat the kill:\n{at_kill}\nleases at the kill: {leases_at_kill}\n"
                              f"{medic.evidence()}") from None
     finished_at = time.time()
-    time.sleep(REDISPATCH_AFTER_S + 2 * SWEEP_INTERVAL_S)  # a late duplicate would reach the server by now
+    medic.wait_quiet(timeout_s=45)  # a late duplicate would have reached the server by now
 
     finished = recovery.executions(db_url)
     _check([e["state"] for e in finished] == ["succeeded"] * EVENTS, "not every execution succeeded", medic)
@@ -260,7 +272,8 @@ def test_sigkill_of_medic_run_mid_chain_then_restart_finishes_every_execution_wi
     # messages the embedded broker lost sent again.
     print(f"recovered in {finished_at - killed_at:.1f}s; timed out by the sweeper: "
           f"{[(a['execution_id'], a['number']) for a in timed_out]}; sent more than once: "
-          f"{[(a['execution_id'], a['number'], a['dispatch_count']) for a in resent]}; (effects, calls, 2xx): {effects}")
+          f"{[(a['execution_id'], a['number'], a['dispatch_count']) for a in resent]}; "
+          f"(effects, calls, 2xx): {effects}")
     assert {a["id"] for a in timed_out} == set(running), (
         f"running at the kill: {running}; timed out: {[a['id'] for a in timed_out]}\n{recovery.describe(db_url)}")
     for attempt in timed_out:  # timed out by the sweeper at the deadline: the target's timeout_s + 5 s

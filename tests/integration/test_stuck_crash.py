@@ -38,10 +38,11 @@ def test_the_stuck_job_requeues_the_execution_of_a_sigkilled_worker_to_completio
     first_worker.kill()
     killed = running_attempt(medic.db_url)
     assert killed is not None, recovery.describe(medic.db_url)
-    medic.worker(wait=False)  # a new worker; it does not sweep
+    second_worker = medic.worker(wait=False)  # a new worker; it does not sweep
 
     stuck_at = recovery.epoch(killed["deadline_at"]) + RUNNING_GRACE_S
-    time.sleep(max(0.0, stuck_at - time.time()) + 0.2)
+    time.sleep(max(0.0, stuck_at - time.time()) + 0.2)  # until the stuck job may call it stuck
+    second_worker.wait_ready()  # the worker that could move it is up (and has not)
     assert running_attempt(medic.db_url)["id"] == killed["id"], "something other than the stuck job moved it"
     ran = run_medic(medic.env, "maintenance", "run", "stuck", "--json")
     assert ran.returncode == 0, ran.stderr

@@ -2,12 +2,14 @@
 
 The tests treat medic as a black box: they report errors the way an app does (`medic.report`
 by name), and read the `executions` / `attempts` / `execution_audit` / `breaker_transitions`
-tables with plain SQL.
+tables with plain SQL, and what medic's worker logs of its tasks (`wait_sweeps`, `wait_tasks_ran`).
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,6 +167,67 @@ def wait_executions(url: str, n: int, timeout_s: float) -> list[dict]:
     return executions(url)
 
 
+# --- what medic's worker logs of its tasks: positive barriers ---------------------------------
+# Celery's own lines, in the worker's log at INFO (TEST_SETTINGS; text or JSON): "Task <name>[<id>]
+# received" when the worker takes the message, "Task <name>[<id>] succeeded in <s>s: <result>" and
+# "raised …" / "retry: …" when it has run.
+
+_TASK_LINE = re.compile(r"Task (?P<name>[\w.]+)\[(?P<id>[^\]]+)\] (?:(?P<received>received)|"
+                        r"succeeded in [^:]+: (?P<result>.*?)(?: data=|\", \"data\")|(?P<other>raised|retry:))")
+SWEEP_TASK = "medic.recovery.sweep"
+
+
+def task_log(logs: Iterable[Path]) -> tuple[list[tuple[str, str]], dict[str, str | None]]:
+    """(name, id) of each task the logs show received, in order; and id -> result text (None:
+    raised or retried) of each one that has run."""
+    received: list[tuple[str, str]] = []
+    ran: dict[str, str | None] = {}
+    for path in logs:
+        try:
+            text_ = path.read_text(errors="replace")
+        except FileNotFoundError:
+            continue
+        for match in _TASK_LINE.finditer(text_):
+            if match["received"]:
+                received.append((match["name"], match["id"]))
+            else:
+                ran[match["id"]] = match["result"]
+    return received, ran
+
+
+def wait_sweeps(logs: Callable[[], Iterable[Path]], n: int = 2, *, timeout_s: float = 30) -> list[dict]:
+    """A positive barrier for "nothing more happens": wait until `n` sweeper passes that medic's worker
+    took after this call have run to the end; returns what each did ({"dispatched", "timed_out",
+    "notifications"}). A pass comes off the recovery queue behind whatever was sent to it before, and
+    looks at the attempts as they are after this call. A pass that found another holding the sweep
+    lease (None: it did nothing) does not count. `logs`: medic's worker logs (at INFO)."""
+    before = {task_id for name, task_id in task_log(logs())[0] if name == SWEEP_TASK}
+    passes: list[dict] = []
+
+    def done() -> bool:
+        nonlocal passes
+        received, ran = task_log(logs())
+        results = [ran.get(task_id) for name, task_id in received if name == SWEEP_TASK and task_id not in before]
+        passes = [ast.literal_eval(result) for result in results if result and result != "None"]
+        return len(passes) >= n
+
+    wait_for(done, timeout_s=timeout_s, what=f"{n} sweeper passes after now in {[p.name for p in logs()]}")
+    return passes[:n]
+
+
+def wait_tasks_ran(logs: Callable[[], Iterable[Path]], task_ids: Iterable[str], *, timeout_s: float) -> None:
+    """Wait until the logs show each of these tasks run (succeeded, raised or retried)."""
+    wanted = set(task_ids)
+
+    def done() -> bool:
+        return wanted <= set(task_log(logs())[1])
+
+    try:
+        wait_for(done, timeout_s=timeout_s, what=f"tasks {sorted(wanted)} run")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; not run: {sorted(wanted - set(task_log(logs())[1]))}") from None
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%H:%M:%S.%f")[:-3]
@@ -193,7 +256,8 @@ def describe(url: str, *, limit: int = 60) -> str:
                              "dispatched_at", "claimed_at", "claimed_by", "deadline_at", "finished_at", "outcome",
                              "error", "detail"]))
         parts.append(_table("execution_audit", audit(url)[-limit * 3:],
-                            ["execution_id", "attempt_id", "at", "actor", "action", "from_state", "to_state", "reason"]))
+                            ["execution_id", "attempt_id", "at", "actor", "action", "from_state", "to_state",
+                             "reason"]))
         parts.append(_table("breaker_transitions", rows(url, "SELECT * FROM breaker_transitions ORDER BY id"),
                             ["service", "at", "from_state", "to_state", "reason", "actor"]))
     except Exception as exc:  # the schema may not be there yet: say so, do not hide the real failure

@@ -9,8 +9,11 @@ Everything a test wants to know is counted in Redis, per key:
 - `testapp:tasks:<key>`   the Celery task id of each run (RPUSH): two runs of one id = a duplicate
 - `testapp:effects:<key>` how many times the side effect happened (INCR after success)
 
+`round_trip` sends `testapp.ping` and waits until it has run: nothing queued before is still waiting.
+
 Run a worker with `start_testapp_worker(log_path)`, or by hand:
-    TESTAPP_BROKER_URL=redis://127.0.0.1:6379/<db> python -m celery -A tests.support.testapp worker -Q testapp -c 2 --pool prefork
+    TESTAPP_BROKER_URL=redis://127.0.0.1:6379/<db> \
+        python -m celery -A tests.support.testapp worker -Q testapp -c 2 --pool prefork
 
 Its broker and counters: TESTAPP_BROKER_URL and TESTAPP_REDIS_URL (default: the broker), which
 start_testapp_worker sets; in the test process, the run's Redis db (tests.support.services.redis_url).
@@ -71,7 +74,8 @@ app.conf.update(
     worker_hijack_root_logger=True,
 )
 if QUEUE_TYPE:
-    app.conf.task_queues = [Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE, queue_arguments={"x-queue-type": QUEUE_TYPE})]
+    app.conf.task_queues = [Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE,
+                                  queue_arguments={"x-queue-type": QUEUE_TYPE})]
 
 _redis: redis.Redis | None = None
 
@@ -123,7 +127,24 @@ def slow(self, key: str, seconds: float) -> dict:
     return {"ok": True}
 
 
+@app.task(name="testapp.ping", bind=True)
+def ping(self, key: str) -> dict:
+    """Does nothing but count its run: see round_trip."""
+    _count_call(key, self.request.id)
+    return {"ok": True}
+
+
 # --- what the tests read -----------------------------------------------------------------------
+
+def round_trip(client: Celery, url: str | None = None, *, timeout_s: float = 30) -> None:
+    """A positive barrier: a task sent now on the app's queue (with `client`, the test's Celery client)
+    has run, so the app's worker has taken every message queued before it (replays medic sent)."""
+    from tests.support.services import wait_for
+
+    key = f"round-trip-{uuid.uuid4().hex[:10]}"
+    client.send_task("testapp.ping", args=[key], queue=QUEUE)
+    wait_for(lambda: calls(key, url) > 0, timeout_s=timeout_s, what=f"the test app to run testapp.ping({key!r})")
+
 
 def calls(key: str, url: str | None = None) -> int:
     return int(redis.Redis.from_url(url or counters_url()).get(f"testapp:calls:{key}") or 0)
