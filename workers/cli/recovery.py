@@ -13,9 +13,10 @@ import click
 from sqlalchemy import select
 
 from config.errors import NotFound
-from workers.cli.context import database, json_option, require_database, settings
+from workers.cli.context import database, json_option, limit_option, require_database, settings
 from workers.cli.output import emit_fields, emit_json, emit_table
-from workers.cli.times import now_utc, relative, when
+from workers.cli.times import relative
+from workers.clock import utcnow
 from workers.records import attempt_dict, audit_dict, error_of, execution_dict, executions_with_context, step_of
 from workers.recovery import operator as ops
 from workers.recovery import store
@@ -24,8 +25,6 @@ from workers.recovery.service import RecoveryService
 from workers.recovery.states import DEAD, EXECUTION_STATES, FINISHED, PENDING, WAITING
 from workers.storage.models import Attempt, AuditEntry, Execution
 
-limit_option = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
-                            help="At most this many rows.")
 service_option = click.option("--service", help="Only this service.")
 
 
@@ -78,12 +77,12 @@ def executions() -> None:
 @json_option
 def executions_list(states, service, group_id, limit, as_json) -> None:
     """List executions, most recently changed first."""
-    rows, now = listed(list(states), service, group_id, limit), now_utc()
+    rows, now = listed(list(states), service, group_id, limit), utcnow()
     if as_json:
         emit_json([execution_dict(e, n, error) for e, n, error in rows])
         return
     emit_table(([e.id, e.state, e.plan_name, e.service, e.category, step_text(e), n, _next_attempt(e, now),
-                 when(e.updated_at), error] for e, n, error in rows),
+                 e.updated_at, error] for e, n, error in rows),
                ["id", "state", "plan", "service", "category", "step", "attempts", "next attempt", "updated", "error"],
                empty="no executions")
 
@@ -116,7 +115,7 @@ def executions_retry(execution_id, reason) -> None:
     did = f"restarted (run {execution.run})" if before in FINISHED else "retried"
     line = f"execution {execution_id} {did} by {service.actor.name}: {execution.state}"
     if dispatch is not None and attempt is not None:
-        due = "now" if dispatch.countdown_s == 0 else relative(attempt.scheduled_for, now_utc())
+        due = "now" if dispatch.countdown_s == 0 else relative(attempt.scheduled_for, utcnow())
         line += f", attempt {attempt.number} of step {attempt.step_index + 1} ({attempt.step_kind}) runs {due}"
     elif execution.reason:
         line += f" ({execution.reason})"
@@ -161,23 +160,23 @@ def show_execution(execution_id: int, as_json: bool, *, dead_only: bool) -> None
                    "plan_spec": execution.plan, "attempts": [attempt_dict(a) for a in attempts],
                    "audit": [audit_dict(a) for a in trail]})
         return
-    now = now_utc()
-    next_at = when(execution.next_attempt_at)
+    now = utcnow()
+    next_at = execution.next_attempt_at
     emit_fields([("id", execution.id), ("state", execution.state), ("reason", execution.reason),
                  ("plan", execution.plan_name), ("step", step_text(execution)), ("run", execution.run),
                  ("service", execution.service), ("category", execution.category), ("error", error_of(event)),
                  ("error group", execution.group_id),
                  ("occurrence", execution.occurrence_id), ("replay of", execution.replay_of),
                  ("next attempt", f"{next_at:%Y-%m-%d %H:%M:%S} ({relative(next_at, now)})" if next_at else None),
-                 ("last error", execution.last_error), ("created", when(execution.created_at)),
-                 ("updated", when(execution.updated_at)), ("finished", when(execution.finished_at))])
+                 ("last error", execution.last_error), ("created", execution.created_at),
+                 ("updated", execution.updated_at), ("finished", execution.finished_at)])
     click.echo()
-    emit_table(([a.id, a.run, f"{a.step_index + 1} {a.step_kind}", a.number, a.state, when(a.scheduled_for),
-                 when(a.claimed_at), when(a.finished_at), a.outcome, a.error] for a in attempts),
+    emit_table(([a.id, a.run, f"{a.step_index + 1} {a.step_kind}", a.number, a.state, a.scheduled_for,
+                 a.claimed_at, a.finished_at, a.outcome, a.error] for a in attempts),
                ["attempt", "run", "step", "no.", "state", "scheduled", "claimed", "finished", "outcome", "error"],
                empty="no attempts")
     click.echo()
-    emit_table(([when(e.at), e.actor, e.action, _change(e), e.reason] for e in trail),
+    emit_table(([e.at, e.actor, e.action, _change(e), e.reason] for e in trail),
                ["at", "actor", "action", "from → to", "reason"], empty="no audit entries")
 
 

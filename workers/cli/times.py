@@ -5,10 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from workers.clock import as_utc
-from workers.clock import utcnow as now_utc  # workers/cli/recovery.py still imports it from here
-from workers.storage.repository import when  # likewise
-
-__all__ = ["now_utc", "relative", "when"]
 
 
 def relative(moment: datetime | None, now: datetime) -> str | None:

@@ -11,7 +11,6 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Callable
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -21,6 +20,7 @@ import httpx
 from pydantic import SecretStr
 
 from config.channels import LEVELS, ChannelConfig, EmailChannel, LogChannel, SlackChannel, WebhookChannel
+from workers.clock import utcnow
 from workers.masking import MASK, mask_text
 from workers.notify.message import Message, as_json, as_slack, as_text, masked_fields, subject_line, truncate
 from workers.retry_after import parse_retry_after
@@ -134,7 +134,7 @@ def _check_response(channel_name: str, response: httpx.Response, secrets: list[s
     snippet = _body_snippet(response)
     reason = f"{reason}: {snippet}" if snippet else reason
     raise DeliveryFailed(_scrub(reason, secrets), permanent=permanent,
-                         retry_after_s=parse_retry_after(response.headers.get("Retry-After"), now=datetime.now(UTC)))
+                         retry_after_s=parse_retry_after(response.headers.get("Retry-After"), now=utcnow()))
 
 
 def _body_snippet(response: httpx.Response) -> str:

@@ -16,7 +16,6 @@ from workers.masking import mask_text
 from workers.notify.message import Message
 from workers.storage.db import rows_changed
 from workers.storage.models import Notification
-from workers.storage.repository import utc
 
 PENDING, SENT, SUPPRESSED = "pending", "sent", "suppressed"
 # A claimed notification is not handed out again for this long (the deliverer may have died).
@@ -35,12 +34,12 @@ def enqueue(session: Session, message: Message, *, channel: str, now: datetime, 
     key = dedup_key(message, channel)
     recent = session.scalar(select(Notification.id).where(
         Notification.dedup_key == key, Notification.state.in_((PENDING, SENT)),
-        Notification.created_at >= utc(now) - timedelta(seconds=cooldown_s)).limit(1))
+        Notification.created_at >= now - timedelta(seconds=cooldown_s)).limit(1))
     data = message.to_dict()
-    row = Notification(created_at=utc(now), channel=channel, level=message.level, kind=message.kind,
+    row = Notification(created_at=now, channel=channel, level=message.level, kind=message.kind,
                        group_id=message.group_id, execution_id=message.execution_id, dedup_key=key,
                        subject=data["subject"], body=data, state=SUPPRESSED if recent else PENDING, attempts=0,
-                       next_attempt_at=None if recent else utc(now))
+                       next_attempt_at=None if recent else now)
     session.add(row)
     session.flush()
     return row
@@ -49,10 +48,10 @@ def enqueue(session: Session, message: Message, *, channel: str, now: datetime, 
 def claim(session: Session, notification_id: int, *, now: datetime,
           token: datetime | None = None) -> Notification | None:
     """Take a pending notification for delivery: a due one, or the one the sweeper leased with `token`."""
-    condition = Notification.next_attempt_at == utc(token) if token else Notification.next_attempt_at <= utc(now)
+    condition = Notification.next_attempt_at == token if token else Notification.next_attempt_at <= now
     changed = rows_changed(session, update(Notification)
                            .where(Notification.id == notification_id, Notification.state == PENDING, condition)
-                           .values(next_attempt_at=utc(now) + timedelta(seconds=CLAIM_S))
+                           .values(next_attempt_at=now + timedelta(seconds=CLAIM_S))
                            .execution_options(synchronize_session=False))
     session.commit()
     return session.get(Notification, notification_id) if changed == 1 else None
@@ -60,11 +59,11 @@ def claim(session: Session, notification_id: int, *, now: datetime,
 
 def lease_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:
     """Lease due notifications to deliverers: (id, token) pairs; a message without the token no longer claims."""
-    token = utc(now) + timedelta(seconds=CLAIM_S)
+    token = now + timedelta(seconds=CLAIM_S)
     leased = []
     for notification_id, due_at in session.execute(
             select(Notification.id, Notification.next_attempt_at)
-            .where(Notification.state == PENDING, Notification.next_attempt_at <= utc(now))
+            .where(Notification.state == PENDING, Notification.next_attempt_at <= now)
             .order_by(Notification.next_attempt_at).limit(limit)).all():
         changed = rows_changed(session, update(Notification)
                                .where(Notification.id == notification_id, Notification.next_attempt_at == due_at)
@@ -76,7 +75,7 @@ def lease_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int,
 
 
 def mark_sent(session: Session, row: Notification, *, now: datetime) -> None:
-    row.state, row.sent_at, row.attempts, row.next_attempt_at = SENT, utc(now), row.attempts + 1, None
+    row.state, row.sent_at, row.attempts, row.next_attempt_at = SENT, now, row.attempts + 1, None
     session.commit()
 
 
@@ -85,7 +84,7 @@ def mark_refused(session: Session, row: Notification, error: str, *, now: dateti
     delay_s = backoff_delay_s(row.attempts, initial_s=RETRY_INITIAL_S, max_s=max_delay_s, jitter="equal")
     row.attempts += 1
     row.last_error = error
-    row.next_attempt_at = utc(now) + timedelta(seconds=max(delay_s, retry_after_s or 0))
+    row.next_attempt_at = now + timedelta(seconds=max(delay_s, retry_after_s or 0))
     session.commit()
     return row.next_attempt_at
 

@@ -9,8 +9,9 @@ from datetime import datetime
 from celery import Celery
 
 from config.settings import Settings
+from workers.clock import utcnow
 from workers.recovery.dispatch import CeleryDispatcher
-from workers.recovery.service import RecoveryService, utcnow
+from workers.recovery.service import RecoveryService
 from workers.recovery.store import Actor
 
 

@@ -25,7 +25,6 @@ from workers.recovery.states import CANCELLED, DEAD, FINISHED, PENDING, RUNNING,
 from workers.recovery.states import TIMED_OUT as TIMED_OUT_STATE
 from workers.recovery.store import Actor
 from workers.storage.models import Attempt, Execution, Occurrence
-from workers.storage.repository import utc
 
 # Audit actions of the stuck-workflow commands (`medic stuck ...`) and of the stuck job's requeue.
 REQUEUED, FORCED, RESET, COMPLETED, REASSIGNED = (
@@ -57,7 +56,7 @@ def retry(service: RecoveryService, execution_id: int, *, actor: Actor, reason: 
                 raise InvalidTransition(f"execution {execution_id} has no scheduled attempt to run")
             store.reschedule(session, attempt.id, scheduled_for=now, dispatched_at=now)
             store.transition(session, execution, execution.state, now=now, actor=actor, action="retry_now",
-                             attempt_id=attempt.id, reason=why, next_attempt_at=utc(now))
+                             attempt_id=attempt.id, reason=why, next_attempt_at=now)
             dispatch = Dispatch(attempt.id, 0, execution.queue)
         session.commit()
     service.after_commit(dispatch)
@@ -124,7 +123,7 @@ def purge_dead(service: RecoveryService, *, actor: Actor, ids: Iterable[int] = (
         if ids:
             query = query.where(Execution.id.in_(ids))
         if finished_before:
-            query = query.where(Execution.finished_at < utc(finished_before))
+            query = query.where(Execution.finished_at < finished_before)
         doomed = list(session.scalars(query))
         for execution in doomed:
             store.audit(session, execution, at=now, actor=actor, action="purged", from_state=DEAD,
@@ -294,7 +293,7 @@ def _resend(service: RecoveryService, session, execution: Execution, *, now: dat
     attempt = store.open_attempt(session, execution)
     if attempt is None or attempt.state != SCHEDULED or attempt.dispatched_at is None:
         return None
-    due = max(utc(attempt.scheduled_for), now)
+    due = max(attempt.scheduled_for, now)
     dispatch = service.dispatch_for(attempt.id, due, now, execution.queue)
     if dispatch.countdown_s is None:
         return None

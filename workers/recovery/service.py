@@ -23,7 +23,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
+from config.urls import is_redis_url
 from workers.breakers import Breakers, Transition, breakers_from_settings
+from workers.clock import utcnow
 from workers.notify import queue as notifications
 from workers.notify.delivery import deliver_queued, request_delivery
 from workers.notify.recovery_messages import breaker_message
@@ -62,10 +64,6 @@ LOCAL_STEP_DEADLINE_S = 120
 SWEEP_LEASE = "recovery-sweep"
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def worker_actor() -> Actor:
     return Actor(f"worker:{socket.gethostname()}:{os.getpid()}")
 
@@ -73,7 +71,7 @@ def worker_actor() -> Actor:
 def load_plan_set(settings: Settings, actions: ActionRegistry) -> PlanSet:
     plans = load_plans([*builtin_plan_paths(), *settings.plans_files])
     check_references(plans, channels=settings.channels, actions=actions.names())
-    if settings.broker_url.startswith(("redis://", "rediss://")):
+    if is_redis_url(settings.broker_url):
         check_timeouts(plans, min_timeout_s=settings.min_replay_timeout_s)
     return plans
 
@@ -173,7 +171,7 @@ class RecoveryService:
         decision = first.decision
         why = f"plan {plan.name}" + (f", replaying execution {replay_of}" if replay_of else "")
         if isinstance(decision, engine.Finish):
-            shape = {"state": decision.state, "finished_at": store.utc(now), "reason": decision.reason}
+            shape = {"state": decision.state, "finished_at": now, "reason": decision.reason}
             why = f"{why}; {decision.reason}"
         else:
             shape = {"step_index": decision.step_index, "next_attempt_at": now + timedelta(seconds=decision.delay_s),
@@ -209,7 +207,7 @@ class RecoveryService:
                                         step_kind=plan.steps[schedule.step_index].kind, number=schedule.number,
                                         scheduled_for=row["next_attempt_at"],
                                         dispatched_at=row["next_attempt_at"] if countdown_s is not None else None)
-        at = store.utc(now)
+        at = now
         audit = [{"at": at, "actor": actor.name, "action": "step_skipped", "to_state": None, "reason": skip.reason,
                   "detail": {"step": skip.step_index + 1}, "of_attempt": False} for skip in first.skipped]
         audit.append({"at": at, "actor": actor.name, "action": "created", "to_state": row["state"], "reason": why,
@@ -312,7 +310,7 @@ class RecoveryService:
     def _early(self, attempt: Attempt, queue: str | None, now: datetime) -> None:
         """A message that came before its time (a redispatch, a clock skew) is sent again for then."""
         if attempt.state == "scheduled" and attempt.scheduled_for is not None:
-            remaining_s = (store.utc(attempt.scheduled_for) - now).total_seconds()
+            remaining_s = (attempt.scheduled_for - now).total_seconds()
             if 0 < remaining_s <= self.settings.recovery_countdown_max_s:
                 self.after_commit(Dispatch(attempt.id, remaining_s, queue))
 

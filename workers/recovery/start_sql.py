@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, bindparam, text
+from sqlalchemy import JSON, Boolean, Integer, bindparam, text
 from sqlalchemy.orm import Session
+
+from workers.clock import as_utc
+from workers.storage.types import UTCDateTime
 
 EXECUTION_COLUMNS = ("group_id", "occurrence_id", "replay_of", "plan_name", "plan", "service", "category", "state",
                      "run", "step_index", "next_attempt_at", "created_at", "updated_at", "finished_at", "reason",
@@ -20,10 +23,9 @@ ATTEMPT_COLUMNS = ("run", "step_index", "step_kind", "number", "state", "schedul
                    "dispatch_count")
 # The audit rows (steps skipped at the start, then "created") travel as one JSON array.
 AUDIT_RECORD = "at timestamptz, actor text, action text, to_state text, reason text, detail json, of_attempt boolean"
-_TYPES = {"plan": JSON(), "detail": JSON(), "next_attempt_at": DateTime(timezone=True),
-          "created_at": DateTime(timezone=True), "updated_at": DateTime(timezone=True),
-          "finished_at": DateTime(timezone=True), "scheduled_for": DateTime(timezone=True),
-          "dispatched_at": DateTime(timezone=True), "replay_of": Integer()}
+_TYPES = {"plan": JSON(), "detail": JSON(), "next_attempt_at": UTCDateTime(), "created_at": UTCDateTime(),
+          "updated_at": UTCDateTime(), "finished_at": UTCDateTime(), "scheduled_for": UTCDateTime(),
+          "dispatched_at": UTCDateTime(), "replay_of": Integer()}
 
 
 def _binds(prefix: str, columns: tuple[str, ...]) -> str:
@@ -57,7 +59,7 @@ def insert_start(session: Session, execution: dict[str, Any], attempt: dict[str,
     """(execution id, attempt id or None). The dicts hold the columns named above; each audit row
     also says whether it names the attempt (`of_attempt`)."""
     params: dict[str, Any] = {"with_attempt": attempt is not None,
-                              "audit": [{**row, "at": row["at"].isoformat()} for row in audit]}
+                              "audit": [{**row, "at": as_utc(row["at"]).isoformat()} for row in audit]}
     params.update({f"e_{name}": execution[name] for name in EXECUTION_COLUMNS})
     params.update({f"a_{name}": (attempt or {}).get(name) for name in ATTEMPT_COLUMNS})
     execution_id, attempt_id = session.execute(_STATEMENT, params).one()

@@ -15,7 +15,6 @@ from workers.recovery.plans import PlanSpec
 from workers.recovery.states import FINISHED, OPEN_ATTEMPT_STATES, RUNNING, SCHEDULED
 from workers.storage.db import rows_changed
 from workers.storage.models import Attempt, AuditEntry, Execution, Occurrence
-from workers.storage.repository import utc
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def write_note(session: Session, execution: Execution, note: Note, *, at: dateti
 def audit(session: Session, execution: Execution | None, *, at: datetime, actor: Actor, action: str,
           from_state: str | None = None, to_state: str | None = None, reason: str | None = None,
           attempt_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
-    session.add(AuditEntry(execution_id=execution.id if execution else None, attempt_id=attempt_id, at=utc(at),
+    session.add(AuditEntry(execution_id=execution.id if execution else None, attempt_id=attempt_id, at=at,
                            actor=actor.name, action=action, from_state=from_state, to_state=to_state,
                            reason=reason, detail=detail))
 
@@ -55,11 +54,9 @@ def execution_row(*, group_id: int, occurrence_id: int, plan: PlanSpec, plan_sna
     row: dict[str, Any] = {
         "group_id": group_id, "occurrence_id": occurrence_id, "replay_of": replay_of, "plan_name": plan.name,
         "plan": plan_snapshot or plan.model_dump(mode="json"), "service": service, "category": category,
-        "state": "pending", "run": 1, "step_index": 0, "next_attempt_at": None, "created_at": utc(now),
-        "updated_at": utc(now), "finished_at": None, "reason": None, "version": 1}
+        "state": "pending", "run": 1, "step_index": 0, "next_attempt_at": None, "created_at": now,
+        "updated_at": now, "finished_at": None, "reason": None, "version": 1}
     row.update(fields)
-    if row["next_attempt_at"] is not None:
-        row["next_attempt_at"] = utc(row["next_attempt_at"])
     return row
 
 
@@ -76,12 +73,12 @@ def transition(session: Session, execution: Execution, to_state: str, *, now: da
     """Move an execution and write its audit row; the caller commits both together."""
     from_state = execution.state
     execution.state = to_state
-    execution.updated_at = utc(now)
+    execution.updated_at = now
     execution.reason = reason
     for name, value in changes.items():
         setattr(execution, name, value)
     if to_state in FINISHED:
-        execution.finished_at = utc(now)
+        execution.finished_at = now
         execution.next_attempt_at = None
     audit(session, execution, at=now, actor=actor, action=action, from_state=from_state, to_state=to_state,
           reason=reason, attempt_id=attempt_id, detail=detail)
@@ -90,7 +87,7 @@ def transition(session: Session, execution: Execution, to_state: str, *, now: da
 def attempt_row(*, run: int, step_index: int, step_kind: str, number: int, scheduled_for: datetime,
                 dispatched_at: datetime | None) -> dict[str, Any]:
     return {"run": run, "step_index": step_index, "step_kind": step_kind, "number": number, "state": SCHEDULED,
-            "scheduled_for": utc(scheduled_for), "dispatched_at": utc(dispatched_at) if dispatched_at else None,
+            "scheduled_for": scheduled_for, "dispatched_at": dispatched_at,
             "dispatch_count": 1 if dispatched_at else 0}
 
 
@@ -109,8 +106,8 @@ def claim(session: Session, attempt_id: int, *, now: datetime, actor: Actor, dea
     """scheduled -> running, once: of two workers handed the same attempt, one gets True."""
     statement = (
         update(Attempt)
-        .where(Attempt.id == attempt_id, Attempt.state == SCHEDULED, Attempt.scheduled_for <= utc(now))
-        .values(state=RUNNING, claimed_at=utc(now), claimed_by=actor.name, deadline_at=utc(deadline_at), detail=detail)
+        .where(Attempt.id == attempt_id, Attempt.state == SCHEDULED, Attempt.scheduled_for <= now)
+        .values(state=RUNNING, claimed_at=now, claimed_by=actor.name, deadline_at=deadline_at, detail=detail)
         .execution_options(synchronize_session=False))
     return rows_changed(session, statement) == 1
 
@@ -120,7 +117,7 @@ def finish(session: Session, attempt: Attempt, *, state: str, outcome: str, erro
     """running -> a final state, once: a late or duplicated outcome gets False and changes nothing."""
     statement = (
         update(Attempt).where(Attempt.id == attempt.id, Attempt.state == RUNNING)
-        .values(state=state, outcome=outcome, error=error, finished_at=utc(now),
+        .values(state=state, outcome=outcome, error=error, finished_at=now,
                 detail={**(attempt.detail or {}), **detail})
         .execution_options(synchronize_session=False))
     return rows_changed(session, statement) == 1
@@ -130,8 +127,8 @@ def unclaim(session: Session, attempt_id: int, *, scheduled_for: datetime, dispa
     """running -> scheduled again (a deferral): it did not run, so it is not counted."""
     statement = (
         update(Attempt).where(Attempt.id == attempt_id, Attempt.state == RUNNING)
-        .values(state=SCHEDULED, scheduled_for=utc(scheduled_for), claimed_at=None, claimed_by=None, deadline_at=None,
-                dispatched_at=utc(dispatched_at) if dispatched_at else None)
+        .values(state=SCHEDULED, scheduled_for=scheduled_for, claimed_at=None, claimed_by=None, deadline_at=None,
+                dispatched_at=dispatched_at)
         .execution_options(synchronize_session=False))
     return rows_changed(session, statement) == 1
 
@@ -139,7 +136,7 @@ def unclaim(session: Session, attempt_id: int, *, scheduled_for: datetime, dispa
 def reschedule(session: Session, attempt_id: int, *, scheduled_for: datetime, dispatched_at: datetime | None) -> bool:
     statement = (
         update(Attempt).where(Attempt.id == attempt_id, Attempt.state == SCHEDULED)
-        .values(scheduled_for=utc(scheduled_for), dispatched_at=utc(dispatched_at) if dispatched_at else None,
+        .values(scheduled_for=scheduled_for, dispatched_at=dispatched_at,
                 dispatch_count=Attempt.dispatch_count + (1 if dispatched_at else 0))
         .execution_options(synchronize_session=False))
     return rows_changed(session, statement) == 1
@@ -148,7 +145,7 @@ def reschedule(session: Session, attempt_id: int, *, scheduled_for: datetime, di
 def cancel_open_attempts(session: Session, execution_id: int, *, now: datetime) -> int:
     return rows_changed(session, update(Attempt)
                         .where(Attempt.execution_id == execution_id, Attempt.state.in_(OPEN_ATTEMPT_STATES))
-                        .values(state="cancelled", finished_at=utc(now)).execution_options(synchronize_session=False))
+                        .values(state="cancelled", finished_at=now).execution_options(synchronize_session=False))
 
 
 def open_attempt(session: Session, execution: Execution) -> Attempt | None:
@@ -200,20 +197,20 @@ def due_attempts(session: Session, *, now: datetime, redispatch_before: datetime
     """Scheduled attempts whose time has come and whose message was never sent, or sent long ago
     (lost): (attempt id, its execution's queue) pairs."""
     query = (select(Attempt.id, Execution.queue).join(Execution, Execution.id == Attempt.execution_id)
-             .where(Attempt.state == SCHEDULED, Attempt.scheduled_for <= utc(now),
-                    or_(Attempt.dispatched_at.is_(None), Attempt.dispatched_at <= utc(redispatch_before)))
+             .where(Attempt.state == SCHEDULED, Attempt.scheduled_for <= now,
+                    or_(Attempt.dispatched_at.is_(None), Attempt.dispatched_at <= redispatch_before))
              .order_by(Attempt.scheduled_for).limit(limit))
     return [(attempt_id, queue) for attempt_id, queue in session.execute(query)]
 
 
 def mark_dispatched(session: Session, attempt_ids: Iterable[int], *, now: datetime) -> None:
     session.execute(update(Attempt).where(Attempt.id.in_(list(attempt_ids)), Attempt.state == SCHEDULED)
-                    .values(dispatched_at=utc(now), dispatch_count=Attempt.dispatch_count + 1)
+                    .values(dispatched_at=now, dispatch_count=Attempt.dispatch_count + 1)
                     .execution_options(synchronize_session=False))
 
 
 def expired_attempt_ids(session: Session, *, now: datetime, limit: int) -> list[int]:
-    query = (select(Attempt.id).where(Attempt.state == RUNNING, Attempt.deadline_at <= utc(now))
+    query = (select(Attempt.id).where(Attempt.state == RUNNING, Attempt.deadline_at <= now)
              .order_by(Attempt.deadline_at).limit(limit))
     return list(session.scalars(query))
 

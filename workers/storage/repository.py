@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Table, TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from workers.clock import as_utc
 from workers.intake import Accepted, Rejected
 from workers.storage.models import ErrorGroup, Occurrence, RejectedEvent
 
@@ -24,14 +23,6 @@ class Stored:
     @property
     def duplicate(self) -> bool:
         return self.occurrence_id is None
-
-
-# Stored times are aware UTC already (UTCDateTime); these remain for callers not yet rid of them.
-utc = as_utc
-
-
-def when(moment: datetime | None) -> datetime | None:
-    return as_utc(moment) if moment is not None else None
 
 
 _TRIAGE_COLUMNS = ("category", "severity", "retryable", "confidence", "rule_id")

@@ -33,7 +33,6 @@ from workers.maintenance.stuck.policy import (
 )
 from workers.recovery.states import OPEN_ATTEMPT_STATES, PENDING, RUNNING, SCHEDULED, WAITING
 from workers.storage.models import Attempt, AuditEntry, Execution
-from workers.storage.repository import utc
 
 RUNNING_PAST_DEADLINE, NEVER_SENT, UNCLAIMED, NO_OPEN_ATTEMPT = (
     "running_past_deadline", "never_sent", "unclaimed", "no_open_attempt")
@@ -78,7 +77,7 @@ def find_stuck(session: Session, stuck_settings: StuckSettings, now: datetime, *
     found = []
     for kind, query in _queries(stuck_settings, now).items():
         rows = session.execute(query.order_by("since").limit(limit))
-        found += [Stuck(kind, row.execution_id, row.attempt_id, row.state, row.step_index, utc(row.since))
+        found += [Stuck(kind, row.execution_id, row.attempt_id, row.state, row.step_index, row.since)
                   for row in rows]
     return sorted(found, key=lambda item: (item.since, item.execution_id))[:limit]
 
@@ -101,7 +100,7 @@ def histories(session: Session, execution_ids: Iterable[int]) -> dict[int, Histo
 
 def _queries(stuck_settings: StuckSettings, now: datetime) -> dict[str, Select[Any]]:
     def ago(seconds: float) -> datetime:
-        return utc(now) - timedelta(seconds=seconds)
+        return now - timedelta(seconds=seconds)
 
     open_attempt = exists().where(Attempt.execution_id == Execution.id, Attempt.state.in_(OPEN_ATTEMPT_STATES))
     return {
