@@ -22,7 +22,6 @@ from workers.maintenance.health.queues import queue_depths
 from workers.maintenance.runner import run_job
 from workers.storage.db import session_factory
 from workers.storage.models import Alert, Backup, ErrorGroup, Execution, HealthSnapshot, Notification, Occurrence
-from workers.storage.repository import utc
 
 pytestmark = pytest.mark.integration
 
@@ -186,7 +185,7 @@ def test_an_alert_opens_once_is_acknowledged_and_resolves(world):
     counts = world.run()
     assert counts["alerts_resolved"] == 1
     [resolved] = world.alerts()
-    assert (resolved.state, utc(resolved.resolved_at)) == ("resolved", world.clock.now)
+    assert (resolved.state, resolved.resolved_at) == ("resolved", world.clock.now)
     first, closed = world.notifications()
     assert (closed.state, closed.level, closed.subject) == ("pending", "info", "resolved breaker_open: partner")
 

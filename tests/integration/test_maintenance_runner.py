@@ -23,7 +23,6 @@ from workers.maintenance.runner import LEASE_MARGIN_S, lease_name, run_job
 from workers.storage import leases
 from workers.storage.db import session_factory
 from workers.storage.models import Lease, MaintenanceRun, Notification
-from workers.storage.repository import utc
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +70,7 @@ def progress_job(ctx: JobContext) -> JobResult:
 
 def _lease_expiry(ctx: JobContext) -> datetime:
     with ctx.sessions() as session:
-        return utc(session.get(Lease, lease_name(JOB)).expires_at)
+        return session.get(Lease, lease_name(JOB)).expires_at
 
 
 @pytest.fixture

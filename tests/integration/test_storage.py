@@ -40,8 +40,8 @@ def test_occurrences_group_by_fingerprint_and_count(database_url, classifier):
     with sessions() as session:
         group = repository.get_group(session, first.group_id)
         assert group.occurrence_count == 2
-        assert repository.utc(group.first_seen) == datetime(2026, 11, 22, 10, tzinfo=UTC)
-        assert repository.utc(group.last_seen) == datetime(2026, 11, 22, 11, tzinfo=UTC)
+        assert group.first_seen == datetime(2026, 11, 22, 10, tzinfo=UTC)
+        assert group.last_seen == datetime(2026, 11, 22, 11, tzinfo=UTC)
         assert group.category == "timeout"
 
 
