@@ -86,8 +86,7 @@ def settings_reference() -> str:
             lines.extend(_group_rows(f"MEDIC_{name.upper()}", field.annotation))
             continue
         default = field.get_default(call_default_factory=True)
-        derived = (name in ("database_url", "broker_url") or field.is_required()
-                   or (default is None and name != "config_file"))
+        derived = name in ("database_url", "broker_url") or field.is_required()
         shown = "(derived)" if derived else "" if default is None else _as_written(default)
         lines.append(f"| `MEDIC_{name.upper()}` | `{shown}` | {field.description or ''} |")
     return "\n".join(lines)
