@@ -14,5 +14,6 @@ jobs/: each maintenance job's settings, and the default schedules and time limit
 logging: one event per line (JSON or text), secrets masked by the redactor celery_app names.
 errors: MedicError and the errors medic raises on purpose (configuration, not found, unavailable).
 urls: what kind of database or broker a URL names, by its scheme.
+validation: pydantic's validation errors worded as medic's (where, then what is wrong).
 rules/, plans/, locales/: the built-in classification rules, recovery plans and message templates (YAML).
 """

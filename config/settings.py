@@ -39,6 +39,7 @@ from config.urls import (
     is_sqlite_url,
     with_psycopg_driver,
 )
+from config.validation import problem_text
 
 ENV_PREFIX = "MEDIC_"
 # A setting whose name says it holds a secret never has its value echoed in an error.
@@ -376,14 +377,14 @@ def describe_validation_error(exc: ValidationError) -> str:
     lines = ["invalid configuration:"]
     for error in exc.errors():
         if not error["loc"]:  # a check across settings: its message names them
-            lines.append(f"  {error['msg'].removeprefix('Value error, ')}")
+            lines.append(f"  {problem_text(error)}")
             continue
         # Named as the environment variable that sets it (nested parts joined by the "__" delimiter).
         setting = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
         value = error.get("input")
         hidden = isinstance(value, (dict, list)) or value is None or _SECRET_NAME.search(setting)
         shown = "" if hidden else f" (got {value!r})"
-        lines.append(f"  {setting}: {error['msg'].removeprefix('Value error, ')}{shown}")
+        lines.append(f"  {setting}: {problem_text(error)}{shown}")
     return "\n".join(lines)
 
 

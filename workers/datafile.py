@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from config.errors import ConfigError
+from config.validation import problem_text
 
 M = TypeVar("M", bound=BaseModel)
 # Says where a validation error is, from the parsed data and the error's location; None: the plain path.
@@ -43,7 +44,7 @@ def load_model(path: Path, model: type[M], *, what: str, locate: Locate) -> M:
         for error in exc.errors():
             loc = list(error["loc"])
             where = locate(data, loc) or ".".join(str(part) for part in loc) or "(the file)"
-            lines.append(f"  {where}: {error['msg'].removeprefix('Value error, ')}")
+            lines.append(f"  {where}: {problem_text(error)}")
         raise ConfigError("\n".join(lines)) from None
 
 

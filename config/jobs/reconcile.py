@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config.validation import problems
+
 # `medic reconcile run medic` runs medic's own checks; no configured check may take the name.
 OWN_CHECKS = "medic"
 CHECK_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -48,9 +50,8 @@ class CheckSettings(BaseModel):
             return handler(data)
         except ValidationError as exc:
             name = data.get("name") if isinstance(data, dict) else None
-            problems = "; ".join(f"{'.'.join(str(part) for part in error['loc']) or 'check'}: "
-                                 f"{error['msg'].removeprefix('Value error, ')}" for error in exc.errors())
-            raise ValueError(f"check {name!r}: {problems}" if name else problems) from None
+            found = problems(exc, whole="check")
+            raise ValueError(f"check {name!r}: {found}" if name else found) from None
 
     @field_validator("name")
     @classmethod

@@ -12,6 +12,8 @@ from typing import Any
 from celery.schedules import ParseException, crontab
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config.validation import problems
+
 CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 
 
@@ -100,7 +102,5 @@ def merged_schedules(overrides: dict[str, dict[str, Any]]) -> dict[str, JobSched
         try:
             merged[name] = JobSchedule(**{**base, **override})
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'schedule'}: "
-                                 f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
-            raise ValueError(f"job {name!r}: {problems}") from None
+            raise ValueError(f"job {name!r}: {problems(exc, whole='schedule')}") from None
     return merged

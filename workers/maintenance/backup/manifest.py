@@ -10,6 +10,7 @@ from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from config.validation import problems
 from workers.maintenance.backup.errors import ArchiveInvalid
 
 FORMAT = "medic-backup"
@@ -103,8 +104,7 @@ def parse(data: bytes) -> Manifest:
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        return "invalid: " + "; ".join(f"{'.'.join(map(str, e['loc'])) or 'manifest'}: "
-                                       f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        return "invalid: " + problems(exc, whole="manifest")
     return f"is not valid JSON: {exc}"
 
 
