@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class BackupSettings(BaseModel):
@@ -31,3 +31,9 @@ class BackupSettings(BaseModel):
         None,
         description="Directory of pg_dump and pg_restore (same major version "
                     "as the server or newer); default: found on PATH.")
+    signing_key: SecretStr | None = Field(
+        None, min_length=32,
+        description="Key of the HMAC-SHA256 that signs each archive's manifest (at least 32 characters, "
+                    "e.g. `openssl rand -hex 32`); default: a key the first backup generates in "
+                    "backup-signing.key (mode 0600) in MEDIC_DATA_DIR. Set the same key on every host "
+                    "that restores another's archives, in the environment: the config file is archived.")

@@ -51,7 +51,8 @@ def test_create_list_verify_restore(database_url, tmp_path):
     # Commands that change no data run side by side: each CLI process spends a second or more importing.
     listed, table, verified, unknown, declined, refused, not_converted = run_medic_side_by_side(
         env, ("backup", "list", "--json"), ("backup", "list"), ("backup", "verify", name, "--json"),
-        ("backup", "verify", "nope"), ("backup", "restore", name), ("backup", "restore", str(tampered), "--yes"),
+        ("backup", "verify", "nope"), ("backup", "restore", name),
+        ("backup", "restore", str(tampered), "--yes", "--trust-unsigned"),
         ("backup", "restore", name, "--to-database", wrong_kind, "--yes"))
     assert [(b["name"], b["verification"]) for b in ok(listed)] == [(name, "ok")]
     assert name in ok(table) and "VERIFICATION" in table.stdout

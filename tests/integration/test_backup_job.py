@@ -13,9 +13,10 @@ from sqlalchemy import select
 from config.settings import load_settings
 from tests.support import services
 from tests.support.clock import ManualClock
-from workers.maintenance.backup import archive, catalog, sqlite
+from workers.maintenance.backup import archive, catalog, keyfile, sqlite
 from workers.maintenance.backup import verify as verify_module
 from workers.maintenance.backup.job import run
+from workers.maintenance.backup.lookup import Source, locate
 from workers.maintenance.backup.manifest import entry_for
 from workers.maintenance.backup.verify import verify
 from workers.maintenance.job import JobContext
@@ -64,11 +65,11 @@ def test_verify_finds_a_corrupt_sqlite_copy_whose_checksums_match(sqlite_url, tm
     archive.write(bad,
                   Manifest.model_validate({**manifest,
                                            "files": [entry_for("database.sqlite", copy, "database").model_dump()]}),
-                  {"database.sqlite": copy})
+                  {"database.sqlite": copy}, keyfile.load(settings))
 
-    result = verify(bad, settings)
+    result = verify(Source(bad, None), settings, trust_unsigned=True)  # signed, but not registered
     assert result.status == catalog.FAILED and "integrity_check" in result.detail, result.detail
-    assert verify(settings.backup_dir / registry(sqlite_url)[0].name, settings).ok
+    assert verify(locate(registry(sqlite_url)[0].name, settings), settings).ok
 
 
 def test_changed_and_vanished_archives(database_url, tmp_path):
@@ -81,11 +82,11 @@ def test_changed_and_vanished_archives(database_url, tmp_path):
 
     with open(first.path, "ab") as changed:
         changed.write(b"\0")
-    result = verify(settings.backup_dir / first.name, settings, sha256=first.sha256, manifest=first.manifest)
+    result = verify(Source(settings.backup_dir / first.name, first), settings)
     assert result.status == catalog.FAILED and "differs from the one registered" in result.detail
 
     (settings.backup_dir / first.name).unlink()
-    assert verify(settings.backup_dir / first.name, settings).status == catalog.MISSING
+    assert verify(Source(settings.backup_dir / first.name, first), settings).status == catalog.MISSING
     clock.now += timedelta(hours=1)
     result = run(JobContext(settings=settings, sessions=sessions, clock=clock))
     assert result.counts["missing"] == 1 and "1 registered archive(s) missing" in result.summary

@@ -1,5 +1,8 @@
 """Restore refuses tampered and path-traversal archives before extracting anything: nothing is
-written outside its extraction directory (which stays empty) and the live database is untouched."""
+written outside its extraction directory (which stays empty) and the live database is untouched.
+
+The bad archives are rebuilt copies, unregistered: restore refuses them as untrusted first
+(test_backup_attacks.py). Here they are accepted with --trust-unsigned, and every other check holds."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from config.settings import load_settings
 from tests.support import services
 from workers.maintenance.backup import job, restore
 from workers.maintenance.backup.errors import ArchiveInvalid
+from workers.maintenance.backup.lookup import locate
 from workers.maintenance.job import JobContext
 from workers.reporting import IntakeService
 from workers.storage import migrate
@@ -169,8 +173,8 @@ def test_restore_refuses_before_writing_anything(good_archive, tmp_path, case):
     into.mkdir()
 
     with pytest.raises(ArchiveInvalid) as refused:
-        restore.prepare(restore.locate(str(bad), settings), restore.target_for(settings, None), settings,
-                        into=into, config_to=tmp_path / "config-out")
+        restore.prepare(locate(str(bad), settings), restore.target_for(settings, None), settings,
+                        into=into, config_to=tmp_path / "config-out", trust_unsigned=True)
 
     assert refused.value.member == member and reason in refused.value.reason, str(refused.value)
     assert list(into.iterdir()) == []
@@ -188,7 +192,7 @@ def test_a_registered_archive_changed_on_disk_is_refused_by_name(good_archive, t
     into.mkdir()
     try:
         with pytest.raises(ArchiveInvalid, match="differs from the one registered"):
-            restore.prepare(restore.locate(archive.name, settings), restore.target_for(settings, None), settings,
+            restore.prepare(locate(archive.name, settings), restore.target_for(settings, None), settings,
                             into=into, config_to=None)
         assert list(into.iterdir()) == []
     finally:

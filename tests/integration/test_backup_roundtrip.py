@@ -16,6 +16,8 @@ from config.settings import load_settings
 from tests.support import services
 from tests.support.recovery import RecordingDispatcher
 from workers.maintenance.backup import catalog, job, restore
+from workers.maintenance.backup.errors import ArchiveUntrusted
+from workers.maintenance.backup.lookup import locate
 from workers.maintenance.backup.tables import medic_tables
 from workers.maintenance.job import JobContext
 from workers.recovery.service import RecoveryService
@@ -124,9 +126,10 @@ def test_backup_then_restore_in_place_and_to_a_new_database(database_url, tmp_pa
             services.drop_pg_database(make_url(new_url).database)
 
 
-def _restore(name: str, target, settings, into):
+def _restore(name: str, target, settings, into, *, trust_unsigned: bool = False):
     into.mkdir()
-    plan = restore.prepare(restore.locate(name, settings), target, settings, into=into, config_to=None)
+    plan = restore.prepare(locate(name, settings), target, settings, into=into, config_to=None,
+                           trust_unsigned=trust_unsigned)
     return restore.apply(plan, settings)
 
 
@@ -150,6 +153,10 @@ def test_restore_over_a_sqlite_file_that_is_no_database_any_more(sqlite_url, tmp
     with open(f"{live}-wal", "wb") as stale:
         stale.write(b"a write-ahead log of another database")
 
-    restored = _restore(str(archive), restore.target_for(settings, None), settings, tmp_path / "into")
+    # the live database is what is broken: the archive's registration cannot be checked
+    with pytest.raises(ArchiveUntrusted, match="not registered in medic's backups table .the table cannot be read"):
+        _restore(str(archive), restore.target_for(settings, None), settings, tmp_path / "refused")
+    restored = _restore(str(archive), restore.target_for(settings, None), settings, tmp_path / "into",
+                        trust_unsigned=True)
     assert restored.problems == []
     assert {**snapshot(sqlite_url), "backups": []} == original

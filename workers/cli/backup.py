@@ -19,12 +19,19 @@ from workers.clock import utcnow
 from workers.maintenance import runs
 from workers.maintenance.backup import catalog, restore, workspace
 from workers.maintenance.backup.errors import BackupError
+from workers.maintenance.backup.lookup import locate
 from workers.maintenance.backup.tables import masked_url
 from workers.maintenance.backup.verify import verify
 from workers.maintenance.runner import run_job
 from workers.storage.models import Backup
 
 SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+trust_unsigned_option = click.option(
+    "--trust-unsigned", is_flag=True,
+    help="Accept an archive medic cannot vouch for: unsigned (made before medic signed archives), signed "
+         "with another key or badly, or not registered in medic's backups table. Only for a file you know "
+         "medic made; every other check still applies.")
 
 
 @click.group()
@@ -93,18 +100,20 @@ def backup_list(include_deleted: bool, as_json: bool) -> None:
 
 @backup.command("verify")
 @click.argument("name")
+@trust_unsigned_option
 @json_option
-def backup_verify(name: str, as_json: bool) -> None:
+def backup_verify(name: str, trust_unsigned: bool, as_json: bool) -> None:
     """Verify archive NAME (or an archive file by path) again; a registered one records the result.
 
-    Exit 0 when it verified, 1 when it did not (changed, corrupt, missing).
+    An archive that is not signed with this medic's key and registered is refused, and nothing is
+    recorded, unless --trust-unsigned is given. Exit 0 when it verified, 1 when it did not (changed,
+    corrupt, missing) or was refused.
     """
     current = settings()
     with _refusals():
-        source = restore.locate(name, current)
+        source = locate(name, current)
         row = source.row
-        result = verify(source.path, current, sha256=row.sha256 if row else None,
-                        manifest=row.manifest if row else None)
+        result = verify(source, current, trust_unsigned=trust_unsigned)
     if row is not None:
         with database() as session:
             catalog.record_verification(session, row.id, status=result.status, detail=result.detail, now=utcnow())
@@ -125,14 +134,16 @@ def backup_verify(name: str, as_json: bool) -> None:
 @click.option("--config-to", type=click.Path(file_okay=False, path_type=Path),
               help="Also write the archive's config files into this directory (never over the originals).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@trust_unsigned_option
 @json_option
 def backup_restore(name_or_path: str, to_database: str | None, config_to: Path | None, yes: bool,
-                   as_json: bool) -> None:
+                   trust_unsigned: bool, as_json: bool) -> None:
     """Restore archive NAME_OR_PATH: medic's configured database, or another with --to-database.
 
-    The whole archive is checked first (checksums against the manifest and the registry, no member
-    that could escape its directory); nothing is written before the check passes and you confirm.
-    Stop medic's workers and beat before restoring into medic's own database.
+    The whole archive is checked first: signed with this medic's key and registered (or accepted with
+    --trust-unsigned), checksums against the manifest and the registry, no member that could escape
+    its directory, a PostgreSQL dump of medic's objects only. Nothing is written before the check
+    passes and you confirm. Stop medic's workers and beat before restoring into medic's own database.
     """
     current = settings()
     try:
@@ -140,12 +151,14 @@ def backup_restore(name_or_path: str, to_database: str | None, config_to: Path |
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--to-database") from None
     with _refusals(), workspace.temporary(current.backup_dir) as into:
-        plan = restore.prepare(restore.locate(name_or_path, current), target, current, into=into, config_to=config_to)
+        plan = restore.prepare(locate(name_or_path, current), target, current, into=into, config_to=config_to,
+                               trust_unsigned=trust_unsigned)
         click.echo(describe_plan(plan), err=as_json)
         if not yes:
             click.confirm("Restore?", abort=True, err=as_json)
         restored = restore.apply(plan, current)
-    data = {"archive": plan.source.path.name, "path": str(plan.source.path), "target": masked_url(target.url),
+    data = {"archive": plan.source.path.name, "path": str(plan.source.path), "trust": plan.trust,
+            "target": masked_url(target.url),
             "in_place": target.in_place, "schema_revision": plan.manifest.schema_revision,
             "rows": restored.after.rows, "config_files": [str(write.dest) for write in plan.config],
             "problems": restored.problems, "notes": restored.notes}
@@ -167,8 +180,8 @@ def describe_plan(plan: restore.Plan) -> str:
     lines = [f"archive   {plan.source.path.name}: {manifest.database_kind}, "
              f"made {manifest.created_at:%Y-%m-%d %H:%M:%S}Z by medic {manifest.medic_version}, "
              f"schema revision {manifest.schema_revision}, "
-             f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables, {configs} config file(s)"
-             + ("" if plan.source.row else " (not in the registry)"),
+             f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables, {configs} config file(s)",
+             f"trust     {plan.trust}",
              f"database  {masked_url(target.url)}" + (" (medic's configured database)" if target.in_place else ""),
              f"          now {plan.before.describe()}"]
     if plan.before.has_medic_tables:

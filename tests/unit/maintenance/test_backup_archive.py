@@ -14,6 +14,12 @@ import pytest
 from workers.maintenance.backup import archive
 from workers.maintenance.backup.errors import ArchiveInvalid
 from workers.maintenance.backup.manifest import FORMAT, FORMAT_VERSION, Manifest, entry_for, name_problem, parse
+from workers.maintenance.backup.signing import Key
+from workers.maintenance.backup.trust import Gate
+
+KEY = Key(b"k" * 32)
+SIGNED = Gate(key=KEY, registration_problem=None)  # as for a registered archive
+TRUSTING = Gate(key=KEY, registration_problem=None, trust_unsigned=True)  # for the hand-made, unsigned ones
 
 
 def make_manifest(files: dict[str, Path]) -> Manifest:
@@ -37,15 +43,15 @@ def files(tmp_path) -> dict[str, Path]:
 
 def test_written_archive_reads_back_and_extracts(tmp_path, files):
     manifest, path = make_manifest(files), tmp_path / "medic-backup-20261129T203000Z.tar.gz"
-    archive.write(path, manifest, files)
+    archive.write(path, manifest, files, KEY)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, "staged"]  # no partial left behind
     with tarfile.open(path) as tar:
-        assert tar.getnames() == ["manifest.json", "database.sqlite", "config/rules/rules.yaml"]
-    assert archive.inspect(path) == manifest
+        assert tar.getnames() == ["manifest.json", "manifest.sig", "database.sqlite", "config/rules/rules.yaml"]
+    assert archive.inspect(path, SIGNED).manifest == manifest
     into = tmp_path / "into"
     into.mkdir()
-    assert archive.extract(path, into) == manifest
+    assert archive.extract(path, into, SIGNED).manifest == manifest
     for name, source in files.items():
         assert (into / name).read_bytes() == source.read_bytes()
 
@@ -55,17 +61,17 @@ def test_a_failed_write_leaves_neither_archive_nor_partial(tmp_path, files):
     manifest = make_manifest(files)
     files["config/rules/rules.yaml"].unlink()
     with pytest.raises(FileNotFoundError):
-        archive.write(path, manifest, files)
+        archive.write(path, manifest, files, KEY)
     assert not path.exists() and not archive.partial_path(path).exists()
 
 
 def test_extract_wants_an_empty_directory(tmp_path, files):
     path = tmp_path / "a.tar.gz"
-    archive.write(path, make_manifest(files), files)
+    archive.write(path, make_manifest(files), files, KEY)
     (tmp_path / "into").mkdir()
     (tmp_path / "into" / "x").touch()
     with pytest.raises(ValueError, match="not empty"):
-        archive.extract(path, tmp_path / "into")
+        archive.extract(path, tmp_path / "into", SIGNED)
 
 
 def _tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
@@ -85,7 +91,7 @@ def _tar(path: Path, members: list[tuple[str, bytes]]) -> Path:
 ], ids=["empty", "manifest not first", "manifest too large", "manifest not an object"])
 def test_malformed_archives_are_refused(tmp_path, members, member, reason):
     with pytest.raises(ArchiveInvalid) as refused:
-        archive.inspect(_tar(tmp_path / "bad.tar.gz", members))
+        archive.inspect(_tar(tmp_path / "bad.tar.gz", members), TRUSTING)
     assert refused.value.member == member and reason in refused.value.reason
 
 
@@ -96,17 +102,29 @@ def test_a_member_larger_than_the_manifest_says_is_refused_before_it_is_read(tmp
     path = _tar(tmp_path / "bad.tar.gz", [("manifest.json", json.dumps(data).encode()),
                                           ("database.sqlite", files["database.sqlite"].read_bytes())])
     with pytest.raises(ArchiveInvalid, match="holds 16384 bytes, the manifest says 1"):
-        archive.inspect(path)
+        archive.inspect(path, TRUSTING)
 
 
 def test_extract_refuses_a_member_the_checked_manifest_does_not_list(tmp_path, files, monkeypatch):
-    """The file changed between the check and the extraction."""
-    path = tmp_path / "a.tar.gz"
-    archive.write(path, make_manifest(files), files)
-    monkeypatch.setattr(archive, "inspect", lambda _: make_manifest({"database.sqlite": files["database.sqlite"]}))
+    """The file changed between the check and the extraction: a member was added, the manifest kept."""
+    path, changed = tmp_path / "a.tar.gz", tmp_path / "changed.tar.gz"
+    archive.write(path, make_manifest(files), files, KEY)
+    with tarfile.open(path) as original, tarfile.open(changed, "w:gz") as copy:
+        for member in original.getmembers():
+            copy.addfile(member, original.extractfile(member))
+        extra = tarfile.TarInfo("config/extra.yaml")
+        copy.addfile(extra, io.BytesIO(b""))
+    checked = archive.inspect
+
+    def check_then_change(*args, **kwargs):
+        result = checked(*args, **kwargs)
+        changed.replace(path)
+        return result
+
+    monkeypatch.setattr(archive, "inspect", check_then_change)
     (tmp_path / "into").mkdir()
-    with pytest.raises(ArchiveInvalid, match="not listed"):
-        archive.extract(path, tmp_path / "into")
+    with pytest.raises(ArchiveInvalid, match="config/extra.yaml.*not listed"):
+        archive.extract(path, tmp_path / "into", SIGNED)
 
 
 @pytest.mark.parametrize(("name", "problem"), [
@@ -128,7 +146,7 @@ def test_member_names(name, problem):
     assert (found is None) if problem is None else (problem in found)
 
 
-@pytest.mark.parametrize("bad_name", ["../x", "/abs", "manifest.json"])
+@pytest.mark.parametrize("bad_name", ["../x", "/abs", "manifest.json", "manifest.sig"])
 def test_the_manifest_may_not_list_unsafe_names(files, bad_name):
     data = json.loads(make_manifest(files).encode())
     data["files"][1]["name"] = bad_name

@@ -1,5 +1,5 @@
 """Making one archive: dump the database and copy the config files into a staging directory,
-describe them in a manifest, write the archive."""
+describe them in a manifest, write the archive signed with the backup key (created by the first backup)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from config.settings import Settings
 from workers.clock import as_utc
-from workers.maintenance.backup import archive, postgres, sqlite, tables
+from workers.maintenance.backup import archive, keyfile, postgres, sqlite, tables
 from workers.maintenance.backup.errors import BackupError
 from workers.maintenance.backup.manifest import (
     DATABASE_MEMBERS,
@@ -65,6 +65,7 @@ def create(settings: Settings, *, name: str, staging: Path, now: datetime) -> Cr
     """Write the archive `name` into settings.backup_dir, staging its files in `staging`."""
     url = settings.database_url
     kind = tables.database_kind(url)
+    key = keyfile.load_or_create(settings)
     database_file = staging / DATABASE_MEMBERS[kind]
     if kind == tables.SQLITE:
         counts, revision = sqlite.dump(url, database_file)
@@ -79,7 +80,7 @@ def create(settings: Settings, *, name: str, staging: Path, now: datetime) -> Cr
                         created_at=as_utc(now), database_kind=kind, database_url=tables.masked_url(url),
                         schema_revision=revision, tables=counts, files=entries)
     path = settings.backup_dir / name
-    archive.write(path, manifest, files)
+    archive.write(path, manifest, files, key)
     size, sha = file_digest(path)
     return Created(name=name, path=path, size_bytes=size, sha256=sha, manifest=manifest)
 

@@ -1,4 +1,4 @@
-"""What goes wrong in backups on purpose: a refused archive, a refused restore, a failed tool."""
+"""What goes wrong in backups on purpose: a refused or untrusted archive, a refused restore, a failed tool."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ class ArchiveInvalid(BackupError):
         super().__init__(f"archive member {member!r}: {reason}" if member else f"archive: {reason}")
         self.member = member
         self.reason = reason
+
+
+class ArchiveUntrusted(BackupError):
+    """medic cannot vouch for the archive (unsigned, signed otherwise, not registered) and the
+    operator did not accept it anyway: nothing past its manifest was read. Not a verification result."""
+
+    def __init__(self, archive: str, reason: str):
+        super().__init__(f"archive {archive} {reason}")
 
 
 class RestoreRefused(BackupError):

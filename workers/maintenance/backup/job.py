@@ -11,6 +11,7 @@ from pathlib import Path
 from config.settings import Settings
 from workers.maintenance.backup import catalog, retention, workspace
 from workers.maintenance.backup.create import archive_name, create
+from workers.maintenance.backup.lookup import Source
 from workers.maintenance.backup.verify import verify
 from workers.maintenance.job import JobContext, JobResult
 from workers.storage.models import Backup
@@ -32,7 +33,7 @@ def run(ctx: JobContext) -> JobResult:
                                database_kind=created.manifest.database_kind, size_bytes=created.size_bytes,
                                sha256=created.sha256, manifest=created.manifest.model_dump(mode="json"))
     ctx.progress(1, STEPS, "verify")
-    verification = verify(created.path, settings, sha256=row.sha256, manifest=row.manifest)
+    verification = verify(Source(created.path, row), settings)
     with ctx.sessions() as session:
         catalog.record_verification(session, row.id, status=verification.status, detail=verification.detail,
                                     now=ctx.now())

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from config.validation import problems
 from workers.maintenance.backup.errors import ArchiveInvalid
+from workers.maintenance.backup.signing import SIGNATURE_NAME
 
 FORMAT = "medic-backup"
 FORMAT_VERSION = 1
@@ -48,8 +49,8 @@ class FileEntry(BaseModel):
     @classmethod
     def _safe(cls, value: str) -> str:
         problem = name_problem(value)
-        if problem or value == MANIFEST_NAME:
-            raise ValueError(f"{value!r} {problem or 'is reserved for the manifest'}")
+        if problem or value in (MANIFEST_NAME, SIGNATURE_NAME):
+            raise ValueError(f"{value!r} {problem or 'is reserved for the manifest and its signature'}")
         return value
 
 
@@ -85,6 +86,10 @@ class Manifest(BaseModel):
     def database_member(self) -> str:
         return DATABASE_MEMBERS[self.database_kind]
 
+    @property
+    def total_bytes(self) -> int:
+        return sum(entry.size_bytes for entry in self.files)
+
     def entry(self, name: str) -> FileEntry | None:
         return next((entry for entry in self.files if entry.name == name), None)
 
@@ -95,7 +100,9 @@ class Manifest(BaseModel):
 def parse(data: bytes) -> Manifest:
     try:
         manifest = Manifest.model_validate(json.loads(data))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise ArchiveInvalid(MANIFEST_NAME, "is nested too deeply to be a manifest") from None
+    except ValueError as exc:  # json, UnicodeDecodeError and pydantic errors all are
         raise ArchiveInvalid(MANIFEST_NAME, _describe(exc)) from None
     if manifest.entry(manifest.database_member) is None:
         raise ArchiveInvalid(MANIFEST_NAME, f"lists no {manifest.database_member}")

@@ -1,8 +1,10 @@
-"""Restoring an archive: find it, check it completely, describe what it would overwrite, then do it.
+"""Restoring an archive (found by lookup): check it completely, describe what it would overwrite, then do it.
 
-`prepare` changes nothing outside its extraction directory; `apply` writes the database and the
-config files. In place, the backups registry is carried over: the restored database would otherwise
-forget the archives made after it, which are still on disk.
+`prepare` changes nothing outside its extraction directory: it refuses an archive medic cannot vouch
+for (unless trusted by the operator), one that does not match its manifest, and a PostgreSQL dump that
+holds anything but medic's objects. `apply` writes the database (on PostgreSQL, only the entries
+checked) and the config files. In place, the backups registry is carried over: the restored database
+would otherwise forget the archives made after it, which are still on disk.
 """
 
 from __future__ import annotations
@@ -17,25 +19,20 @@ from alembic.util import CommandError
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
-from config.errors import NotFound, StorageUnavailable
+from config.errors import StorageUnavailable
 from config.settings import Settings
 from config.urls import PSYCOPG_PREFIX, with_psycopg_driver
-from workers.maintenance.backup import catalog, postgres, sqlite, tables
+from workers.maintenance.backup import catalog, lookup, pglisting, postgres, sqlite, tables
 from workers.maintenance.backup.archive import extract
 from workers.maintenance.backup.errors import ArchiveInvalid, BackupError, RestoreRefused
+from workers.maintenance.backup.lookup import Source
 from workers.maintenance.backup.manifest import Manifest, file_digest
 from workers.maintenance.runner import lease_name
 from workers.storage import migrate
 from workers.storage.db import guarded_session, session_factory
-from workers.storage.models import Backup, Lease
+from workers.storage.models import Lease
 
 CONFIG_PREFIX = "config/"
-
-
-@dataclass(frozen=True)
-class Source:
-    path: Path
-    row: Backup | None  # its registry row, when registered
 
 
 @dataclass(frozen=True)
@@ -57,10 +54,12 @@ class ConfigWrite:
 class Plan:
     source: Source
     manifest: Manifest
+    trust: str  # what vouches for the archive, or what --trust-unsigned accepted
     extracted: Path
     target: Target
     before: tables.DatabaseState
     config: list[ConfigWrite]
+    entries: list[pglisting.Entry]  # PostgreSQL: the dump's entries to restore (medic's own, checked)
 
 
 @dataclass
@@ -68,32 +67,6 @@ class Restored:
     after: tables.DatabaseState
     problems: list[str]  # differences from the archive's row counts
     notes: list[str] = field(default_factory=list)
-
-
-def locate(name_or_path: str, settings: Settings) -> Source:
-    """A registered archive by name, or an archive file by path (registered or not)."""
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        path = path.resolve()
-        return Source(path, _registered_at(path, settings))
-    with guarded_session(session_factory(settings.database_url)) as session:
-        try:
-            row = catalog.get(session, name_or_path)
-        except NotFound:
-            raise NotFound(f"no backup named {name_or_path!r} and no such file: "
-                           "`medic backup list` shows them") from None
-    return Source(Path(row.path), row)
-
-
-def _registered_at(path: Path, settings: Settings) -> Backup | None:
-    url = settings.database_url
-    if tables.database_kind(url) == tables.SQLITE and not sqlite.database_path(url).exists():
-        return None  # looking would create an empty database file
-    try:
-        with guarded_session(session_factory(settings.database_url)) as session:
-            return catalog.by_path(session, path)
-    except (SQLAlchemyError, StorageUnavailable):  # the live database may be what is broken
-        return None
 
 
 def target_for(settings: Settings, to_database: str | None) -> Target:
@@ -115,13 +88,15 @@ def describe(target: Target) -> tables.DatabaseState:
     return sqlite.describe(target.url) if target.kind == tables.SQLITE else postgres.describe(target.url)
 
 
-def prepare(source: Source, target: Target, settings: Settings, *, into: Path, config_to: Path | None) -> Plan:
+def prepare(source: Source, target: Target, settings: Settings, *, into: Path, config_to: Path | None,
+            trust_unsigned: bool = False) -> Plan:
     """Check the archive completely and extract it into the empty directory `into`; refuse what is unsafe."""
     if not source.path.is_file():
         raise RestoreRefused(f"{source.path} does not exist (the registered archive is missing)")
     if source.row is not None and file_digest(source.path)[1] != source.row.sha256:
         raise ArchiveInvalid(None, f"{source.path.name}'s sha256 differs from the one registered when it was written")
-    manifest = extract(source.path, into)
+    admitted = extract(source.path, into, lookup.gate(source, settings, trust_unsigned=trust_unsigned))
+    manifest = admitted.manifest
     if source.row is not None and manifest.model_dump(mode="json") != source.row.manifest:
         raise ArchiveInvalid("manifest.json", "differs from the copy registered when the archive was written")
     if manifest.database_kind != target.kind:
@@ -137,7 +112,16 @@ def prepare(source: Source, target: Target, settings: Settings, *, into: Path, c
                              f"and the archive at {manifest.schema_revision}: a PostgreSQL restore replaces only "
                              f"the archive's tables; restore into a new database (--to-database) "
                              f"or drop medic's tables there first")
-    return Plan(source, manifest, into, target, before, _config_writes(manifest, config_to))
+    entries = _checked_entries(into / manifest.database_member, manifest, settings) \
+        if target.kind == tables.POSTGRESQL else []
+    return Plan(source, manifest, admitted.trust, into, target, before, _config_writes(manifest, config_to), entries)
+
+
+def _checked_entries(dump: Path, manifest: Manifest, settings: Settings) -> list[pglisting.Entry]:
+    problems, entries = postgres.check_listing(dump, manifest, bin_dir=settings.backup.pg_bin_dir)
+    if problems:
+        raise ArchiveInvalid(manifest.database_member, "; ".join(problems))
+    return entries
 
 
 def _known(revision: str, url: str) -> bool:
@@ -165,7 +149,7 @@ def apply(plan: Plan, settings: Settings) -> Restored:
     if plan.target.kind == tables.SQLITE:
         sqlite.restore(database, plan.target.url)
     else:
-        postgres.restore(database, plan.target.url, bin_dir=settings.backup.pg_bin_dir)
+        postgres.restore(database, plan.target.url, bin_dir=settings.backup.pg_bin_dir, entries=plan.entries)
     after = describe(plan.target)
     problems = tables.compare_counts(plan.manifest.tables, after.rows)
     if Lease.__tablename__ in after.rows:
