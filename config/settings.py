@@ -30,6 +30,7 @@ from config.jobs.reconcile import ReconcileSettings
 from config.jobs.schedule import JobSchedule, merged_schedules
 from config.jobs.stuck import StuckSettings
 from config.messages import MessageSettings
+from config.replay_targets import ReplayTargetSettings
 from config.serve import ServeSettings
 from config.urls import (
     BROKER_SCHEMES,
@@ -105,6 +106,7 @@ class Settings(BaseSettings):
         description="Headers added to HTTP replays by URL host (glob), e.g. credentials: "
                     "{\"api.partner.com\": {\"Authorization\": \"Bearer ...\"}}. "
                     "Credentials belong here: an event's secrets are masked at intake.")
+    replay_targets: ReplayTargetSettings = Field(default_factory=ReplayTargetSettings, description="Replay targets.")
     breaker_store: Literal["auto", "redis", "database"] = Field(
         "auto",
         description="Where circuit breakers keep their shared state; auto: "
