@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -49,6 +50,12 @@ EXIT_CODES: dict[type[MedicError], int] = {
 }
 
 
+# Files medic makes are its user's only: broker.sqlite holds raw, unmasked events, medic.sqlite and the
+# logs what intake kept. Set once here, the entry of every command, so the processes a command becomes
+# (exec) or starts (Celery's pool, Flower) inherit it; SQLite's -wal/-shm/-journal files follow it.
+PRIVATE_UMASK = 0o077
+
+
 def exit_code_of(error: MedicError) -> int:
     return next(code for kind, code in EXIT_CODES.items() if isinstance(error, kind))
 
@@ -77,6 +84,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    os.umask(PRIVATE_UMASK)
     try:
         code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:

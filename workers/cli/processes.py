@@ -8,10 +8,13 @@ names the setting instead of a traceback from inside Celery. The process then be
 from __future__ import annotations
 
 import os
+import stat
 import sys
+from pathlib import Path
 
 import click
 
+from config.errors import ConfigError
 from config.queues import QUEUES
 from config.settings import Settings
 from workers.classification import Classifier
@@ -23,9 +26,48 @@ from workers.storage import migrate
 
 CELERY_APP = "config.celery_app"
 
+DATA_DIR_MODE = 0o700
+# What medic itself keeps in MEDIC_DATA_DIR (databases with their -wal/-shm/-journal, beat's files, backups,
+# the signing key, a log file named medic*): a directory holding only these is medic's to chmod.
+OWN_NAME_PREFIXES = ("medic", "broker.sqlite", "beat-", "backups", "backup-signing.key")
+
+
+def is_medics_own(entry_names: list[str], owner_uid: int, my_uid: int) -> bool:
+    """Whether a data dir is medic's to tighten: this user's, and holding nothing medic did not put there."""
+    return owner_uid == my_uid and all(name.startswith(OWN_NAME_PREFIXES) for name in entry_names)
+
+
+def private_data_dir(data_dir: Path) -> str | None:
+    """Create MEDIC_DATA_DIR for medic's user only, or tighten medic's own one left readable by others.
+
+    Returns a warning for the operator, or None. A directory with files medic did not make (a home, /tmp)
+    is left as it is: chmod there could lock others out of their own files."""
+    path = data_dir.expanduser().resolve()
+    try:
+        path.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+        found = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"MEDIC_DATA_DIR {path}: {exc.strerror or exc}") from None
+    current = stat.S_IMODE(found.st_mode)
+    if not current & ~DATA_DIR_MODE:
+        return None
+    if is_medics_own([entry.name for entry in path.iterdir()], found.st_uid, os.geteuid()):
+        path.chmod(DATA_DIR_MODE)
+        return (f"MEDIC_DATA_DIR {path} was {current:04o}, readable by other users; "
+                f"changed to {DATA_DIR_MODE:04o} (its databases hold events and the broker's unmasked ones)")
+    return (f"MEDIC_DATA_DIR {path} is {current:04o} and holds files medic did not make, so medic leaves it: "
+            f"other users may read medic's databases there; give medic a directory of its own, or chmod 700 it")
+
+
+def prepare_data_dir(current: Settings) -> None:
+    warning = private_data_dir(current.data_dir)
+    if warning:
+        click.echo(f"medic: warning: {warning}", err=True)
+
 
 def _validated() -> Settings:
     current = settings()
+    prepare_data_dir(current)
     Classifier.from_files(current.rules_files)  # compiles every rule: a bad rule stops startup
     load_plan_set(current, ActionRegistry.from_entry_points())  # and so does a bad plan
     return current

@@ -12,6 +12,7 @@ from config.settings import Settings
 from workers.classification import Classifier
 from workers.cli.context import json_option, mask_url, settings
 from workers.cli.output import emit_fields, emit_json
+from workers.cli.processes import prepare_data_dir
 from workers.storage import migrate
 from workers.storage.db import guarded_session, session_factory
 
@@ -25,7 +26,9 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True, help="Target schema revision.")
 def db_upgrade(revision: str) -> None:
     """Apply schema migrations (safe to run again; `medic run` does it itself)."""
-    url = settings().database_url
+    current = settings()
+    prepare_data_dir(current)
+    url = current.database_url
     with guarded_session(session_factory(url)):
         migrate.upgrade(url, revision)
     click.echo(f"database {mask_url(url)} at revision {migrate.current_revision(url)}")
