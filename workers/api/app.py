@@ -15,6 +15,7 @@ from config.errors import InvalidTransition, NotFound, StorageUnavailable
 from config.settings import Settings
 from workers.api import readiness, routes_alerts, routes_groups, routes_probes, routes_recovery
 from workers.api.auth import Client
+from workers.api.bodies import BoundedBodies
 from workers.api.prometheus import MedicCollector
 from workers.masking import mask_text
 from workers.messages import load_catalog
@@ -41,6 +42,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(NotFound, _status(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(InvalidTransition, _status(status.HTTP_409_CONFLICT))
     app.add_exception_handler(StorageUnavailable, _status(status.HTTP_503_SERVICE_UNAVAILABLE))
+    # Token and size checks before FastAPI reads a body (it parses bodies before running dependencies).
+    app.add_middleware(BoundedBodies, serve=settings.serve)
     return app
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import Query, Request
 
+from workers.api.ids import MAX_ROW_ID
+
 
 @dataclass(frozen=True)
 class Page:
@@ -19,6 +21,7 @@ class Page:
                 "next_offset": self.offset + self.limit if more else None}
 
 
-def page(request: Request, limit: int = Query(50, ge=1, description="Rows per page (at most MEDIC_SERVE__PAGE_MAX)."),
-         offset: int = Query(0, ge=0, description="Rows to skip.")) -> Page:
+def page(request: Request,
+         limit: int = Query(50, ge=1, le=MAX_ROW_ID, description="Rows per page (at most MEDIC_SERVE__PAGE_MAX)."),
+         offset: int = Query(0, ge=0, le=MAX_ROW_ID, description="Rows to skip.")) -> Page:
     return Page(min(limit, request.app.state.settings.serve.page_max), offset)

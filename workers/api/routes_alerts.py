@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from config.errors import NotFound
 from workers.api.auth import Client, reader, writer
+from workers.api.ids import id_path
 from workers.api.pages import Page, page
 from workers.api.session import db
 from workers.clock import utcnow
@@ -39,7 +40,7 @@ def list_alerts(request: Request, paging: Page = Depends(page),
 
 
 @router.get("/alerts/{alert_id}", summary="One alert")
-def show_alert(request: Request, alert_id: int, locale: str | None = Query(None),
+def show_alert(request: Request, alert_id: int = id_path("alert"), locale: str | None = Query(None),
                accept_language: str | None = Header(None)) -> dict[str, Any]:
     with db(request) as session:
         alert = session.get(Alert, alert_id)
@@ -49,7 +50,8 @@ def show_alert(request: Request, alert_id: int, locale: str | None = Query(None)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", summary="Acknowledge an open alert (write access)")
-def acknowledge_alert(request: Request, alert_id: int, body: Acknowledgement = Body(default_factory=Acknowledgement),
+def acknowledge_alert(request: Request, alert_id: int = id_path("alert"),
+                      body: Acknowledgement = Body(default_factory=Acknowledgement),
                       client: Client = Depends(writer)) -> dict[str, Any]:
     with db(request) as session:
         alert, _ = alert_store.acknowledge(session, alert_id, actor=f"api:{client.name}", reason=body.reason,

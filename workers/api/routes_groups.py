@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from config.errors import NotFound
 from workers.api.auth import reader
+from workers.api.ids import id_path
 from workers.api.pages import Page, page
 from workers.api.session import db
 from workers.records import execution_dict, executions_with_context, group_dict, occurrence_dict
@@ -38,7 +39,7 @@ def list_groups(request: Request, paging: Page = Depends(page),
 
 
 @router.get("/{group_id}", summary="One error group with its recent occurrences and executions")
-def show_group(request: Request, group_id: int, occurrences: int = Query(5, ge=0, le=100),
+def show_group(request: Request, group_id: int = id_path("error group"), occurrences: int = Query(5, ge=0, le=100),
                locale: str | None = LOCALE_QUERY, accept_language: str | None = Header(None)) -> dict[str, Any]:
     with db(request) as session:
         group = repository.get_group(session, group_id)

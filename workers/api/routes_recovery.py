@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from config.errors import NotFound
 from workers.api.auth import Client, reader, writer
+from workers.api.ids import id_path, id_query
 from workers.api.pages import Page, page
 from workers.api.session import db
 from workers.records import attempt_dict, audit_dict, error_of, execution_dict, executions_with_context
@@ -53,7 +54,7 @@ def _show(request: Request, execution_id: int, *, dead_only: bool) -> dict[str, 
 @router.get("/executions", summary="Recovery executions, most recently changed first")
 def list_executions(request: Request, paging: Page = Depends(page),
                     state: list[str] = Query([], description=f"Only these states: {ALL_STATES}."),
-                    service: str | None = None, group_id: int | None = None) -> dict[str, Any]:
+                    service: str | None = None, group_id: int | None = id_query("error group")) -> dict[str, Any]:
     unknown = sorted(set(state) - set(EXECUTION_STATES))
     if unknown:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -62,7 +63,7 @@ def list_executions(request: Request, paging: Page = Depends(page),
 
 
 @router.get("/executions/{execution_id}", summary="One execution with its attempts and audit trail")
-def show_execution(request: Request, execution_id: int) -> dict[str, Any]:
+def show_execution(request: Request, execution_id: int = id_path("execution")) -> dict[str, Any]:
     return _show(request, execution_id, dead_only=False)
 
 
@@ -72,24 +73,25 @@ def list_dead(request: Request, paging: Page = Depends(page), service: str | Non
 
 
 @router.get("/dead/{execution_id}", summary="One dead letter with its attempts and audit trail")
-def show_dead(request: Request, execution_id: int) -> dict[str, Any]:
+def show_dead(request: Request, execution_id: int = id_path("dead letter")) -> dict[str, Any]:
     return _show(request, execution_id, dead_only=True)
 
 
 @router.post("/executions/{execution_id}/retry", summary="Run the next attempt now (write access)")
-def retry_execution(request: Request, execution_id: int, body: Why = Body(default_factory=Why),
+def retry_execution(request: Request, execution_id: int = id_path("execution"), body: Why = Body(default_factory=Why),
                     client: Client = Depends(writer)) -> dict[str, Any]:
     return _act(request, client, ops.retry, execution_id, reason=body.reason)
 
 
 @router.post("/executions/{execution_id}/cancel", summary="Stop an execution now (write access)")
-def cancel_execution(request: Request, execution_id: int, body: Why = Body(default_factory=Why),
+def cancel_execution(request: Request, execution_id: int = id_path("execution"), body: Why = Body(default_factory=Why),
                      client: Client = Depends(writer)) -> dict[str, Any]:
     return _act(request, client, ops.cancel, execution_id, reason=body.reason)
 
 
 @router.post("/dead/{execution_id}/replay", summary="Start a new execution for a dead letter (write access)")
-def replay_dead(request: Request, execution_id: int, body: Replay = Body(default_factory=Replay),
+def replay_dead(request: Request, execution_id: int = id_path("dead letter"),
+                body: Replay = Body(default_factory=Replay),
                 client: Client = Depends(writer)) -> dict[str, Any]:
     service = request.app.state.recovery(client)
     new_id = ops.replay_dead(service, execution_id, actor=service.actor, plan_name=body.plan)
