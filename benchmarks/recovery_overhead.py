@@ -76,6 +76,8 @@ PAUSE_SETTLE_S = 2.0
 TARGET_RATIO = 3.0
 SERVICE = "bench-partner"
 RUN_TASK = "medic.recovery.run"
+# The benchmark's events replay its app's task on its app's queue: the operator allows them.
+REPLAY_TARGETS = {"celery_tasks": [bench_app.NOOP], "celery_queues": [bench_app.APP_QUEUE]}
 CALLBACK_TASKS = ("medic.recovery.replay_succeeded", "medic.recovery.replay_failed")
 KINDS = ("noop", "chain", "medic")
 KIND_TITLES = {"noop": "no-op round trip", "chain": "no-op chain (3 hops)", "medic": "medic attempt"}
@@ -273,8 +275,10 @@ class TimingDispatcher:
         self.last = attempt_id
         self.inner.run_attempt(attempt_id, countdown_s, queue)
 
-    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str) -> None:
-        self.inner.replay(target, task_id=task_id, attempt_id=attempt_id, idempotency_key=idempotency_key)
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str,
+               signature: str) -> None:
+        self.inner.replay(target, task_id=task_id, attempt_id=attempt_id, idempotency_key=idempotency_key,
+                          signature=signature)
 
     def deliver(self, notification_id: int, token: Any = None) -> None:
         self.inner.deliver(notification_id, token)
@@ -293,7 +297,7 @@ class Bench:
         self.client.conf.update(task_serializer="json", accept_content=["json"], event_serializer="json",
                                 broker_connection_retry_on_startup=True)
         self.settings = load_settings(database_url=db_url, broker_url=args.broker_url, plans_files=[plans_path],
-                                      log_level="WARNING")
+                                      log_level="WARNING", replay_targets=REPLAY_TARGETS)
         self.dispatcher = TimingDispatcher(self.client)
         self.intake = IntakeService(self.settings, recovery=RecoveryService(self.settings, dispatcher=self.dispatcher))
         self.host = socket.gethostname()
@@ -477,7 +481,8 @@ class Recorder:
     def run_attempt(self, attempt_id: int, countdown_s: float, queue: str | None = None) -> None:
         self.runs.append((attempt_id, countdown_s))
 
-    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str) -> None:
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str,
+               signature: str) -> None:
         pass
 
     def deliver(self, notification_id: int, token: Any = None) -> None:
@@ -692,7 +697,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         migrate.upgrade(db_url)
         bench = Bench(args, db_url, plans_path, log_dir)
         medic_env = services.medic_env(database_url=db_url, broker_url=args.broker_url, plans_files=str(plans_path),
-                                       log_level="WARNING")
+                                       log_level="WARNING", replay_targets__celery_tasks=bench_app.NOOP,
+                                       replay_targets__celery_queues=bench_app.APP_QUEUE)
         print(f"database {database}, broker {args.broker_url}, logs {log_dir}", flush=True)
         started = time.perf_counter()
         bench.start_workers(medic_env)

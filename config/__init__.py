@@ -10,6 +10,7 @@ channels: the notification channels an operator configures (log, webhook, Slack,
 serve: the settings of `medic serve` (address, API tokens, writes, metrics cache).
 flower: the settings of `medic flower` (basic auth, address).
 messages: the settings of the user-facing messages (default locale, extra files).
+replay_targets: which Celery tasks, queues and actions events may name; the replay callbacks' key.
 jobs/: each maintenance job's settings, and the default schedules and time limits.
 logging: one event per line (JSON or text), secrets masked by the redactor celery_app names.
 errors: MedicError and the errors medic raises on purpose (configuration, not found, unavailable).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from config.errors import StorageUnavailable
 from config.settings import get_settings
 from workers.backoff import backoff_delay_s
+from workers.masking import mask_text
 from workers.recovery import outcomes
 from workers.recovery.factory import build_recovery_service
 from workers.recovery.service import RecoveryService
@@ -50,21 +52,35 @@ def run(self: Task, attempt_id: int) -> None:
 
 
 @shared_task(name="medic.recovery.replay_succeeded", bind=True, max_retries=None)
-def replay_succeeded(self: Task, result: Any = None, *, attempt_id: int) -> None:
-    """link callback of a Celery replay: the app's task returned `result`."""
-    _record(self, attempt_id, outcomes.success(task_id=self.request.parent_id, result=_preview(result)))
+def replay_succeeded(self: Task, result: Any = None, *, attempt_id: Any, signature: Any = None) -> None:
+    """link callback of a Celery replay: the app's task (the request's parent) returned `result`."""
+    task_id = self.request.parent_id
+    _record(self, attempt_id, task_id, signature,
+            lambda: outcomes.success(task_id=task_id, result=_preview(result)))
 
 
 @shared_task(name="medic.recovery.replay_failed", bind=True, max_retries=None)
-def replay_failed(self: Task, task_id: str | None = None, *args: Any, attempt_id: int) -> None:
+def replay_failed(self: Task, task_id: str | None = None, *args: Any, attempt_id: Any, signature: Any = None) -> None:
     """link_error callback: the app's task raised (without a result backend Celery sends only its id)."""
-    _record(self, attempt_id, outcomes.retryable(f"the replayed task failed (task id {task_id})", task_id=task_id))
+    task_id = self.request.parent_id or task_id
+    _record(self, attempt_id, task_id, signature,
+            lambda: outcomes.retryable(f"the replayed task failed (task id {task_id})", task_id=task_id))
 
 
-def _record(task: Task, attempt_id: int, result: outcomes.AttemptResult) -> None:
+def _record(task: Task, attempt_id: Any, task_id: str | None, signature: Any,
+            result: Callable[[], outcomes.AttemptResult]) -> None:
+    """Record the outcome of a replay whose callback medic signed; any other is logged and ignored.
+
+    An ignored callback leaves its attempt as it is: if the real one never comes, its deadline ends it.
+    Callbacks sent before signing existed carry no signature and are ignored the same way."""
     service = recovery_service()
     try:
-        service.after_commit(service.record(int(attempt_id), result))
+        if not isinstance(attempt_id, int) or not service.callback_is_signed(attempt_id, task_id, signature):
+            log.warning("replay callback ignored: not signed by medic", extra={
+                "task": task.name, "task_id": task.request.id, "attempt_id": _shown(attempt_id),
+                "replay_task_id": _shown(task_id), "signature": "present" if signature else "missing"})
+            return
+        service.after_commit(service.record(attempt_id, result()))
     except RETRY_ON as exc:
         raise _retry(task, exc) from exc
 
@@ -94,3 +110,8 @@ def _preview(result: Any) -> Any:
     text = repr(result)
     plain = isinstance(result, (str, int, float, bool, dict, list, type(None)))
     return result if plain and len(text) <= 500 else text[:500]
+
+
+def _shown(value: Any) -> str:
+    """A value a sender chose, as a log may show it: masked and short."""
+    return mask_text(str(value))[:80]

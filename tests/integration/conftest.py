@@ -50,6 +50,10 @@ TEST_SETTINGS: dict[str, Any] = {
     "recovery_attempt_timeout_s": 13,
     "log_format": "text",
     "log_level": "INFO",
+    # The test app's tasks and queue, and the builtin actions, are what its events may name.
+    "replay_targets__celery_tasks": "testapp.*",
+    "replay_targets__celery_queues": "testapp",
+    "replay_targets__actions": "log,noop",
 }
 
 

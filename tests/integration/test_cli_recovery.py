@@ -50,13 +50,15 @@ class Clock:
 class World:
     def __init__(self, database_url: str, redis_url: str, **settings):
         self.url = database_url
-        self.settings = load_settings(database_url=database_url, broker_url=redis_url, **settings)
+        self.settings = load_settings(database_url=database_url, broker_url=redis_url,
+                                      replay_targets={"celery_tasks": ["app.*"], "celery_queues": ["app"]}, **settings)
         self.clock = Clock()
         self.service = RecoveryService(self.settings, dispatcher=RecordingDispatcher(), clock=self.clock,
                                        rng=random.Random(1))
         self.intake = IntakeService(self.settings, recovery=self.service, clock=self.clock)
         self.sessions = session_factory(database_url)
-        self.env = {**medic_env(database_url=database_url, broker_url=redis_url, **settings), "USER": USER}
+        self.env = {**medic_env(database_url=database_url, broker_url=redis_url, replay_targets__celery_tasks="app.*",
+                                replay_targets__celery_queues="app", **settings), "USER": USER}
         self._deliveries = 0
 
     def report(self, event: dict) -> int:

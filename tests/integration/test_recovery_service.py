@@ -25,6 +25,8 @@ pytestmark = pytest.mark.integration
 
 CELERY = {"kind": "celery", "task": "app.flaky", "args": [1], "queue": "app"}
 NETWORK = {"error_type": "requests.exceptions.ConnectionError", "message": "Connection refused", "service": "partner"}
+# What the events here may name (MEDIC_REPLAY_TARGETS__*).
+REPLAY_TARGETS = {"celery_tasks": ["app.*"], "celery_queues": ["app"], "actions": ["noop"]}
 
 
 
@@ -42,7 +44,8 @@ plans:
       - {kind: dead_letter}
 """)
     settings = load_settings(database_url=database_url, broker_url="memory://", plans_files=[plans],
-                             recovery_countdown_max_s=5, breaker_store="database", recovery_redispatch_after_s=30)
+                             recovery_countdown_max_s=5, breaker_store="database", recovery_redispatch_after_s=30,
+                             replay_targets=REPLAY_TARGETS)
     clock, recorder = ManualClock(), RecordingDispatcher()
     service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
     intake = IntakeService(settings, recovery=service, clock=clock)

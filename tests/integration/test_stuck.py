@@ -65,14 +65,17 @@ class World:
         plans.write_text(PLANS)
         common = {"database_url": database_url, "broker_url": redis_url, "broker_visibility_timeout_s": 20,
                   "recovery_countdown_max_s": 5, "breaker_store": "database"}
-        self.settings = load_settings(**common, plans_files=[plans], stuck=STUCK)
+        self.settings = load_settings(**common, plans_files=[plans], stuck=STUCK,
+                                      replay_targets={"celery_tasks": ["app.*"], "celery_queues": ["app"]})
         self.clock, self.recorder = ManualClock(), QueueRecorder()
         self.service = RecoveryService(self.settings, dispatcher=self.recorder, clock=self.clock, rng=random.Random(1))
         self.job_service = RecoveryService(self.settings, dispatcher=self.recorder, clock=self.clock,
                                            rng=random.Random(2), actor=job.ACTOR)
         self.intake = IntakeService(self.settings, recovery=self.service, clock=self.clock)
         self.sessions = session_factory(database_url)
-        self.env = {**medic_env(**common, plans_files=plans, stuck__no_attempt_after_s=1), "USER": USER}
+        self.env = {**medic_env(**common, plans_files=plans, stuck__no_attempt_after_s=1,
+                                replay_targets__celery_tasks="app.*", replay_targets__celery_queues="app"),
+                    "USER": USER}
         self._reports = 0
 
     def report(self) -> int:

@@ -12,6 +12,9 @@ perform: doing one step's work: a replay (Celery, HTTP, action) or queueing a no
 dispatch: sending recovery's messages with Celery: attempts, replays with callbacks, deliveries.
 http_replay: replaying an HTTP target once, and what its response means.
 actions: plugin actions from the `medic.actions` entry point group (docs/contract.md).
+target_policy: which Celery tasks, queues and actions a replay may call (allowlists, medic's own refused; pure).
+callback_signing: the HMAC that makes a Celery replay's link/link_error callbacks medic's own (pure).
+callback_key: the key of that HMAC: the setting, else one generated once in medic's database.
 builtin_actions: the `log` and `noop` actions.
 operator: what operators (and the stuck job) do to executions, audited.
 """

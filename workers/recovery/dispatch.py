@@ -10,6 +10,7 @@ from amqp.exceptions import PreconditionFailed
 from celery import Celery
 
 from config.queues import RECOVERY_QUEUE
+from workers.recovery.callback_signing import SIGNATURE_KWARG
 
 RUN_TASK = "medic.recovery.run"
 REPLAY_SUCCEEDED_TASK = "medic.recovery.replay_succeeded"
@@ -40,12 +41,15 @@ class CeleryDispatcher:
         """`queue`: the execution's, when an operator reassigned it."""
         self.app.send_task(RUN_TASK, args=[attempt_id], countdown=countdown_s or None, queue=queue or RECOVERY_QUEUE)
 
-    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str) -> None:
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str,
+               signature: str) -> None:
         """Send the app's task by name; its worker reports back to medic.recovery, nobody waits.
+
+        The callbacks carry `signature` (workers/recovery/callback_signing.py): only they are believed.
 
         The task can read `self.request.get(IDEMPOTENCY_HEADER)`, the same for every attempt of an
         execution, to do its side effect once even when a lost callback made medic replay it again."""
-        callback = {"attempt_id": attempt_id}
+        callback = {"attempt_id": attempt_id, SIGNATURE_KWARG: signature}
         queue = target.get("queue") or DEFAULT_APP_QUEUE
         options = dict(
             args=list(target.get("args") or []), kwargs=dict(target.get("kwargs") or {}), queue=queue, task_id=task_id,

@@ -6,6 +6,7 @@ A Celery replay only sends: its outcome arrives later through link/link_error (N
 from __future__ import annotations
 
 import fnmatch
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,15 +17,18 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from workers.contract import HttpTarget
+from workers.masking import mask_text
 from workers.notify import queue
 from workers.notify.delivery import DeliverySender
 from workers.notify.recovery_messages import execution_message
-from workers.recovery import outcomes
+from workers.recovery import callback_signing, outcomes, target_policy
 from workers.recovery.actions import ActionContext, ActionRegistry
 from workers.recovery.http_replay import replay_http
 from workers.recovery.outcomes import AttemptResult
 from workers.recovery.plans import ActionStep, EscalateStep, NotifyStep
 from workers.storage.models import Attempt, Execution
+
+log = logging.getLogger("medic.recovery")
 
 
 class Dispatcher(DeliverySender, Protocol):
@@ -32,7 +36,8 @@ class Dispatcher(DeliverySender, Protocol):
 
     def run_attempt(self, attempt_id: int, countdown_s: float, queue: str | None = None) -> None: ...
 
-    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str) -> None: ...
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str,
+               signature: str) -> None: ...
 
 
 def idempotency_key(execution: Execution) -> str:
@@ -47,6 +52,8 @@ class Performer:
     actions: ActionRegistry
     http: httpx.Client
     clock: Callable[[], datetime]
+    # The key that signs a Celery replay's callbacks (read when the first replay is sent).
+    callback_key: Callable[[], bytes] | None = None
 
     def call(self, step: Any, target: dict[str, Any] | None, execution: Execution, attempt: Attempt,
              event: dict[str, Any]) -> AttemptResult | None:
@@ -54,6 +61,13 @@ class Performer:
             target = {"kind": "action", "name": step.name, "params": step.params}
         if target is None:
             return outcomes.permanent(f"{step.kind}: nothing to call")
+        refused = target_policy.refusal(target, by_plan=target_policy.named_by_plan(step),
+                                        allowed=self.settings.replay_targets)
+        if refused is not None:  # nothing is sent: the execution goes on to its next step
+            refused = mask_text(refused)
+            log.warning("replay target refused", extra={"execution_id": execution.id, "attempt_id": attempt.id,
+                                                        "error": refused})
+            return outcomes.permanent(refused, refused=True)
         kind = target.get("kind")
         if kind == "celery":
             return self._celery(target, execution, attempt)
@@ -77,9 +91,13 @@ class Performer:
         return target.model_copy(update={"headers": {**kept, **extra}})
 
     def _celery(self, target: dict[str, Any], execution: Execution, attempt: Attempt) -> AttemptResult | None:
+        if self.callback_key is None:
+            raise RuntimeError("no callback key: Celery replays need one to sign their callbacks")
+        task_id = f"medic-{execution.id}-{attempt.id}"
+        signature = callback_signing.sign(self.callback_key(), attempt.id, task_id)
         try:
-            self.dispatcher.replay(target, task_id=f"medic-{execution.id}-{attempt.id}", attempt_id=attempt.id,
-                                   idempotency_key=idempotency_key(execution))
+            self.dispatcher.replay(target, task_id=task_id, attempt_id=attempt.id,
+                                   idempotency_key=idempotency_key(execution), signature=signature)
         except Exception as exc:  # the broker refused the message: the replay did not start
             return outcomes.retryable(f"could not send task {target.get('task')}: {type(exc).__name__}: {exc}")
         return None

@@ -22,6 +22,7 @@ import httpx
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.errors import ConfigError
 from config.settings import Settings
 from config.urls import is_redis_url
 from workers.breakers import Breakers, Transition, breakers_from_settings
@@ -29,8 +30,9 @@ from workers.clock import utcnow
 from workers.notify import queue as notifications
 from workers.notify.delivery import deliver_queued, request_delivery
 from workers.notify.recovery_messages import breaker_message
-from workers.recovery import engine, start_sql, store
+from workers.recovery import callback_signing, engine, start_sql, store, target_policy
 from workers.recovery.actions import ActionRegistry
+from workers.recovery.callback_key import callback_key as load_callback_key
 from workers.recovery.outcomes import AttemptResult
 from workers.recovery.perform import Dispatcher, Performer, notify
 from workers.recovery.plans import (
@@ -71,6 +73,11 @@ def worker_actor() -> Actor:
 def load_plan_set(settings: Settings, actions: ActionRegistry) -> PlanSet:
     plans = load_plans([*builtin_plan_paths(), *settings.plans_files])
     check_references(plans, channels=settings.channels, actions=actions.names())
+    reserved = target_policy.plan_problems(
+        (f"plans file {loaded.origin}: plan {loaded.spec.name!r}, step {number}", step)
+        for loaded in plans.plans for number, step in enumerate(loaded.spec.steps, start=1))
+    if reserved:
+        raise ConfigError(reserved[0])
     if is_redis_url(settings.broker_url):
         check_timeouts(plans, min_timeout_s=settings.min_replay_timeout_s)
     return plans
@@ -148,7 +155,18 @@ class RecoveryService:
 
     @cached_property
     def performer(self) -> Performer:
-        return Performer(self.settings, self.dispatcher, self.actions, self.http, self.clock)
+        return Performer(self.settings, self.dispatcher, self.actions, self.http, self.clock,
+                         callback_key=lambda: self.callback_key)
+
+    @cached_property
+    def callback_key(self) -> bytes:
+        """The key signing Celery replays' callbacks, read once (workers/recovery/callback_key.py)."""
+        with self.session() as session:
+            return load_callback_key(self.settings, session)
+
+    def callback_is_signed(self, attempt_id: int, task_id: str | None, signature: object) -> bool:
+        """Whether a replay callback is medic's own (callback_signing); a forged one must change nothing."""
+        return callback_signing.verify(self.callback_key, attempt_id, task_id, signature)
 
     def session(self) -> AbstractContextManager[Session]:
         """A session on medic's database, its transient errors raised as StorageUnavailable.

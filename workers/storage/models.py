@@ -353,3 +353,13 @@ class Alert(Base):
 
     __table_args__ = (Index("ix_alerts_state_rule", "state", "rule"), Index("ix_alerts_opened", "opened_at"),
                       Index("ix_alerts_resolved", "resolved_at"))
+
+
+class SigningKey(Base):
+    """A key medic generated for itself, by what it signs (workers/recovery/callback_key.py); hex text."""
+
+    __tablename__ = "signing_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
