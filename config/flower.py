@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from config.serve import PLACEHOLDER_PROBLEM, is_placeholder
+
 
 class FlowerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -33,4 +35,6 @@ class FlowerSettings(BaseModel):
             user, _, password = entry.get_secret_value().partition(":")
             if not user or not password:
                 raise ValueError("each entry must be user:password with both parts non-empty")
+            if is_placeholder(password):
+                raise ValueError(f"a password {PLACEHOLDER_PROBLEM}")
         return value

@@ -2,31 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+import re
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 Access = Literal["read", "write"]
 READ: Final = "read"
 WRITE: Final = "write"
 MIN_TOKEN_CHARS = 16
+DEFAULT_METRICS_MAX_SERVICES = 50
+
+# The placeholders of .env.example (replace-with-...) and their usual cousins: a copy of the example whose
+# secrets were not replaced would start with a password anyone can read in medic's repository.
+_PLACEHOLDER = re.compile(r"(replace[-_ ]?(with|me)|change[-_ ]?me)(?![a-z])", re.IGNORECASE)
+PLACEHOLDER_PROBLEM = ("is a placeholder (replace-with-... as in .env.example), not a secret: "
+                       "generate one with `openssl rand -hex 24`")
+
+
+def is_placeholder(secret: str) -> bool:
+    return _PLACEHOLDER.search(secret) is not None
+
+
+def token_problem(token: str) -> str | None:
+    """Why a bearer token is refused, or None; the words never include the token."""
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"must be at least {MIN_TOKEN_CHARS} characters (generate one with `openssl rand -hex 24`)"
+    if is_placeholder(token):
+        return PLACEHOLDER_PROBLEM
+    return None
+
+
+def checked_token(value: SecretStr) -> SecretStr:
+    problem = token_problem(value.get_secret_value())
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A bearer token medic accepts: long enough, and not a placeholder.
+BearerToken = Annotated[SecretStr, AfterValidator(checked_token)]
 
 
 class ApiToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    token: SecretStr = Field(description=f"The bearer token, at least {MIN_TOKEN_CHARS} characters.")
+    token: BearerToken = Field(description=f"The bearer token, at least {MIN_TOKEN_CHARS} characters.")
     access: Access = Field(
         READ,
         description="write also allows operator actions, when MEDIC_SERVE__ALLOW_WRITES is true.")
-
-    @field_validator("token")
-    @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < MIN_TOKEN_CHARS:
-            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters "
-                             "(generate one with `openssl rand -hex 24`)")
-        return value
 
 
 class ServeSettings(BaseModel):
@@ -41,6 +65,14 @@ class ServeSettings(BaseModel):
     allow_writes: bool = Field(
         False,
         description="Allow operator actions through the API (tokens with access write); off: the API is read-only.")
+    metrics_token: BearerToken | None = Field(
+        None,
+        description=f"Bearer token /metrics asks for (Prometheus: `authorization: {{credentials: ...}}`), "
+                    f"at least {MIN_TOKEN_CHARS} characters; unset: /metrics is open to whoever reaches the port.")
+    metrics_max_services: int = Field(
+        DEFAULT_METRICS_MAX_SERVICES, ge=1, le=10_000,
+        description="Most services /metrics names in its per-service series (open breakers first, then the most "
+                    "occurrences); the rest are summed under service=\"other\", so senders cannot grow them.")
     metrics_cache_s: float = Field(
         5, ge=0, le=300,
         description="/metrics reuses what it read from the database and broker "
@@ -49,7 +81,3 @@ class ServeSettings(BaseModel):
         2, gt=0, le=30,
         description="How long /readyz waits for the database and the broker.")
     page_max: int = Field(500, ge=1, le=10_000, description="Most rows one API page returns (?limit=).")
-    max_body_bytes: int = Field(
-        65_536, ge=1_024, le=16_777_216,
-        description="Longest request body the API reads; a longer one is answered 413 unread, "
-                    "and a request without a valid token 401 before its body is read.")

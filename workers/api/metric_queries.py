@@ -22,6 +22,13 @@ def occurrences_by_triage(session: Session) -> dict[tuple[str, str], int]:
     return {(category, severity): int(total or 0) for category, severity, total in rows}
 
 
+def occurrences_by_service(session: Session) -> dict[str, int]:
+    """Occurrences ever accepted, by the service their senders named."""
+    rows = session.execute(select(ErrorGroup.service, func.sum(ErrorGroup.occurrence_count))
+                           .group_by(ErrorGroup.service))
+    return {service: int(total or 0) for service, total in rows}
+
+
 def rejected_events(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(RejectedEvent)) or 0
 

@@ -4,13 +4,18 @@ Every medic process on every host writes to the one database, so one `medic serv
 totals of all of them: nothing to aggregate per process. A read is reused for
 MEDIC_SERVE__METRICS_CACHE_S; a source that cannot be read drops its metrics and sets
 medic_source_up{source=...} to 0, so the scrape itself still succeeds.
+
+A label whose values senders choose (service) names at most MEDIC_SERVE__METRICS_MAX_SERVICES of
+them and sums the rest under "other": a sender cannot grow the number of series. The other labels
+come from medic's own vocabularies (categories and severities of the rules, states, queues, jobs).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import get_args
 
@@ -19,6 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import ConfigError, StorageUnavailable
+from config.serve import DEFAULT_METRICS_MAX_SERVICES
 from config.settings import Settings
 from workers.api import metric_queries as mq
 from workers.breakers import Breakers
@@ -41,6 +47,8 @@ from workers.storage.db import guarded_session
 
 BREAKER_STATES: tuple[str, ...] = get_args(StateName)  # closed, open, half_open, forced_open
 ACCEPTED, REJECTED = "accepted", "rejected"
+CLOSED = "closed"
+OTHER = "other"  # the label value of every sender-chosen value past the cap
 
 
 class MedicCollector(Collector):
@@ -75,9 +83,11 @@ class MedicCollector(Collector):
         now = self.clock()
         up: dict[str, bool] = {}
         families: list[Metric] = []
+        occurrences: dict[str, int] = {}  # by service: which services keep their names
         try:
             with guarded_session(self.sessions) as session:
                 families += database_families(session, self.settings, now)
+                occurrences = mq.occurrences_by_service(session)
             up[DATABASE] = True
         except StorageUnavailable:
             up[DATABASE] = False
@@ -86,7 +96,8 @@ class MedicCollector(Collector):
         if up[BROKER]:
             families.append(queue_family(depths.depths))
         try:
-            families.append(breaker_family(breaker_states(self.breakers())))
+            families.append(breaker_family(breaker_states(self.breakers()), occurrences,
+                                           limit=self.settings.serve.metrics_max_services))
             up[BREAKERS] = True
         except (StorageUnavailable, ConfigError):
             up[BREAKERS] = False
@@ -148,14 +159,34 @@ def queue_family(depths: dict[str, int | None]) -> Metric:
     return family
 
 
-def breaker_family(states: dict[str, str]) -> Metric:
-    """One series per service and state, 1 for the state the breaker is in (the enum pattern)."""
-    family = GaugeMetricFamily("medic_breaker_state", "Circuit breaker state per service: 1 for the current state.",
+def breaker_family(states: dict[str, str], occurrences: Mapping[str, int] | None = None, *,
+                   limit: int = DEFAULT_METRICS_MAX_SERVICES) -> Metric:
+    """One series per service and state, 1 for the state the breaker is in (the enum pattern).
+
+    Past `limit` services (open breakers first, then the most occurrences), the rest are one service
+    "other" whose series count its breakers in each state."""
+    family = GaugeMetricFamily("medic_breaker_state", "Circuit breaker state per service: 1 for the current state; "
+                               "for service=\"other\", how many of the services past the cap are in it.",
                                labels=["service", "state"])
-    for service, current in sorted(states.items()):
+    counts = occurrences or {}
+    kept = top_labels({service: (int(state != CLOSED), counts.get(service, 0)) for service, state in states.items()},
+                      limit)
+    for service in sorted(kept):
         for state in BREAKER_STATES:
-            family.add_metric([service, state], 1 if state == current else 0)
+            family.add_metric([service, state], 1 if state == states[service] else 0)
+    others = Counter(state for service, state in states.items() if service not in kept)
+    if others:
+        for state in BREAKER_STATES:
+            family.add_metric([OTHER, state], others[state])
     return family
+
+
+def top_labels(weights: Mapping[str, tuple[int, ...]], limit: int) -> set[str]:
+    """The `limit` values of most weight (ties by name), which keep their names; a value that is OTHER never does,
+    so it cannot collide with the sum of the rest."""
+    ranked = sorted((value for value in weights if value != OTHER),
+                    key=lambda value: (tuple(-w for w in weights[value]), value))
+    return set(ranked[:limit])
 
 
 def labelled(family: GaugeMetricFamily | CounterMetricFamily, values: dict[str, int]):

@@ -1,10 +1,14 @@
-"""Unauthenticated endpoints for orchestrators and Prometheus: /healthz, /readyz, /metrics."""
+"""Endpoints for orchestrators and Prometheus: /healthz and /readyz, always open, and /metrics, open unless
+MEDIC_SERVE__METRICS_TOKEN is set (then a bearer token, Prometheus' `authorization: {credentials: ...}`)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import hmac
+
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 
 from workers.api import readiness
 
@@ -25,6 +29,20 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if result.ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response)
+def metrics_allowed(expected: SecretStr | None, authorization: str | None) -> bool:
+    """Whether a scrape may read /metrics: always without a metrics token, else with `Bearer <it>`."""
+    if expected is None:
+        return True
+    scheme, _, presented = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(),
+                                                              expected.get_secret_value().encode())
+
+
+@router.get("/metrics", summary="Prometheus metrics (text format)", response_class=Response,
+            responses={401: {"description": "MEDIC_SERVE__METRICS_TOKEN is set and the request does not carry it"}})
 def metrics(request: Request) -> Response:
+    if not metrics_allowed(request.app.state.settings.serve.metrics_token, request.headers.get("authorization")):
+        return JSONResponse({"detail": "send `Authorization: Bearer <MEDIC_SERVE__METRICS_TOKEN>`"},
+                            status_code=status.HTTP_401_UNAUTHORIZED,
+                            headers={"WWW-Authenticate": 'Bearer realm="medic metrics"'})
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
