@@ -11,6 +11,7 @@ serve: the settings of `medic serve` (address, API tokens, writes, metrics cache
 flower: the settings of `medic flower` (basic auth, address).
 messages: the settings of the user-facing messages (default locale, extra files).
 replay_targets: which Celery tasks, queues and actions events may name; the replay callbacks' key.
+replay_http: where HTTP replays may go (the allowlist of destinations) and credentials by origin.
 jobs/: each maintenance job's settings, and the default schedules and time limits.
 logging: one event per line (JSON or text), secrets masked by the redactor celery_app names.
 errors: MedicError and the errors medic raises on purpose (configuration, not found, unavailable).

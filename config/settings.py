@@ -30,6 +30,7 @@ from config.jobs.reconcile import ReconcileSettings
 from config.jobs.schedule import JobSchedule, merged_schedules
 from config.jobs.stuck import StuckSettings
 from config.messages import MessageSettings
+from config.replay_http import HttpReplaySettings, credential_origin, is_connection_header
 from config.replay_targets import ReplayTargetSettings
 from config.serve import ServeSettings
 from config.urls import (
@@ -103,9 +104,11 @@ class Settings(BaseSettings):
                     "MEDIC_BROKER_VISIBILITY_TIMEOUT_S; default: 600 s or that, whichever is more.")
     replay_http_headers: dict[str, dict[str, SecretStr]] = Field(
         default_factory=dict,
-        description="Headers added to HTTP replays by URL host (glob), e.g. credentials: "
-                    "{\"api.partner.com\": {\"Authorization\": \"Bearer ...\"}}. "
-                    "Credentials belong here: an event's secrets are masked at intake.")
+        description="Headers added to HTTP replays by exact origin, e.g. credentials: "
+                    "{\"https://api.partner.com:443\": {\"Authorization\": \"Bearer ...\"}}; a bare "
+                    "host means https on port 443, http must be named. Credentials belong here: an "
+                    "event's secrets are masked at intake. The origin must also be in MEDIC_REPLAY_HTTP__ALLOW.")
+    replay_http: HttpReplaySettings = Field(default_factory=HttpReplaySettings, description="HTTP replays.")
     replay_targets: ReplayTargetSettings = Field(default_factory=ReplayTargetSettings, description="Replay targets.")
     breaker_store: Literal["auto", "redis", "database"] = Field(
         "auto",
@@ -207,6 +210,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("replay_http_headers")
+    @classmethod
+    def _origins_of_credentials(cls, value: dict[str, dict[str, SecretStr]]) -> dict[str, dict[str, SecretStr]]:
+        origins: dict[str, dict[str, SecretStr]] = {}
+        for key, headers in value.items():
+            origin = credential_origin(key)
+            if origin in origins:
+                raise ValueError(f"{key!r} names origin {origin} a second time")
+            if framing := [name for name in headers if is_connection_header(name)]:
+                raise ValueError(f"{key!r}: {', '.join(framing)} cannot be set (they frame the request)")
+            origins[origin] = headers
+        return origins
 
     @field_validator("channels")
     @classmethod

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from config.settings import load_settings
 from tests.support.httpserver import respond
 from workers.contract import HttpTarget
 from workers.recovery.http_replay import BODY_PREVIEW_CHARS, replay_http
@@ -38,7 +39,11 @@ def target(url: str, **fields) -> HttpTarget:
 
 
 def replay(http_target: HttpTarget, key: str = "exec-1-attempt-1", **kwargs):
-    return replay_http(http_target, idempotency_key=key, now=utc_now, **kwargs)
+    """Replayed with the target's own origin allowed, for every method (MEDIC_REPLAY_HTTP__ALLOW)."""
+    url = httpx.URL(http_target.url)
+    allow = [f"GET,HEAD,POST,PUT,PATCH,DELETE {url.scheme}://{url.host}:{url.port}"]
+    return replay_http(http_target, idempotency_key=key, now=utc_now,
+                       settings=load_settings(replay_http={"allow": allow}), **kwargs)
 
 
 def test_200_with_json_body_succeeds(http_server):
@@ -141,7 +146,8 @@ def test_credentials_in_the_url_never_reach_the_error(closed_port):
         assert secret not in json.dumps(result.detail)
 
 
-def test_a_given_client_is_used_and_left_open(http_server):
+def test_a_given_client_is_left_open(http_server):
+    """Replays connect through a client pinned to the checked address; a caller's is neither used nor closed."""
     http_server.script("/ok", 200)
     with httpx.Client() as client:
         assert replay(target(http_server.url("/ok")), client=client).outcome == "success"

@@ -10,6 +10,7 @@ import pytest
 from tests.support import recovery
 from tests.support.httpserver import respond
 from tests.support.recovery import SERVICE, http_target, make_event, plan, report, retry_step, write_plans
+from tests.support.replay_http import allow_http
 from tests.support.services import wait_for
 
 pytestmark = pytest.mark.integration
@@ -50,7 +51,7 @@ def test_breaker_opens_after_the_threshold_blocks_calls_and_one_probe_closes_it(
         breakers={"services": {SERVICE: {"failure_threshold": THRESHOLD, "window_s": 60,
                                          "recovery_timeout_s": RECOVERY_TIMEOUT_S, "half_open_max_calls": 1,
                                          "success_threshold": 1}}})
-    medic.configure(plans_file=plans, breaker_store=store)
+    medic.configure(plans_file=plans, breaker_store=store, replay_http__allow=allow_http(http_server))
     medic.start(testapp=False)
 
     for n in range(EVENTS):

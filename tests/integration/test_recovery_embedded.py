@@ -22,6 +22,7 @@ import pytest
 from tests.support import recovery
 from tests.support.httpserver import respond
 from tests.support.recovery import SERVICE, http_target, make_event, plan, retry_step, write_plans
+from tests.support.replay_http import allow_http
 from tests.support.services import Process, medic_command, medic_env, run_medic, wait_for
 
 pytestmark = pytest.mark.integration
@@ -138,7 +139,7 @@ def _check(condition: bool, message: str, stack: Embedded) -> None:
 def test_embedded_http_replay_succeeds_after_one_503_with_breakers_in_sqlite(embedded_factory, http_server, tmp_path):
     http_server.script("/orders", respond(503), respond(200, body={"id": 7}))
     plans = write_plans(tmp_path, [plan("embedded-retry", retry_step(5, 0.2, 2, 1, "none"), {"kind": "dead_letter"})])
-    medic = embedded_factory(plans)
+    medic = embedded_factory(plans, replay_http__allow=allow_http(http_server))
     medic.start()
 
     medic.report(make_event(http_target(http_server.url("/orders"), body={"order": 7}, timeout_s=HTTP_TIMEOUT_S)))
@@ -171,7 +172,7 @@ def test_embedded_long_delay_waits_in_sqlite_and_the_sweeper_sends_it_once_at_it
     http_server.script("/later", respond(200))
     plans = write_plans(tmp_path, [plan("embedded-long", retry_step(2, delay_s, 2, 60, "none"),
                                         {"kind": "dead_letter"})])
-    medic = embedded_factory(plans, recovery_countdown_max_s=1)
+    medic = embedded_factory(plans, recovery_countdown_max_s=1, replay_http__allow=allow_http(http_server))
     medic.start()
 
     reported_at = time.time()
@@ -211,7 +212,7 @@ def test_sigkill_of_medic_run_mid_chain_then_restart_finishes_every_execution_wi
     # Every first attempt fails: the default breaker (5 failures) would open and defer the rest for 30 s.
     plans = write_plans(tmp_path, [plan("embedded-crash", retry_step(8, 0.3, 2, 1, "none"), {"kind": "dead_letter"})],
                         breakers={"services": {SERVICE: {"failure_threshold": 1000}}})
-    medic = embedded_factory(plans)
+    medic = embedded_factory(plans, replay_http__allow=allow_http(http_server))
     first = medic.start(concurrency=4)
     db_url = medic.db_url
 

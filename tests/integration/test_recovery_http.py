@@ -7,6 +7,7 @@ import pytest
 from tests.support import recovery
 from tests.support.httpserver import respond
 from tests.support.recovery import http_target, make_event, plan, report, retry_step, write_plans
+from tests.support.replay_http import allow_http
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +16,7 @@ def test_retry_after_of_a_503_is_honoured_over_a_tiny_policy_delay(medic, client
     http_server.script("/orders", respond(503, {"Retry-After": "2"}), respond(200, body={"id": 7}))
     plans = write_plans(tmp_path, [plan("http-retry-after", retry_step(5, 0.1, 2, 0.2, "none", timeout_s=13),
                                         {"kind": "dead_letter"})])
-    medic.configure(plans_file=plans)
+    medic.configure(plans_file=plans, replay_http__allow=allow_http(http_server))
     medic.start(testapp=False)
 
     report(client, make_event(http_target(http_server.url("/orders"), body={"order": 7})))
@@ -45,7 +46,7 @@ def test_a_400_is_permanent_and_moves_straight_to_the_fallback(medic, client, ht
     plans = write_plans(tmp_path, [plan("http-permanent", retry_step(5, 0.1, 2, 0.2, "none", timeout_s=13),
                                         {"kind": "fallback", "timeout_s": 13},
                                         {"kind": "dead_letter"})])
-    medic.configure(plans_file=plans)
+    medic.configure(plans_file=plans, replay_http__allow=allow_http(http_server))
     medic.start(testapp=False)
 
     report(client, make_event(http_target(http_server.url("/orders")),

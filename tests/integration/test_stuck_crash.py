@@ -12,6 +12,7 @@ import pytest
 from tests.support import recovery, services
 from tests.support.httpserver import respond
 from tests.support.recovery import http_target, make_event, plan, report, retry_step, write_plans
+from tests.support.replay_http import allow_http
 from tests.support.services import run_medic, wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,8 @@ def test_the_stuck_job_requeues_the_execution_of_a_sigkilled_worker_to_completio
     # The first call hangs (the worker is killed in it); the second succeeds.
     http_server.script("/orders", respond(503, delay_s=30), respond(200, body={"id": 7}))
     plans = write_plans(tmp_path, [plan("stuck-http", retry_step(3, 0.2, 2, 0.5, "none"), {"kind": "dead_letter"})])
-    medic.configure(plans_file=plans, stuck__running_grace_s=RUNNING_GRACE_S)
+    medic.configure(plans_file=plans, stuck__running_grace_s=RUNNING_GRACE_S,
+                    replay_http__allow=allow_http(http_server))
     medic.start(beat=False, testapp=False)  # no beat: no sweeper to time the attempt out
     [(_, first_worker)] = medic.processes
 
@@ -63,7 +65,7 @@ def test_the_stuck_job_requeues_the_execution_of_a_sigkilled_worker_to_completio
 def test_a_reassigned_execution_runs_on_a_worker_of_its_extra_queue(medic, client, http_server, tmp_path):
     http_server.script("/orders", respond(200))
     plans = write_plans(tmp_path, [plan("stuck-http", retry_step(3, 0.2, 2, 0.5, "none"), {"kind": "dead_letter"})])
-    env = {**medic.configure(plans_file=plans), "USER": "tester"}
+    env = {**medic.configure(plans_file=plans, replay_http__allow=allow_http(http_server)), "USER": "tester"}
     intake = services.start_worker(env, tmp_path / "intake.log", queues="medic.errors")  # nobody on medic.recovery
     medic.processes.append(("worker", intake))
 

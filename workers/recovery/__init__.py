@@ -11,6 +11,8 @@ start_sql: an execution's start in one statement on PostgreSQL (intake's path).
 perform: doing one step's work: a replay (Celery, HTTP, action) or queueing a notification.
 dispatch: sending recovery's messages with Celery: attempts, replays with callbacks, deliveries.
 http_replay: replaying an HTTP target once, and what its response means.
+destinations: whether an HTTP replay may go to its URL, and to which checked address (pure).
+pinned_transport: an httpx client connected only to the address checked, TLS still for the name.
 actions: plugin actions from the `medic.actions` entry point group (docs/contract.md).
 target_policy: which Celery tasks, queues and actions a replay may call (allowlists, medic's own refused; pure).
 callback_signing: the HMAC that makes a Celery replay's link/link_error callbacks medic's own (pure).

@@ -1,22 +1,44 @@
-"""Replay an HTTP target once and say what the response (or its absence) means for recovery."""
+"""Replay an HTTP target once and say what the response (or its absence) means for recovery.
+
+Only to a destination of MEDIC_REPLAY_HTTP__ALLOW, connected to an address checked after resolving
+(workers/recovery/destinations.py, pinned_transport.py), with the operator's credentials for that
+exact origin (MEDIC_REPLAY_HTTP_HEADERS). See docs/security.md, "Replay destinations (HTTP)".
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from collections.abc import Callable, Mapping
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from http import HTTPStatus
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from config.replay_http import is_connection_header
 from workers.contract import HttpTarget
 from workers.masking import MASK, mask_text
+from workers.recovery.destinations import (
+    Destination,
+    DestinationRefused,
+    IPAddress,
+    admitted,
+    checked_address,
+    destination_of,
+)
 from workers.recovery.outcomes import AttemptResult, permanent, retryable, success
+from workers.recovery.pinned_transport import pinned_client
 from workers.retry_after import parse_retry_after
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+Resolver = Callable[[str, int], Sequence[IPAddress]]
 
 # Connecting should never take long, whatever the target allows for the whole request.
 MAX_CONNECT_TIMEOUT_S = 10.0
@@ -29,7 +51,8 @@ MAX_ERROR_CHARS = 500
 
 # Said instead of messages that quote the offending header ("Illegal header value b'...'").
 _HEADER_PROBLEM = "a header name or value (or the URL) cannot be sent as given; message withheld"
-
+# Shorter header values are not searched for in texts: they would blank out ordinary words.
+MIN_REDACTED_VALUE_CHARS = 3
 
 
 # ----------------------------------------------------------------------------- pure
@@ -69,31 +92,91 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def replay_http(target: HttpTarget, *, idempotency_key: str, client: httpx.Client | None = None,
-                now: Callable[[], datetime]) -> AttemptResult:
+                now: Callable[[], datetime], settings: Settings | None = None,
+                resolve: Resolver | None = None) -> AttemptResult:
     """Send the target's request once (no redirects followed) and return its outcome.
 
-    Network failures are retryable, timeouts are "timeout", a request httpx cannot even send
-    (bad URL, unsupported scheme, illegal header) is permanent. Error texts are masked and
-    never quote the request headers; only a masked preview of the response body is kept.
+    A destination not allowed, an address not allowed, a header an event may not set or a URL
+    httpx cannot send are permanent failures, and nothing is sent. Network failures are
+    retryable, timeouts are "timeout". Error texts and the response preview are masked and
+    never hold a value of a header that was sent.
+
+    `settings`: the allowlist and credentials (default: the process's). `resolve`: host, port ->
+    addresses (default: the system resolver). `client` is not used: every replay connects through
+    a client pinned to its checked address (pinned_transport); it stays for callers that pass one.
     """
-    if client is not None:
-        return _replay_with(client, target, idempotency_key=idempotency_key, now=now)
-    with httpx.Client() as own_client:
-        return _replay_with(own_client, target, idempotency_key=idempotency_key, now=now)
+    del client
+    if settings is None:
+        from config.settings import get_settings
+
+        settings = get_settings()
+    try:
+        refuse_connection_headers(target.headers)
+        url = httpx.URL(target.url)
+        destination = destination_of(url)
+        entries = settings.replay_http.entries
+        admitted(destination, target.method, entries)
+        credentials = credentials_for(destination, settings.replay_http_headers)
+        address = checked_address(destination, (resolve or resolve_host)(destination.host, destination.port), entries)
+    except DestinationRefused as exc:
+        return permanent(_refusal_text(str(exc), target), refused=True)
+    except OSError as exc:  # the name did not resolve (now): as a network error would be
+        return retryable(_refusal_text(f"cannot resolve the host: {exc}", target), exception=type(exc).__name__)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        return _failure(exc, target, sent_values=target.headers.values())
+    headers = request_headers(with_credentials(target.headers, credentials), idempotency_key=idempotency_key)
+    with pinned_client(url.raw_host.decode("ascii"), destination.port, str(address)) as pinned:
+        return _replay_with(pinned, target, headers, now=now)
 
 
-def _replay_with(client: httpx.Client, target: HttpTarget, *, idempotency_key: str,
+def refuse_connection_headers(headers: Mapping[str, str]) -> None:
+    """An event's Host, Content-Length, Transfer-Encoding, hop-by-hop or Proxy-* header refuses the replay."""
+    framing = sorted(name for name in headers if is_connection_header(name))
+    if framing:
+        raise DestinationRefused(f"header(s) {', '.join(name[:64] for name in framing)} cannot be set by an event: "
+                                 "they frame the request or the connection")
+
+
+def credentials_for(destination: Destination, configured: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """The operator's headers for exactly this origin (MEDIC_REPLAY_HTTP_HEADERS, keys normalised at startup)."""
+    headers = configured.get(destination.origin, {})
+    return {name: value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+            for name, value in headers.items()}
+
+
+def with_credentials(target_headers: Mapping[str, str], credentials: Mapping[str, str]) -> dict[str, str]:
+    """The event's headers with the operator's replacing those of the same name (the event's are masked)."""
+    replaced = {name.lower() for name in credentials}
+    kept = {name: value for name, value in target_headers.items() if name.lower() not in replaced}
+    return {**kept, **credentials}
+
+
+def resolve_host(host: str, port: int) -> list[IPAddress]:
+    """Every address `host` resolves to, in the resolver's order; an IP address is itself."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    addresses: list[IPAddress] = []
+    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        address = ipaddress.ip_address(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _replay_with(client: httpx.Client, target: HttpTarget, headers: dict[str, str], *,
                  now: Callable[[], datetime]) -> AttemptResult:
-    headers = request_headers(target.headers, idempotency_key=idempotency_key)
+    sent_values = headers.values()
     try:
         request = client.build_request(target.method, target.url, headers=headers,
                                        timeout=request_timeout(target.timeout_s), **_body_arguments(target.body))
         response = client.send(request, stream=True, follow_redirects=False)
     except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError) as exc:
-        return _failure(exc, target)
+        return _failure(exc, target, sent_values=sent_values)
     try:
         result = outcome_of_response(response.status_code, response.headers, now=now())
-        return _with_detail(result, body_preview=_body_preview(response))
+        return _with_detail(result, body_preview=_body_preview(response, sent_values))
     finally:
         response.close()
 
@@ -133,8 +216,9 @@ def _body_arguments(body: object) -> dict[str, Any]:
     return {"content": json.dumps(body)}  # a bare number or boolean, as JSON text
 
 
-def _body_preview(response: httpx.Response) -> str:
-    """The first BODY_PREVIEW_CHARS of the body, masked; "" when it cannot be read.
+def _body_preview(response: httpx.Response, sent_values: Iterable[str]) -> str:
+    """The first BODY_PREVIEW_CHARS of the body, without the values of the headers sent, masked;
+    "" when it cannot be read.
 
     The status has already decided the outcome, so a body that fails to arrive or decode
     does not change it.
@@ -148,7 +232,7 @@ def _body_preview(response: httpx.Response) -> str:
     except (httpx.HTTPError, httpx.StreamError):
         pass
     text = bytes(received).decode(response.encoding or "utf-8", errors="replace")
-    return mask_text(text[:BODY_PREVIEW_CHARS])
+    return mask_text(without_values(text, sent_values)[:BODY_PREVIEW_CHARS])
 
 
 def _with_detail(result: AttemptResult, **extra: object) -> AttemptResult:
@@ -158,8 +242,8 @@ def _with_detail(result: AttemptResult, **extra: object) -> AttemptResult:
 # ----------------------------------------------------------------------------- failures
 
 
-def _failure(exc: Exception, target: HttpTarget) -> AttemptResult:
-    error = _error_text(exc, target)
+def _failure(exc: Exception, target: HttpTarget, *, sent_values: Iterable[str]) -> AttemptResult:
+    error = _error_text(exc, target, sent_values)
     exception = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         return AttemptResult("timeout", error, detail={"exception": exception})
@@ -168,27 +252,38 @@ def _failure(exc: Exception, target: HttpTarget) -> AttemptResult:
     return permanent(error, exception=exception)
 
 
-def _error_text(exc: Exception, target: HttpTarget) -> str:
-    """'POST http://host/path: ConnectError: ...', masked, without query, credentials or headers."""
+def _error_text(exc: Exception, target: HttpTarget, sent_values: Iterable[str]) -> str:
+    """'POST http://host/path: ConnectError: ...', masked, without query, credentials or header values."""
     url = safe_url(target.url)
-    message = _exception_message(exc, target.headers).replace(target.url, url)
+    message = _exception_message(exc).replace(target.url, url)
     text = f"{target.method} {url}: {type(exc).__name__}" + (f": {message}" if message else "")
-    return mask_text(text)[:MAX_ERROR_CHARS]
+    return mask_text(without_values(text, [*sent_values, *target.headers.values()]))[:MAX_ERROR_CHARS]
 
 
-def _exception_message(exc: Exception, headers: Mapping[str, str]) -> str:
+def _refusal_text(reason: str, target: HttpTarget) -> str:
+    """'refused: <reason>', masked and without the event's header values."""
+    return mask_text(without_values(f"refused: {reason}", target.headers.values()))[:MAX_ERROR_CHARS]
+
+
+def _exception_message(exc: Exception) -> str:
     """The exception's message, unless it may quote a header: then a fixed explanation."""
     if isinstance(exc, (httpx.LocalProtocolError, UnicodeError)):
         return _HEADER_PROBLEM
-    return _without_headers(str(exc), headers)
+    return str(exc)
 
 
-def _without_headers(message: str, headers: Mapping[str, str]) -> str:
-    """Removes header values a message may still quote, as a last guard."""
-    for value in sorted(headers.values(), key=len, reverse=True):
-        if len(value) >= 3:
-            message = message.replace(value, MASK)
-    return message
+def without_values(text: str, values: Iterable[str]) -> str:
+    """`text` with every header value in it (as sent, and as JSON would escape it) replaced by the mask."""
+    forms = {form for value in values if len(value.strip()) >= MIN_REDACTED_VALUE_CHARS
+             for form in _written_forms(value.strip())}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, MASK)
+    return text
+
+
+def _written_forms(value: str) -> set[str]:
+    escaped = json.dumps(value)[1:-1]
+    return {value, escaped, escaped.replace("/", "\\/"), json.dumps(value, ensure_ascii=False)[1:-1]}
 
 
 def safe_url(url: str) -> str:

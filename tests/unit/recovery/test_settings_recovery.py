@@ -1,13 +1,14 @@
-"""Recovery settings: cross-checks at startup, channels, replay credentials by host."""
+"""Recovery settings: cross-checks at startup, channels, replay credentials by origin."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from config.errors import ConfigError
 from config.settings import load_settings
-from workers.contract import HttpTarget
-from workers.recovery.perform import Performer
+from workers.recovery.destinations import destination_of
+from workers.recovery.http_replay import credentials_for
 
 
 def test_a_countdown_longer_than_half_the_visibility_timeout_is_refused():
@@ -38,11 +39,12 @@ def test_breakers_live_in_redis_when_the_broker_is_redis():
 
 
 @pytest.mark.parametrize("url, expected", [
-    ("https://api.partner.com/x", {"X": "1", "Authorization": "Bearer abc"}),
-    ("https://other.com/x", {"X": "1", "authorization": "***"}),
+    ("https://api.partner.com/x", {"Authorization": "Bearer abc"}),
+    ("https://API.partner.com:443/y", {"Authorization": "Bearer abc"}),
+    ("http://api.partner.com/x", {}),  # a bare host means https: never in the clear
+    ("https://api.partner.com:8443/x", {}),
+    ("https://other.partner.com/x", {}),
 ])
-def test_replay_credentials_come_from_settings_by_host(url, expected):
-    settings = load_settings(replay_http_headers={"*.partner.com": {"Authorization": "Bearer abc"}})
-    performer = Performer(settings, dispatcher=None, actions=None, http=None, clock=None)
-    target = HttpTarget.model_validate({"kind": "http", "url": url, "headers": {"authorization": "***", "X": "1"}})
-    assert performer._with_configured_headers(target).headers == expected
+def test_replay_credentials_come_from_settings_by_exact_origin(url, expected):
+    settings = load_settings(replay_http_headers={"api.partner.com": {"Authorization": "Bearer abc"}})
+    assert credentials_for(destination_of(httpx.URL(url)), settings.replay_http_headers) == expected
