@@ -1,4 +1,10 @@
-"""`medic.report` and `medic.reject`: decode, hand to the intake service, retry on database outage."""
+"""`medic.report` and `medic.reject`: decode, hand to the intake service, retry on database outage.
+
+An event still being processed at the soft time limit is rejected, not retried: its processing, not
+the database, is what took the time, and it would take it again. Past the hard time limit the pool
+process is killed and the consumer keeps the message as rejected (workers.consumer.IntakeRequest);
+`acks_on_timeout` acknowledges it, so it is not redelivered either.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from config.settings import get_settings
 from tasks.recovery import recovery_service
 from workers.backoff import backoff_delay_s
 from workers.consumer import IntakeRequest
+from workers.cut_rejections import cut_rejection
 from workers.intake import Rejected
 from workers.reporting import IntakeService
 from workers.storage.db import forget_inherited_engines
@@ -49,22 +56,35 @@ class ReportRequest(MaskedRequest, IntakeRequest):
     """`medic.report`'s requests: kept when unprocessable, shown masked and summarised (Flower)."""
 
 
-@shared_task(name="medic.report", bind=True, max_retries=None, Request=ReportRequest)
+@shared_task(name="medic.report", bind=True, max_retries=None, Request=ReportRequest, acks_on_timeout=True)
 def report(self: Task, *args: Any, **kwargs: Any) -> dict:
     """Store one reported error. The contract: exactly one positional argument, the event object."""
     service = intake_service()
     delivery_id = self.request.id
+    raw = args[0] if len(args) == 1 and not kwargs else {"args": list(args), "kwargs": kwargs}
     try:
-        if len(args) == 1 and not kwargs:
-            outcome = service.report(args[0], delivery_id=delivery_id)
-        else:
-            reason = (f"invalid message: expected exactly one positional argument (the event object), "
-                      f"got {len(args)} positional and {len(kwargs)} keyword arguments")
-            outcome = service.reject({"args": list(args), "kwargs": kwargs}, reason, delivery_id=delivery_id)
-    except (StorageUnavailable, SoftTimeLimitExceeded) as exc:
+        try:
+            if len(args) == 1 and not kwargs:
+                outcome = service.report(raw, delivery_id=delivery_id)
+            else:
+                reason = (f"invalid message: expected exactly one positional argument (the event object), "
+                          f"got {len(args)} positional and {len(kwargs)} keyword arguments")
+                outcome = service.reject(raw, reason, delivery_id=delivery_id)
+        except SoftTimeLimitExceeded:
+            outcome = service.store_rejection(too_slow(raw, service.limits.rejected_payload_max_bytes),
+                                              delivery_id=delivery_id)
+    except StorageUnavailable as exc:
         raise _retry_later(self, exc) from exc
     _log_outcome(delivery_id, outcome.as_dict())
     return outcome.as_dict()
+
+
+def too_slow(raw: Any, max_payload_bytes: int) -> Rejected:
+    """The rejection of an event still being processed at the soft time limit (cut before masking:
+    masking it whole may be what was slow)."""
+    limit_s = get_settings().task_soft_time_limit_s
+    return cut_rejection(raw, f"processing took longer than MEDIC_TASK_SOFT_TIME_LIMIT_S ({limit_s} s); "
+                              "rejected, not retried", max_payload_bytes)
 
 
 @shared_task(name="medic.reject", bind=True, max_retries=None)
@@ -74,6 +94,7 @@ def reject(self: Task, rejection: dict) -> dict:
         outcome = intake_service().store_rejection(Rejected(**rejection["rejected"]),
                                                    delivery_id=rejection["delivery_id"])
     except (StorageUnavailable, SoftTimeLimitExceeded) as exc:
+        # The payload is already cut and masked: only storage can have taken the time.
         raise _retry_later(self, exc) from exc
     _log_outcome(rejection["delivery_id"], outcome.as_dict())
     return outcome.as_dict()

@@ -7,6 +7,8 @@ contract: the `medic.report` event (pydantic), schema version 1.
 intake: `triage`, pure: validate, cap, mask, classify, fingerprint; an Accepted event or a Rejected payload.
 reporting: `IntakeService`: triage plus storage and the start of recovery, in one transaction.
 consumer: Celery consumer hooks that keep undecodable or unknown messages as rejected events.
+wire_limits: how large a task message may be before it is decoded at all (raw body and header sizes).
+cut_rejections: a rejected payload cut to its first bytes before masking (oversized or too slow events).
 masking: secret masking of values and free text, applied before anything is stored or logged.
 fingerprint: grouping key of an error (type, normalised message, service, operation).
 capture: the app-side helper: an event from a live exception, and sending it.

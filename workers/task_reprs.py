@@ -30,6 +30,12 @@ REPORT_TASK = "medic.report"
 MAX_REPR_CHARS = 1024
 # Longest value in the summary of a reported event.
 MAX_FIELD_CHARS = 160
+# Text is cut to this many times its cap before it is masked: masking is work in the worker's main
+# process, so it must not grow with what a sender wrote (a 261 KB message took 41 s there). The slack
+# keeps the cap's worth of masked text clear of the cut, which could halve a secret.
+MASK_SLACK = 4
+# Items of one list or object looked at when writing a text form; the rest is summarised.
+MAX_REPR_ITEMS = 64
 # Event fields that say what failed, in the order the summary shows them.
 SUMMARY_FIELDS = ("service", "error_type", "operation", "source", "http_status", "code", "message")
 # Event fields whose text Celery builds from objects the task saw: masked before they leave the worker.
@@ -59,7 +65,8 @@ def event_summary(event: dict[str, Any]) -> str:
         value = event.get(name)
         if value is None or value == "":
             continue
-        text = _capped(mask_text(value), MAX_FIELD_CHARS) if isinstance(value, str) else masked_json(value, MAX_FIELD_CHARS)
+        text = (_capped(mask_text(value[:MASK_SLACK * MAX_FIELD_CHARS]), MAX_FIELD_CHARS) if isinstance(value, str)
+                else masked_json(value, MAX_FIELD_CHARS))
         parts.append(f"{name}={_quoted(text)}")
     return _capped(" ".join(parts), MAX_REPR_CHARS)
 
@@ -68,11 +75,64 @@ def masked_json(value: Any, limit: int = MAX_REPR_CHARS) -> str:
     """Masked JSON of any value, capped at `limit` characters (masked first: a cut cannot halve a secret)."""
     try:
         # Through JSON and back: tuples become lists and other objects their repr, so every string is masked.
-        plain = json.loads(json.dumps(value, default=repr, ensure_ascii=False))
+        plain = json.loads(json.dumps(pruned(value, MASK_SLACK * limit), default=repr, ensure_ascii=False))
         text = json.dumps(mask_value(plain), ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         text = f"<{type(value).__name__}>"
     return _capped(text, limit)
+
+
+def sender_repr(value: Any) -> str:
+    """A text form a sender wrote (the `argsrepr` header): cut, then masked, then capped."""
+    text = value if isinstance(value, str) else str(value or "")
+    return _capped(mask_text(text[:MASK_SLACK * MAX_REPR_CHARS]), MAX_REPR_CHARS)
+
+
+def pruned(value: Any, budget_chars: int) -> Any:
+    """`value` with at most budget_chars of text and MAX_REPR_ITEMS items per container, without recursion.
+
+    What is left out becomes "…"; the result is only ever shown capped, so it need not be exact."""
+    remaining = budget_chars
+
+    def leaf(item: Any) -> Any:
+        nonlocal remaining
+        if isinstance(item, (int, float, bool, type(None))):
+            remaining -= 8
+            return item
+        text = item if isinstance(item, str) else repr(item)
+        kept = text[:max(remaining, 0)]
+        remaining -= len(kept) + 2
+        return kept if len(kept) == len(text) else kept + ELLIPSIS
+
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    while stack:
+        item, parent, key = stack.pop()
+        if remaining <= 0:
+            parent[key] = ELLIPSIS
+        elif isinstance(item, dict):
+            copy: dict[str, Any] = {}
+            children = []
+            for n, (k, v) in enumerate(item.items()):
+                if n >= MAX_REPR_ITEMS:
+                    copy[ELLIPSIS] = f"{len(item) - n} more"
+                    break
+                name = str(k)[:MAX_FIELD_CHARS]
+                copy[name] = None
+                children.append((v, copy, name))
+            stack.extend(reversed(children))  # popped in order: the budget goes to the first items
+            remaining -= 2
+            parent[key] = copy
+        elif isinstance(item, (list, tuple)):
+            items: list[Any] = [None] * min(len(item), MAX_REPR_ITEMS)
+            stack.extend((item[n], items, n) for n in reversed(range(len(items))))
+            if len(item) > MAX_REPR_ITEMS:
+                items.append(f"{ELLIPSIS} {len(item) - MAX_REPR_ITEMS} more")
+            remaining -= 2
+            parent[key] = items
+        else:
+            parent[key] = leaf(item)
+    return root[0]
 
 
 def masked_text(value: Any, limit: int | None = None) -> Any:

@@ -4,6 +4,8 @@ app: the FastAPI application, built from settings.
 auth: bearer tokens from MEDIC_SERVE__TOKENS, read or write access.
 session: a database session per request; database trouble becomes a 503.
 pages: ?limit= / ?offset= paging of lists.
+ids: row ids, offsets and limits PostgreSQL's bigint holds (else 422).
+bodies: request bodies capped, and authenticated before they are read (an ASGI middleware).
 routes_probes: /healthz, /readyz, /metrics (no authentication).
 routes_groups: /api/groups, with triage, recovery state and messages per audience.
 routes_recovery: /api/executions and /api/dead; operator actions when writes are allowed.
