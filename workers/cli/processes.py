@@ -14,7 +14,6 @@ from pathlib import Path
 
 import click
 
-from config.errors import ConfigError
 from config.queues import QUEUES
 from config.settings import Settings
 from workers.classification import Classifier
@@ -46,15 +45,16 @@ def private_data_dir(data_dir: Path) -> str | None:
     try:
         path.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
         found = path.stat()
+        current = stat.S_IMODE(found.st_mode)
+        if not current & ~DATA_DIR_MODE:
+            return None
+        if is_medics_own([entry.name for entry in path.iterdir()], found.st_uid, os.geteuid()):
+            path.chmod(DATA_DIR_MODE)
+            return (f"MEDIC_DATA_DIR {path} was {current:04o}, readable by other users; changed to "
+                    f"{DATA_DIR_MODE:04o} (its databases hold events, the broker's unmasked)")
     except OSError as exc:
-        raise ConfigError(f"MEDIC_DATA_DIR {path}: {exc.strerror or exc}") from None
-    current = stat.S_IMODE(found.st_mode)
-    if not current & ~DATA_DIR_MODE:
-        return None
-    if is_medics_own([entry.name for entry in path.iterdir()], found.st_uid, os.geteuid()):
-        path.chmod(DATA_DIR_MODE)
-        return (f"MEDIC_DATA_DIR {path} was {current:04o}, readable by other users; "
-                f"changed to {DATA_DIR_MODE:04o} (its databases hold events and the broker's unmasked ones)")
+        # Not fatal here: a worker on PostgreSQL and Redis may never write there; what does, says so itself.
+        return f"MEDIC_DATA_DIR {path} cannot be created or made private: {exc.strerror or exc}"
     return (f"MEDIC_DATA_DIR {path} is {current:04o} and holds files medic did not make, so medic leaves it: "
             f"other users may read medic's databases there; give medic a directory of its own, or chmod 700 it")
 
