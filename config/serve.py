@@ -81,3 +81,7 @@ class ServeSettings(BaseModel):
         2, gt=0, le=30,
         description="How long /readyz waits for the database and the broker.")
     page_max: int = Field(500, ge=1, le=10_000, description="Most rows one API page returns (?limit=).")
+    max_body_bytes: int = Field(
+        65_536, ge=1_024, le=16_777_216,
+        description="Longest request body the API reads; a longer one is answered 413 unread, "
+                    "and a request without a valid token 401 before its body is read.")
