@@ -144,13 +144,12 @@ def credential_origin(key: str) -> str:
     if "*" in text:
         raise ValueError(f"{key!r}: credentials are matched on an exact origin (scheme://host:port), "
                          "not a glob; list each origin")
+    if any(char.isspace() for char in text):  # no methods: credentials go with every method allowed
+        raise ValueError(f"{key!r} is not an origin (scheme://host[:port])")
     try:
-        entry = parse_allow_entry(text)
+        return str(parse_allow_entry(text))
     except ValueError as exc:
         raise ValueError(f"{key!r} is not an origin (scheme://host[:port]): {exc}") from None
-    if text.split("://", 1)[0] not in SCHEMES or " " in text:
-        raise ValueError(f"{key!r} is not an origin (scheme://host[:port])")
-    return str(entry)
 
 
 class HttpReplaySettings(BaseModel):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import SecretStr
 
 from config.replay_http import is_connection_header
 from workers.contract import HttpTarget
@@ -137,11 +138,9 @@ def refuse_connection_headers(headers: Mapping[str, str]) -> None:
                                  "they frame the request or the connection")
 
 
-def credentials_for(destination: Destination, configured: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+def credentials_for(destination: Destination, configured: Mapping[str, Mapping[str, SecretStr]]) -> dict[str, str]:
     """The operator's headers for exactly this origin (MEDIC_REPLAY_HTTP_HEADERS, keys normalised at startup)."""
-    headers = configured.get(destination.origin, {})
-    return {name: value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-            for name, value in headers.items()}
+    return {name: value.get_secret_value() for name, value in configured.get(destination.origin, {}).items()}
 
 
 def with_credentials(target_headers: Mapping[str, str], credentials: Mapping[str, str]) -> dict[str, str]:
