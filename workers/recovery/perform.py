@@ -94,11 +94,11 @@ class Performer:
         if self.callback_key is None:
             raise RuntimeError("no callback key: Celery replays need one to sign their callbacks")
         task_id = f"medic-{execution.id}-{attempt.id}"
-        signature = callback_signing.sign(self.callback_key(), attempt.id, task_id)
-        try:
+        try:  # the key is read from the database once, when the first replay is sent
+            signature = callback_signing.sign(self.callback_key(), attempt.id, task_id)
             self.dispatcher.replay(target, task_id=task_id, attempt_id=attempt.id,
                                    idempotency_key=idempotency_key(execution), signature=signature)
-        except Exception as exc:  # the broker refused the message: the replay did not start
+        except Exception as exc:  # the broker refused the message (or no key was read): the replay did not start
             return outcomes.retryable(f"could not send task {target.get('task')}: {type(exc).__name__}: {exc}")
         return None
 
