@@ -8,6 +8,7 @@ It never raises on bad input.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,11 +17,15 @@ from pydantic import ValidationError
 
 from config.settings import Settings
 from workers.classification import Classification, Classifier
-from workers.contract import Cause, ErrorEvent
+from workers.contract import ErrorEvent
 from workers.fingerprint import fingerprint, normalise_message
-from workers.masking import mask_text, mask_value
+from workers.masking import mask_model, mask_text, mask_value
 
 TRUNCATION_MARK = "…[truncated {dropped} chars]"
+# Masking costs time in proportion to a text's length, so a text past its cap is cut before it is
+# masked, and capped after. The cut leaves this margin past the cap: a secret across the cap must be
+# whole when masked, a cut one would no longer look like one.
+MASKING_MARGIN_CHARS = 4_096
 # How many validation problems a rejection reason lists before summarising the rest.
 _MAX_REASONS = 5
 
@@ -73,7 +78,7 @@ def triage(raw: Any, *, limits: Limits, classifier: Classifier, received_at: dat
 def reject(raw: Any, reason: str, limits: Limits) -> Rejected:
     """A rejection that keeps a masked, size-capped copy of what arrived."""
     text = raw if isinstance(raw, str) else _to_json(mask_value(raw))
-    masked = mask_text(text)
+    masked = mask_text(text[: limits.rejected_payload_max_bytes + MASKING_MARGIN_CHARS])  # chars: bytes or fewer
     encoded = masked.encode("utf-8", "replace")
     kept = encoded[: limits.rejected_payload_max_bytes].decode("utf-8", "ignore")
     size = len(text.encode("utf-8", "replace"))
@@ -125,33 +130,32 @@ def _accept(event: ErrorEvent, limits: Limits, classifier: Classifier, received_
 
 
 def _masked_and_capped(event: ErrorEvent, limits: Limits) -> ErrorEvent:
-    # Mask first: a cap could cut a secret in two, and the half would no longer look like one.
-    def text(value: str, cap: int) -> str:
-        return _cap(mask_text(value), cap)
-
-    def cause(c: Cause) -> Cause:
-        extras = mask_value(c.model_extra or {})
-        return c.model_copy(update={"message": text(c.message, limits.max_message_chars), **extras})
-
-    changes: dict[str, Any] = {
-        "message": text(event.message, limits.max_message_chars),
-        "causes": [cause(c) for c in event.causes],
-        "context": mask_value(event.context),
-        **mask_value(event.model_extra or {}),
-    }
-    if event.traceback is not None:
-        changes["traceback"] = text(event.traceback, limits.max_traceback_chars)
-    for name in ("replay", "fallback"):
-        target = getattr(event, name)
-        if target is not None:
-            changes[name] = type(target).model_validate(mask_value(target.model_dump()))
-    return event.model_copy(update=changes)
+    """Every field masked (mask_model: nothing is left out by name), long texts capped."""
+    cut = _with_texts(event, event, limits, lambda text, _received, cap: text[: cap + MASKING_MARGIN_CHARS])
+    return _with_texts(mask_model(cut), event, limits, _capped)
 
 
-def _cap(value: str, limit_chars: int) -> str:
-    if len(value) <= limit_chars:
+def _with_texts(event: ErrorEvent, received: ErrorEvent, limits: Limits,
+                change: Callable[[str, str, int], str]) -> ErrorEvent:
+    """The event with change(text, the text as received, its cap) applied to each capped text."""
+    message_cap = limits.max_message_chars
+    causes = [cause.model_copy(update={"message": change(cause.message, sent.message, message_cap)})
+              for cause, sent in zip(event.causes, received.causes, strict=True)]
+    update: dict[str, Any] = {"message": change(event.message, received.message, message_cap), "causes": causes}
+    if event.traceback is not None and received.traceback is not None:
+        update["traceback"] = change(event.traceback, received.traceback, limits.max_traceback_chars)
+    return event.model_copy(update=update)
+
+
+def _capped(masked: str, received: str, cap: int) -> str:
+    return _cap(masked, cap, cut_before=max(0, len(received) - cap - MASKING_MARGIN_CHARS))
+
+
+def _cap(value: str, limit_chars: int, *, cut_before: int = 0) -> str:
+    """value within limit_chars, and a mark counting what was dropped, here and cut_before."""
+    if len(value) <= limit_chars and not cut_before:
         return value
-    mark = TRUNCATION_MARK.format(dropped=len(value) - limit_chars)
+    mark = TRUNCATION_MARK.format(dropped=max(0, len(value) - limit_chars) + cut_before)
     return value[:limit_chars] + mark
 
 
