@@ -135,13 +135,14 @@ class IntakeRequest(Request):
     def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
         exc = exc_info.exception
         exc = exc.exc if isinstance(exc, ExceptionWithTraceback) else exc
-        if self._already_revoked or isinstance(exc, (*_CONTROL, SystemExit, KeyboardInterrupt, MemoryError)):
+        if self._already_revoked or isinstance(exc, (*_CONTROL, MemoryError)):
             pass
         elif isinstance(exc, TimeLimitExceeded):
             self._keep(_hard_limit_reason(exc.args[0] if exc.args else "?"))
-        elif isinstance(exc, WorkerLostError) and self.task.reject_on_worker_lost:
-            # Celery requeues it; up to a bound: an event that kills its process every time is kept instead.
-            if worker_losses.lost(self.id):
+        elif isinstance(exc, (WorkerLostError, SystemExit, KeyboardInterrupt)):
+            # Celery requeues it (a pool process's exit counts as lost, unless medic cancelled the task);
+            # up to a bound: an event that kills its process every time is kept instead.
+            if self.task.reject_on_worker_lost and not self._already_cancelled and worker_losses.lost(self.id):
                 self._keep(f"the worker process running it was lost {worker_losses.max_losses} times "
                            f"(crashed or killed): {exc}; not redelivered")
                 self.acknowledge()
