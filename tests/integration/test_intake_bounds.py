@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.integration.conftest import BROKERS
 from tests.support import services
 from tests.support.services import REPO, count_rows, medic_env, start_worker, wait_for
 
@@ -102,11 +103,11 @@ def db_url(pg_database):
 
 
 @pytest.fixture
-def worker_env(tmp_path, db_url, redis_url):
+def worker_env(tmp_path, db_url, broker_url):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    env = medic_env(database_url=db_url, broker_url=redis_url, broker_visibility_timeout_s=10,
+    env = medic_env(database_url=db_url, broker_url=broker_url, broker_visibility_timeout_s=10,
                     task_soft_time_limit_s=2, task_time_limit_s=4, data_dir=tmp_path / "data", log_format="text")
     env["PYTHONPATH"] = f"{hooks}:{REPO}"
     return env
@@ -148,8 +149,19 @@ def test_a_29_mb_event_is_rejected_undecoded_without_the_worker_growing(client, 
     wait_for(lambda: count_rows(db_url, "occurrences") == 1, timeout_s=30, what="the next event")
 
 
+@BROKERS
+def test_a_body_over_the_wire_limit_is_rejected_undecoded(client, worker, db_url):
+    send(client, event(context={"blob": "x" * 1_000_000}))
+    send(client, event("after"))
+    wait_for(lambda: count_rows(db_url, "occurrences") == 1, timeout_s=30, what="the next event")
+    [rejected] = rejections(db_url)
+    assert "over the 790528-byte limit" in rejected["reason"] and "not decoded" in rejected["reason"]
+    assert rejected["payload_bytes"] > 1_000_000 and len(rejected["payload"].encode()) <= 16_384
+
+
+@BROKERS
 def test_oversized_headers_are_rejected_undecoded(client, worker, db_url):
-    client.send_task("medic.report", args=[event()], queue="medic.errors", headers={"padding": "x" * 200_000})
+    client.send_task("medic.report", args=[event()], queue="medic.errors", headers={"padding": "x" * 100_000})
     wait_for(lambda: count_rows(db_url, "rejected_events") == 1, timeout_s=30, what="a rejected event")
     [rejected] = rejections(db_url)
     assert "headers" in rejected["reason"] and "not decoded" in rejected["reason"]
