@@ -146,11 +146,3 @@ def test_credentials_in_the_url_never_reach_the_error(closed_port):
         assert secret not in json.dumps(result.detail)
 
 
-def test_a_given_client_is_left_open(http_server):
-    """Replays connect through a client pinned to the checked address; a caller's is neither used nor closed."""
-    http_server.script("/ok", 200)
-    with httpx.Client() as client:
-        assert replay(target(http_server.url("/ok")), client=client).outcome == "success"
-        assert not client.is_closed
-        assert replay(target(http_server.url("/ok")), client=client).outcome == "success"
-    assert http_server.calls("/ok") == 2

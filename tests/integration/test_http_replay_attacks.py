@@ -265,9 +265,6 @@ def test_end_to_end_an_echoed_credential_is_not_stored_and_a_host_header_is_refu
     assert "body_preview" in stored_text  # the echo was read, and the credential removed from it
 
 
-@pytest.mark.xfail(strict=True, reason="workers/recovery/perform.py (_with_configured_headers) parses the URL "
-                   "with httpx outside any handler before replay_http is called; perform.py should hand the target "
-                   "to replay_http(..., settings=self.settings), which now adds the credentials by origin itself")
 @pytest.mark.timeout(120)
 def test_end_to_end_an_invalid_idna_host_fails_at_once_and_the_fallback_runs(medic, client, http_server, tmp_path):
     http_server.script("/fallback", respond(201))

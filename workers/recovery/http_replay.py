@@ -92,8 +92,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 # ----------------------------------------------------------------------------- the replay
 
 
-def replay_http(target: HttpTarget, *, idempotency_key: str, client: httpx.Client | None = None,
-                now: Callable[[], datetime], settings: Settings | None = None,
+def replay_http(target: HttpTarget, *, idempotency_key: str, now: Callable[[], datetime], settings: Settings,
                 resolve: Resolver | None = None) -> AttemptResult:
     """Send the target's request once (no redirects followed) and return its outcome.
 
@@ -102,15 +101,10 @@ def replay_http(target: HttpTarget, *, idempotency_key: str, client: httpx.Clien
     retryable, timeouts are "timeout". Error texts and the response preview are masked and
     never hold a value of a header that was sent.
 
-    `settings`: the allowlist and credentials (default: the process's). `resolve`: host, port ->
-    addresses (default: the system resolver). `client` is not used: every replay connects through
-    a client pinned to its checked address (pinned_transport); it stays for callers that pass one.
+    `settings`: the allowlist and credentials. `resolve`: host, port -> addresses (default: the
+    system resolver). Every replay connects through a client pinned to its checked address
+    (pinned_transport).
     """
-    del client
-    if settings is None:
-        from config.settings import get_settings
-
-        settings = get_settings()
     try:
         refuse_connection_headers(target.headers)
         url = httpx.URL(target.url)

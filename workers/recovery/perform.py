@@ -5,14 +5,12 @@ A Celery replay only sends: its outcome arrives later through link/link_error (N
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-import httpx
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
@@ -50,7 +48,6 @@ class Performer:
     settings: Settings
     dispatcher: Dispatcher
     actions: ActionRegistry
-    http: httpx.Client
     clock: Callable[[], datetime]
     # The key that signs a Celery replay's callbacks (read when the first replay is sent).
     callback_key: Callable[[], bytes] | None = None
@@ -72,23 +69,12 @@ class Performer:
         if kind == "celery":
             return self._celery(target, execution, attempt)
         if kind == "http":
-            return replay_http(self._with_configured_headers(HttpTarget.model_validate(target)),
-                               idempotency_key=idempotency_key(execution), client=self.http, now=self.clock)
+            # Credentials are added by origin inside (MEDIC_REPLAY_HTTP_HEADERS): the event's were masked at intake.
+            return replay_http(HttpTarget.model_validate(target), idempotency_key=idempotency_key(execution),
+                               now=self.clock, settings=self.settings)
         context = ActionContext(execution_id=execution.id, attempt_id=attempt.id, attempt_number=attempt.number,
                                 event=event, params=dict(target.get("params") or {}))
         return self.actions.run(target["name"], context)
-
-    def _with_configured_headers(self, target: HttpTarget) -> HttpTarget:
-        """Credentials come from MEDIC_REPLAY_HTTP_HEADERS by host: the event's were masked at intake."""
-        host = httpx.URL(target.url).host
-        extra = {name: value.get_secret_value()
-                 for pattern, headers in self.settings.replay_http_headers.items() if fnmatch.fnmatchcase(host, pattern)
-                 for name, value in headers.items()}
-        if not extra:
-            return target
-        replaced = {name.lower() for name in extra}
-        kept = {name: value for name, value in target.headers.items() if name.lower() not in replaced}
-        return target.model_copy(update={"headers": {**kept, **extra}})
 
     def _celery(self, target: dict[str, Any], execution: Execution, attempt: Attempt) -> AttemptResult | None:
         if self.callback_key is None:

@@ -155,7 +155,7 @@ class RecoveryService:
 
     @cached_property
     def performer(self) -> Performer:
-        return Performer(self.settings, self.dispatcher, self.actions, self.http, self.clock,
+        return Performer(self.settings, self.dispatcher, self.actions, self.clock,
                          callback_key=lambda: self.callback_key)
 
     @cached_property
