@@ -110,14 +110,14 @@ SHAPES: dict[str, str] = {
     ),
     # <password>...</password>, <db:Password>, <apiKey>.
     "xml": (
-        rf"<[A-Za-z0-9_.:-]*?(?:{_WORD_START}(?:{_NAMES}|{_ASSIGNED_NAMES})|{_GLUED_NAMES})>"
+        rf"<(?=[A-Za-z])[A-Za-z0-9_.:-]*?(?:{_WORD_START}(?:{_NAMES}|{_ASSIGNED_NAMES})|{_GLUED_NAMES})>"
         r"(?P<xml>[^<]++)"
     ),
     # Credentials in URLs (scheme://user:password@host); a password may hold @ / ? #, never "://".
-    # "host:8443/path" is a port, not a password.
+    # "host:8443/path" is a port, not a password. The group takes the @ closing the password too.
     "url": (
-        rf"//(?<=://)[^\s:@/?#]*+:(?![0-9]{{1,5}}(?:[/?#\s]|$))"
-        rf"(?P<url>{_URL_PASSWORD_CHAR}*+(?:@{_URL_PASSWORD_CHAR}*+)*)(?=@)"
+        rf"//(?<=://)[^\s:@/?#]*+:(?![0-9]{{1,5}}(?:[/?#\s]|$))(?!@)"
+        rf"(?P<url>(?:{_URL_PASSWORD_CHAR}*+@)++)"
     ),
     # Private keys in PEM: everything between BEGIN and END (to the end of the text if cut). The
     # character before may be the first dash.
@@ -168,6 +168,10 @@ def _masked_credential(credential: str) -> str:
     return credential if word.isalpha() and word[1:].islower() else MASK
 
 
+def _masked_url_password(password_and_at: str) -> str:
+    return MASK + "@"
+
+
 def _masked_aws_key(keys: str) -> str:
     # The id is 20 characters; a secret key after it is 40, and what separates them is kept.
     return MASK if len(keys) == 20 else MASK + keys[20:-40] + MASK
@@ -185,7 +189,7 @@ _MASKERS: dict[str, Callable[[str], str]] = {
     "webhook": _masked_whole,
     "curl_user": _masked_value,
     "command_password": _masked_value,
-    "url": _masked_whole,
+    "url": _masked_url_password,
     "pem": _masked_whole,
     "card": masked_card,
 }
