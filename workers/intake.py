@@ -8,6 +8,7 @@ It never raises on bad input.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 
 from config.settings import Settings
 from workers.classification import Classification, Classifier
-from workers.contract import ErrorEvent
+from workers.contract import Cause, ErrorEvent
 from workers.fingerprint import fingerprint, normalise_message
 from workers.masking import mask_model, mask_text, mask_value
 
@@ -131,20 +132,33 @@ def _accept(event: ErrorEvent, limits: Limits, classifier: Classifier, received_
 
 def _masked_and_capped(event: ErrorEvent, limits: Limits) -> ErrorEvent:
     """Every field masked (mask_model: nothing is left out by name), long texts capped."""
-    cut = _with_texts(event, event, limits, lambda text, _received, cap: text[: cap + MASKING_MARGIN_CHARS])
-    return _with_texts(mask_model(cut), event, limits, _capped)
+    return _with_texts(mask_model(_with_texts(event, event, limits, _cut)), event, limits, _capped)
 
 
 def _with_texts(event: ErrorEvent, received: ErrorEvent, limits: Limits,
                 change: Callable[[str, str, int], str]) -> ErrorEvent:
-    """The event with change(text, the text as received, its cap) applied to each capped text."""
+    """The event with change(text, the text as received, its cap) applied to each capped text
+    (the event itself when none changes: copies cost more than the masking of most events)."""
     message_cap = limits.max_message_chars
-    causes = [cause.model_copy(update={"message": change(cause.message, sent.message, message_cap)})
-              for cause, sent in zip(event.causes, received.causes, strict=True)]
-    update: dict[str, Any] = {"message": change(event.message, received.message, message_cap), "causes": causes}
+    update: dict[str, Any] = {
+        "message": change(event.message, received.message, message_cap),
+        "causes": [_with_message(cause, change(cause.message, sent.message, message_cap))
+                   for cause, sent in zip(event.causes, received.causes, strict=True)],
+    }
     if event.traceback is not None and received.traceback is not None:
         update["traceback"] = change(event.traceback, received.traceback, limits.max_traceback_chars)
+    texts_unchanged = all(update[name] is getattr(event, name) for name in ("message", "traceback") if name in update)
+    if texts_unchanged and all(map(operator.is_, update["causes"], event.causes)):
+        return event
     return event.model_copy(update=update)
+
+
+def _with_message(cause: Cause, message: str) -> Cause:
+    return cause if message is cause.message else cause.model_copy(update={"message": message})
+
+
+def _cut(text: str, _received: str, cap: int) -> str:
+    return text[: cap + MASKING_MARGIN_CHARS]  # the text itself when it is shorter
 
 
 def _capped(masked: str, received: str, cap: int) -> str:

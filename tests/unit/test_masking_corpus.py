@@ -176,6 +176,7 @@ def test_a_placeholder_never_replaces_an_existing_key():
     ["requests.exceptions.ConnectionError", "OSError", "Exception"],
     ["-v", "--password-file", "/run/secrets/db", "--verbose"],
     {"name": "orders", "value": 3},
+    {"bucket": "acme", "key": "credentials.json", "size": 120},
     {"error_mro": ["Token", "Exception"]},
 ])
 def test_ordinary_data_is_unchanged(value):

@@ -11,9 +11,10 @@ from workers.masking.keys import holds_secrets, is_secret_key
 from workers.masking.text import MASK, mask_text
 
 MAX_DEPTH = 64
-# Keys that name the value beside them: {"name": "DB_PASSWORD", "value": "..."}.
+# An object that names its value: {"name": "DB_PASSWORD", "value": "..."}.
 _NAMING_KEYS = frozenset(spelling for key in ("name", "key", "field", "header", "param", "parameter", "variable")
                          for spelling in (key, key.capitalize(), key.upper()))
+_VALUE_KEYS = frozenset({"value", "Value", "VALUE"})
 # A command-line option: "--password", "-api-key".
 _OPTION = re.compile(r"--?[A-Za-z][\w.-]*")
 # Keys up to this long have their verdict cached.
@@ -25,8 +26,8 @@ def mask_value(value: Any, *, _depth: int = 0) -> Any:
 
     - A value under a secret key (is_secret_key) becomes MASK, whatever it is; under a plural
       one (`tokens`, `passwords`) too, unless it is a number.
-    - An object that names a secret (`{"name": "DB_PASSWORD", "value": ...}`: name, key, field,
-      header, param, parameter or variable) has its other values masked.
+    - An object that names a secret has its `value` masked: `{"name": "DB_PASSWORD", "value": ...}`
+      (the name under name, key, field, header, param, parameter or variable).
     - In a list, the value after an option naming a secret (`"--password", X`) is masked, and so
       is the second of a pair naming one (`[["X-Api-Key", X]]`).
     - A key that is itself a secret (a token, say) is replaced by `***1`, `***2`...
@@ -72,7 +73,7 @@ def _masked_dict(mapping: dict, depth: int) -> dict:
             if kind is _NAMING and isinstance(item, str) and is_secret_key(item):
                 names_a_secret = True
     if names_a_secret:
-        return {key: item if key in _NAMING_KEYS else MASK for key, item in masked.items()}
+        return {key: MASK if key in _VALUE_KEYS else item for key, item in masked.items()}
     return masked
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel
 
@@ -12,20 +13,38 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 def mask_model(model: Model) -> Model:
-    """A masked copy of the model, unvalidated (masking may lengthen a value past a limit).
+    """A masked copy of the model (the model itself when nothing in it needed masking), unvalidated:
+    masking may lengthen a value past a limit.
 
-    Nothing is left out by name: each declared field, whatever it is (a text, a name, a target
-    that is a model itself), goes through mask_value or, for a model, through mask_model; extra
-    fields are masked as one JSON object.
+    Nothing is left out by name: every declared field goes through mask_value, or, when its type
+    holds models (an event's targets and causes), through mask_model; extra fields are masked as
+    one JSON object.
     """
-    declared = {name: _masked_field(getattr(model, name)) for name in type(model).model_fields}
+    fields = {name: getattr(model, name) for name in type(model).model_fields}
+    holding_models = _fields_holding_models(type(model))
+    declared = {name: _masked_models(value) if name in holding_models else mask_value(value)
+                for name, value in fields.items()}
     extra = mask_value(model.model_extra) if model.model_extra else {}
+    if declared == fields and extra == (model.model_extra or {}):
+        return model
     return type(model).model_construct(model.model_fields_set, **declared, **extra)
 
 
-def _masked_field(value: Any) -> Any:
+@cache
+def _fields_holding_models(model_type: type[BaseModel]) -> frozenset[str]:
+    """The fields whose type names a model, found in the types themselves: `replay: Target | None`."""
+    return frozenset(name for name, field in model_type.model_fields.items() if _names_a_model(field.annotation))
+
+
+def _names_a_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_names_a_model(argument) for argument in get_args(annotation))
+
+
+def _masked_models(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return mask_model(value)
-    if isinstance(value, list) and any(isinstance(item, BaseModel) for item in value):
-        return [_masked_field(item) for item in value]
+    if isinstance(value, list):
+        return [_masked_models(item) for item in value]
     return mask_value(value)

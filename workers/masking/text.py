@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from workers.masking.cards import CARD, masked_card
 from workers.masking.keys import GLUED_WORDS, SECRET_WORDS
@@ -138,8 +139,20 @@ _SECRETS = re.compile(
 
 def mask_text(text: str) -> str:
     """Mask secrets in free text (messages, tracebacks, URLs, header dumps, command lines), keeping the rest."""
+    if len(text) <= _CACHED_CHARS:
+        return _masked_short_text(text)
+    return _masked_text(text)
+
+
+def _masked_text(text: str) -> str:
     # The leading space gives a secret at the very start its non-alphanumeric character.
-    return _SECRETS.sub(_masked, " " + text)[1:]
+    masked = _SECRETS.sub(_masked, " " + text)[1:]
+    return text if masked == text else masked
+
+
+# Short texts (names, ids, keys) come back again and again.
+_CACHED_CHARS = 64
+_masked_short_text = lru_cache(maxsize=8192)(_masked_text)
 
 
 def _masked(match: re.Match[str]) -> str:
