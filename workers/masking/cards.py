@@ -32,5 +32,6 @@ def masked_card(number: str) -> str:
 
 
 def _passes_luhn(digits: str) -> bool:
-    total = sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2].translate(_DOUBLED)))
-    return total % 10 == 0
+    # Summed as ASCII codes, each 48 more than its digit: much quicker than int() per digit.
+    codes = digits[-1::-2].encode() + digits[-2::-2].translate(_DOUBLED).encode()
+    return (sum(codes) - 48 * len(codes)) % 10 == 0

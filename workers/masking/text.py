@@ -46,6 +46,7 @@ _GLUED_PREFIX = rf"(?=[A-Za-z0-9]{{{min(map(len, GLUED_WORDS)) + 1}}})[A-Za-z0-9
 _CLOSE = r"""(?:\\?["'])?"""
 _SEPARATOR = rf"{_CLOSE}{_BLANK}*+(?:[:=]>?|%3[ADad]){_BLANK}*+(?:\r?\n{_BLANK}*+)?"
 _ASSIGNMENT = rf"{_CLOSE}{_BLANK}*+(?:=>?|%3[Dd]){_BLANK}*+"
+_NAME_THEN_SEPARATOR = rf"(?:{_NAMES}{_SEPARATOR}|{_ASSIGNED_NAMES}{_ASSIGNMENT})"
 _QUOTED = r"""\\"(?:[^"\\]++|\\(?!"))*+\\"|"(?:[^"\\\r\n]++|\\.)*+"|'(?:[^'\\\r\n]++|\\.)*+'"""
 _BARE = r"""[^\s"'\\&,;()\[\]{}]++"""
 # Schemes kept before a credential: "Authorization: Bearer ***".
@@ -66,11 +67,13 @@ SHAPES: dict[str, str] = {
     # Cookie header dumps: every cookie, to the end of the line.
     "cookie": rf"""[CcSs](?i:(?<=c)ookie|(?<=s)et-cookie){_BLANK}*+:{_BLANK}*+(?P<cookie>[^\s"'\\][^\r\n"'\\]*+)""",
     # key=value, key: value, "key": "value", key%3Dvalue. The lookahead cheaply skips a word that
-    # cannot end in a name or is not followed by a separator; then a secret name must end the word:
-    # whole, after a camelCase hump (githubToken, XApiKey), or glued to anything (PGPASSWORD).
+    # cannot end in a name or is not followed by a separator (a word led by digits is one only
+    # after a URL-encoded &: %26pw); then a secret name must end the word: whole, after a camelCase
+    # hump (githubToken, XApiKey), or glued to anything (PGPASSWORD).
     "pair": (
-        rf"(?=[A-Za-z0-9]{{2,}}+(?:[-_ ]{_NAME_TAILS})?(?<=[{_LAST_LETTERS}]){_CLOSE}{_BLANK}*+(?:[:=]|%3[ADad]))"
-        rf"(?:(?:{_HUMPS})??(?:{_NAMES}{_SEPARATOR}|{_ASSIGNED_NAMES}{_ASSIGNMENT})|{_GLUED_PREFIX}{_GLUED_NAMES}{_SEPARATOR})"
+        rf"(?=(?:[A-Za-z][A-Za-z0-9]++|[0-9][A-Za-z0-9]{{3,}}+)(?:[-_ ]{_NAME_TAILS})?(?<=[{_LAST_LETTERS}])"
+        rf"{_CLOSE}{_BLANK}*+(?:[:=]|%3[ADad]))"
+        rf"(?:{_NAME_THEN_SEPARATOR}|{_HUMPS}{_NAME_THEN_SEPARATOR}|{_GLUED_PREFIX}{_GLUED_NAMES}{_SEPARATOR})"
         rf"(?:{_KEPT_SCHEME})?(?P<pair>{_QUOTED}|{_OTHER_SCHEME}{_BARE})"
     ),
     # ?key=... and &key=... in URLs.
@@ -127,11 +130,11 @@ SHAPES: dict[str, str] = {
 }
 WHOLE_SHAPES = frozenset({"aws_key", "token", "jwt", "card"})
 
-# Most shapes start with a letter or digit: one lookahead skips them all at any other character.
+# Most shapes start with an ASCII letter or digit: one lookahead skips them all at any other character.
 _WORD_LED = ("cookie", "pair", "query_key", "scheme", "aws_key", "token", "jwt", "webhook", "curl_user",
-             "command_password", "card")
+             "command_password")
 _SECRETS = re.compile(
-    "[^A-Za-z0-9](?:(?=[^\\W_])(?:"
+    "[^A-Za-z0-9](?:(?=[A-Za-z0-9])(?:"
     + "|".join(SHAPES[kind] for kind in _WORD_LED) + ")|"
     + "|".join(pattern for kind, pattern in SHAPES.items() if kind not in _WORD_LED) + ")"
 )
@@ -158,8 +161,9 @@ _masked_short_text = lru_cache(maxsize=8192)(_masked_text)
 def _masked(match: re.Match[str]) -> str:
     kind = match.lastgroup
     assert kind in _MASKERS, "every shape ends with a group named after its kind"
-    start = match.start() + 1 if kind in WHOLE_SHAPES else match.start(kind)
-    return match.string[match.start():start] + _MASKERS[kind](match.string[start:match.end()])
+    text, begin = match.string, match.start()
+    start = begin + 1 if kind in WHOLE_SHAPES else match.start(kind)
+    return text[begin:start] + _MASKERS[kind](text[start:match.end()])
 
 
 def _masked_value(value: str) -> str:
