@@ -35,18 +35,18 @@ _GLUED_NAMES = words_regex(GLUED_WORDS)
 _NAME_TAILS = words_regex({word.split(SEPARATOR, 1)[1] for word in SECRET_WORDS if SEPARATOR in word})
 # Every name ends in one of these: a cheap test that skips most words.
 _LAST_LETTERS = "".join(sorted({word[-1] for word in SECRET_WORDS} | {word[-1].upper() for word in SECRET_WORDS}))
-# Where a name may start inside a run of letters: at a camelCase hump (githubToken, XApiKey).
-_WORD_START = r"(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]))"
 # The letters before a hump, the last hump first; only in a word long enough to have one before a
 # name. A URL-encoded & (%26) before a name is a hump too.
-_HUMPS = r"(?=[A-Za-z0-9]{3})[A-Za-z0-9]*(?:[a-z0-9](?=[A-Z])|[A-Z](?=[A-Z][a-z])|(?<=%2[6Cc]))"
+_HUMPS = r"(?=[A-Za-z0-9]{3})[A-Za-z0-9]*(?:[a-z0-9](?=[A-Z])|[A-Z](?=[A-Z][a-z])|[6Cc](?<=%2[6Cc]))"
 # The letters glued before a name, in a word long enough for both.
 _GLUED_PREFIX = rf"(?=[A-Za-z0-9]{{{min(map(len, GLUED_WORDS)) + 1}}})[A-Za-z0-9]+?"
 # A name's closing quote (maybe escaped), then = or : (or URL-encoded); a value may start on the next line.
 _CLOSE = r"""(?:\\?["'])?"""
+_SEPARATOR_AHEAD = rf"{_CLOSE}{_BLANK}*+(?:[:=]|%3[ADad])"
 _SEPARATOR = rf"{_CLOSE}{_BLANK}*+(?:[:=]>?|%3[ADad]){_BLANK}*+(?:\r?\n{_BLANK}*+)?"
-_ASSIGNMENT = rf"{_CLOSE}{_BLANK}*+(?:=>?|%3[Dd]){_BLANK}*+"
-_NAME_THEN_SEPARATOR = rf"(?:{_NAMES}{_SEPARATOR}|{_ASSIGNED_NAMES}{_ASSIGNMENT})"
+# A name, followed by its separator ("=" only for some) or by the > closing an XML tag (<password>).
+_NAME = (rf"(?:{_NAMES}(?={_SEPARATOR_AHEAD}|>)"
+         rf"|{_ASSIGNED_NAMES}(?={_CLOSE}{_BLANK}*+(?:=|%3[Dd])|>))")
 _QUOTED = r"""\\"(?:[^"\\]++|\\(?!"))*+\\"|"(?:[^"\\\r\n]++|\\.)*+"|'(?:[^'\\\r\n]++|\\.)*+'"""
 _BARE = r"""[^\s"'\\&,;()\[\]{}]++"""
 # Schemes kept before a credential: "Authorization: Bearer ***".
@@ -66,15 +66,19 @@ _URL_PASSWORD_CHAR = r"(?:[^\s@:]|:(?!//))"
 SHAPES: dict[str, str] = {
     # Cookie header dumps: every cookie, to the end of the line.
     "cookie": rf"""[CcSs](?i:(?<=c)ookie|(?<=s)et-cookie){_BLANK}*+:{_BLANK}*+(?P<cookie>[^\s"'\\][^\r\n"'\\]*+)""",
-    # key=value, key: value, "key": "value", key%3Dvalue. The lookahead cheaply skips a word that
-    # cannot end in a name or is not followed by a separator (a word led by digits is one only
-    # after a URL-encoded &: %26pw); then a secret name must end the word: whole, after a camelCase
-    # hump (githubToken, XApiKey), or glued to anything (PGPASSWORD).
+    # key=value, key: value, "key": "value", key%3Dvalue, <key>value</key>. The lookahead cheaply
+    # skips a word that cannot end in a name or is not followed by a separator (a word led by digits
+    # is one only after a URL-encoded &: %26pw); then a secret name must end the word: whole, after
+    # a camelCase hump (githubToken, XApiKey), or glued to anything (PGPASSWORD).
     "pair": (
         rf"(?=(?:[A-Za-z][A-Za-z0-9]++|[0-9][A-Za-z0-9]{{3,}}+)(?:[-_ ]{_NAME_TAILS})?(?<=[{_LAST_LETTERS}])"
-        rf"{_CLOSE}{_BLANK}*+(?:[:=]|%3[ADad]))"
-        rf"(?:{_NAME_THEN_SEPARATOR}|{_HUMPS}{_NAME_THEN_SEPARATOR}|{_GLUED_PREFIX}{_GLUED_NAMES}{_SEPARATOR})"
-        rf"(?:{_KEPT_SCHEME})?(?P<pair>{_QUOTED}|{_OTHER_SCHEME}{_BARE})"
+        rf"(?:{_SEPARATOR_AHEAD}|>))"
+        # The name ends the word whichever way it is found: the first way found is the only one tried.
+        rf"(?>{_NAME}|{_HUMPS}{_NAME}|{_GLUED_PREFIX}{_GLUED_NAMES}(?={_SEPARATOR_AHEAD}|>))"
+        # An XML element's text, up to its closing tag: <password>...</password>, <db:Password>. It
+        # stops at a > too: a run without < then costs one scan, not one from every "name>" in it.
+        rf"(?:>(?P<xml>[^<>]++)(?=</)"
+        rf"|{_SEPARATOR}(?:{_KEPT_SCHEME})?(?P<pair>{_QUOTED}|{_OTHER_SCHEME}{_BARE}))"
     ),
     # ?key=... and &key=... in URLs.
     "query_key": r"[Kk](?<=[?&;][Kk])[Ee][Yy]=(?P<query_key>[^\s&#\"'<>]++)",
@@ -113,10 +117,6 @@ SHAPES: dict[str, str] = {
         rf"(?P<command_password>{_QUOTED}|[^\s'\"]++)"
     ),
     # <password>...</password>, <db:Password>, <apiKey>.
-    "xml": (
-        rf"<(?=[A-Za-z])[A-Za-z0-9_.:-]*?(?:{_WORD_START}(?:{_NAMES}|{_ASSIGNED_NAMES})|{_GLUED_NAMES})>"
-        r"(?P<xml>[^<]++)"
-    ),
     # Credentials in URLs (scheme://user:password@host); a password may hold @ / ? #, never "://".
     # "host:8443/path" is a port, not a password. The group takes the @ closing the password too.
     "url": (
