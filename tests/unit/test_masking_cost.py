@@ -131,19 +131,23 @@ def _repeated(unit: str) -> str:
     return (unit * (SIZE // len(unit) + 1))[:SIZE]
 
 
-def _best_of_3_s(run: Callable[[str], object], text: str) -> float:
+TRIES = 5  # a quadratic pattern is slow every time; a busy machine is not
+
+
+def _best_s(run: Callable[[str], object], text: str) -> float:
+    """Best CPU time of up to TRIES runs: CPU time, so other processes on the machine do not count."""
     best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
+    for _ in range(TRIES):
+        started = time.process_time()
         run(text)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
         if best < BUDGET_S:  # one quick run settles it; a slow one is tried again, the machine may be busy
             break
     return best
 
 
 def slow_runs(run: Callable[[str], object], texts: list[str]) -> list[str]:
-    timed = ((_best_of_3_s(run, text), text) for text in texts)
+    timed = ((_best_s(run, text), text) for text in texts)
     return [f"{seconds * 1000:.0f} ms on {text[:40]!r}..." for seconds, text in timed if seconds >= BUDGET_S]
 
 
@@ -167,10 +171,11 @@ def test_masking_generic_texts_costs_linear_time():
 
 
 def test_masking_data_costs_linear_time():
-    started = time.perf_counter()
-    is_secret_key("aA" * (SIZE // 2) + "_token")
-    mask_value({"aA" * (SIZE // 4) + "_password": "x", "list": ["--password", "x"] * (SIZE // 16)})
-    assert time.perf_counter() - started < 4 * BUDGET_S
+    def run(_: str) -> None:
+        is_secret_key("aA" * (SIZE // 2) + "_token")
+        mask_value({"aA" * (SIZE // 4) + "_password": "x", "list": ["--password", "x"] * (SIZE // 16)})
+
+    assert _best_s(run, "") < 4 * BUDGET_S
 
 
 # --------------------------------------------------------------------------- classification, fingerprint
