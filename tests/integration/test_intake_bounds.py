@@ -200,6 +200,10 @@ def test_an_event_that_kills_its_process_is_redelivered_a_bounded_number_of_time
     # Given up on at the third delivery: by the loss count, or by the hard time limit when billiard
     # hands the third delivery to a pool process that is being replaced and never runs it.
     assert len(reasons) == 1 and ("lost 3 times" in reasons[0] or "hard time limit" in reasons[0]), reasons
-    deliveries = [line for line in worker.output().splitlines() if " received " in line and "crash-svc" in line]
+    deliveries = [line for line in worker.output().splitlines()  # medic.reject's own message names it too
+                  if "medic.report[" in line and " received" in line and "crash-svc" in line]
     assert 1 <= len(deliveries) <= 3
-    assert worker.output().count("exited prematurely") <= 3
+    # One log record a lost process; its traceback repeats the phrase, so count records, not mentions.
+    losses = [line for line in worker.output().splitlines()
+              if line[:4].isdigit() and "Task handler raised error: WorkerLostError" in line]
+    assert len(losses) <= 3
