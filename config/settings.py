@@ -175,6 +175,12 @@ class Settings(BaseSettings):
         30, ge=1,
         description="Cap of the backoff between retries of an event while the database is unreachable.")
     worker_concurrency: int = Field(2, ge=1, le=256, description="Worker processes per `medic worker` / `medic run`.")
+    intake_batch_max_events: int = Field(
+        100, ge=1, le=1_000,
+        description="Reported events a worker stores together in one transaction (a batch is flushed when full).")
+    intake_batch_max_wait_ms: int = Field(
+        200, ge=1, le=5_000,
+        description="Longest an event waits for its batch to fill before the batch is flushed anyway.")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO",
