@@ -15,16 +15,21 @@ from workers.recovery.outcomes import AttemptResult
 from workers.recovery.plans import (
     CALL_STEPS,
     ENDING_KINDS,
+    TARGET_FIELDS,
     ActionStep,
     CallStep,
-    CompensateStep,
     DeadLetterStep,
     EscalateStep,
-    FallbackStep,
     NotifyStep,
     PlanSpec,
     RetryStep,
+    has_work,
+    passed_over,
+    target_of,
 )
+
+__all__ = ["Finish", "Next", "Schedule", "Skip", "after_breaker_open", "after_outcome", "enter_step", "explain",
+           "first_attempt_delay_s", "has_work", "policy_delay_s", "target_of"]
 
 
 @dataclass(frozen=True)
@@ -57,16 +62,6 @@ class Next:
     skipped: tuple[Skip, ...] = ()
 
 
-def target_of(step: Any, event: dict[str, Any]) -> dict[str, Any] | None:
-    """The operation a call step performs: the plan's own target, else the event's."""
-    if isinstance(step, RetryStep):
-        return event.get("replay")
-    if isinstance(step, (FallbackStep, CompensateStep)):
-        own = step.target.model_dump(mode="json") if step.target else None
-        return own or event.get(step.kind if step.kind == "fallback" else "compensate")
-    return None
-
-
 def first_attempt_delay_s(step: Any, *, hint_retry_after_s: float | None, rng: random.Random) -> float:
     """A retry replays what just failed, so its first attempt waits; any other step starts now."""
     if not isinstance(step, RetryStep):
@@ -97,7 +92,7 @@ def enter_step(plan: PlanSpec, step_index: int, event: dict[str, Any], *, rng: r
         step = plan.steps[index]
         if isinstance(step, DeadLetterStep):
             return Next(Finish("dead", "dead_letter step"), tuple(skipped))
-        if isinstance(step, (RetryStep, FallbackStep, CompensateStep)) and target_of(step, event) is None:
+        if passed_over(step, event):  # the same rule as has_work: one decision
             skipped.append(Skip(index, f"{step.kind}: the event has no {_target_field(step)} target"))
             continue
         delay_s = first_attempt_delay_s(step, hint_retry_after_s=hint_retry_after_s, rng=rng)
@@ -106,7 +101,7 @@ def enter_step(plan: PlanSpec, step_index: int, event: dict[str, Any], *, rng: r
 
 
 def _target_field(step: Any) -> str:
-    return {"retry": "replay"}.get(step.kind, step.kind)
+    return TARGET_FIELDS.get(step.kind, step.kind)
 
 
 def _exhausted(plan: PlanSpec) -> Finish:

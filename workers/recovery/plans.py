@@ -134,6 +134,41 @@ CallStep = RetryStep | FallbackStep | CompensateStep | ActionStep
 CALL_STEPS = (RetryStep, FallbackStep, CompensateStep, ActionStep)
 # A success of these ends the execution; compensate, notify and escalate go on to the next step.
 ENDING_KINDS = frozenset({"retry", "fallback", "action"})
+# The event field whose target a step calls, when the plan gives it none.
+TARGET_FIELDS = {"retry": "replay", "fallback": "fallback", "compensate": "compensate"}
+
+
+def target_of(step: Any, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The operation a retry, fallback or compensate step performs: the plan's own target, else the event's.
+
+    None for every other step: an action step calls its plugin action, notify and escalate call nothing."""
+    if isinstance(step, RetryStep):
+        return event.get("replay")
+    if isinstance(step, (FallbackStep, CompensateStep)):
+        own = step.target.model_dump(mode="json") if step.target else None
+        return own or event.get(TARGET_FIELDS[step.kind])
+    return None
+
+
+def passed_over(step: Any, event: dict[str, Any]) -> bool:
+    """A call step with nothing to call for this event (a retry without a `replay`, say) is skipped.
+
+    The one rule both the engine (workers/recovery/engine.py, enter_step) and `has_work` follow."""
+    return isinstance(step, (RetryStep, FallbackStep, CompensateStep)) and target_of(step, event) is None
+
+
+def has_work(plan: PlanSpec, event: dict[str, Any]) -> bool:
+    """True when an execution of `plan` would try something for `event`: a call step (retry, fallback,
+    compensate, action) that is not passed over comes before the plan's first dead_letter step.
+
+    Notify and escalate steps alone are not recovery: an event without work gets group signals
+    (workers/notify/group_signals.py) instead of an execution."""
+    for step in plan.steps:
+        if isinstance(step, DeadLetterStep):
+            return False
+        if isinstance(step, CALL_STEPS) and not passed_over(step, event):
+            return True
+    return False
 
 
 class PlanSpec(_Spec):
@@ -189,6 +224,13 @@ class PlanSet:
             if loaded.spec.match.matches(event, category, severity):
                 return loaded.spec
         raise ConfigError("no recovery plan matches and there is no catch-all plan (one with an empty match)")
+
+    def recoverable(self, event: dict[str, Any], category: str, severity: str) -> PlanSpec | None:
+        """The plan `select` chooses, when it has work for the event (`has_work`); None: no execution.
+
+        Intake starts an execution only for a plan returned here (RecoveryService.start(..., plan=it))."""
+        plan = self.select(event, category, severity)
+        return plan if has_work(plan, event) else None
 
     def get(self, name: str) -> PlanSpec | None:
         return next((p.spec for p in self.plans if p.spec.name == name), None)
