@@ -126,6 +126,23 @@ class Settings(BaseSettings):
     notification_retry_max_delay_s: float = Field(
         3600, ge=1,
         description="Cap of the backoff between tries of a notification its channel refused.")
+    group_signal_regressed_cooldown_s: float = Field(
+        3600, ge=0,
+        description="Group signals (events without a recovery target, docs/recovery.md): a group that "
+                    "regresses again within this after its last `regressed` signal is not signalled again. "
+                    "A `new` signal goes out once per group.")
+    group_signal_spike_window_s: float = Field(
+        300, ge=1,
+        description="Group signals: the window over which a group's rate is measured (a sliding "
+                    "estimate over two fixed windows) for its `spike` signal.")
+    group_signal_spike_threshold: int = Field(
+        100, ge=1,
+        description="Group signals: a group spikes when this many of its occurrences without a target "
+                    "fall within MEDIC_GROUP_SIGNAL_SPIKE_WINDOW_S.")
+    group_signal_spike_cooldown_s: float = Field(
+        3600, ge=0,
+        description="Group signals: a group that spikes again within this after its last `spike` signal "
+                    "is not signalled again, however long the storm lasts.")
 
     maintenance_jobs: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
