@@ -171,6 +171,28 @@ def has_work(plan: PlanSpec, event: dict[str, Any]) -> bool:
     return False
 
 
+# A group signal notifies or escalates like a plan's step of that kind.
+SignalStep = Annotated[NotifyStep | EscalateStep, Field(discriminator="kind")]
+SIGNAL_KINDS = ("new", "regressed", "spike")
+
+
+class Signals(_Spec):
+    """What a plan does for events it has no work for (`has_work` false): one signal per error group
+    when the group is new, when a resolved group regresses, when its rate spikes; each kind left out
+    (or null) is not signalled. Decided and recorded by workers/notify/group_signals.py."""
+
+    new: SignalStep | None = None
+    regressed: SignalStep | None = None
+    spike: SignalStep | None = None
+
+    def of(self, kind: str) -> NotifyStep | EscalateStep | None:
+        return getattr(self, kind) if kind in SIGNAL_KINDS else None
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(kind for kind in SIGNAL_KINDS if getattr(self, kind) is not None)
+
+
 class PlanSpec(_Spec):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")]
     description: str = ""
@@ -178,7 +200,20 @@ class PlanSpec(_Spec):
     priority: int = Field(DEFAULT_PRIORITY, ge=0, le=1000)
     steps: list[Step] = Field(min_length=1)
     on_exhausted: Literal["dead_letter", "fail"] = "dead_letter"
+    # None (the section left out): every kind by the plan's first notify or escalate step; {}: none.
+    signals: Signals | None = None
     enabled: bool = True
+
+    @property
+    def group_signals(self) -> Signals:
+        """The signals of this plan for events without work: its own `signals:`, else each kind sent as
+        its first notify or escalate step would have been (none when it has neither)."""
+        if self.signals is not None:
+            return self.signals
+        first = next((step for step in self.steps if isinstance(step, (NotifyStep, EscalateStep))), None)
+        if first is None:
+            return Signals()
+        return Signals(new=first, regressed=first, spike=first)
 
 
 class BreakerSection(_Spec):
@@ -259,6 +294,8 @@ def _locate(data: Any, loc: list) -> str | None:
         # pydantic puts the discriminator's value in the path: steps.0.retry.max_attempts
         tail = rest[3:] if len(rest) > 2 and rest[2] in _STEP_KINDS else rest[2:]
         return f"{entry}, step {rest[1] + 1}, field {'.'.join(str(part) for part in tail) or '(the step)'}"
+    if len(rest) >= 3 and rest[0] == "signals" and rest[2] in ("notify", "escalate"):
+        rest = [*rest[:2], *rest[3:]]  # the discriminator's value again: signals.new.notify.level
     return f"{entry}, field {'.'.join(str(part) for part in rest) or '(the entry)'}"
 
 
@@ -293,6 +330,13 @@ def check_references(plans: PlanSet, *, channels: Iterable[str], actions: Iterab
             if isinstance(step, ActionStep) and step.name not in actions:
                 raise ConfigError(f"{where}, field name: no action {step.name!r} is installed "
                                   f"(entry point group medic.actions has {', '.join(sorted(actions)) or 'none'})")
+        signals = loaded.spec.signals or Signals()
+        for kind in sorted(signals.kinds):
+            signal = signals.of(kind)
+            if signal is not None and signal.channel not in channels:
+                raise ConfigError(f"plans file {loaded.origin}: plan {loaded.spec.name!r}, signals.{kind}, field "
+                                  f"channel: {signal.channel!r} is not a configured channel "
+                                  f"(MEDIC_CHANNELS has {', '.join(sorted(channels))})")
 
 
 def check_timeouts(plans: PlanSet, *, min_timeout_s: float) -> None:
