@@ -336,7 +336,7 @@ def block_medians(values_ns: list[int], blocks: int) -> list[float]:
 
 def bench_samples(rounds: int, blocks: int) -> dict[str, Any]:
     from workers.classification import Classifier
-    from workers.contract import ErrorEvent
+    from workers.intake.contract import ErrorEvent
 
     cases = load_cases()
     events = [ErrorEvent.model_validate(case["event"]) for case in cases]
@@ -366,8 +366,8 @@ def bench_samples(rounds: int, blocks: int) -> dict[str, Any]:
 def bench_stream(count: int, seed: int, with_triage: bool, blocks: int) -> dict[str, Any]:
     from config.settings import load_settings
     from workers.classification import Classifier
-    from workers.contract import ErrorEvent
-    from workers.intake import Accepted, Limits, triage
+    from workers.intake.contract import ErrorEvent
+    from workers.intake.triage import Accepted, Limits, triage
 
     labels, validated = [], []
     for label, raw in synthetic_stream(count, seed):

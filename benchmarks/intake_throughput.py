@@ -11,7 +11,7 @@ HLEN unacked both 0); for medic, the N occurrences are then checked in PostgreSQ
 medic acknowledges only after storing, "all acknowledged" means "all stored".
 
 Then a stage profile: the same kind of events through workers.intake.triage (validation,
-masking, classification, fingerprint) and workers.storage.repository.store_accepted, in this
+masking, classification, fingerprint) and workers.intake.store.store_accepted, in this
 process, against the same database, to say which stage dominates.
 """
 

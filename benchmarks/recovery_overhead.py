@@ -287,8 +287,8 @@ class TimingDispatcher:
 class Bench:
     def __init__(self, args: argparse.Namespace, db_url: str, plans_path: Path, log_dir: Path):
         from config.settings import load_settings
+        from workers.intake.service import IntakeService
         from workers.recovery.service import RecoveryService
-        from workers.reporting import IntakeService
 
         self.args, self.db_url, self.log_dir = args, db_url, log_dir
         self.run_tag = uuid.uuid4().hex[:6]
@@ -581,9 +581,9 @@ def profile_inprocess(settings: Any, count: int, tag: str) -> dict[str, Any]:
     """RecoveryService.run (claim, breaker, replay handed to a recording dispatcher) and .record
     (success), called in this process against the same database, each timed, with what it waits
     for counted and timed: SQL statements, commits, pool pre-pings, Redis (the breaker)."""
+    from workers.intake.service import IntakeService
     from workers.recovery.outcomes import success
     from workers.recovery.service import RecoveryService
-    from workers.reporting import IntakeService
     from workers.storage.db import engine_for
 
     recorder = Recorder()

@@ -36,10 +36,10 @@ def profile_stages(db_url: str, workload: Workload, count: int, tag: str) -> dic
     from config.settings import load_settings
     from workers import intake
     from workers.classification import Classifier
-    from workers.contract import ErrorEvent
-    from workers.fingerprint import fingerprint, normalise_message
+    from workers.intake.contract import ErrorEvent
+    from workers.intake.fingerprint import fingerprint, normalise_message
+    from workers.intake.store import store_accepted
     from workers.storage.db import guarded_session, session_factory
-    from workers.storage.repository import store_accepted
 
     limits = intake.Limits.from_settings(load_settings(database_url=db_url))
     classifier = Classifier.from_files()
@@ -86,8 +86,8 @@ def profile_stages(db_url: str, workload: Workload, count: int, tag: str) -> dic
 
 def store_breakdown(sessions, accepted: list, tag: str) -> dict[str, float]:
     """Shares of store_accepted's time by part, under cProfile (it inflates Python code: shares only)."""
+    from workers.intake.store import store_accepted
     from workers.storage.db import guarded_session
-    from workers.storage.repository import store_accepted
 
     profiler = cProfile.Profile()
     profiler.enable()
@@ -103,7 +103,7 @@ def store_breakdown(sessions, accepted: list, tag: str) -> dict[str, float]:
         return max((v[3] for (file, _, name), v in stats.items() if file.endswith(file_suffix) and name == function),
                    default=0.0)
 
-    total = cumulative("workers/storage/repository.py", "store_accepted")
+    total = cumulative("workers/intake/store.py", "store_accepted")
     shares = {part: sum(cumulative(f, fn) for f, fn in where) / total for part, where in STORE_PARTS.items()}
     shares[REST] = max(0.0, 1 - sum(shares.values()))
     return shares

@@ -69,7 +69,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "medic.recovery.*": {"queue": RECOVERY_QUEUE},
             "medic.maintenance.*": {"queue": MAINTENANCE_QUEUE},
         },
-        "worker_consumer": "workers.consumer:MedicConsumer",
+        "worker_consumer": "workers.intake.consumer:MedicConsumer",
         "worker_hijack_root_logger": False,
         "worker_concurrency": settings.worker_concurrency,
         "beat_schedule": symbol_by_name(BEAT_SCHEDULE)(settings),

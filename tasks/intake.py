@@ -2,7 +2,7 @@
 
 An event still being processed at the soft time limit is rejected, not retried: its processing, not
 the database, is what took the time, and it would take it again. Past the hard time limit the pool
-process is killed and the consumer keeps the message as rejected (workers.consumer.IntakeRequest);
+process is killed and the consumer keeps the message as rejected (workers.intake.consumer.IntakeRequest);
 `acks_on_timeout` acknowledges it, so it is not redelivered either.
 """
 
@@ -19,10 +19,10 @@ from config.errors import ConfigError, StorageUnavailable
 from config.settings import get_settings
 from tasks.recovery import recovery_service
 from workers.backoff import backoff_delay_s
-from workers.consumer import IntakeRequest
-from workers.cut_rejections import cut_rejection
-from workers.intake import Rejected
-from workers.reporting import IntakeService
+from workers.intake.consumer import IntakeRequest
+from workers.intake.cut_rejections import cut_rejection
+from workers.intake.service import IntakeService
+from workers.intake.triage import Rejected
 from workers.storage.db import forget_inherited_engines
 from workers.task_reprs import MaskedRequest
 
@@ -89,7 +89,7 @@ def too_slow(raw: Any, max_payload_bytes: int) -> Rejected:
 
 @shared_task(name="medic.reject", bind=True, max_retries=None)
 def reject(self: Task, rejection: dict) -> dict:
-    """Store a message the consumer could not decode (see workers.consumer)."""
+    """Store a message the consumer could not decode (see workers.intake.consumer)."""
     try:
         outcome = intake_service().store_rejection(Rejected(**rejection["rejected"]),
                                                    delivery_id=rejection["delivery_id"])

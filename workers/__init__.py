@@ -2,20 +2,13 @@
 
 How the parts fit together: docs/architecture.md; the public contract: docs/contract.md.
 
-Intake (tasks/intake.py calls these):
-contract: the `medic.report` event (pydantic), schema version 1.
-intake: `triage`, pure: validate, cap, mask, classify, fingerprint; an Accepted event or a Rejected payload.
-reporting: `IntakeService`: triage plus storage and the start of recovery, in one transaction.
-consumer: Celery consumer hooks that keep undecodable or unknown messages as rejected events.
-wire_limits: how large a task message may be before it is decoded at all (raw body and header sizes).
-cut_rejections: a rejected payload cut to its first bytes before masking (oversized or too slow events).
-masking: secret masking of values and free text, applied before anything is stored or logged.
-fingerprint: grouping key of an error (type, normalised message, service, operation).
 capture: the app-side helper: an event from a live exception, and sending it.
 
 Subpackages:
+intake/: `medic.report` events validated, masked, classified, stored; unprocessable messages kept.
+masking/: secret masking of values and free text, applied before anything is stored or logged.
 classification/: triage rules (YAML), the taxonomy, the classifier.
-storage/: the database: models, migrations, sessions, intake's SQL, leases.
+storage/: the database: models, migrations, sessions, leases.
 recovery/: plans, the pure engine, the execution state machine, replays, plugin actions, operator actions.
 breakers/: circuit breakers per service, shared through Redis or the database.
 notify/: notifications: rendering, channels, the persistent delivery queue.

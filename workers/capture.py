@@ -1,7 +1,7 @@
 """App-side helper: turn a caught exception into a `medic.report` event and send it.
 
 The event is a plain JSON-serialisable dict in the public contract
-(`workers.contract.ErrorEvent`, schema version 1).  `event_from_exception` needs only the
+(`workers.intake.contract.ErrorEvent`, schema version 1).  `event_from_exception` needs only the
 standard library; `report_exception` takes any Celery app and imports workers.task_reprs (the
 masked summary its task-sent event shows), so apps use this module from an installed medic.
 

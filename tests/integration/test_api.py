@@ -17,9 +17,9 @@ from sqlalchemy import func, select, update
 from config.settings import load_settings
 from tests.support.recovery import RecordingDispatcher, http_target, make_event
 from workers.api.app import create_app
+from workers.intake.service import IntakeService
 from workers.maintenance.runner import run_job
 from workers.recovery.service import RecoveryService
-from workers.reporting import IntakeService
 from workers.storage.db import session_factory
 from workers.storage.models import Alert, Attempt, AuditEntry, ErrorGroup, Execution, Occurrence, RejectedEvent
 

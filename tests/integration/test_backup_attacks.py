@@ -25,13 +25,13 @@ from sqlalchemy import update
 from config.settings import load_settings
 from tests.support import services
 from tests.support.services import medic_env, run_medic_side_by_side
+from workers.intake.service import IntakeService
 from workers.maintenance.backup import catalog, job, keyfile, pgclient, postgres, restore, signing, tables
 from workers.maintenance.backup.errors import ArchiveUntrusted, BackupError
 from workers.maintenance.backup.lookup import locate
 from workers.maintenance.backup.manifest import MANIFEST_NAME, entry_for
 from workers.maintenance.backup.verify import verify
 from workers.maintenance.job import JobContext
-from workers.reporting import IntakeService
 from workers.storage import migrate
 from workers.storage.db import engine_for, session_factory
 from workers.storage.models import Backup

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from config.settings import load_settings
 from tests.support import services
 from tests.support.services import count_rows, medic_env, run_medic, run_medic_side_by_side
-from workers.reporting import IntakeService
+from workers.intake.service import IntakeService
 
 pytestmark = pytest.mark.integration
 

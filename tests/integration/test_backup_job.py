@@ -13,6 +13,7 @@ from sqlalchemy import select
 from config.settings import load_settings
 from tests.support import services
 from tests.support.clock import ManualClock
+from workers.intake.service import IntakeService
 from workers.maintenance.backup import archive, catalog, keyfile, sqlite
 from workers.maintenance.backup import verify as verify_module
 from workers.maintenance.backup.job import run
@@ -21,7 +22,6 @@ from workers.maintenance.backup.manifest import entry_for
 from workers.maintenance.backup.verify import verify
 from workers.maintenance.job import JobContext
 from workers.maintenance.runner import run_job
-from workers.reporting import IntakeService
 from workers.storage.db import session_factory
 from workers.storage.models import Backup, MaintenanceRun, Notification
 

@@ -19,11 +19,11 @@ from sqlalchemy.pool import NullPool
 
 from config.settings import load_settings
 from tests.support import services
+from workers.intake.service import IntakeService
 from workers.maintenance.backup import job, restore
 from workers.maintenance.backup.errors import ArchiveInvalid
 from workers.maintenance.backup.lookup import locate
 from workers.maintenance.job import JobContext
-from workers.reporting import IntakeService
 from workers.storage import migrate
 from workers.storage.db import engine_for, session_factory
 from workers.storage.models import Base

@@ -15,13 +15,13 @@ from sqlalchemy.pool import NullPool
 from config.settings import load_settings
 from tests.support import services
 from tests.support.recovery import RecordingDispatcher
+from workers.intake.service import IntakeService
 from workers.maintenance.backup import catalog, job, restore
 from workers.maintenance.backup.errors import ArchiveUntrusted
 from workers.maintenance.backup.lookup import locate
 from workers.maintenance.backup.tables import medic_tables
 from workers.maintenance.job import JobContext
 from workers.recovery.service import RecoveryService
-from workers.reporting import IntakeService
 from workers.storage.db import session_factory
 from workers.storage.models import Attempt, Base, ErrorGroup, Execution, Notification, RejectedEvent
 

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from config.settings import load_settings
 from tests.support.recovery import RecordingDispatcher
 from tests.support.services import medic_env, run_medic, run_medic_side_by_side
+from workers.intake.service import IntakeService
 from workers.recovery.outcomes import retryable
 from workers.recovery.service import RecoveryService
-from workers.reporting import IntakeService
 from workers.storage.db import session_factory
 from workers.storage.models import Attempt, AuditEntry, Execution, Notification
 

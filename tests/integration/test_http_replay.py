@@ -11,7 +11,7 @@ import pytest
 
 from config.settings import load_settings
 from tests.support.httpserver import respond
-from workers.contract import HttpTarget
+from workers.intake.contract import HttpTarget
 from workers.recovery.http_replay import BODY_PREVIEW_CHARS, replay_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(10)]

@@ -22,7 +22,7 @@ from tests.support import recovery
 from tests.support.httpserver import respond
 from tests.support.recovery import http_target, make_event, plan, report, retry_step, write_plans
 from tests.support.replay_http import allow_http
-from workers.contract import HttpTarget
+from workers.intake.contract import HttpTarget
 from workers.recovery.http_replay import replay_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(20)]

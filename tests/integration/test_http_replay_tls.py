@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from config.settings import load_settings
-from workers.contract import HttpTarget
+from workers.intake.contract import HttpTarget
 from workers.recovery import pinned_transport
 from workers.recovery.http_replay import replay_http
 

@@ -32,7 +32,7 @@ SITECUSTOMIZE = textwrap.dedent("""
 
     from celery.exceptions import SoftTimeLimitExceeded
 
-    import workers.reporting as reporting
+    import workers.intake.service as reporting
 
     _triage = reporting.triage
 

@@ -19,10 +19,10 @@ from config.queues import RECOVERY_QUEUE
 from config.settings import load_settings
 from tests.support.recovery import RecordingDispatcher, http_target, make_event
 from workers.api.app import create_app
+from workers.intake.service import IntakeService
 from workers.recovery.dispatch import RUN_TASK
 from workers.recovery.factory import build_recovery_service
 from workers.recovery.service import RecoveryService
-from workers.reporting import IntakeService
 from workers.storage.db import session_factory
 from workers.storage.models import Attempt, Execution
 

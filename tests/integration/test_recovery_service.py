@@ -13,11 +13,11 @@ from sqlalchemy import select
 from config.settings import load_settings
 from tests.support.clock import ManualClock
 from tests.support.recovery import RecordingDispatcher
+from workers.intake.service import IntakeService
 from workers.notify import queue
 from workers.recovery import operator, store
 from workers.recovery.outcomes import retryable, success
 from workers.recovery.service import RecoveryService
-from workers.reporting import IntakeService
 from workers.storage.db import session_factory
 from workers.storage.models import Attempt, AuditEntry, Execution
 

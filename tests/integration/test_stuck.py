@@ -21,6 +21,7 @@ from tests.support import services
 from tests.support.clock import ManualClock
 from tests.support.recovery import RecordingDispatcher
 from tests.support.services import medic_env, run_medic
+from workers.intake.service import IntakeService
 from workers.maintenance.job import JobContext
 from workers.maintenance.runner import run_job
 from workers.maintenance.stuck import detect, job
@@ -28,7 +29,6 @@ from workers.notify.queue import PENDING
 from workers.recovery import operator as ops
 from workers.recovery.outcomes import retryable
 from workers.recovery.service import RecoveryService
-from workers.reporting import IntakeService
 from workers.storage.db import session_factory
 from workers.storage.models import Attempt, AuditEntry, Execution, Notification
 

@@ -11,7 +11,7 @@ import pytest
 
 from workers import capture
 from workers.capture import event_from_exception, qualified_name, report_exception
-from workers.contract import ErrorEvent
+from workers.intake.contract import ErrorEvent
 
 MODULE = __name__
 

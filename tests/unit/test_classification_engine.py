@@ -14,7 +14,7 @@ import yaml
 from workers.classification import Classification, Classifier
 from workers.classification.engine import NO_MATCH_CONFIDENCE, NO_MATCH_RULE
 from workers.classification.rules import load_rules
-from workers.contract import ErrorEvent
+from workers.intake.contract import ErrorEvent
 
 BASE = {"error_type": "SomeError", "message": "something happened", "service": "billing"}
 

@@ -1,4 +1,4 @@
-"""Unit tests for workers.contract: the public medic.report message, schema version 1."""
+"""Unit tests for workers.intake.contract: the public medic.report message, schema version 1."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from workers.contract import SCHEMA_VERSION, ActionTarget, CeleryTarget, ErrorEvent, HttpTarget
+from workers.intake.contract import SCHEMA_VERSION, ActionTarget, CeleryTarget, ErrorEvent, HttpTarget
 
 MINIMAL = {"error_type": "ConnectionError", "message": "connection refused", "service": "billing"}
 

@@ -1,4 +1,4 @@
-"""Unit tests for workers.fingerprint (grouping occurrences of the same error)."""
+"""Unit tests for workers.intake.fingerprint (grouping occurrences of the same error)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from workers.fingerprint import MAX_TEMPLATE_CHARS, fingerprint, normalise_message
+from workers.intake.fingerprint import MAX_TEMPLATE_CHARS, fingerprint, normalise_message
 
 # --------------------------------------------------------------------------- normalise_message
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from workers.contract import HttpTarget
+from workers.intake.contract import HttpTarget
 from workers.recovery.http_replay import (
     outcome_of_response,
     request_headers,

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from config.settings import load_settings
 from workers.classification import Classifier
 from workers.classification.rules import load_rules
-from workers.contract import ErrorEvent
-from workers.intake import Accepted, Limits, Rejected, describe_invalid, reject, triage
+from workers.intake.contract import ErrorEvent
+from workers.intake.triage import Accepted, Limits, Rejected, describe_invalid, reject, triage
 from workers.masking import MASK
 
 LIMITS = Limits(

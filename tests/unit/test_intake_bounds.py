@@ -11,9 +11,9 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
 import tasks.intake as intake_tasks
-from workers.cut_rejections import cut_rejection
+from workers.intake.cut_rejections import cut_rejection
+from workers.intake.wire_limits import MAX_HEADERS_BYTES, WireLimits, refusal
 from workers.task_reprs import MAX_REPR_CHARS, event_summary, masked_json, sender_repr
-from workers.wire_limits import MAX_HEADERS_BYTES, WireLimits, refusal
 
 LIMITS = WireLimits.for_event_bytes(262_144)
 HEADERS = {"task": "medic.report", "id": "x", "argsrepr": "(...)", "retries": 0}
@@ -114,7 +114,7 @@ def test_report_at_the_soft_time_limit_is_rejected_not_retried(monkeypatch):
 
 @pytest.mark.parametrize("losses, kept", [(1, False), (2, False), (3, True)])
 def test_worker_losses_are_counted_per_delivery(losses, kept):
-    from workers.consumer import WorkerLosses
+    from workers.intake.consumer import WorkerLosses
     counted = WorkerLosses(max_losses=3, remember=2)
     assert [counted.lost("a") for _ in range(losses)][-1] is kept
     counted.lost("b"), counted.lost("c")  # "a" forgotten: memory stays bounded

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from workers.classification import Classifier
 from workers.classification.rules import load_rules
-from workers.contract import ErrorEvent
-from workers.intake import Accepted, Limits, triage
+from workers.intake.contract import ErrorEvent
+from workers.intake.triage import Accepted, Limits, triage
 from workers.masking import MASK, mask_text, mask_value
 
 SECRET = "Hx7-secret-Qm9"

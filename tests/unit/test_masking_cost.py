@@ -24,7 +24,7 @@ from tests.unit.classification.test_rule_families import CASES as FAMILY_CASES
 from workers.classification import Classifier
 from workers.classification.engine import _message_regex
 from workers.classification.rules import builtin_rule_paths, load_rules
-from workers.fingerprint import _VARIABLE_PART
+from workers.intake.fingerprint import _VARIABLE_PART
 from workers.masking import is_secret_key, mask_text, mask_value
 from workers.masking.text import SHAPES
 

@@ -221,7 +221,7 @@ def test_a_text_form_given_by_the_sender_is_kept(app):
 def test_medic_app_uses_the_masking_classes():
     from config.celery_app import app as medic_app
     from tasks.intake import ReportRequest, report
-    from workers.consumer import IntakeRequest
+    from workers.intake.consumer import IntakeRequest
 
     assert isinstance(medic_app.amqp, MaskedAMQP)
     assert issubclass(medic_app.Task, MedicTask)

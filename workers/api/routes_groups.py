@@ -13,9 +13,9 @@ from workers.api.auth import reader
 from workers.api.ids import id_path
 from workers.api.pages import Page, page
 from workers.api.session import db
+from workers.intake import queries
 from workers.records import execution_dict, executions_with_context, group_dict, occurrence_dict
 from workers.recovery import store
-from workers.storage import repository
 from workers.storage.models import ErrorGroup, Execution
 
 router = APIRouter(prefix="/api/groups", tags=["error groups"], dependencies=[Depends(reader)])
@@ -42,10 +42,10 @@ def list_groups(request: Request, paging: Page = Depends(page),
 def show_group(request: Request, group_id: int = id_path("error group"), occurrences: int = Query(5, ge=0, le=100),
                locale: str | None = LOCALE_QUERY, accept_language: str | None = Header(None)) -> dict[str, Any]:
     with db(request) as session:
-        group = repository.get_group(session, group_id)
+        group = queries.get_group(session, group_id)
         if group is None:
             raise NotFound(f"no error group with id {group_id}")
-        recent = repository.recent_occurrences(session, group_id, limit=occurrences)
+        recent = queries.recent_occurrences(session, group_id, limit=occurrences)
         executions = executions_with_context(session, store.list_executions(session, group_id=group_id, limit=10))
     newest = executions[0][0] if executions else None
     return {**with_messages(request, group, newest, locale, accept_language),

@@ -18,7 +18,7 @@ from typing import Any
 
 from workers.classification.rules import LoadedRule, RuleSet, builtin_rule_paths, load_rules
 from workers.classification.taxonomy import UNKNOWN, Category
-from workers.contract import ErrorEvent
+from workers.intake.contract import ErrorEvent
 
 NO_MATCH_RULE = "default.unknown"
 NO_MATCH_CONFIDENCE = 0.1

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from workers.classification import Classifier
 from workers.cli import exit_codes
 from workers.cli.context import settings
-from workers.contract import ErrorEvent
-from workers.intake import describe_invalid
+from workers.intake.contract import ErrorEvent
+from workers.intake.triage import describe_invalid
 
 
 @click.command()

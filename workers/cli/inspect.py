@@ -9,9 +9,9 @@ from workers.cli.context import database, json_option, limit_option, parse_since
 from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.recovery import cli_actor
 from workers.clock import utcnow
+from workers.intake import queries
 from workers.records import group_dict, occurrence_dict, rejected_dict
 from workers.recovery import store
-from workers.storage import repository
 from workers.storage.models import ErrorGroup, RejectedEvent
 
 since_option = click.option("--since", help="Only since then: 30m, 2h, 7d, or an ISO-8601 time.")
@@ -33,7 +33,7 @@ def errors() -> None:
 def errors_list(category, service, status, since, limit, as_json) -> None:
     """List error groups, most recently seen first."""
     with database() as session:
-        groups = repository.list_groups(session, category=category, service=service, status=status,
+        groups = queries.list_groups(session, category=category, service=service, status=status,
                                         since=parse_since(since), limit=limit)
     if as_json:
         emit_json([group_dict(g) for g in groups])
@@ -52,10 +52,10 @@ def errors_list(category, service, status, since, limit, as_json) -> None:
 def errors_show(group_id, occurrences, as_json) -> None:
     """Show one error group with its recent occurrences."""
     with database() as session:
-        group = repository.get_group(session, group_id)
+        group = queries.get_group(session, group_id)
         if group is None:
             raise NotFound(f"no error group with id {group_id}")
-        recent = repository.recent_occurrences(session, group_id, limit=occurrences)
+        recent = queries.recent_occurrences(session, group_id, limit=occurrences)
     if as_json:
         emit_json({**group_dict(group), "occurrences": [occurrence_dict(o) for o in recent]})
         return
@@ -123,7 +123,7 @@ def rejected() -> None:
 def rejected_list(since, limit, as_json) -> None:
     """List rejected payloads, newest first."""
     with database() as session:
-        rows = repository.list_rejected(session, since=parse_since(since), limit=limit)
+        rows = queries.list_rejected(session, since=parse_since(since), limit=limit)
     if as_json:
         emit_json([rejected_dict(r) for r in rows])
         return
@@ -152,7 +152,7 @@ def rejected_show(rejected_id, as_json) -> None:
 def stats(as_json) -> None:
     """Totals: groups, occurrences by category and severity, rejected events."""
     with database() as session:
-        summary = repository.stats(session, now=utcnow())
+        summary = queries.stats(session, now=utcnow())
     if as_json:
         emit_json(summary)
         return

@@ -14,7 +14,7 @@ from workers.cli import exit_codes
 from workers.cli.context import json_option, settings
 from workers.cli.output import emit_json, emit_table
 from workers.clock import utcnow
-from workers.intake import Limits, Rejected, triage
+from workers.intake.triage import Limits, Rejected, triage
 from workers.recovery import engine
 from workers.recovery.actions import ActionRegistry
 from workers.recovery.plans import CALL_STEPS, LoadedPlan, Match, RetryStep, builtin_plan_paths, load_plans

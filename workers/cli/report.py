@@ -16,9 +16,9 @@ from config.queues import INTAKE_QUEUE
 from workers.cli import exit_codes
 from workers.cli.context import json_option, require_database, settings
 from workers.cli.output import emit_json
-from workers.contract import ErrorEvent
-from workers.intake import describe_invalid
-from workers.reporting import IntakeService
+from workers.intake.contract import ErrorEvent
+from workers.intake.service import IntakeService
+from workers.intake.triage import describe_invalid
 
 
 @click.command()

@@ -22,7 +22,7 @@ import httpx
 from pydantic import SecretStr
 
 from config.replay_http import is_connection_header
-from workers.contract import HttpTarget
+from workers.intake.contract import HttpTarget
 from workers.masking import MASK, mask_text
 from workers.recovery.destinations import (
     Destination,

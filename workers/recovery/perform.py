@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from workers.contract import HttpTarget
+from workers.intake.contract import HttpTarget
 from workers.masking import mask_text
 from workers.notify import queue
 from workers.notify.delivery import DeliverySender

@@ -3,8 +3,7 @@
 models: every table medic owns; changed only through migrations.
 types: column types of medic's own (UTCDateTime: aware UTC on every backend).
 db: engines and sessions; transient database errors as StorageUnavailable.
-repository: storing intake results (groups, occurrences, rejected events) and reading them back.
 leases: named leases, a lock with an expiry, for single-flight work across hosts.
 migrate: Alembic configured in code (`medic db upgrade`).
-migrations/: the Alembic environment and the revisions (versions/0001_initial ... 0004_read_indexes).
+migrations/: the Alembic environment and the revisions (versions/0001_initial ... 0005_signing_keys).
 """

@@ -17,7 +17,7 @@ from workers.classification import Classifier
 from workers.classification.engine import NO_MATCH_RULE
 from workers.classification.rules import builtin_rule_paths, load_rule_file, load_rules
 from workers.classification.taxonomy import BUILTIN_CATEGORIES
-from workers.contract import ErrorEvent
+from workers.intake.contract import ErrorEvent
 
 EXC = ["Exception", "BaseException"]
 OS = ["OSError", *EXC]

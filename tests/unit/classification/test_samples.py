@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from workers.classification import Classifier
-from workers.contract import ErrorEvent
+from workers.intake.contract import ErrorEvent
 
 REPO = Path(__file__).resolve().parents[3]
 

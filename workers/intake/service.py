@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.settings import Settings
 from workers.classification import Classifier
 from workers.clock import utcnow
-from workers.intake import Accepted, Limits, Rejected, reject, triage
+from workers.intake import store
+from workers.intake.triage import Accepted, Limits, Rejected, reject, triage
 from workers.recovery.service import RecoveryService
-from workers.storage import repository
 from workers.storage.db import guarded_session, session_factory
 
 log = logging.getLogger("medic.intake")
@@ -69,7 +69,7 @@ class IntakeService:
 
     def _store_accepted(self, accepted: Accepted, delivery_id: str, received_at: datetime) -> Outcome:
         with self._session() as session:
-            stored = repository.store_accepted(session, accepted, delivery_id=delivery_id, received_at=received_at,
+            stored = store.store_accepted(session, accepted, delivery_id=delivery_id, received_at=received_at,
                                                then=self._start_recovery(accepted))
         if self.recovery:
             self.recovery.after_commit(stored.followup.dispatch if stored.followup else None)
@@ -89,7 +89,7 @@ class IntakeService:
 
     def _store_rejected(self, rejected: Rejected, delivery_id: str, received_at: datetime) -> Outcome:
         with self._session() as session:
-            repository.store_rejected(session, rejected, delivery_id=delivery_id, received_at=received_at)
+            store.store_rejected(session, rejected, delivery_id=delivery_id, received_at=received_at)
         return Outcome("rejected", reason=rejected.reason)
 
     def _session(self):

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from workers.intake import Rejected
+from workers.intake.triage import Rejected
 from workers.masking import mask_text
 
 # Text after the last of these may be part of a secret the cut went through.

@@ -6,7 +6,7 @@ message is decoded in the pool process, after the consumer has accepted it). med
 a message as a rejected event: it publishes a `medic.reject` task carrying the masked, capped
 payload and the reason, then lets Celery finish with the original.
 
-Before any of that, a message over the wire limits (workers.wire_limits) is kept the same way
+Before any of that, a message over the wire limits (workers.intake.wire_limits) is kept the same way
 without being decoded at all, and a message whose pool process dies is redelivered at most
 MAX_WORKER_LOSSES times.
 """
@@ -26,9 +26,9 @@ from celery.worker.consumer import Consumer
 from celery.worker.request import Request
 
 from config.settings import get_settings
-from workers.cut_rejections import cut_rejection
+from workers.intake.cut_rejections import cut_rejection
+from workers.intake.wire_limits import WireLimits, refusal
 from workers.task_reprs import sender_repr
-from workers.wire_limits import WireLimits, refusal
 
 log = logging.getLogger("medic.consumer")
 

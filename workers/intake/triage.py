@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from config.settings import Settings
 from workers.classification import Classification, Classifier
-from workers.contract import Cause, ErrorEvent
-from workers.fingerprint import fingerprint, normalise_message
+from workers.intake.contract import Cause, ErrorEvent
+from workers.intake.fingerprint import fingerprint, normalise_message
 from workers.masking import mask_model, mask_text, mask_value
 
 TRUNCATION_MARK = "…[truncated {dropped} chars]"
