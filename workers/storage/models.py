@@ -165,7 +165,8 @@ class Attempt(Base):
         UniqueConstraint("execution_id", "run", "step_index", "number", name="uq_attempts_step_number"),
         Index("ix_attempts_state_scheduled", "state", "scheduled_for"),
         Index("ix_attempts_state_deadline", "state", "deadline_at"),
-        Index("ix_attempts_execution", "execution_id"),
+        # Its execution's attempts, and whether one was a call step (health's "tried", migration 0006).
+        Index("ix_attempts_execution", "execution_id", "step_kind"),
     )
 
 
@@ -212,6 +213,24 @@ class BreakerTransition(Base):
 
     __table_args__ = (Index("ix_breaker_transitions_service_at", "service", "at"),
                       Index("ix_breaker_transitions_at", "at"))
+
+
+class GroupSignal(Base):
+    """A group's signal state for its events without a recovery target (workers/notify/group_signals.py):
+    the rate window of its spike signal and when each signal kind last went out. One row per group,
+    locked by the batch that updates it, so concurrent intake workers count and claim correctly."""
+
+    __tablename__ = "group_signals"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("error_groups.id", ondelete="CASCADE"), primary_key=True)
+    window_started_at: Mapped[datetime | None]  # the current fixed window of MEDIC_GROUP_SIGNAL_SPIKE_WINDOW_S
+    window_count: Mapped[int] = mapped_column(BigInteger, default=0)  # occurrences in it
+    previous_count: Mapped[int] = mapped_column(BigInteger, default=0)  # occurrences in the window before it
+    new_sent_at: Mapped[datetime | None]
+    regressed_sent_at: Mapped[datetime | None]
+    spike_sent_at: Mapped[datetime | None]
+    signals_sent: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
 
 
 class Notification(Base):
