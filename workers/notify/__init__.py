@@ -5,6 +5,9 @@ recovery_messages: recovery's messages: a plan's notify or escalate step, a brea
 queue: the persistent queue: enqueue with a cooldown, claim what is due, record tries.
 delivery: ask a worker to deliver a queued notification, and deliver it through its channel.
 channels: sending one message to one configured channel (log, webhook, Slack, email); DeliveryFailed says why not.
+signal_policy: group signals' decision (new, regressed, spike; cooldowns, the rate window) and message; pure.
+group_signals: group signals for events without a recovery target: decided and queued in intake's
+  transaction (signal_groups), delivered after its commit (deliver_signals).
 """
 
 from workers.notify.channels import DeliveryFailed, deliver, level_passes
