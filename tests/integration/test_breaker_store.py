@@ -109,7 +109,7 @@ class StoreContract:
     # --- breakers on the store, from many threads ------------------------------------------
 
     def test_concurrent_failures_are_all_counted(self, store):
-        config = BreakerConfig(failure_threshold=THREADS * CALLS_PER_THREAD + 1, window_s=3600)
+        config = BreakerConfig(mode="count", failure_threshold=THREADS * CALLS_PER_THREAD + 1, window_s=3600)
         breakers = self.breakers(store, config, ManualClock(T0))
 
         def fail(_):
@@ -123,16 +123,47 @@ class StoreContract:
 
     def test_concurrent_failures_open_it_exactly_once(self, store):
         recorder = Recorder()
-        breakers = self.breakers(store, BreakerConfig(failure_threshold=100, window_s=3600), ManualClock(T0), recorder)
+        breakers = self.breakers(store, BreakerConfig(mode="count", failure_threshold=100, window_s=3600),
+                                 ManualClock(T0), recorder)
         in_parallel(THREADS,
                     lambda _: [breakers.record_failure("search", probe=False) for _ in range(CALLS_PER_THREAD)])
+        assert breakers.status("search") == BreakerState(state="open", opened_at=T0.timestamp())
+        assert recorder.edges() == [("closed", "open", "breaker")]
+
+    def test_concurrent_successes_and_failures_are_all_counted_in_rate_mode(self, store):
+        calls = THREADS * CALLS_PER_THREAD
+        config = BreakerConfig(mode="rate", minimum_calls=calls, window_calls=calls, failure_rate_threshold=100,
+                               window_s=3600)
+        breakers = self.breakers(store, config, ManualClock(T0))
+        breakers.record_failure("search", probe=False)  # on record: successes count from here
+
+        def call(i):
+            for n in range(CALLS_PER_THREAD - (1 if i == 0 else 0)):
+                assert breakers.acquire("search").allowed
+                if (i + n) % 2:
+                    breakers.record_failure("search", probe=False)
+                else:
+                    breakers.record_success("search", probe=False)
+
+        in_parallel(THREADS, call)
+        state = breakers.status("search")
+        assert state.state == "closed" and len(state.calls) == calls
+        assert sum(1 for _, failed in state.calls if failed) == 1 + sum(
+            1 for i in range(THREADS) for n in range(CALLS_PER_THREAD - (1 if i == 0 else 0)) if (i + n) % 2)
+
+    def test_concurrent_rate_failures_open_it_exactly_once(self, store):
+        recorder = Recorder()
+        config = BreakerConfig(mode="rate", minimum_calls=50, window_calls=100, failure_rate_threshold=50)
+        breakers = self.breakers(store, config, ManualClock(T0), recorder)
+        in_parallel(THREADS, lambda _: [breakers.record_failure("search", probe=False)
+                                        for _ in range(CALLS_PER_THREAD)])
         assert breakers.status("search") == BreakerState(state="open", opened_at=T0.timestamp())
         assert recorder.edges() == [("closed", "open", "breaker")]
 
     @pytest.mark.parametrize("max_probes", [1, 3])
     def test_half_open_permits_exactly_max_probes_at_once(self, store, max_probes):
         clock, recorder = ManualClock(T0), Recorder()
-        config = BreakerConfig(failure_threshold=1, recovery_timeout_s=30, half_open_max_calls=max_probes)
+        config = BreakerConfig(mode="count", failure_threshold=1, recovery_timeout_s=30, half_open_max_calls=max_probes)
         breakers = self.breakers(store, config, clock, recorder)
         breakers.record_failure("search", probe=False)
         clock.advance(30)
@@ -147,7 +178,7 @@ class StoreContract:
 
     def test_open_refuses_until_timeout_then_probes_close_it(self, store):
         clock, recorder = ManualClock(T0), Recorder()
-        config = BreakerConfig(failure_threshold=2, recovery_timeout_s=30, success_threshold=2)
+        config = BreakerConfig(mode="count", failure_threshold=2, recovery_timeout_s=30, success_threshold=2)
         breakers = self.breakers(store, config, clock, recorder)
         breakers.record_failure("search", probe=False)
         breakers.record_failure("search", probe=False)
@@ -164,7 +195,7 @@ class StoreContract:
 
     def test_released_probe_frees_its_slot(self, store):
         clock = ManualClock(T0)
-        breakers = self.breakers(store, BreakerConfig(failure_threshold=1, recovery_timeout_s=1), clock)
+        breakers = self.breakers(store, BreakerConfig(mode="count", failure_threshold=1, recovery_timeout_s=1), clock)
         breakers.record_failure("search", probe=False)
         clock.advance(1)
         assert breakers.acquire("search").probe
@@ -174,7 +205,7 @@ class StoreContract:
 
     def test_probe_slots_of_dead_workers_are_reclaimed_after_a_lease(self, store):
         clock = ManualClock(T0)
-        breakers = self.breakers(store, BreakerConfig(failure_threshold=1, recovery_timeout_s=30), clock)
+        breakers = self.breakers(store, BreakerConfig(mode="count", failure_threshold=1, recovery_timeout_s=30), clock)
         breakers.record_failure("search", probe=False)
         clock.advance(30)
         assert breakers.acquire("search").probe  # its worker dies: no outcome, no release
@@ -208,7 +239,8 @@ class StoreContract:
 
     def test_snapshot_shows_every_breaker_as_of_now(self, store):
         clock = ManualClock(T0)
-        breakers = self.breakers(store, BreakerConfig(failure_threshold=1, window_s=10, recovery_timeout_s=30), clock)
+        config = BreakerConfig(mode="count", failure_threshold=1, window_s=10, recovery_timeout_s=30)
+        breakers = self.breakers(store, config, clock)
         breakers.record_failure("search", probe=False)
         breakers.force_open("pay", actor="ops")
         clock.advance(30)
@@ -219,7 +251,7 @@ class StoreContract:
         def broken(*_):
             raise RuntimeError("listener down")
 
-        breakers = Breakers(store, lambda _: BreakerConfig(failure_threshold=1), clock=ManualClock(T0),
+        breakers = Breakers(store, lambda _: BreakerConfig(mode="count", failure_threshold=1), clock=ManualClock(T0),
                             on_transition=broken)
         breakers.record_failure("search", probe=False)
         assert breakers.status("search").state == "open"

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from workers.breakers import policy
 from workers.breakers.policy import BreakerConfig, BreakerState, Permit, Transition
 
-CFG = BreakerConfig(failure_threshold=3, window_s=60, recovery_timeout_s=30, half_open_max_calls=2, success_threshold=2)
+CFG = BreakerConfig(mode="count", failure_threshold=3, window_s=60, recovery_timeout_s=30, half_open_max_calls=2,
+                    success_threshold=2)
 CLOSED = BreakerState()
 OPEN = BreakerState(state="open", opened_at=1000.0)
 HALF = BreakerState(state="half_open", opened_at=1000.0, half_open_calls=1, probed_at=1030.0)
@@ -170,13 +171,16 @@ def test_from_empty_dict_is_closed():
 
 
 def test_config_defaults():
-    assert BreakerConfig() == BreakerConfig(failure_threshold=5, window_s=60, recovery_timeout_s=30,
-                                            half_open_max_calls=1, success_threshold=1)
+    assert BreakerConfig() == BreakerConfig(
+        mode="rate", failure_rate_threshold=80, minimum_calls=20, window_calls=40, failure_threshold=5, window_s=60,
+        recovery_timeout_s=10, half_open_max_calls=1, success_threshold=1, release_per_s=20, release_window_max_s=10)
 
 
 @pytest.mark.parametrize("field, value", [
     ("failure_threshold", 0), ("window_s", 0), ("window_s", -1), ("recovery_timeout_s", 0),
     ("half_open_max_calls", 0), ("success_threshold", 0), ("failure_threshold", "many"), ("unknown_field", 1),
+    ("mode", "consecutive"), ("failure_rate_threshold", 0), ("failure_rate_threshold", 101), ("minimum_calls", 0),
+    ("window_calls", 0), ("release_per_s", 0), ("release_window_max_s", -1),
 ])
 def test_config_rejects_invalid_values(field, value):
     with pytest.raises(ValidationError, match=field):

@@ -1,53 +1,107 @@
 """The circuit breaker as pure functions of (state, config, now_s): no I/O, no clock reads.
 
-closed -> open after `failure_threshold` failures within `window_s`; open -> half_open once
-`recovery_timeout_s` has passed; half_open -> closed after `success_threshold` probe successes,
-or back to open on any probe failure. forced_open refuses everything until closed by hand.
+closed -> open, by `mode`:
+- rate (the default): once at least `minimum_calls` of the latest calls within `window_s` (at most
+  `window_calls` of them) are on record and `failure_rate_threshold` percent of them failed;
+- count: after `failure_threshold` failures within `window_s`, whatever succeeded in between.
+open -> half_open once `recovery_timeout_s` has passed; half_open -> closed after
+`success_threshold` probe successes, or back to open on any probe failure. forced_open refuses
+everything until closed by hand. How to size these: docs/breakers.md.
 
 Probe slots are leased for `recovery_timeout_s`: a probe whose worker died without reporting
 would otherwise hold its slot forever and keep the breaker half-open, refusing every call.
 
 Only probes decide a half-open breaker: outcomes of calls that started before it opened are stale
-and change nothing while it is open or half-open. A success in the closed state does not clear
-earlier failures; only the window does, so a service failing half its calls still trips.
+and change nothing while it is open or half-open. In count mode a success in the closed state does
+not clear earlier failures; only the window does, so a service failing half its calls still trips.
+In rate mode a success counts as a call, but only while a failure is within the window: a breaker
+with nothing but successes on record has nothing to judge, so those calls write nothing.
+
+When it closes, the attempts deferred behind it are released spread over `release_window_s(n)`
+seconds (workers/recovery/service.py), so they do not all hit the service in the same instant.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 StateName = Literal["closed", "open", "half_open", "forced_open"]
+Mode = Literal["rate", "count"]
 
 
 class BreakerConfig(BaseModel):
+    """One service's breaker (plans files, `breakers:`); every field is described in docs/breakers.md."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    failure_threshold: int = Field(5, ge=1, description="Failures within window_s that open the breaker.")
-    window_s: float = Field(60, gt=0, description="How long a failure counts.")
-    recovery_timeout_s: float = Field(30, gt=0, description="How long it stays open before probing.")
+    mode: Mode = Field(
+        "rate", description="rate: open on the failure rate of the latest calls (failure_rate_threshold, "
+                            "minimum_calls, window_calls); count: open after failure_threshold failures, whatever "
+                            "succeeded in between.")
+    failure_rate_threshold: float = Field(
+        80, gt=0, le=100,
+        description="rate mode: percentage of failed calls, among the latest calls on record, that opens it.")
+    minimum_calls: int = Field(
+        20, ge=1, description="rate mode: calls on record (within window_s) before the rate is judged at all.")
+    window_calls: int = Field(
+        40, ge=1, description="rate mode: the latest this many calls within window_s make the rate; at least "
+                              "minimum_calls.")
+    failure_threshold: int = Field(5, ge=1, description="count mode: failures within window_s that open it.")
+    window_s: float = Field(60, gt=0, description="How long a call's outcome counts (both modes).")
+    recovery_timeout_s: float = Field(
+        10, gt=0, description="How long it stays open before a probe is let through; also how long a probe's "
+                              "slot is held when its outcome never comes.")
     half_open_max_calls: int = Field(1, ge=1, description="Probe calls in flight at once while half-open.")
     success_threshold: int = Field(1, ge=1, description="Probe successes that close it.")
+    release_per_s: float = Field(
+        20, gt=0, description="When it closes, the attempts deferred behind it are sent at about this many a "
+                              "second (spread with jitter over count / release_per_s seconds) ...")
+    release_window_max_s: float = Field(
+        10, ge=0, description="... over at most this many seconds; 0 sends them all at once.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_count(cls, data: Any) -> Any:
+        """A config that names failure_threshold but no mode was written for the count breaker (the only
+        one before modes): it stays one, rather than silently becoming a rate breaker ignoring it."""
+        if isinstance(data, dict) and "failure_threshold" in data and "mode" not in data:
+            return {**data, "mode": "count"}
+        return data
+
+    @model_validator(mode="after")
+    def _window_holds_minimum(self) -> BreakerConfig:
+        if self.window_calls < self.minimum_calls:
+            raise ValueError(f"window_calls ({self.window_calls}) is less than minimum_calls ({self.minimum_calls}): "
+                             "the failure rate would never be judged")
+        return self
 
 
 @dataclass(frozen=True)
 class BreakerState:
     state: StateName = "closed"
-    failures: tuple[float, ...] = ()  # epoch seconds of the failures still inside the window
+    failures: tuple[float, ...] = ()  # count mode: epoch seconds of the failures still inside the window
+    calls: tuple[tuple[float, bool], ...] = ()  # rate mode: (epoch seconds, failed) of the latest calls, oldest first
     opened_at: float | None = None
     half_open_calls: int = 0  # probes in flight
     successes: int = 0  # probe successes since it half-opened
     probed_at: float | None = None  # when the latest probe was let through; its lease runs from here
 
     def to_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "failures": list(self.failures), "opened_at": self.opened_at,
-                "half_open_calls": self.half_open_calls, "successes": self.successes, "probed_at": self.probed_at}
+        data: dict[str, Any] = {"state": self.state, "failures": list(self.failures), "opened_at": self.opened_at,
+                                "half_open_calls": self.half_open_calls, "successes": self.successes,
+                                "probed_at": self.probed_at}
+        if self.calls:  # [at, 1|0]: compact, and absent from every count-mode record
+            data["calls"] = [[at, int(failed)] for at, failed in self.calls]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BreakerState:
         return cls(state=data.get("state", "closed"), failures=tuple(float(t) for t in data.get("failures", ())),
+                   calls=tuple((float(at), bool(failed)) for at, failed in data.get("calls", ())),
                    opened_at=data.get("opened_at"), half_open_calls=int(data.get("half_open_calls", 0)),
                    successes=int(data.get("successes", 0)), probed_at=data.get("probed_at"))
 
@@ -81,7 +135,8 @@ def retry_at_s(state: BreakerState, config: BreakerConfig) -> float | None:
 def current(state: BreakerState, config: BreakerConfig, now_s: float) -> BreakerState:
     """The state as the next call would find it: old failures dropped, a timed-out open breaker half-open."""
     if state.state == "closed":
-        return replace(state, failures=_in_window(state.failures, config, now_s))
+        return replace(state, failures=_in_window(state.failures, config, now_s),
+                       calls=_calls_in_window(state.calls, config, now_s))
     if _recovered(state, config, now_s):
         return replace(state, state="half_open", half_open_calls=0, successes=0, probed_at=None)
     return state
@@ -112,6 +167,11 @@ def before_call(state: BreakerState, config: BreakerConfig,
 
 
 def on_success(state: BreakerState, config: BreakerConfig, now_s: float, *, probe: bool) -> Step:
+    if state.state == "closed" and config.mode == "rate":
+        calls = _calls_in_window(state.calls, config, now_s)
+        if not any(failed for _, failed in calls):
+            return state, None  # nothing to judge: no write
+        return replace(state, calls=_latest(calls, now_s, False, config)), None
     if state.state != "half_open" or not probe:
         return state, None
     successes = state.successes + 1
@@ -126,10 +186,41 @@ def on_failure(state: BreakerState, config: BreakerConfig, now_s: float, *, prob
     if state.state != "closed":
         return state, None
     # A probe that outlived its half-open breaker (another probe closed it) counts as a plain failure.
+    if config.mode == "rate":
+        calls = _latest(_calls_in_window(state.calls, config, now_s), now_s, True, config)
+        if tripped(calls, config):
+            failed = sum(1 for _, f in calls if f)
+            why = (f"{failed} of the last {len(calls)} calls within {config.window_s:g}s failed "
+                   f"({100 * failed / len(calls):.0f}% >= {config.failure_rate_threshold:g}%)")
+            return _opened(now_s), Transition("closed", "open", why)
+        return replace(state, calls=calls), None
     failures = (*_in_window(state.failures, config, now_s), now_s)
     if len(failures) >= config.failure_threshold:
         return _opened(now_s), Transition("closed", "open", f"{len(failures)} failures within {config.window_s:g}s")
     return replace(state, failures=failures), None
+
+
+def tripped(calls: tuple[tuple[float, bool], ...], config: BreakerConfig) -> bool:
+    """Rate mode: enough calls on record, and enough of them failed."""
+    if len(calls) < config.minimum_calls:
+        return False
+    failed = sum(1 for _, f in calls if f)
+    return failed * 100 >= config.failure_rate_threshold * len(calls)
+
+
+def release_window_s(waiting: int, config: BreakerConfig) -> float:
+    """Over how long the `waiting` attempts deferred behind a breaker that just closed are spread."""
+    return min(config.release_window_max_s, waiting / config.release_per_s)
+
+
+def release_offsets(waiting: int, config: BreakerConfig, rng: random.Random) -> list[float]:
+    """When each of `waiting` deferred attempts goes, in seconds from now: one in each equal slice of
+    the release window, at a random point within its slice (jittered, yet never bunched)."""
+    window_s = release_window_s(waiting, config)
+    if waiting <= 0:
+        return []
+    slot_s = window_s / waiting
+    return [slot_s * (n + rng.random()) for n in range(waiting)]
 
 
 def release(state: BreakerState, *, probe: bool) -> Step:
@@ -171,6 +262,17 @@ def _due(state: BreakerState, config: BreakerConfig, now_s: float) -> bool:
 
 def _in_window(failures: tuple[float, ...], config: BreakerConfig, now_s: float) -> tuple[float, ...]:
     return tuple(t for t in failures if t > now_s - config.window_s)
+
+
+def _calls_in_window(calls: tuple[tuple[float, bool], ...], config: BreakerConfig,
+                     now_s: float) -> tuple[tuple[float, bool], ...]:
+    return tuple(call for call in calls if call[0] > now_s - config.window_s)
+
+
+def _latest(calls: tuple[tuple[float, bool], ...], now_s: float, failed: bool,
+            config: BreakerConfig) -> tuple[tuple[float, bool], ...]:
+    """`calls` with this one added, the oldest beyond window_calls dropped."""
+    return (*calls, (now_s, failed))[-config.window_calls:]
 
 
 def _one_less(count: int) -> int:
