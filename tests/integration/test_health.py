@@ -21,7 +21,16 @@ from workers.maintenance.health.metrics import collect
 from workers.maintenance.health.queues import queue_depths
 from workers.maintenance.runner import run_job
 from workers.storage.db import session_factory
-from workers.storage.models import Alert, Backup, ErrorGroup, Execution, HealthSnapshot, Notification, Occurrence
+from workers.storage.models import (
+    Alert,
+    Attempt,
+    Backup,
+    ErrorGroup,
+    Execution,
+    HealthSnapshot,
+    Notification,
+    Occurrence,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -90,13 +99,21 @@ def seed_errors(world: World) -> None:
                                           rule_id="t"))
         session.add_all(occurrences)
         session.flush()
-        # (state, minutes since the last change, finished?): two outcomes in the window, one before it.
-        for state, minutes, finished in (("succeeded", 1, True), ("dead", 2, True), ("failed", 30, True),
-                                         ("cancelled", 1, True), ("waiting", 60, False)):
+        # (state, minutes since the last change, finished?, first step): two outcomes in the window, one
+        # before it; a dead one that only escalated (an event without a target, from before intake
+        # stopped starting those) tried nothing: neither an outcome nor a dead letter.
+        for state, minutes, finished, kind in (("succeeded", 1, True, "retry"), ("dead", 2, True, "retry"),
+                                               ("failed", 30, True, "retry"), ("cancelled", 1, True, "retry"),
+                                               ("waiting", 60, False, "retry"), ("dead", 2, True, "escalate")):
             at = now - timedelta(minutes=minutes)
-            session.add(Execution(group_id=group.id, occurrence_id=occurrences[0].id, plan_name="p", plan={},
+            execution = Execution(group_id=group.id, occurrence_id=occurrences[0].id, plan_name="p", plan={},
                                   service="partner", category="network", state=state, created_at=at, updated_at=at,
-                                  finished_at=at if finished else None))
+                                  finished_at=at if finished else None)
+            session.add(execution)
+            session.flush()
+            if finished:
+                session.add(Attempt(execution_id=execution.id, step_index=0, step_kind=kind, number=1, state="failed",
+                                    scheduled_for=at, finished_at=at))
         session.commit()
 
 

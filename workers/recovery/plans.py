@@ -22,8 +22,8 @@ from config.errors import ConfigError
 from workers.backoff import Jitter
 from workers.breakers.policy import BreakerConfig
 from workers.classification.taxonomy import Severity
+from workers.contract import Target
 from workers.datafile import entry_field, load_model, packaged_files
-from workers.intake.contract import Target
 
 DEFAULT_PRIORITY = 50
 # A Retry-After longer than this is not honoured in full: the policy's own delay applies.
@@ -132,6 +132,8 @@ Step = Annotated[RetryStep | FallbackStep | CompensateStep | ActionStep | Notify
                  Field(discriminator="kind")]
 CallStep = RetryStep | FallbackStep | CompensateStep | ActionStep
 CALL_STEPS = (RetryStep, FallbackStep, CompensateStep, ActionStep)
+# Their kinds, as attempts record them: an execution with an attempt of one of these tried to recover.
+CALL_KINDS = ("retry", "fallback", "compensate", "action")
 # A success of these ends the execution; compensate, notify and escalate go on to the next step.
 ENDING_KINDS = frozenset({"retry", "fallback", "action"})
 # The event field whose target a step calls, when the plan gives it none.

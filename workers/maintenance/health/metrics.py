@@ -35,12 +35,12 @@ class Metrics:
     queue_depths: dict[str, int | None] = field(default_factory=dict)  # None: the broker could not be read
     errors_in_window: dict[str, int] | None = None  # by category
     error_rate_per_min: dict[str, float] | None = None  # by category
-    executions_finished: int | None = None  # succeeded, failed or dead within the window
+    executions_finished: int | None = None  # tried recoveries that succeeded, failed or died within the window
     executions_succeeded: int | None = None
     recovery_success_rate: float | None = None  # None when none finished within the window
     open_breakers: dict[str, str] | None = None  # service -> open | forced_open
     stuck_executions: int | None = None
-    dead_letters: int | None = None
+    dead_letters: int | None = None  # tried recoveries in state dead (queries.tried)
     last_good_backup_at: datetime | None = None  # None: no verified backup (or the database is unreachable)
     last_good_backup_age_h: float | None = None
     database_size_bytes: int | None = None

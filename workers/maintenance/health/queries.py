@@ -5,6 +5,10 @@
 - finished executions: executions(state, updated_at), updated_at >= the window's start (an
   execution's updated_at is never before its finished_at);
 - dead letters: executions(state, updated_at), state = dead;
+- both count only recoveries that were tried: an execution with an attempt of a call step (retry,
+  fallback, compensate, action), found through attempts(execution_id, step_kind). One that only
+  notified or escalated (an event without a target, from before intake stopped starting those;
+  migration 0006 deleted the older ones) is not a failed recovery.
 - the newest verified backup: backups(created_at), the backups table is small (retention).
 """
 
@@ -14,11 +18,12 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
+from workers.recovery.plans import CALL_KINDS
 from workers.recovery.states import DEAD, FAILED, SUCCEEDED
-from workers.storage.models import Backup, Execution, Occurrence
+from workers.storage.models import Attempt, Backup, Execution, Occurrence
 
 # A burst within the window is measured over its newest rows only, so a snapshot stays fast.
 ERROR_SAMPLE_MAX_ROWS = 50_000
@@ -52,13 +57,19 @@ def finished_by_state(session: Session, *, since: datetime) -> dict[str, int]:
     rows = session.execute(
         select(Execution.state, func.count())
         .where(Execution.state.in_(OUTCOME_STATES), Execution.updated_at >= since,
-               Execution.finished_at >= since)
+               Execution.finished_at >= since, tried())
         .group_by(Execution.state)).all()
     return {state: count for state, count in rows}
 
 
 def dead_letters(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Execution).where(Execution.state == DEAD)) or 0
+    """Recoveries that were tried and ended dead (until replayed or purged)."""
+    return session.scalar(select(func.count()).select_from(Execution).where(Execution.state == DEAD, tried())) or 0
+
+
+def tried() -> ColumnElement[bool]:
+    """The execution attempted a call step: it tried to recover, not only to tell someone."""
+    return exists().where(Attempt.execution_id == Execution.id, Attempt.step_kind.in_(CALL_KINDS))
 
 
 def last_good_backup_at(session: Session) -> datetime | None:

@@ -116,7 +116,7 @@ def _counts(metrics: Metrics, limits: HealthSettings) -> list[Reason]:
             ("stuck_executions", metrics.stuck_executions, limits.stuck_degraded, limits.stuck_unhealthy,
              "stuck executions"),
             ("dead_letters", metrics.dead_letters, limits.dead_letters_degraded, limits.dead_letters_unhealthy,
-             "dead letters (executions in state dead)")):
+             "dead letters (recoveries tried that ended dead)")):
         if graded := grade(value, degraded, unhealthy):
             level, threshold = graded
             found.append(Reason(metric, value, threshold, level, f"{value:,} {what} ({level} from {threshold:,})"))
