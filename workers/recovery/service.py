@@ -13,7 +13,7 @@ import random
 import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.errors import ConfigError
 from config.settings import Settings
 from config.urls import is_redis_url
-from workers.breakers import Breakers, Transition, breakers_from_settings
+from workers.breakers import Breakers, Transition, breakers_from_settings, policy
 from workers.clock import utcnow
 from workers.notify import queue as notifications
 from workers.notify.delivery import deliver_queued, request_delivery
@@ -64,6 +64,8 @@ DEADLINE_GRACE_S = 5
 # Local steps (plugin actions, notifications) finish within a task's time limit.
 LOCAL_STEP_DEADLINE_S = 120
 SWEEP_LEASE = "recovery-sweep"
+# Attempts released at once when a breaker closes; any beyond wait for their deferred time.
+RELEASE_BATCH = 5000
 
 
 def worker_actor() -> Actor:
@@ -374,12 +376,18 @@ class RecoveryService:
             until = max(until, now)
             dispatch = self.dispatch_for(attempt_id, until, now, execution.queue)
             store.unclaim(session, attempt_id, scheduled_for=until,
-                          dispatched_at=until if dispatch.countdown_s is not None else None)
+                          dispatched_at=until if dispatch.countdown_s is not None else None,
+                          detail={store.BREAKER_DEFERRED: True})
             store.transition(session, execution, WAITING, now=now, actor=self.actor, action="deferred",
                              attempt_id=attempt_id, next_attempt_at=until,
                              reason=f"circuit breaker of {execution.service} is open; not counted as an attempt")
             session.commit()
-            return dispatch
+            service = execution.service
+        # The probe may have closed the breaker between our refusal and this deferral, releasing what
+        # it found deferred before this one was: then this one goes now too, not a recovery timeout later.
+        if self.breakers.status(service).state == "closed":
+            self._release_deferred(service)
+        return dispatch
 
     # --- outcomes --------------------------------------------------------------------------
 
@@ -472,8 +480,9 @@ class RecoveryService:
     def _breaker_outcome(self, service: str, attempt: Attempt, result: AttemptResult) -> None:
         probe = bool((attempt.detail or {}).get("probe"))
         if result.succeeded:
-            if probe:  # only a probe's success can change a breaker: skip the round trip otherwise
-                self.breakers.record_success(service, probe=True)
+            # A rate breaker counts successes too; a count breaker only a probe's: skip the round trip then.
+            if probe or self.plans.breaker_config(service).mode == "rate":
+                self.breakers.record_success(service, probe=probe)
         elif result.counts_against_breaker:
             self.breakers.record_failure(service, probe=probe)
         else:
@@ -482,6 +491,8 @@ class RecoveryService:
     def _breaker_transition(self, service: str, transition: Transition, actor: str) -> None:
         now = self.clock()
         message = breaker_message(service, transition)
+        # A breaker doing its job is a warning, not an error: medic holds the work back and goes on.
+        message = replace(message, level="info" if transition.to_state == "closed" else "warning")
         with self.session() as session:
             session.add(BreakerTransition(service=service, at=now, from_state=transition.from_state,
                                           to_state=transition.to_state, reason=transition.reason, actor=actor))
@@ -491,6 +502,35 @@ class RecoveryService:
             notification_id = row.id
         log.warning(message.subject, extra={"service": service, "reason": transition.reason, "actor": actor})
         request_delivery(self.dispatcher, notification_id)
+        if transition.to_state == "closed":
+            self._release_deferred(service)
+
+    def _release_deferred(self, service: str) -> int:
+        """The breaker of `service` closed: what waits behind it is due now, spread over
+        policy.release_window_s and sent at once (a countdown each). The messages sent for the old
+        times find them claimed or not yet due (then sent again for their time) and do nothing."""
+        now = self.clock()
+        config = self.plans.breaker_config(service)
+        reason = f"circuit breaker of {service} closed"
+        dispatches = []
+        with self.session() as session:
+            waiting = store.deferred_by_breaker(session, service, limit=RELEASE_BATCH)
+            for deferred, offset_s in zip(waiting, policy.release_offsets(len(waiting), config, self.rng),
+                                          strict=True):
+                when = now + timedelta(seconds=offset_s)
+                dispatch = self.dispatch_for(deferred.attempt_id, when, now, deferred.queue)
+                if store.release_deferred(session, deferred, scheduled_for=when, now=now, actor=self.actor,
+                                          reason=reason,
+                                          dispatched_at=when if dispatch.countdown_s is not None else None):
+                    dispatches.append(dispatch)
+            session.commit()
+        for dispatch in dispatches:
+            self.after_commit(dispatch)
+        if dispatches:
+            log.info("deferred attempts released", extra={
+                "service": service, "released": len(dispatches),
+                "over_s": round(policy.release_window_s(len(dispatches), config), 3)})
+        return len(dispatches)
 
     # --- notifications ---------------------------------------------------------------------
 

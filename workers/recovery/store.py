@@ -123,14 +123,60 @@ def finish(session: Session, attempt: Attempt, *, state: str, outcome: str, erro
     return rows_changed(session, statement) == 1
 
 
-def unclaim(session: Session, attempt_id: int, *, scheduled_for: datetime, dispatched_at: datetime | None) -> bool:
-    """running -> scheduled again (a deferral): it did not run, so it is not counted."""
+def unclaim(session: Session, attempt_id: int, *, scheduled_for: datetime, dispatched_at: datetime | None,
+            detail: dict[str, Any] | None = None) -> bool:
+    """running -> scheduled again (a deferral): it did not run, so it is not counted. `detail` marks why
+    (BREAKER_DEFERRED); the next claim clears it."""
     statement = (
         update(Attempt).where(Attempt.id == attempt_id, Attempt.state == RUNNING)
         .values(state=SCHEDULED, scheduled_for=scheduled_for, claimed_at=None, claimed_by=None, deadline_at=None,
-                dispatched_at=dispatched_at)
+                dispatched_at=dispatched_at, detail=detail)
         .execution_options(synchronize_session=False))
     return rows_changed(session, statement) == 1
+
+
+# The mark in an attempt's detail that it waits behind its service's open breaker (not for its backoff).
+BREAKER_DEFERRED = "breaker_deferred"
+
+
+@dataclass(frozen=True)
+class Deferred:
+    attempt_id: int
+    execution_id: int
+    queue: str | None
+    scheduled_for: datetime
+
+
+def deferred_by_breaker(session: Session, service: str, *, limit: int) -> list[Deferred]:
+    """The attempts of `service` waiting behind its breaker (unclaim with BREAKER_DEFERRED), soonest first."""
+    query = (select(Attempt.id, Attempt.execution_id, Execution.queue, Attempt.scheduled_for, Attempt.detail)
+             .join(Execution, Execution.id == Attempt.execution_id)
+             .where(Attempt.state == SCHEDULED, Attempt.step_kind == "retry", Execution.service == service)
+             .order_by(Attempt.scheduled_for).limit(limit))
+    return [Deferred(attempt_id, execution_id, queue, scheduled_for)
+            for attempt_id, execution_id, queue, scheduled_for, detail in session.execute(query)
+            if (detail or {}).get(BREAKER_DEFERRED)]
+
+
+def release_deferred(session: Session, deferred: Deferred, *, scheduled_for: datetime, dispatched_at: datetime | None,
+                     now: datetime, actor: Actor, reason: str) -> bool:
+    """A deferred attempt due sooner (its mark cleared), its execution's next_attempt_at with it, audited.
+    False if it was claimed, cancelled or released by another meanwhile (its time is no longer the one read)."""
+    statement = (
+        update(Attempt).where(Attempt.id == deferred.attempt_id, Attempt.state == SCHEDULED,
+                              Attempt.scheduled_for == deferred.scheduled_for)
+        .values(scheduled_for=scheduled_for, dispatched_at=dispatched_at, detail=None,
+                dispatch_count=Attempt.dispatch_count + (1 if dispatched_at else 0))
+        .execution_options(synchronize_session=False))
+    if rows_changed(session, statement) != 1:
+        return False
+    session.execute(update(Execution).where(Execution.id == deferred.execution_id, Execution.state.not_in(FINISHED))
+                    .values(next_attempt_at=scheduled_for, updated_at=now, version=Execution.version + 1)
+                    .execution_options(synchronize_session=False))
+    session.add(AuditEntry(execution_id=deferred.execution_id, attempt_id=deferred.attempt_id, at=now,
+                           actor=actor.name, action="released", reason=reason,
+                           detail={"due_in_s": round((scheduled_for - now).total_seconds(), 3)}))
+    return True
 
 
 def reschedule(session: Session, attempt_id: int, *, scheduled_for: datetime, dispatched_at: datetime | None) -> bool:
