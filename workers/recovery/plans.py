@@ -22,8 +22,8 @@ from config.errors import ConfigError
 from workers.backoff import Jitter
 from workers.breakers.policy import BreakerConfig
 from workers.classification.taxonomy import Severity
-from workers.contract import Target
 from workers.datafile import entry_field, load_model, packaged_files
+from workers.intake.contract import Target
 
 DEFAULT_PRIORITY = 50
 # A Retry-After longer than this is not honoured in full: the policy's own delay applies.
