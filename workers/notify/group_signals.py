@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 _STATE_FIELDS = ("window_started_at", "window_count", "previous_count", "new_sent_at", "regressed_sent_at",
                  "spike_sent_at", "signals_sent")
+_TABLE = GroupSignal.__table__
+# One statement for the batch's groups (executemany), compiled once per process.
+_UPDATE = (update(_TABLE).where(_TABLE.c.group_id == bindparam("b_group_id"))
+           .values(updated_at=bindparam("b_updated_at"), **{name: bindparam(f"b_{name}") for name in _STATE_FIELDS}))
 
 
 @dataclass(frozen=True)
@@ -64,15 +68,15 @@ def signal_groups(session: Session, seen: list[GroupSeen], *, now: datetime, set
     group_ids = sorted(group_id for group_id, kinds in wanted.items() if kinds)
     if not group_ids:
         return []
-    rows = _lock_rows(session, group_ids, now=now)
+    states = _lock_states(session, group_ids, now=now)
     notification_ids: list[int] = []
+    updates: list[dict[str, Any]] = []
     for group_id in group_ids:
-        entry, row = merged[group_id], rows[group_id]
-        decision = decide(_state_of(row), Batch(entry.new, entry.regressed, entry.occurrences),
+        entry = merged[group_id]
+        decision = decide(states[group_id], Batch(entry.new, entry.regressed, entry.occurrences),
                           wanted=wanted[group_id], now=now, limits=limits)
-        for name in _STATE_FIELDS:
-            setattr(row, name, getattr(decision.state, name))
-        row.updated_at = now
+        updates.append({"b_group_id": group_id, "b_updated_at": now,
+                        **{f"b_{name}": getattr(decision.state, name) for name in _STATE_FIELDS}})
         for kind in decision.fire:
             step = entry.plan.group_signals.of(kind)
             assert step is not None  # fire holds wanted kinds only
@@ -84,6 +88,7 @@ def signal_groups(session: Session, seen: list[GroupSeen], *, now: datetime, set
             notification = queue.enqueue(session, message, channel=step.channel, now=now, cooldown_s=0)
             if notification.state == queue.PENDING:
                 notification_ids.append(notification.id)
+    session.execute(_UPDATE, updates)
     session.flush()
     return notification_ids
 
@@ -109,17 +114,21 @@ def _merge(seen: list[GroupSeen]) -> dict[int, GroupSeen]:
     return merged
 
 
-def _lock_rows(session: Session, group_ids: list[int], *, now: datetime) -> dict[int, GroupSignal]:
-    """Each group's row, created when missing, locked until the caller's transaction ends."""
-    values = [{"group_id": group_id, "window_count": 0, "previous_count": 0, "signals_sent": 0, "updated_at": now}
-              for group_id in group_ids]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(GroupSignal).values(values).on_conflict_do_nothing(index_elements=["group_id"]))
-    locked = (select(GroupSignal).where(GroupSignal.group_id.in_(group_ids)).order_by(GroupSignal.group_id)
-              .with_for_update().execution_options(populate_existing=True))
-    return {row.group_id: row for row in session.scalars(locked)}
+def _lock_states(session: Session, group_ids: list[int], *, now: datetime) -> dict[int, SignalState]:
+    """Each group's state, its row created when missing, locked until the caller's transaction ends."""
+    states = _read_locked(session, group_ids)
+    missing = [group_id for group_id in group_ids if group_id not in states]
+    if missing:
+        dialect = session.get_bind().dialect.name
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
+        session.execute(insert.on_conflict_do_nothing(index_elements=["group_id"]),
+                        [{"group_id": group_id, "window_count": 0, "previous_count": 0, "signals_sent": 0,
+                          "updated_at": now} for group_id in missing])
+        states.update(_read_locked(session, missing))
+    return states
 
 
-def _state_of(row: GroupSignal) -> SignalState:
-    return SignalState(**{name: getattr(row, name) for name in _STATE_FIELDS})
+def _read_locked(session: Session, group_ids: list[int]) -> dict[int, SignalState]:
+    rows = session.execute(select(_TABLE.c.group_id, *(_TABLE.c[name] for name in _STATE_FIELDS))
+                           .where(_TABLE.c.group_id.in_(group_ids)).order_by(_TABLE.c.group_id).with_for_update())
+    return {row[0]: SignalState(**dict(zip(_STATE_FIELDS, row[1:], strict=True))) for row in rows}
