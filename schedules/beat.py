@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -11,13 +12,32 @@ from config.settings import Settings
 
 # A crontab job's message that no worker took within this long is dropped: the next one comes.
 CRONTAB_EXPIRES_S = 3600
+SWEEP_TASK = "medic.recovery.sweep"
+
+
+class QuietSweepSends(logging.Filter):
+    """Beat's "Scheduler: Sending due task recovery-sweep (medic.recovery.sweep)" every few seconds,
+    as a DEBUG record: dropped at log level INFO. Other entries are logged as Celery logs them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if record.levelno != logging.INFO or len(args) != 2 or args[1] != SWEEP_TASK:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+# Every medic process builds its Celery app from this module (config/celery_app.py); beat logs on celery.beat.
+_QUIET = QuietSweepSends()
+if not any(isinstance(f, QuietSweepSends) for f in logging.getLogger("celery.beat").filters):
+    logging.getLogger("celery.beat").addFilter(_QUIET)
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     entries = {
         # Due retries, lost messages, deadlines and notifications; single-flight by a lease.
         "recovery-sweep": {
-            "task": "medic.recovery.sweep",
+            "task": SWEEP_TASK,
             "schedule": settings.recovery_sweep_interval_s,
             # A pass missed while the worker was busy is replaced by the next one, not queued behind it.
             "options": {"expires": settings.recovery_sweep_interval_s * 2},

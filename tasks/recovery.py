@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
@@ -21,6 +23,12 @@ from workers.recovery.factory import build_recovery_service
 from workers.recovery.service import RecoveryService
 
 log = logging.getLogger("medic.recovery")
+
+SWEEP_TASK = "medic.recovery.sweep"
+# Celery's loggers of "Task ... received" and "Task ... succeeded".
+RECEIVED_LOGGER, TRACE_LOGGER = "celery.worker.strategy", "celery.app.trace"
+# Idle passes remembered until their "succeeded" line comes (it comes right after, in the same process).
+IDLE_IDS_MAX = 1000
 
 # Database trouble or a concurrent change: try the message again soon (claims make it safe).
 RETRY_INITIAL_S = 0.5
@@ -85,9 +93,12 @@ def _record(task: Task, attempt_id: Any, task_id: str | None, signature: Any,
         raise _retry(task, exc) from exc
 
 
-@shared_task(name="medic.recovery.sweep", bind=True, max_retries=0)
+# No task events: a pass every few seconds would fill Flower's task list (docs/flower.md).
+@shared_task(name=SWEEP_TASK, bind=True, max_retries=0, send_events=False)
 def sweep(self: Task) -> dict | None:
-    """Beat, every MEDIC_RECOVERY_SWEEP_INTERVAL_S: due attempts, lost messages, deadlines, notifications."""
+    """Beat, every MEDIC_RECOVERY_SWEEP_INTERVAL_S: due attempts, lost messages, deadlines, notifications.
+
+    A pass that finds nothing to do logs nothing above DEBUG, Celery's own lines included (IdleSweepLines)."""
     try:
         counts = recovery_service().sweep()
     except StorageUnavailable as exc:  # the next pass is seconds away
@@ -95,7 +106,69 @@ def sweep(self: Task) -> dict | None:
         return None
     if counts and any(counts.values()):
         log.info("sweep", extra=counts)
+    else:
+        log.debug("sweep: nothing to do", extra=counts or {"lease": "held by another"})
+        _IDLE_LINES.idle(self.request.id)
     return counts
+
+
+class IdleSweepLines(logging.Filter):
+    """Celery's worker lines of the sweeper, quiet unless a pass did something.
+
+    Celery logs "Task ... received" (celery.worker.strategy) before a task runs and "Task ...
+    succeeded" (celery.app.trace) after, at INFO for every task; it has no level per task. This
+    filter, on those two loggers, turns a sweep's "received" line into a DEBUG record (whether the
+    pass finds work is not known yet) and so its "succeeded" line when the pass was idle: at log
+    level INFO they are dropped, at DEBUG they show as DEBUG. A pass that did something keeps its
+    "succeeded" line (with the counts) and medic's own "sweep" line at INFO. With
+    MEDIC_RECOVERY_SWEEP_LOG_IDLE every line stays as Celery logs it (the test suite's barriers
+    read every pass)."""
+
+    def __init__(self) -> None:
+        super().__init__("medic.recovery.sweep")
+        self._idle: set[str] = set()
+        self._lock = threading.Lock()
+
+    def idle(self, task_id: str | None) -> None:
+        if task_id and not log_idle_sweeps():
+            with self._lock:
+                if len(self._idle) > IDLE_IDS_MAX:  # lines never logged (logging off): forget them
+                    self._idle.clear()
+                self._idle.add(task_id)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = getattr(record, "data", None)
+        if not isinstance(data, dict) or data.get("name") != SWEEP_TASK or record.levelno != logging.INFO:
+            return True
+        if record.name == TRACE_LOGGER:
+            with self._lock:
+                if data.get("id") not in self._idle:
+                    return True
+                self._idle.discard(data.get("id"))
+        elif log_idle_sweeps():
+            return True
+        return demote(record)
+
+
+def demote(record: logging.LogRecord) -> bool:
+    """Make `record` a DEBUG record: kept only where DEBUG is on (at the root, as medic configures it)."""
+    record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+    return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def log_idle_sweeps() -> bool:
+    """MEDIC_RECOVERY_SWEEP_LOG_IDLE: log idle passes at INFO as Celery does (default: no).
+
+    Read from the environment until config.settings has the field (then settings decide)."""
+    value = getattr(get_settings(), "recovery_sweep_log_idle", None)
+    if value is None:
+        value = os.environ.get("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "true").strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+_IDLE_LINES = IdleSweepLines()
+for _name in (RECEIVED_LOGGER, TRACE_LOGGER):
+    logging.getLogger(_name).addFilter(_IDLE_LINES)
 
 
 @shared_task(name="medic.recovery.deliver", bind=True, max_retries=None)

@@ -1,0 +1,96 @@
+"""Idle sweeper passes log nothing above DEBUG: the filters on Celery's loggers, with real loggers and records."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from schedules.beat import SWEEP_TASK, QuietSweepSends
+from tasks.recovery import RECEIVED_LOGGER, TRACE_LOGGER, IdleSweepLines
+
+
+def task_record(logger: str, name: str, task_id: str, verb: str = "received") -> logging.LogRecord:
+    data = {"id": task_id, "name": name}
+    record = logging.LogRecord(logger, logging.INFO, __file__, 1, f"Task %(name)s[%(id)s] {verb}", (data,), None)
+    record.data = data
+    return record
+
+
+@pytest.fixture
+def quiet(monkeypatch):
+    monkeypatch.setenv("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "false")
+    return IdleSweepLines()
+
+
+@pytest.fixture
+def root_level():
+    """Set the root level as medic's configure_logging does; restored after."""
+    root = logging.getLogger()
+    before = root.level
+
+    def set_level(level: int) -> None:
+        root.setLevel(level)
+
+    yield set_level
+    root.setLevel(before)
+
+
+def test_a_sweeps_received_line_is_dropped_at_info_and_debug_at_debug(quiet, root_level):
+    root_level(logging.INFO)
+    record = task_record(RECEIVED_LOGGER, SWEEP_TASK, "s1")
+    assert not quiet.filter(record)
+    root_level(logging.DEBUG)
+    record = task_record(RECEIVED_LOGGER, SWEEP_TASK, "s2")
+    assert quiet.filter(record) and (record.levelno, record.levelname) == (logging.DEBUG, "DEBUG")
+
+
+def test_an_idle_passes_succeeded_line_is_dropped_a_busy_ones_kept(quiet, root_level):
+    root_level(logging.INFO)
+    quiet.idle("idle-1")
+    assert not quiet.filter(task_record(TRACE_LOGGER, SWEEP_TASK, "idle-1", "succeeded"))
+    busy = task_record(TRACE_LOGGER, SWEEP_TASK, "busy-1", "succeeded")
+    assert quiet.filter(busy) and busy.levelno == logging.INFO
+    # each idle id is used once
+    again = task_record(TRACE_LOGGER, SWEEP_TASK, "idle-1", "succeeded")
+    assert quiet.filter(again) and again.levelno == logging.INFO
+
+
+@pytest.mark.parametrize("logger", [RECEIVED_LOGGER, TRACE_LOGGER])
+def test_other_tasks_lines_are_untouched(quiet, root_level, logger):
+    root_level(logging.INFO)
+    quiet.idle("other-1")
+    record = task_record(logger, "medic.recovery.run", "other-1")
+    assert quiet.filter(record) and record.levelno == logging.INFO
+
+
+def test_a_line_without_task_data_is_untouched(quiet):
+    record = logging.LogRecord(TRACE_LOGGER, logging.INFO, __file__, 1, "something else", (), None)
+    assert quiet.filter(record) and record.levelno == logging.INFO
+
+
+def test_log_idle_keeps_every_sweep_line(monkeypatch, root_level):
+    monkeypatch.setenv("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "true")
+    loud = IdleSweepLines()
+    root_level(logging.INFO)
+    loud.idle("idle-2")
+    for record in (task_record(RECEIVED_LOGGER, SWEEP_TASK, "idle-2"),
+                   task_record(TRACE_LOGGER, SWEEP_TASK, "idle-2", "succeeded")):
+        assert loud.filter(record) and record.levelno == logging.INFO
+
+
+def test_the_filters_are_installed_on_celerys_loggers():
+    assert any(isinstance(f, IdleSweepLines) for f in logging.getLogger(RECEIVED_LOGGER).filters)
+    assert any(isinstance(f, IdleSweepLines) for f in logging.getLogger(TRACE_LOGGER).filters)
+    assert any(isinstance(f, QuietSweepSends) for f in logging.getLogger("celery.beat").filters)
+
+
+def test_beats_sending_line_for_the_sweep_is_debug_others_untouched(root_level):
+    root_level(logging.INFO)
+    quiet = QuietSweepSends()
+    sweep = logging.LogRecord("celery.beat", logging.INFO, __file__, 1, "Scheduler: Sending due task %s (%s)",
+                              ("recovery-sweep", SWEEP_TASK), None)
+    job = logging.LogRecord("celery.beat", logging.INFO, __file__, 1, "Scheduler: Sending due task %s (%s)",
+                            ("maintenance:health", "medic.maintenance.run"), None)
+    assert not quiet.filter(sweep)
+    assert quiet.filter(job) and job.levelno == logging.INFO
