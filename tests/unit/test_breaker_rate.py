@@ -194,3 +194,16 @@ def test_a_config_naming_failure_threshold_without_mode_stays_a_count_breaker():
     assert BreakerConfig.model_validate({"failure_threshold": 3, "window_s": 60}).mode == "count"
     assert BreakerConfig(failure_threshold=3, mode="rate").mode == "rate"
     assert BreakerConfig(window_s=30).mode == "rate"
+
+
+def test_failures_on_record_in_either_mode():
+    assert policy.failures_on_record(BreakerState(failures=(1.0, 2.0))) == 2
+    assert policy.failures_on_record(calls((1.0, True), (2.0, False), (3.0, True))) == 2
+    assert policy.failures_on_record(BreakerState()) == 0
+
+
+def test_describe_says_when_it_opens():
+    assert policy.describe(BreakerConfig()) == ("opens at 80% failed of the last 40 calls (at least 20) in 60s, "
+                                                "recovery 10s, 1 probe, closes after 1")
+    assert policy.describe(BreakerConfig(failure_threshold=3)) == ("opens at 3 failures in 60s, recovery 10s, "
+                                                                   "1 probe, closes after 1")

@@ -223,6 +223,22 @@ def release_offsets(waiting: int, config: BreakerConfig, rng: random.Random) -> 
     return [slot_s * (n + rng.random()) for n in range(waiting)]
 
 
+def failures_on_record(state: BreakerState) -> int:
+    """Failures the breaker holds against the service, in either mode (for people: CLI, API)."""
+    return len(state.failures) + sum(1 for _, failed in state.calls if failed)
+
+
+def describe(config: BreakerConfig) -> str:
+    """When it opens and closes, in a few words (for people: CLI, API)."""
+    if config.mode == "rate":
+        opens = (f"opens at {config.failure_rate_threshold:g}% failed of the last {config.window_calls} calls "
+                 f"(at least {config.minimum_calls}) in {config.window_s:g}s")
+    else:
+        opens = f"opens at {config.failure_threshold} failures in {config.window_s:g}s"
+    return (f"{opens}, recovery {config.recovery_timeout_s:g}s, {config.half_open_max_calls} probe, "
+            f"closes after {config.success_threshold}")
+
+
 def release(state: BreakerState, *, probe: bool) -> Step:
     """A permitted call ended without an outcome: give its probe slot back."""
     if state.state != "half_open" or not probe:
