@@ -1,4 +1,4 @@
-"""Storing intake results on SQLite and PostgreSQL through the intake store, with real connections."""
+"""Storing intake results a batch at a time on SQLite and PostgreSQL, with real connections."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from workers.classification import Classifier
 from workers.intake import queries, store
+from workers.intake.store import Arrival, BatchWrite
 from workers.intake.triage import Accepted, Limits, Rejected, triage
 from workers.storage.db import session_factory
 
@@ -30,52 +31,98 @@ def accepted(classifier, n: int = 1, **fields) -> Accepted:
     return result
 
 
+def write(sessions, *arrivals: Arrival) -> BatchWrite:
+    with sessions() as session:
+        result = store.store_batch(session, arrivals, received_at=NOW)
+        session.commit()
+    return result
+
+
+def stored_ids(result: BatchWrite) -> list[str]:
+    return sorted(new.delivery_id for new in result.stored)
+
+
 def test_occurrences_group_by_fingerprint_and_count(database_url, classifier):
     sessions = session_factory(database_url)
-    first = store.store_accepted(sessions(), accepted(classifier, 1, occurred_at="2026-11-22T11:00:00Z"),
-                                      delivery_id="d1", received_at=NOW)
-    second = store.store_accepted(sessions(), accepted(classifier, 2, occurred_at="2026-11-22T10:00:00+00:00"),
-                                       delivery_id="d2", received_at=NOW)
-    assert first.group_id == second.group_id and not second.duplicate
+    first = write(sessions, Arrival("d1", accepted(classifier, 1, occurred_at="2026-11-22T11:00:00Z")))
+    second = write(sessions, Arrival("d2", accepted(classifier, 2, occurred_at="2026-11-22T10:00:00+00:00")))
+    assert first.stored[0].group_id == second.stored[0].group_id
+    assert first.groups[0].new and not second.groups[0].new
     with sessions() as session:
-        group = queries.get_group(session, first.group_id)
+        group = queries.get_group(session, first.stored[0].group_id)
         assert group.occurrence_count == 2
         assert group.first_seen == datetime(2026, 11, 22, 10, tzinfo=UTC)
         assert group.last_seen == datetime(2026, 11, 22, 11, tzinfo=UTC)
         assert group.category == "timeout"
 
 
+def test_a_batch_counts_each_group_once_with_all_its_occurrences(database_url, classifier):
+    sessions = session_factory(database_url)
+    result = write(sessions, *(Arrival(f"b{n}", accepted(classifier, n)) for n in range(5)),
+                   Arrival("k", accepted(classifier, 1, error_type="KeyError", message="'id'")))
+    assert len(result.stored) == 6 and sorted(g.occurrences for g in result.groups) == [1, 5]
+    with sessions() as session:
+        counts = sorted(g.occurrence_count for g in queries.list_groups(session))
+    assert counts == [1, 5]
+
+
 def test_same_delivery_or_idempotency_key_is_stored_once(database_url, classifier):
     sessions = session_factory(database_url)
-    stored = store.store_accepted(sessions(), accepted(classifier, idempotency_key="k1"), delivery_id="a",
-                                       received_at=NOW)
-    again_key = store.store_accepted(sessions(), accepted(classifier, idempotency_key="k1"), delivery_id="b",
-                                          received_at=NOW)
-    again_delivery = store.store_accepted(sessions(), accepted(classifier), delivery_id="a", received_at=NOW)
-    assert not stored.duplicate and again_key.duplicate and again_delivery.duplicate
+    stored = write(sessions, Arrival("a", accepted(classifier, idempotency_key="k1")))
+    again = write(sessions, Arrival("b", accepted(classifier, idempotency_key="k1")),
+                  Arrival("a", accepted(classifier)))
+    assert stored_ids(stored) == ["a"] and again.stored == [] and set(again.duplicates) == {"a", "b"}
+    assert again.duplicates["a"] == stored.stored[0].group_id
     with sessions() as session:
-        assert queries.get_group(session, stored.group_id).occurrence_count == 1
+        assert queries.get_group(session, stored.stored[0].group_id).occurrence_count == 1
 
 
-def test_concurrent_writers_count_every_occurrence_once(database_url, classifier):
+def test_duplicates_inside_one_batch_are_stored_once(database_url, classifier):
+    sessions = session_factory(database_url)
+    result = write(sessions, Arrival("x", accepted(classifier, 1)), Arrival("x", accepted(classifier, 1)),
+                   Arrival("y", accepted(classifier, 2, idempotency_key="k")),
+                   Arrival("z", accepted(classifier, 3, idempotency_key="k")))
+    assert stored_ids(result) == ["x", "y"] and set(result.duplicates) == {"x", "z"}
+    with sessions() as session:
+        assert queries.get_group(session, result.stored[0].group_id).occurrence_count == 2
+
+
+def test_concurrent_batches_count_every_occurrence_once(database_url, classifier):
     sessions = session_factory(database_url)
     events = [accepted(classifier, n) for n in range(40)]
 
-    def store(n: int):
-        return store.store_accepted(sessions(), events[n], delivery_id=f"c{n % 30}", received_at=NOW)
+    def write_batch(offset: int) -> BatchWrite:
+        # Overlapping deliveries, in different orders: each occurrence is counted once and nobody deadlocks.
+        ids = [(offset * 7 + n) % 30 for n in range(10)]
+        return write(sessions, *(Arrival(f"c{i}", events[i]) for i in (ids if offset % 2 else reversed(ids))))
 
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(store, range(40)))
-    assert sum(not r.duplicate for r in results) == 30
+        results = list(pool.map(write_batch, range(24)))
+    stored = [new for r in results for new in r.stored]
+    assert len(stored) == len({new.delivery_id for new in stored}) == 30
     with sessions() as session:
-        assert queries.get_group(session, results[0].group_id).occurrence_count == 30
+        assert queries.get_group(session, stored[0].group_id).occurrence_count == 30
 
 
-def test_rejected_events_are_kept_once_and_listed(database_url):
+def test_a_resolved_group_regresses_and_reopens(database_url, classifier):
+    sessions = session_factory(database_url)
+    first = write(sessions, Arrival("r1", accepted(classifier, 1)))
+    group_id = first.stored[0].group_id
+    with sessions() as session:
+        queries.get_group(session, group_id).status = "resolved"
+        session.commit()
+    [change] = write(sessions, Arrival("r2", accepted(classifier, 2))).groups
+    assert change.regressed and not change.new and change.occurrences == 1
+    with sessions() as session:
+        assert queries.get_group(session, group_id).status == "open"
+
+
+def test_rejected_events_are_kept_once_and_listed(database_url, classifier):
     sessions = session_factory(database_url)
     rejected = Rejected(reason="invalid event: service: Field required", payload='{"x": 1}', payload_bytes=8)
-    assert store.store_rejected(sessions(), rejected, delivery_id="r1", received_at=NOW)
-    assert not store.store_rejected(sessions(), rejected, delivery_id="r1", received_at=NOW)
+    first = write(sessions, Arrival("r1", rejected), Arrival("ok", accepted(classifier)))
+    write(sessions, Arrival("r1", rejected))
+    assert first.rejected == ["r1"] and stored_ids(first) == ["ok"]
     with sessions() as session:
         [row] = queries.list_rejected(session, since=NOW - timedelta(minutes=1))
         assert row.reason.endswith("Field required")
@@ -83,9 +130,8 @@ def test_rejected_events_are_kept_once_and_listed(database_url):
 
 def test_listing_filters_and_stats(database_url, classifier):
     sessions = session_factory(database_url)
-    store.store_accepted(sessions(), accepted(classifier, 1), delivery_id="s1", received_at=NOW)
-    store.store_accepted(sessions(), accepted(classifier, 1, error_type="KeyError", message="'id'"),
-                              delivery_id="s2", received_at=NOW)
+    write(sessions, Arrival("s1", accepted(classifier, 1)),
+          Arrival("s2", accepted(classifier, 1, error_type="KeyError", message="'id'")))
     with sessions() as session:
         assert [g.category for g in queries.list_groups(session, category="internal")] == ["internal"]
         assert queries.list_groups(session, service="nope") == []

@@ -86,30 +86,56 @@ def test_reprs_are_cut_before_they_are_masked(monkeypatch):
 
 
 class FakeService:
-    def __init__(self, fail: Exception):
-        self.fail = fail
+    """Triage that is slow for the events of service "slow"; storage that records what it got."""
+
+    def __init__(self):
         self.limits = SimpleNamespace(rejected_payload_max_bytes=16_384)
         self.stored: list = []
 
-    def report(self, raw, *, delivery_id):
-        raise self.fail
+    def decide(self, raw):
+        if raw.get("service") == "slow":
+            raise SoftTimeLimitExceeded()
+        return SimpleNamespace(event=raw)
 
-    def store_rejection(self, rejected, *, delivery_id):
-        self.stored.append((rejected, delivery_id))
-        return SimpleNamespace(as_dict=lambda: {"status": "rejected", "reason": rejected.reason})
+    def store(self, arrivals):
+        self.stored.extend(arrivals)
+        return {a.delivery_id: SimpleNamespace(status="stored", as_dict=lambda: {"status": "stored"})
+                for a in arrivals}
 
 
-def test_report_at_the_soft_time_limit_is_rejected_not_retried(monkeypatch):
-    service = FakeService(SoftTimeLimitExceeded())
+def message(delivery_id: str, event: dict) -> dict:
+    body = json.dumps([[event], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}])
+    return {"id": delivery_id, "body": body.encode(), "content_type": "application/json", "content_encoding": "utf-8"}
+
+
+def test_a_batch_first_event_at_the_soft_time_limit_is_rejected_not_retried(monkeypatch):
+    service = FakeService()
     monkeypatch.setattr(intake_tasks, "intake_service", lambda: service)
-    retried = []
-    monkeypatch.setattr(intake_tasks, "_retry_later", lambda *a: retried.append(a))
-    result = intake_tasks.report.apply(args=[{"service": "slow", "password": SECRET}], task_id="d-1").get()
-    assert result["status"] == "rejected" and not retried
-    [(rejected, delivery_id)] = service.stored
-    assert delivery_id == "d-1"
-    assert "took longer than MEDIC_TASK_SOFT_TIME_LIMIT_S" in rejected.reason
-    assert SECRET not in rejected.payload and '"service": "slow"' in rejected.payload
+    result = intake_tasks.run_batch([message("d-1", {"service": "slow", "password": SECRET}),
+                                     message("d-2", {"service": "fine"})])
+    assert result == {"later": ["d-2"]}  # it had the batch's whole time: too slow; the next runs again
+    [slow] = service.stored
+    assert slow.delivery_id == "d-1" and "took longer than MEDIC_TASK_SOFT_TIME_LIMIT_S" in slow.decision.reason
+    assert SECRET not in slow.decision.payload and '"service": "slow"' in slow.decision.payload
+
+
+def test_an_event_the_soft_time_limit_catches_late_in_a_batch_runs_again(monkeypatch):
+    service = FakeService()
+    monkeypatch.setattr(intake_tasks, "intake_service", lambda: service)
+    result = intake_tasks.run_batch([message("d-1", {"service": "fine"}), message("d-2", {"service": "slow"}),
+                                     message("d-3", {"service": "fine"})])
+    assert result == {"later": ["d-2", "d-3"]}  # not its fault alone: it runs again, first of its batch
+    assert [a.delivery_id for a in service.stored] == ["d-1"]
+
+
+def test_an_undecodable_message_in_a_batch_is_rejected_alone(monkeypatch):
+    service = FakeService()
+    service.rejection = lambda raw, reason: SimpleNamespace(reason=reason, payload=raw)
+    monkeypatch.setattr(intake_tasks, "intake_service", lambda: service)
+    bad = {"id": "d-2", "body": b"\x80not json", "content_type": "application/json", "content_encoding": "utf-8"}
+    assert intake_tasks.run_batch([message("d-1", {"service": "fine"}), bad]) == {"later": []}
+    assert [a.delivery_id for a in service.stored] == ["d-1", "d-2"]
+    assert "undecodable message" in service.stored[1].decision.reason
 
 
 @pytest.mark.parametrize("losses, kept", [(1, False), (2, False), (3, True)])

@@ -4,7 +4,8 @@ contract: the `medic.report` event (pydantic), schema version 1.
 triage: pure: validate, cap, mask, classify, fingerprint; an Accepted event or a Rejected payload.
 fingerprint: grouping key of an error (type, normalised message, service, operation).
 service: `IntakeService`: triage plus storage and the start of recovery, in one transaction.
-store: intake's SQL: groups, occurrences and rejected events written.
+batching: the consumer holds `medic.report` messages and runs them in batches in the pool.
+store: intake's SQL: a batch's groups, occurrences and rejected events written in one transaction.
 queries: intake's results read back: groups, occurrences, rejected events, counts.
 consumer: Celery consumer hooks that keep undecodable or unknown messages as rejected events.
 wire_limits: how large a task message may be before it is decoded at all (raw body and header sizes).

@@ -1,26 +1,32 @@
-"""The intake service: a payload in, stored as an occurrence or a rejection.
+"""The intake service: reported payloads in, stored as occurrences or rejections, a batch at a time.
 
-Wires the pure intake decision to storage and maps database trouble to StorageUnavailable,
-so callers (the Celery task, `medic report --direct`) retry instead of dropping the event.
+Wires the pure intake decision (triage) to storage, one transaction per batch, with the start of
+recovery for the new occurrences in that same transaction. Database trouble surfaces as
+StorageUnavailable, so callers (the batch consumer, `medic report --direct`) try again instead of
+dropping events. An event that the database refuses for itself (not for an outage) is kept as a
+rejection on its own; the rest of its batch is stored.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.errors import StorageUnavailable
 from config.settings import Settings
 from workers.classification import Classifier
 from workers.clock import utcnow
 from workers.intake import store
+from workers.intake.store import Arrival, BatchWrite
 from workers.intake.triage import Accepted, Limits, Rejected, reject, triage
-from workers.recovery.service import RecoveryService
+from workers.recovery.service import Dispatch, RecoveryService
 from workers.storage.db import guarded_session, session_factory
 
 log = logging.getLogger("medic.intake")
@@ -54,43 +60,96 @@ class IntakeService:
     def sessions(self) -> sessionmaker[Session]:
         return session_factory(self.settings.database_url)
 
-    def report(self, raw: Any, *, delivery_id: str) -> Outcome:
-        received_at = self.clock()
-        decision = triage(raw, limits=self.limits, classifier=self.classifier, received_at=received_at)
-        if isinstance(decision, Rejected):
-            return self._store_rejected(decision, delivery_id, received_at)
-        return self._store_accepted(decision, delivery_id, received_at)
+    # --- deciding (pure, per event) ---------------------------------------------------------
 
-    def reject(self, raw: Any, reason: str, *, delivery_id: str) -> Outcome:
-        return self._store_rejected(reject(raw, reason, self.limits), delivery_id, self.clock())
+    def decide(self, raw: Any, *, received_at: datetime | None = None) -> Accepted | Rejected:
+        return triage(raw, limits=self.limits, classifier=self.classifier, received_at=received_at or self.clock())
+
+    def rejection(self, raw: Any, reason: str) -> Rejected:
+        return reject(raw, reason, self.limits)
+
+    # --- storing ----------------------------------------------------------------------------
+
+    def report(self, raw: Any, *, delivery_id: str) -> Outcome:
+        """One event, decided and stored (a batch of one)."""
+        return self.store([Arrival(delivery_id, self.decide(raw))])[delivery_id]
 
     def store_rejection(self, rejected: Rejected, *, delivery_id: str) -> Outcome:
-        return self._store_rejected(rejected, delivery_id, self.clock())
+        return self.store([Arrival(delivery_id, rejected)])[delivery_id]
 
-    def _store_accepted(self, accepted: Accepted, delivery_id: str, received_at: datetime) -> Outcome:
-        with self._session() as session:
-            stored = store.store_accepted(session, accepted, delivery_id=delivery_id, received_at=received_at,
-                                               then=self._start_recovery(accepted))
+    def store(self, arrivals: Sequence[Arrival]) -> dict[str, Outcome]:
+        """Store decided events, all in one transaction; each delivery id's outcome.
+
+        Raises StorageUnavailable when the database is unreachable: nothing is stored then, and the
+        whole batch is to be tried again. An event the database refuses is kept as a rejection."""
+        if not arrivals:
+            return {}
+        try:
+            return self._store_together(arrivals)
+        except StorageUnavailable:
+            raise
+        except sa_exc.SQLAlchemyError as exc:
+            if len(arrivals) == 1:
+                return self._store_refused(arrivals[0], exc)
+            log.warning("a batch was refused by the database; storing its events one by one",
+                        extra={"events": len(arrivals), "error": f"{type(exc).__name__}: {exc}"[:500]})
+            outcomes: dict[str, Outcome] = {}
+            for arrival in arrivals:
+                outcomes.update(self.store([arrival]))
+            return outcomes
+
+    def _store_together(self, arrivals: Sequence[Arrival]) -> dict[str, Outcome]:
+        received_at = self.clock()
+        with guarded_session(self.sessions) as session:
+            try:
+                write = store.store_batch(session, arrivals, received_at=received_at)
+                dispatches = self._start_recoveries(session, write)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
         if self.recovery:
-            self.recovery.after_commit(stored.followup.dispatch if stored.followup else None)
-        status = "duplicate" if stored.duplicate else "stored"
-        return Outcome(status, stored.group_id, stored.occurrence_id, accepted.classification.category)
+            for dispatch in dispatches:
+                self.recovery.after_commit(dispatch)
+        return _outcomes(arrivals, write)
 
-    def _start_recovery(self, accepted: Accepted):
+    def _start_recoveries(self, session: Session, write: BatchWrite) -> list[Dispatch]:
         recovery = self.recovery
         if recovery is None:
-            return None
-        c = accepted.classification
+            return []
+        dispatches = []
+        for new in write.stored:
+            c = new.accepted.classification
+            started = recovery.start(session, group_id=new.group_id, occurrence_id=new.occurrence_id,
+                                     event=new.accepted.event, category=c.category, severity=c.severity)
+            if started.dispatch is not None:
+                dispatches.append(started.dispatch)
+        return dispatches
 
-        def start(session: Session, group_id: int, occurrence_id: int):
-            return recovery.start(session, group_id=group_id, occurrence_id=occurrence_id, event=accepted.event,
-                                       category=c.category, severity=c.severity)
-        return start
+    def _store_refused(self, arrival: Arrival, exc: Exception) -> dict[str, Outcome]:
+        """Keep an event the database would not take (not an outage) as a rejection, naming why."""
+        cause = getattr(exc, "orig", None) or exc
+        reason = f"the database refused the event: {type(cause).__name__}: {str(cause).splitlines()[0][:300]}"
+        decision = arrival.decision
+        payload = decision.event if isinstance(decision, Accepted) else decision.payload
+        rejected = reject(payload, reason, self.limits)
+        # A NUL character is what PostgreSQL refuses most often in text; the kept copy spells it out.
+        rejected = Rejected(rejected.reason, rejected.payload.replace("\x00", "\\u0000"), rejected.payload_bytes)
+        log.warning("an event was refused by the database; kept as rejected",
+                    extra={"delivery_id": arrival.delivery_id, "reason": reason})
+        return self._store_together([Arrival(arrival.delivery_id, rejected)])
 
-    def _store_rejected(self, rejected: Rejected, delivery_id: str, received_at: datetime) -> Outcome:
-        with self._session() as session:
-            store.store_rejected(session, rejected, delivery_id=delivery_id, received_at=received_at)
-        return Outcome("rejected", reason=rejected.reason)
 
-    def _session(self):
-        return guarded_session(self.sessions)
+def _outcomes(arrivals: Sequence[Arrival], write: BatchWrite) -> dict[str, Outcome]:
+    outcomes: dict[str, Outcome] = {}
+    for arrival in arrivals:
+        decision = arrival.decision
+        if isinstance(decision, Rejected):
+            outcomes[arrival.delivery_id] = Outcome("rejected", reason=decision.reason)
+        elif arrival.delivery_id in write.duplicates:
+            outcomes.setdefault(arrival.delivery_id, Outcome("duplicate", write.duplicates[arrival.delivery_id],
+                                                             category=decision.classification.category))
+    for new in write.stored:
+        outcomes[new.delivery_id] = Outcome("stored", new.group_id, new.occurrence_id,
+                                            new.accepted.classification.category)
+    return outcomes
