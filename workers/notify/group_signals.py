@@ -60,8 +60,9 @@ def signal_groups(session: Session, seen: list[GroupSeen], *, now: datetime, set
     """Decide and record signals in the caller's transaction; returns notification ids to deliver
     after commit (`deliver_signals`). Flushes, never commits.
 
-    Groups whose plan signals nothing are passed over without a write. The same group twice in
-    `seen` counts as one entry (occurrences added, flags or-ed, the newest event kept)."""
+    Groups whose plan signals nothing are passed over without a write. The same group more than
+    once in `seen` counts as one entry (occurrences added, flags or-ed, the newest event, its
+    category, severity and plan kept), so one GroupSeen per occurrence (occurrences=1) will do."""
     limits = SignalLimits.from_settings(settings)
     merged = _merge(seen)
     wanted = {group_id: entry.plan.group_signals.kinds for group_id, entry in merged.items()}
