@@ -68,17 +68,17 @@ def upgrade() -> None:
 
 def forget_untried_executions() -> None:
     bind = op.get_bind()
-    ids = [row[0] for row in bind.execute(sa.text(UNTRIED))]
-    for start in range(0, len(ids), 1000):  # bounded statements; one transaction (the migration's)
-        chunk = ids[start:start + 1000]
-        params = {"ids": chunk}
-        for statement in ("DELETE FROM execution_audit WHERE execution_id IN :ids",
-                          "UPDATE notifications SET execution_id = NULL WHERE execution_id IN :ids",
-                          "DELETE FROM attempts WHERE execution_id IN :ids",
-                          "DELETE FROM executions WHERE id IN :ids"):
-            bind.execute(sa.text(statement).bindparams(sa.bindparam("ids", expanding=True)), params)
-    log.info("0006: deleted %d finished executions that never tried a call step (their occurrences stay)",
-             len(ids))
+    # Set-based, through a temporary table of the ids: one statement per table whatever the count.
+    bind.execute(sa.text(f"CREATE TEMPORARY TABLE untried_0006 AS {UNTRIED}"))
+    count = bind.execute(sa.text("SELECT count(*) FROM untried_0006")).scalar_one()
+    ids = "(SELECT id FROM untried_0006)"
+    for statement in (f"DELETE FROM execution_audit WHERE execution_id IN {ids}",
+                      f"UPDATE notifications SET execution_id = NULL WHERE execution_id IN {ids}",
+                      f"DELETE FROM attempts WHERE execution_id IN {ids}",
+                      f"DELETE FROM executions WHERE id IN {ids}",
+                      "DROP TABLE untried_0006"):
+        bind.execute(sa.text(statement))
+    log.info("0006: deleted %d finished executions that never tried a call step (their occurrences stay)", count)
 
 
 def downgrade() -> None:
