@@ -65,6 +65,9 @@ from tests.support import services
 REPORT_TASK = "medic.report"
 REPLAY_TASK, REPLAY_QUEUE = "bench.replay.noop", "bench.replay"
 UNACKED_KEY = "unacked"  # kombu's Redis transport: delivered, unacknowledged messages
+# Set in the Redis db while a live benchmark runs (the test suite marks its dbs with medic-test-claim):
+# a second run on the same db would flush the first one's queues and steal its messages.
+CLAIM_KEY, TEST_CLAIM_KEY = "medic-bench-claim", "medic-test-claim"
 PAUSE_SETTLE_S = 2.0
 ROWS = ("medic-default", "medic-intake", "noop")
 PREFILLED = "medic-default-prefilled"
@@ -151,6 +154,7 @@ class LiveBench:
         self.log_dir = log_dir
         self.run_tag = uuid.uuid4().hex[:8]
         self.counter = redis.Redis.from_url(args.broker_url)
+        self.claim()
         self.embedded = args.embedded
         self.database: str | None = None
         settings_env: dict[str, str] = {"log_level": "WARNING",
@@ -176,6 +180,15 @@ class LiveBench:
                                 broker_connection_retry_on_startup=True)
         self.engine = create_engine(self.db_url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
         self.workers = 0
+
+    def claim(self) -> None:
+        """Mark the Redis db as this run's; refuse one another run or the test suite has marked."""
+        for key in (CLAIM_KEY, TEST_CLAIM_KEY):
+            owner = self.counter.get(key)
+            if owner is not None and owner.decode() != self.run_tag:
+                raise SystemExit(f"{self.args.broker_url} is in use ({key} = {owner.decode()!r}): "
+                                 "pass --broker-url with another Redis db")
+        self.counter.set(CLAIM_KEY, self.run_tag, ex=4 * 3600)
 
     def setup(self) -> None:
         from workers.storage import migrate
@@ -228,6 +241,7 @@ class LiveBench:
     def start(self, row: str, tag: str) -> tuple[services.Process, str]:
         if not self.embedded:
             services.flush_redis(self.args.broker_url)  # a clean broker for every measurement
+            self.claim()
         self.counter.delete(noop_app.COUNTER_KEY)
         self.workers += 1
         hostname = f"bench-{self.run_tag}-{self.workers}@{socket.gethostname()}"
