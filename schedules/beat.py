@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from typing import Any
 
 from config.jobs.schedule import JobSchedule, to_crontab
 from config.queues import MAINTENANCE_QUEUE
-from config.settings import Settings
+from config.settings import Settings, get_settings
 
 # A crontab job's message that no worker took within this long is dropped: the next one comes.
 CRONTAB_EXPIRES_S = 3600
 SWEEP_TASK = "medic.recovery.sweep"
 
 
+def log_idle_sweeps() -> bool:
+    """MEDIC_RECOVERY_SWEEP_LOG_IDLE: log every sweeper pass at INFO, idle ones too, as Celery does.
+
+    Read from the environment (default: on) until config.settings has the field; then settings decide."""
+    value = getattr(get_settings(), "recovery_sweep_log_idle", None)
+    if value is None:
+        value = os.environ.get("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "true").strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
 class QuietSweepSends(logging.Filter):
     """Beat's "Scheduler: Sending due task recovery-sweep (medic.recovery.sweep)" every few seconds,
-    as a DEBUG record: dropped at log level INFO. Other entries are logged as Celery logs them."""
+    as a DEBUG record: dropped at log level INFO (unless log_idle_sweeps). Other entries are logged
+    as Celery logs them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
-        if record.levelno != logging.INFO or len(args) != 2 or args[1] != SWEEP_TASK:
+        if record.levelno != logging.INFO or len(args) != 2 or args[1] != SWEEP_TASK or log_idle_sweeps():
             return True
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)

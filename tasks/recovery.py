@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -16,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from config.errors import StorageUnavailable
 from config.settings import get_settings
+from schedules.beat import SWEEP_TASK, log_idle_sweeps
 from workers.backoff import backoff_delay_s
 from workers.masking import mask_text
 from workers.recovery import outcomes
@@ -24,7 +24,6 @@ from workers.recovery.service import RecoveryService
 
 log = logging.getLogger("medic.recovery")
 
-SWEEP_TASK = "medic.recovery.sweep"
 # Celery's loggers of "Task ... received" and "Task ... succeeded".
 RECEIVED_LOGGER, TRACE_LOGGER = "celery.worker.strategy", "celery.app.trace"
 # Idle passes remembered until their "succeeded" line comes (it comes right after, in the same process).
@@ -154,16 +153,6 @@ def demote(record: logging.LogRecord) -> bool:
     """Make `record` a DEBUG record: kept only where DEBUG is on (at the root, as medic configures it)."""
     record.levelno, record.levelname = logging.DEBUG, "DEBUG"
     return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
-
-
-def log_idle_sweeps() -> bool:
-    """MEDIC_RECOVERY_SWEEP_LOG_IDLE: log idle passes at INFO as Celery does (default: no).
-
-    Read from the environment until config.settings has the field (then settings decide)."""
-    value = getattr(get_settings(), "recovery_sweep_log_idle", None)
-    if value is None:
-        value = os.environ.get("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "true").strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 _IDLE_LINES = IdleSweepLines()

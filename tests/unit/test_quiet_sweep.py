@@ -85,7 +85,8 @@ def test_the_filters_are_installed_on_celerys_loggers():
     assert any(isinstance(f, QuietSweepSends) for f in logging.getLogger("celery.beat").filters)
 
 
-def test_beats_sending_line_for_the_sweep_is_debug_others_untouched(root_level):
+def test_beats_sending_line_for_the_sweep_is_debug_others_untouched(monkeypatch, root_level):
+    monkeypatch.setenv("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "false")
     root_level(logging.INFO)
     quiet = QuietSweepSends()
     sweep = logging.LogRecord("celery.beat", logging.INFO, __file__, 1, "Scheduler: Sending due task %s (%s)",
@@ -94,3 +95,11 @@ def test_beats_sending_line_for_the_sweep_is_debug_others_untouched(root_level):
                             ("maintenance:health", "medic.maintenance.run"), None)
     assert not quiet.filter(sweep)
     assert quiet.filter(job) and job.levelno == logging.INFO
+
+
+def test_beats_sending_line_is_kept_when_idle_passes_are_logged(monkeypatch, root_level):
+    monkeypatch.setenv("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "true")
+    root_level(logging.INFO)
+    sweep = logging.LogRecord("celery.beat", logging.INFO, __file__, 1, "Scheduler: Sending due task %s (%s)",
+                              ("recovery-sweep", SWEEP_TASK), None)
+    assert QuietSweepSends().filter(sweep) and sweep.levelno == logging.INFO
