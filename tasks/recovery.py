@@ -21,6 +21,7 @@ from workers.masking import mask_text
 from workers.recovery import outcomes
 from workers.recovery.factory import build_recovery_service
 from workers.recovery.service import RecoveryService
+from workers.task_reprs import MedicTask
 
 log = logging.getLogger("medic.recovery")
 
@@ -92,8 +93,30 @@ def _record(task: Task, attempt_id: Any, task_id: str | None, signature: Any,
         raise _retry(task, exc) from exc
 
 
-# No task events: a pass every few seconds would fill Flower's task list (docs/flower.md).
-@shared_task(name=SWEEP_TASK, bind=True, max_retries=0, send_events=False)
+class SweepTask(MedicTask):
+    """The sweeper's task sends no task events: a pass every few seconds would fill Flower's task
+    list (docs/flower.md). The worker's events are off by `send_events`; beat's task-sent event,
+    which Celery decides for the whole app (task_send_sent_event), is turned off around beat's
+    send. Beat sends from one thread; a task another thread of the process sent in that instant
+    would go without its task-sent event (a monitoring event, nothing else)."""
+
+    send_events = False
+
+    def apply_async(self, *args: Any, **kwargs: Any) -> Any:
+        conf = self.app.conf
+        with _SENT_EVENT_LOCK:
+            before = conf.task_send_sent_event
+            conf.task_send_sent_event = False
+            try:
+                return super().apply_async(*args, **kwargs)
+            finally:
+                conf.task_send_sent_event = before
+
+
+_SENT_EVENT_LOCK = threading.Lock()
+
+
+@shared_task(name=SWEEP_TASK, bind=True, max_retries=0, base=SweepTask)
 def sweep(self: Task) -> dict | None:
     """Beat, every MEDIC_RECOVERY_SWEEP_INTERVAL_S: due attempts, lost messages, deadlines, notifications.
 

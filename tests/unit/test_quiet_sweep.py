@@ -103,3 +103,24 @@ def test_beats_sending_line_is_kept_when_idle_passes_are_logged(monkeypatch, roo
     sweep = logging.LogRecord("celery.beat", logging.INFO, __file__, 1, "Scheduler: Sending due task %s (%s)",
                               ("recovery-sweep", SWEEP_TASK), None)
     assert QuietSweepSends().filter(sweep) and sweep.levelno == logging.INFO
+
+
+def test_the_sweep_is_sent_without_a_task_sent_event_and_runs_without_task_events():
+    from celery import Celery
+
+    import tasks.recovery
+
+    app = Celery("quiet-sweep-test", broker="memory://", set_as_current=False)
+    app.conf.update(task_send_sent_event=True, task_serializer="json", accept_content=["json"])
+    sent: list[tuple[str, object]] = []
+
+    def send_task_message(producer, name, message, **options):
+        sent.append((name, message.sent_event))
+
+    app.amqp.send_task_message = send_task_message
+    sweep = app.tasks[SWEEP_TASK]
+    assert isinstance(sweep, tasks.recovery.SweepTask) and sweep.send_events is False
+    sweep.apply_async()
+    app.send_task("medic.recovery.run", args=[1])
+    assert [(name, event is None) for name, event in sent] == [(SWEEP_TASK, True), ("medic.recovery.run", False)]
+    assert app.conf.task_send_sent_event is True
