@@ -41,7 +41,7 @@ class BreakerConfig(BaseModel):
     mode: Mode = Field(
         "rate", description="rate: open on the failure rate of the latest calls (failure_rate_threshold, "
                             "minimum_calls, window_calls); count: open after failure_threshold failures, whatever "
-                            "succeeded in between.")
+                            "succeeded in between. A config naming failure_threshold without mode is count.")
     failure_rate_threshold: float = Field(
         80, gt=0, le=100,
         description="rate mode: percentage of failed calls, among the latest calls on record, that opens it.")
