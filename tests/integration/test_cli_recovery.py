@@ -21,7 +21,7 @@ from config.settings import load_settings
 from tests.support.recovery import RecordingDispatcher
 from tests.support.services import medic_env, run_medic, run_medic_side_by_side
 from workers.intake.service import IntakeService
-from workers.recovery.outcomes import retryable
+from workers.recovery.outcomes import permanent, retryable
 from workers.recovery.service import RecoveryService
 from workers.storage.db import session_factory
 from workers.storage.models import Attempt, AuditEntry, Execution, Notification
@@ -30,7 +30,10 @@ pytestmark = pytest.mark.integration
 
 NETWORK = {"error_type": "requests.exceptions.ConnectionError", "message": "Connection refused", "service": "partner",
            "replay": {"kind": "celery", "task": "app.flaky", "args": [1], "queue": "app"}}
-BUG = {"error_type": "KeyError", "message": "'sku'", "service": "shop"}
+# A bug gets the `bug` plan: compensate (this undo is refused), notify, dead letter. Without a target
+# to call it would start no execution at all (group signals instead).
+BUG = {"error_type": "KeyError", "message": "'sku'", "service": "shop",
+       "compensate": {"kind": "celery", "task": "app.undo", "args": [1], "queue": "app"}}
 USER = "tester"
 # CLI processes run at once: each spends about a second importing.
 PARALLEL = 4
@@ -79,8 +82,9 @@ class World:
         return attempt.id
 
     def dead_letter(self) -> int:
-        """A KeyError gets the `bug` plan: notify, then dead letter."""
+        """A KeyError gets the `bug` plan: its compensation fails, it notifies, it is a dead letter."""
         execution_id = self.report(BUG)
+        self.service.record(self.run(execution_id), permanent("undo refused"))
         self.run(execution_id)
         return execution_id
 
@@ -162,7 +166,8 @@ def test_dead_letters_list_show_replay_and_purge(world):
     assert sorted(e["id"] for e in ok(listed)) == [first, second, third]
     assert {(e["plan"], e["state"]) for e in ok(listed)} == {("bug", "dead")}
     detail = ok(shown)
-    assert [(a["step_kind"], a["state"]) for a in detail["attempts"]] == [("notify", "succeeded")]
+    assert [(a["step_kind"], a["state"]) for a in detail["attempts"]] == [("compensate", "failed"),
+                                                                           ("notify", "succeeded")]
     assert detail["audit"][-1]["to_state"] == "dead" and detail["error"] == "KeyError: 'sku'"
     assert not_dead.returncode == 4 and "not a dead letter" in not_dead.stderr
     assert no_selection.returncode == 2 and "--older-than" in no_selection.stderr

@@ -16,7 +16,7 @@ from tests.support.recovery import RecordingDispatcher
 from workers.intake.service import IntakeService
 from workers.notify import queue
 from workers.recovery import operator, store
-from workers.recovery.outcomes import retryable, success
+from workers.recovery.outcomes import permanent, retryable, success
 from workers.recovery.service import RecoveryService
 from workers.storage.db import session_factory
 from workers.storage.models import Attempt, AuditEntry, Execution
@@ -25,6 +25,8 @@ pytestmark = pytest.mark.integration
 
 CELERY = {"kind": "celery", "task": "app.flaky", "args": [1], "queue": "app"}
 NETWORK = {"error_type": "requests.exceptions.ConnectionError", "message": "Connection refused", "service": "partner"}
+BUG = {"error_type": "KeyError", "message": "'sku'", "service": "shop"}
+NOOP = {"kind": "action", "name": "noop"}
 # What the events here may name (MEDIC_REPLAY_TARGETS__*).
 REPLAY_TARGETS = {"celery_tasks": ["app.*"], "celery_queues": ["app"], "actions": ["noop"]}
 
@@ -189,9 +191,11 @@ def test_operator_actions_are_audited(world):
 
 def test_dead_letters_can_be_replayed_and_purged(world):
     service, intake, recorder, clock, sessions = world
-    intake.report({"error_type": "KeyError", "message": "'sku'", "service": "shop"}, delivery_id="bug")
-    [notify] = attempts(sessions)
-    service.run(notify.id)
+    intake.report({**BUG, "compensate": CELERY}, delivery_id="bug")  # without a target it starts nothing
+    [compensate] = attempts(sessions)
+    service.run(compensate.id)
+    service.record(compensate.id, permanent("undo refused"))
+    service.run(attempts(sessions)[-1].id)  # notify, then the dead letter
     assert execution(sessions).state == "dead"
     new_id = operator.replay_dead(service, 1, actor=operator.operator("bob"))
     assert execution(sessions, new_id).replay_of == 1
@@ -207,11 +211,11 @@ def test_a_refused_notification_stays_queued_and_is_retried_until_delivered(data
     http_server.script("/hook", 503, 503, 200)
     settings = load_settings(database_url=database_url, broker_url="memory://", breaker_store="database",
                              channels={"ops": {"type": "webhook", "url": http_server.url("/hook")}},
+                             replay_targets=REPLAY_TARGETS,
                              plans_files=[_plans(tmp_path, "{kind: notify, channel: ops, level: error}")])
     clock, recorder = ManualClock(), RecordingDispatcher()
     service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
-    IntakeService(settings, recovery=service, clock=clock).report(
-        {"error_type": "KeyError", "message": "'sku'", "service": "shop"}, delivery_id="n1")
+    IntakeService(settings, recovery=service, clock=clock).report({**BUG, "compensate": NOOP}, delivery_id="n1")
     service.run(attempts(session_factory(database_url))[0].id)
     [notification_id] = recorder.deliveries
     assert service.deliver(notification_id) == "refused"
@@ -231,14 +235,14 @@ def test_a_refused_notification_stays_queued_and_is_retried_until_delivered(data
 
 def test_the_same_alert_within_the_cooldown_is_suppressed(database_url, tmp_path):
     settings = load_settings(database_url=database_url, broker_url="memory://", breaker_store="database",
-                             notification_cooldown_s=600,
+                             notification_cooldown_s=600, replay_targets=REPLAY_TARGETS,
                              plans_files=[_plans(tmp_path, "{kind: escalate, channel: log, level: critical}")])
     clock, recorder = ManualClock(), RecordingDispatcher()
     service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
     intake = IntakeService(settings, recovery=service, clock=clock)
     for n, wait_s in enumerate((0, 60, 700)):
         clock.advance(wait_s)
-        intake.report({"error_type": "KeyError", "message": "'sku'", "service": "shop"}, delivery_id=f"c{n}")
+        intake.report({**BUG, "compensate": NOOP}, delivery_id=f"c{n}")
         service.run([a for a in attempts(session_factory(database_url)) if a.state == "scheduled"][0].id)
     with session_factory(database_url)() as session:
         states = [row.state for row in reversed(queue.list_notifications(session))]
@@ -248,8 +252,9 @@ def test_the_same_alert_within_the_cooldown_is_suppressed(database_url, tmp_path
 
 def _plans(tmp_path, step: str):
     path = tmp_path / "notify-plans.yaml"
-    path.write_text(f"plans:\n  - name: bug\n    match: {{category: internal}}\n    steps: [{step}, "
-                    f"{{kind: dead_letter}}]\n")
+    # The compensation (a no-op action) is what the plan has to do: without it no execution would start.
+    path.write_text(f"plans:\n  - name: bug\n    match: {{category: internal}}\n    steps: [{{kind: compensate}}, "
+                    f"{step}, {{kind: dead_letter}}]\n")
     return path
 
 
@@ -261,3 +266,29 @@ def test_a_plugin_action_target_is_run_through_its_entry_point(world):
     service.run(attempts(sessions)[0].id)
     assert execution(sessions).state == "succeeded"
     assert attempts(sessions)[0].detail["action"] == "noop"
+
+
+def test_events_without_a_target_start_nothing_and_signal_their_group_once(world):
+    """A storm of one bug: no execution, no dead letter; the group's `new` signal goes out once."""
+    service, intake, recorder, clock, sessions = world
+    for n in range(40):
+        clock.advance(1)
+        intake.report(BUG, delivery_id=f"storm-{n}")
+    with sessions() as session:
+        assert session.scalars(select(Execution)).all() == []
+        notifications = queue.list_notifications(session)
+    assert [(n.kind, n.state) for n in notifications] == [("group_new", "pending")]
+    assert len(recorder.deliveries) == 1 and recorder.runs == []
+
+
+def test_a_batch_mixes_executions_and_group_signals(world):
+    """In one transaction: the event with a target gets its execution, the two without it one signal."""
+    from workers.intake.store import Arrival
+    service, intake, recorder, clock, sessions = world
+    outcomes = intake.store([Arrival("with-target", intake.decide({**NETWORK, "replay": CELERY})),
+                             Arrival("bug-1", intake.decide(BUG)), Arrival("bug-2", intake.decide(BUG))])
+    assert {k: o.status for k, o in outcomes.items()} == dict.fromkeys(("with-target", "bug-1", "bug-2"), "stored")
+    with sessions() as session:
+        [started] = session.scalars(select(Execution)).all()
+        assert started.occurrence_id == outcomes["with-target"].occurrence_id
+        assert len(queue.list_notifications(session)) == 1

@@ -1,7 +1,9 @@
 """The intake service: reported payloads in, stored as occurrences or rejections, a batch at a time.
 
-Wires the pure intake decision (triage) to storage, one transaction per batch, with the start of
-recovery for the new occurrences in that same transaction. Database trouble surfaces as
+Wires the pure intake decision (triage) to storage, one transaction per batch. In that same
+transaction, a new occurrence whose plan has work for it (a target to call) starts its recovery
+execution; the others count towards their group's signals (new, regressed, spike), which notify
+per the plan instead. Database trouble surfaces as
 StorageUnavailable, so callers (the batch consumer, `medic report --direct`) try again instead of
 dropping events. An event that the database refuses for itself (not for an outage) is kept as a
 rejection on its own; the rest of its batch is stored.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -26,6 +28,8 @@ from workers.clock import utcnow
 from workers.intake import store
 from workers.intake.store import Arrival, BatchWrite
 from workers.intake.triage import Accepted, Limits, Rejected, reject, triage
+from workers.notify.group_signals import GroupSeen, deliver_signals, signal_groups
+from workers.recovery.plans import has_work
 from workers.recovery.service import Dispatch, RecoveryService
 from workers.storage.db import guarded_session, session_factory
 
@@ -42,6 +46,13 @@ class Outcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass
+class _AfterCommit:
+    """What a batch's transaction decided to send once it commits."""
+    dispatches: list[Dispatch] = field(default_factory=list)
+    notifications: list[int] = field(default_factory=list)
 
 
 class IntakeService:
@@ -103,28 +114,41 @@ class IntakeService:
         with guarded_session(self.sessions) as session:
             try:
                 write = store.store_batch(session, arrivals, received_at=received_at)
-                dispatches = self._start_recoveries(session, write)
+                after = self._start_recoveries(session, write)
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
         if self.recovery:
-            for dispatch in dispatches:
+            for dispatch in after.dispatches:
                 self.recovery.after_commit(dispatch)
+            deliver_signals(self.recovery.dispatcher, after.notifications)
         return _outcomes(arrivals, write)
 
-    def _start_recoveries(self, session: Session, write: BatchWrite) -> list[Dispatch]:
+    def _start_recoveries(self, session: Session, write: BatchWrite) -> _AfterCommit:
+        """An execution for each new occurrence its plan has work for; group signals for the others."""
+        after = _AfterCommit()
         recovery = self.recovery
         if recovery is None:
-            return []
-        dispatches = []
+            return after
+        changes = {change.group_id: change for change in write.groups}
+        seen: list[GroupSeen] = []
         for new in write.stored:
-            c = new.accepted.classification
-            started = recovery.start(session, group_id=new.group_id, occurrence_id=new.occurrence_id,
-                                     event=new.accepted.event, category=c.category, severity=c.severity)
-            if started.dispatch is not None:
-                dispatches.append(started.dispatch)
-        return dispatches
+            c, event = new.accepted.classification, new.accepted.event
+            plan = recovery.plans.select(event, c.category, c.severity)
+            if has_work(plan, event):
+                started = recovery.start(session, group_id=new.group_id, occurrence_id=new.occurrence_id,
+                                         event=event, category=c.category, severity=c.severity, plan=plan)
+                if started.dispatch is not None:
+                    after.dispatches.append(started.dispatch)
+                continue
+            change = changes[new.group_id]
+            seen.append(GroupSeen(group_id=new.group_id, new=change.new, regressed=change.regressed, occurrences=1,
+                                  last_at=new.accepted.occurred_at, event=event, category=c.category,
+                                  severity=c.severity, plan=plan))
+        if seen:
+            after.notifications = signal_groups(session, seen, now=self.clock(), settings=self.settings)
+        return after
 
     def _store_refused(self, arrival: Arrival, exc: Exception) -> dict[str, Outcome]:
         """Keep an event the database would not take (not an outage) as a rejection, naming why."""
