@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     recovery_sweep_interval_s: float = Field(
         2, gt=0, le=300,
         description="How often beat runs the recovery sweeper (due attempts, deadlines, notifications).")
+    recovery_sweep_log_idle: bool = Field(
+        False,
+        description="Log every recovery sweeper pass at INFO, idle ones too (Celery's received/succeeded "
+                    "lines, beat's sending line); off: a pass that finds nothing logs only at DEBUG.")
     recovery_redispatch_after_s: float = Field(
         30, gt=0,
         description="A due attempt still unclaimed this long after its "

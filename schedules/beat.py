@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -17,13 +16,8 @@ SWEEP_TASK = "medic.recovery.sweep"
 
 
 def log_idle_sweeps() -> bool:
-    """MEDIC_RECOVERY_SWEEP_LOG_IDLE: log every sweeper pass at INFO, idle ones too, as Celery does.
-
-    Read from the environment (default: on) until config.settings has the field; then settings decide."""
-    value = getattr(get_settings(), "recovery_sweep_log_idle", None)
-    if value is None:
-        value = os.environ.get("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "true").strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
+    """MEDIC_RECOVERY_SWEEP_LOG_IDLE: log every sweeper pass at INFO, idle ones too, as Celery does."""
+    return get_settings().recovery_sweep_log_idle
 
 
 class QuietSweepSends(logging.Filter):

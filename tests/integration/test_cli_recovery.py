@@ -203,8 +203,8 @@ def test_dead_letters_list_show_replay_and_purge(world):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # embedded mode: breakers in the database
 def test_breakers_on_the_database(world):
-    world.clock.offset = -timedelta(seconds=100)  # it opened 100 s ago: past its 30 s recovery timeout
-    for _ in range(5):
+    world.clock.offset = -timedelta(seconds=100)  # it opened 100 s ago: past its 10 s recovery timeout
+    for _ in range(20):  # the default rate breaker opens once 20 calls are on record, 80 % of them failed
         world.service.breakers.record_failure("partner", probe=False)
     world.clock.offset = timedelta()
 
@@ -218,7 +218,7 @@ def test_breakers_on_the_database(world):
         ("closed", "forced_open", f"operator:{USER}")]
     partner = breakers["partner"]
     assert (partner["state"], partner["stored_state"]) == ("half_open", "open")
-    assert partner["config"]["failure_threshold"] == 5 and partner["half_open_at"]
+    assert partner["config"]["mode"] == "rate" and partner["half_open_at"]
     assert partner["transitions"][0]["actor"] == "breaker"
     assert "half_open (probe due)" in ok(table) and "forced_open" in table.stdout
 

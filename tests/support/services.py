@@ -108,7 +108,10 @@ def count_rows(database_url: str, table: str) -> int:
 
 
 def medic_env(**settings: str) -> dict[str, str]:
-    """The test process's environment minus MEDIC_*, plus the given settings (MEDIC_ prefixed)."""
+    """The test process's environment minus MEDIC_*, plus the given settings (MEDIC_ prefixed).
+
+    Idle sweeper passes are logged unless a test says otherwise: tests count them as barriers."""
+    settings = {"recovery_sweep_log_idle": True, **settings}
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
     env.update({f"MEDIC_{k.upper()}": str(v) for k, v in settings.items()})
     env["PYTHONPATH"] = str(REPO)

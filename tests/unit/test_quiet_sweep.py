@@ -17,9 +17,15 @@ def task_record(logger: str, name: str, task_id: str, verb: str = "received") ->
     return record
 
 
+def log_idle(monkeypatch, on: bool) -> None:
+    """MEDIC_RECOVERY_SWEEP_LOG_IDLE as the filters read it (the process's settings)."""
+    monkeypatch.setattr("schedules.beat.log_idle_sweeps", lambda: on)
+    monkeypatch.setattr("tasks.recovery.log_idle_sweeps", lambda: on)
+
+
 @pytest.fixture
 def quiet(monkeypatch):
-    monkeypatch.setenv("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "false")
+    log_idle(monkeypatch, False)
     return IdleSweepLines()
 
 
@@ -70,7 +76,7 @@ def test_a_line_without_task_data_is_untouched(quiet):
 
 
 def test_log_idle_keeps_every_sweep_line(monkeypatch, root_level):
-    monkeypatch.setenv("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "true")
+    log_idle(monkeypatch, True)
     loud = IdleSweepLines()
     root_level(logging.INFO)
     loud.idle("idle-2")
@@ -86,7 +92,7 @@ def test_the_filters_are_installed_on_celerys_loggers():
 
 
 def test_beats_sending_line_for_the_sweep_is_debug_others_untouched(monkeypatch, root_level):
-    monkeypatch.setenv("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "false")
+    log_idle(monkeypatch, False)
     root_level(logging.INFO)
     quiet = QuietSweepSends()
     sweep = logging.LogRecord("celery.beat", logging.INFO, __file__, 1, "Scheduler: Sending due task %s (%s)",
@@ -98,7 +104,7 @@ def test_beats_sending_line_for_the_sweep_is_debug_others_untouched(monkeypatch,
 
 
 def test_beats_sending_line_is_kept_when_idle_passes_are_logged(monkeypatch, root_level):
-    monkeypatch.setenv("MEDIC_RECOVERY_SWEEP_LOG_IDLE", "true")
+    log_idle(monkeypatch, True)
     root_level(logging.INFO)
     sweep = logging.LogRecord("celery.beat", logging.INFO, __file__, 1, "Scheduler: Sending due task %s (%s)",
                               ("recovery-sweep", SWEEP_TASK), None)

@@ -54,9 +54,8 @@ def breakers_list(transitions, as_json) -> None:
     if as_json:
         emit_json(rows)
         return
-    emit_table(([r["service"], _state_text(r), f"{r['failures']}/{r['config']['failure_threshold']} in "
-                 f"{r['config']['window_s']:g}s", r["opened_at"], _half_opens(r, now), _config_text(r["config"]),
-                 _last(r, now)] for r in rows),
+    emit_table(([r["service"], _state_text(r), f"{r['failures']} in {r['config']['window_s']:g}s", r["opened_at"],
+                 _half_opens(r, now), _config_text(r["config"]), _last(r, now)] for r in rows),
                ["service", "state", "failures", "opened", "half-opens", "settings", "last transition"],
                empty="no circuit breakers yet: one appears when a service's first replay runs")
     history = [(r["service"], t) for r in rows for t in r["transitions"]]
@@ -80,7 +79,7 @@ def _breaker(service: str, raw: BreakerState, config: BreakerConfig, now: dateti
     effective = policy.current(raw, config, now.timestamp())
     half_open_at = policy.retry_at_s(raw, config)
     return {"service": service, "state": effective.state, "stored_state": raw.state,
-            "failures": len(effective.failures),
+            "failures": policy.failures_on_record(effective),
             "opened_at": _epoch(raw.opened_at), "half_open_at": _epoch(half_open_at),
             "half_open_calls": effective.half_open_calls, "probe_successes": effective.successes,
             "config": config.model_dump(), "transitions": recent}
@@ -101,9 +100,7 @@ def _half_opens(row: dict[str, Any], now: datetime) -> str | None:
 
 
 def _config_text(config: dict[str, Any]) -> str:
-    return (f"opens at {config['failure_threshold']} in {config['window_s']:g}s, "
-            f"recovery {config['recovery_timeout_s']:g}s, {config['half_open_max_calls']} probe, "
-            f"closes after {config['success_threshold']}")
+    return policy.describe(BreakerConfig(**config))
 
 
 def _last(row: dict[str, Any], now: datetime) -> str | None:
@@ -121,7 +118,7 @@ def _operate(service: str, action: str) -> None:
     getattr(breakers_, action)(service, actor=actor)
     after, _ = breakers_.store.load(service)
     if action == "reset":
-        count = len(before.failures)
+        count = policy.failures_on_record(before)
         failures = f" with {count} failure{'s' if count != 1 else ''} in its window" if count else ""
         click.echo(f"circuit breaker of {service} reset by {actor}: it was {before.state}{failures}; "
                    f"the next call finds a fresh closed breaker")
