@@ -87,3 +87,16 @@ def test_explain_prints_the_plan_why_and_each_wait(tmp_path):
                                      input=json.dumps(EVENT)).output)
     assert as_json["steps"] == again["steps"]  # the same seed draws the same delays
     assert as_json["plan"]["name"] == "partner-orders" and as_json["outranked"] == ["transient", "default"]
+
+
+def test_explain_says_an_event_without_a_target_starts_no_execution_and_how_its_group_signals():
+    event = {"error_type": "KeyError", "message": "'sku'", "service": "shop"}
+    runner = CliRunner()
+    out = runner.invoke(plans, ["explain", "-"], input=json.dumps(event)).output
+    assert "recovery  none: nothing to call for this event, so no execution starts" in out
+    assert "new: notify log error" in out
+    as_json = json.loads(runner.invoke(plans, ["explain", "-", "--json"], input=json.dumps(event)).output)
+    assert as_json["execution"] is False and as_json["group_signals"]["new"]["level"] == "error"
+    with_target = {**event, "compensate": {"kind": "http", "url": "http://shop.test/undo"}}
+    assert json.loads(runner.invoke(plans, ["explain", "-", "--json"], input=json.dumps(with_target)).output)[
+        "execution"] is True

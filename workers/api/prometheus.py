@@ -135,7 +135,8 @@ def database_families(session: Session, settings: Settings, now: datetime) -> li
         success.add_metric([], rate)
     stuck = single("medic_stuck_executions", "Executions stuck by the rules of MEDIC_STUCK__*.",
                    count_stuck(session, settings.stuck, now))
-    dead = single("medic_dead_letters", "Executions in state dead, until replayed or purged.",
+    dead = single("medic_dead_letters",
+                  "Tried recoveries (a call-step attempt) that ended dead, until replayed or purged.",
                   queries.dead_letters(session))
     last_runs = GaugeMetricFamily("medic_maintenance_last_success_timestamp_seconds",
                                   "When each maintenance job last finished successfully (Unix time).", labels=["job"])

@@ -17,7 +17,15 @@ from workers.clock import utcnow
 from workers.intake.triage import Limits, Rejected, triage
 from workers.recovery import engine
 from workers.recovery.actions import ActionRegistry
-from workers.recovery.plans import CALL_STEPS, LoadedPlan, Match, RetryStep, builtin_plan_paths, load_plans
+from workers.recovery.plans import (
+    CALL_STEPS,
+    LoadedPlan,
+    Match,
+    RetryStep,
+    builtin_plan_paths,
+    has_work,
+    load_plans,
+)
 from workers.recovery.service import load_plan_set
 
 plans_option = click.option("--plans", "extra", multiple=True,
@@ -124,11 +132,17 @@ def plans_explain(event_file, seed, extra, as_json) -> None:
               "plan": {"name": chosen.name, "description": chosen.description, "priority": chosen.priority,
                        "match": chosen.match.model_dump(mode="json", exclude_none=True), "origin": str(loaded.origin),
                        "on_exhausted": chosen.on_exhausted},
-              "outranked": [p.spec.name for p in outranked], "seed": seed, "steps": steps}
+              "outranked": [p.spec.name for p in outranked], "seed": seed, "steps": steps,
+              "execution": has_work(chosen, event), "group_signals": _signals(chosen)}
     if as_json:
         emit_json(result)
     else:
         _print_explanation(result, loaded)
+
+
+def _signals(plan: Any) -> dict[str, dict[str, str]]:
+    """The group signals the plan sends for events it has no work for, by kind."""
+    return {kind: plan.group_signals.of(kind).model_dump(mode="json") for kind in plan.group_signals.kinds}
 
 
 def _read_event(stream: TextIO) -> Any:
@@ -174,6 +188,11 @@ def _print_explanation(result: dict[str, Any], loaded: LoadedPlan) -> None:
                               else "no more specific plan matches; this one matches anything"))
     if result["outranked"]:
         click.echo(f"outranks  {', '.join(result['outranked'])} (also matching, tried after it)")
+    if not result["execution"]:
+        signals = ", ".join(f"{kind}: {step['kind']} {step['channel']} {step['level']}"
+                            for kind, step in result["group_signals"].items())
+        click.echo("recovery  none: nothing to call for this event, so no execution starts; its group signals "
+                   + (signals or "nothing (the plan's signals: section is empty)"))
     click.echo(f"delays    drawn with --seed {result['seed']}; every attempt is assumed to fail")
     for row in result["steps"]:
         click.echo()
