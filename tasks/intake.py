@@ -94,6 +94,9 @@ def run_batch(items: list[dict[str, Any]]) -> dict[str, Any]:
         outcomes = service.store(arrivals)
     except (StorageUnavailable, SoftTimeLimitExceeded) as exc:
         return {"retry": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # a bug in storing: the events are kept for another try, never dropped
+        log.exception("could not store a batch; it will run again", extra={"events": len(arrivals)})
+        return {"retry": f"{type(exc).__name__}: {exc}"[:500]}
     _log_batch(outcomes, later)
     return {"later": later}
 

@@ -139,3 +139,18 @@ def test_listing_filters_and_stats(database_url, classifier):
     assert summary["groups"] == 2 and summary["occurrences"] == 2
     assert summary["by_category"]["timeout"]["occurrences"] == 1
     assert summary["occurrences_last_3600s"] == 2
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite stores a NUL character
+def test_an_event_the_database_refuses_is_kept_as_rejected_and_its_batch_is_stored(database_url):
+    from config.settings import load_settings
+    from workers.intake.service import IntakeService
+
+    intake = IntakeService(load_settings(database_url=database_url, broker_url="memory://"))
+    outcomes = intake.store([Arrival("nul", intake.decide({"error_type": "E", "message": "a \x00 b", "service": "s"})),
+                             Arrival("fine", intake.decide({"error_type": "E", "message": "fine", "service": "s"}))])
+    assert outcomes["fine"].status == "stored"
+    assert outcomes["nul"].status == "rejected" and "NUL" in outcomes["nul"].reason
+    with session_factory(database_url)() as session:
+        [kept] = queries.list_rejected(session)
+    assert kept.delivery_id == "nul" and "\\u0000" in kept.payload

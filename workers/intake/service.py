@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.errors import StorageUnavailable
 from config.settings import Settings
 from workers.classification import Classifier
 from workers.clock import utcnow
@@ -92,14 +91,13 @@ class IntakeService:
         """Store decided events, all in one transaction; each delivery id's outcome.
 
         Raises StorageUnavailable when the database is unreachable: nothing is stored then, and the
-        whole batch is to be tried again. An event the database refuses is kept as a rejection."""
+        whole batch is to be tried again. An event whose data the database refuses (an integrity or
+        data error) is kept as a rejection; any other error is raised (the batch runs again)."""
         if not arrivals:
             return {}
         try:
             return self._store_together(arrivals)
-        except StorageUnavailable:
-            raise
-        except sa_exc.SQLAlchemyError as exc:
+        except (sa_exc.IntegrityError, sa_exc.DataError) as exc:  # the data, not medic's SQL or an outage
             if len(arrivals) == 1:
                 return self._store_refused(arrivals[0], exc)
             log.warning("a batch was refused by the database; storing its events one by one",

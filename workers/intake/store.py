@@ -27,8 +27,8 @@ _GROUPS = ErrorGroup.__table__
 _OCCURRENCES = Occurrence.__table__
 _REJECTED = RejectedEvent.__table__
 _TRIAGE_COLUMNS = ("category", "severity", "retryable", "confidence", "rule_id")
-# Statuses a new occurrence moves back to open (a regression); any other status is kept.
-REOPENED_STATUSES = frozenset({"resolved"})
+# The status a new occurrence moves back to open (a regression); any other status is kept.
+REOPENED_STATUS = "resolved"
 
 
 @dataclass(frozen=True)
@@ -130,17 +130,8 @@ def _upsert_groups(connection: Connection, fresh: list[Arrival]) -> dict[str, Gr
     before = dict(connection.execute(
         select(_GROUPS.c.fingerprint, _GROUPS.c.status).where(_GROUPS.c.fingerprint.in_(fingerprints))).tuples().all())
     rows = [_group_row(by_fingerprint[fp]) for fp in fingerprints]
-    statement = _insert(connection, _GROUPS).values(rows)
-    excluded, table = statement.excluded, _GROUPS.c
-    statement = statement.on_conflict_do_update(index_elements=["fingerprint"], set_={
-        "occurrence_count": table.occurrence_count + excluded.occurrence_count,
-        "first_seen": case((excluded.first_seen < table.first_seen, excluded.first_seen), else_=table.first_seen),
-        "last_seen": case((excluded.last_seen > table.last_seen, excluded.last_seen), else_=table.last_seen),
-        "status": case((table.status.in_(sorted(REOPENED_STATUSES)), "open"), else_=table.status),
-        **{column: excluded[column] for column in _TRIAGE_COLUMNS},  # the latest classification wins
-    }).returning(table.id, table.fingerprint)
-    ids = dict((fp, group_id) for group_id, fp in connection.execute(statement).tuples())
-    return {fp: GroupChange(group_id=ids[fp], new=fp not in before, regressed=before.get(fp) in REOPENED_STATUSES,
+    ids = dict((fp, group_id) for group_id, fp in connection.execute(_statement(connection, "upsert_groups"), rows))
+    return {fp: GroupChange(group_id=ids[fp], new=fp not in before, regressed=before.get(fp) == REOPENED_STATUS,
                             occurrences=len(by_fingerprint[fp]),
                             newest=max(by_fingerprint[fp], key=lambda a: a.occurred_at))
             for fp in fingerprints}
@@ -171,9 +162,8 @@ def _insert_occurrences(connection: Connection, fresh: list[Arrival], group_ids:
                      "idempotency_key": accepted.idempotency_key, "received_at": received_at,
                      "occurred_at": accepted.occurred_at, "source": event.get("source"), "message": event["message"],
                      "event": event, **_triage(accepted)})
-    statement = (_insert(connection, _OCCURRENCES).values(rows).on_conflict_do_nothing()
-                 .returning(_OCCURRENCES.c.id, _OCCURRENCES.c.delivery_id))
-    return {delivery_id: occurrence_id for occurrence_id, delivery_id in connection.execute(statement).tuples()}
+    inserted = connection.execute(_statement(connection, "insert_occurrences"), rows)
+    return {delivery_id: occurrence_id for occurrence_id, delivery_id in inserted}
 
 
 def _uncount(connection: Connection, raced: Iterable[Arrival], groups: dict[str, GroupChange]) -> None:
@@ -195,11 +185,38 @@ def _insert_rejected(connection: Connection, rejected: list[Arrival], received_a
         assert isinstance(decision, Rejected)
         rows.append({"delivery_id": arrival.delivery_id, "received_at": received_at, "reason": decision.reason,
                      "payload": decision.payload, "payload_bytes": decision.payload_bytes})
-    connection.execute(_insert(connection, _REJECTED).values(rows).on_conflict_do_nothing())
+    connection.execute(_statement(connection, "insert_rejected"), rows)
 
 
-def _insert(connection: Connection, table: Any) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL, and SQLite from 3.35)."""
-    dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement: Insert = dialect.insert(table)
-    return statement
+def _statement(connection: Connection, name: str) -> Any:
+    """One of the batch's statements for the connection's dialect, built once per process.
+
+    Run with a list of rows (executemany): SQLAlchemy compiles it once and sends the rows as
+    multi-row VALUES ("insertmanyvalues"), where a statement with the batch's rows in it would be
+    compiled anew for every batch."""
+    key = (connection.dialect.name, name)
+    if key not in _STATEMENTS:
+        dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+        _STATEMENTS[key] = _BUILDERS[name](dialect)
+    return _STATEMENTS[key]
+
+
+def _upsert_groups_statement(dialect: Any) -> Insert:
+    statement = dialect.insert(_GROUPS)
+    excluded, table = statement.excluded, _GROUPS.c
+    return statement.on_conflict_do_update(index_elements=["fingerprint"], set_={
+        "occurrence_count": table.occurrence_count + excluded.occurrence_count,
+        "first_seen": case((excluded.first_seen < table.first_seen, excluded.first_seen), else_=table.first_seen),
+        "last_seen": case((excluded.last_seen > table.last_seen, excluded.last_seen), else_=table.last_seen),
+        "status": case((table.status == REOPENED_STATUS, "open"), else_=table.status),
+        **{column: excluded[column] for column in _TRIAGE_COLUMNS},  # the latest classification wins
+    }).returning(table.id, table.fingerprint)
+
+
+_BUILDERS = {
+    "upsert_groups": _upsert_groups_statement,
+    "insert_occurrences": lambda dialect: dialect.insert(_OCCURRENCES).on_conflict_do_nothing().returning(
+        _OCCURRENCES.c.id, _OCCURRENCES.c.delivery_id),
+    "insert_rejected": lambda dialect: dialect.insert(_REJECTED).on_conflict_do_nothing(),
+}
+_STATEMENTS: dict[tuple[str, str], Any] = {}
