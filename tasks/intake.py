@@ -23,6 +23,7 @@ from config.errors import ConfigError, StorageUnavailable
 from config.settings import get_settings
 from tasks.recovery import recovery_service
 from workers.backoff import backoff_delay_s
+from workers.intake.batching import DB_RETRY_INITIAL_S
 from workers.intake.cut_rejections import cut_rejection
 from workers.intake.service import IntakeService
 from workers.intake.store import Arrival
@@ -31,8 +32,6 @@ from workers.storage.db import forget_inherited_engines
 
 log = logging.getLogger("medic.intake")
 
-# First wait before retrying a rejection whose storage failed; doubles up to MEDIC_DB_RETRY_MAX_DELAY_S.
-DB_RETRY_INITIAL_S = 0.5
 ACCEPTED_CONTENT = {"application/json"}
 
 
@@ -171,7 +170,10 @@ def _log_outcome(delivery_id: str, outcome: dict) -> None:
 
 
 def _log_batch(outcomes: dict[str, Any], later: list[str]) -> None:
+    """A rejection each at WARNING, every outcome at DEBUG (built only when DEBUG is on: a hot path)."""
+    each = log.isEnabledFor(logging.DEBUG)
     for delivery_id, outcome in outcomes.items():
-        _log_outcome(delivery_id, outcome.as_dict())
+        if each or outcome.status == "rejected":
+            _log_outcome(delivery_id, outcome.as_dict())
     counts = Counter(outcome.status for outcome in outcomes.values())
     log.info("batch stored", extra={"events": len(outcomes), **counts, "later": len(later)})

@@ -140,6 +140,24 @@ def test_the_state_goes_with_its_group(database_url):
         assert session.scalar(select(func.count()).select_from(GroupSignal)) == 0
 
 
+def run_in_threads(worker, count: int) -> None:
+    """worker(n) for n in range(count), all at once; any exception of theirs fails the test."""
+    errors: list[BaseException] = []
+
+    def guarded(n: int) -> None:
+        try:
+            worker(n)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=100)
+    assert not errors, errors
+
+
 @pytest.mark.timeout(120)
 def test_concurrent_workers_count_every_batch_and_signal_once(pg_database):
     """Eight workers commit 25 batches each of one group at once, every one of them claiming it new
@@ -148,31 +166,22 @@ def test_concurrent_workers_count_every_batch_and_signal_once(pg_database):
     group_id = make_group(url)
     workers, batches, per_batch = 8, 25, 50
     start = threading.Barrier(workers)
-    errors: list[BaseException] = []
     found: list[int] = []
     lock = threading.Lock()
 
     def worker(n: int) -> None:
-        try:
-            sessions = session_factory(url)
-            start.wait()
-            for index in range(batches):
-                now = T0 + timedelta(milliseconds=index * 10 + n)
-                with sessions() as session:
-                    ids = signal_groups(session, [seen(group_id, new=True, regressed=True, occurrences=per_batch)],
-                                        now=now, settings=SETTINGS)
-                    session.commit()
-                with lock:
-                    found.extend(ids)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        sessions = session_factory(url)
+        start.wait()
+        for index in range(batches):
+            now = T0 + timedelta(milliseconds=index * 10 + n)
+            with sessions() as session:
+                ids = signal_groups(session, [seen(group_id, new=True, regressed=True, occurrences=per_batch)],
+                                    now=now, settings=SETTINGS)
+                session.commit()
+            with lock:
+                found.extend(ids)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=100)
-    assert not errors, errors
+    run_in_threads(worker, workers)
     rows = notifications(url)
     assert sorted(row.kind for row in rows) == ["group_new", "group_regressed", "group_spike"]
     assert sorted(found) == sorted(row.id for row in rows)
@@ -188,26 +197,17 @@ def test_concurrent_batches_of_many_groups_do_not_deadlock(pg_database):
     """Batches naming the same groups in different orders: rows are locked in id order."""
     url = services.pg_url(pg_database)
     groups = [make_group(url, str(n)) for n in range(20)]
-    errors: list[BaseException] = []
 
     def worker(n: int) -> None:
-        try:
-            sessions = session_factory(url)
-            order = groups[n:] + groups[:n]
-            for index in range(10):
-                with sessions() as session:
-                    signal_groups(session, [seen(g, new=index == 0) for g in order],
-                                  now=T0 + timedelta(seconds=index), settings=SETTINGS)
-                    session.commit()
-        except BaseException as exc:
-            errors.append(exc)
+        sessions = session_factory(url)
+        order = groups[n:] + groups[:n]
+        for index in range(10):
+            with sessions() as session:
+                signal_groups(session, [seen(g, new=index == 0) for g in order],
+                              now=T0 + timedelta(seconds=index), settings=SETTINGS)
+                session.commit()
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=100)
-    assert not errors, errors
+    run_in_threads(worker, 6)
     rows = notifications(url)
     assert sorted(row.group_id for row in rows) == sorted(groups)  # each group new once
     with session_factory(url)() as session:

@@ -42,7 +42,8 @@ log = logging.getLogger("medic.intake")
 
 # What a pool process runs for a batch: items in, {"outcomes", "later", "retry"} out.
 RUN_BATCH = "tasks.intake:run_batch"
-# First wait before a batch the database could not take runs again; doubles up to MEDIC_DB_RETRY_MAX_DELAY_S.
+# First wait before a batch (or a rejection) the database could not take is tried again; doubles up to
+# MEDIC_DB_RETRY_MAX_DELAY_S.
 DB_RETRY_INITIAL_S = 0.5
 
 
@@ -151,11 +152,14 @@ class IntakeBatcher:
 
     def start(self, batch: list[Pending], retries: int = 0) -> None:
         """Run a batch; messages lost with a process before run alone."""
-        suspects = [p for p in batch if worker_losses.count(p.delivery_id)]
-        others = [p for p in batch if not worker_losses.count(p.delivery_id)]
-        for group in [*([p] for p in suspects), others]:
-            if group:
-                self._apply(_Job(self, group, retries))
+        others: list[Pending] = []
+        for pending in batch:
+            if worker_losses.count(pending.delivery_id):
+                self._apply(_Job(self, [pending], retries))
+            else:
+                others.append(pending)
+        if others:
+            self._apply(_Job(self, others, retries))
 
     def _apply(self, job: _Job) -> None:
         self.consumer.pool.apply_async(
