@@ -29,7 +29,7 @@ from workers.intake.store import Arrival, BatchWrite
 from workers.intake.triage import Accepted, Limits, Rejected, reject, triage
 from workers.notify.group_signals import GroupSeen, deliver_signals, signal_groups
 from workers.recovery.plans import has_work
-from workers.recovery.service import Dispatch, RecoveryService
+from workers.recovery.service import Dispatch, Perform, RecoveryService
 from workers.storage.db import guarded_session, session_factory
 
 log = logging.getLogger("medic.intake")
@@ -50,7 +50,7 @@ class Outcome:
 @dataclass
 class _AfterCommit:
     """What a batch's transaction decided to send once it commits."""
-    dispatches: list[Dispatch] = field(default_factory=list)
+    dispatches: list[Dispatch | Perform] = field(default_factory=list)
     notifications: list[int] = field(default_factory=list)
 
 

@@ -29,7 +29,7 @@ from workers.recovery.plans import (
 )
 
 __all__ = ["Finish", "Next", "Schedule", "Skip", "after_breaker_open", "after_outcome", "enter_step", "explain",
-           "first_attempt_delay_s", "has_work", "policy_delay_s", "target_of"]
+           "first_attempt_delay_s", "has_work", "policy_delay_s", "sent_at_start", "target_of"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,15 @@ def policy_delay_s(step: CallStep, number: int, rng: random.Random) -> float:
         return 0.0
     return backoff_delay_s(index, initial_s=step.initial_delay_s, rate=step.backoff_rate, max_s=step.max_delay_s,
                            jitter=step.jitter, rng=rng)
+
+
+def sent_at_start(step: Any, event: dict[str, Any], delay_s: float) -> bool:
+    """Whether an attempt may be claimed by the transaction that creates it: it is due now and its
+    work is only to send the app's Celery task (nothing that waits on a call or runs a plugin)."""
+    if delay_s > 0 or not isinstance(step, CALL_STEPS) or isinstance(step, ActionStep):
+        return False
+    target = target_of(step, event)
+    return target is not None and target.get("kind") == "celery"
 
 
 def _with_retry_after(step: CallStep, delay_s: float, retry_after_s: float | None) -> float:

@@ -24,7 +24,7 @@ from workers.recovery.actions import ActionContext, ActionRegistry
 from workers.recovery.http_replay import replay_http
 from workers.recovery.outcomes import AttemptResult
 from workers.recovery.plans import ActionStep, EscalateStep, NotifyStep
-from workers.storage.models import Attempt, Execution
+from workers.storage.models import Execution
 
 log = logging.getLogger("medic.recovery")
 
@@ -38,9 +38,19 @@ class Dispatcher(DeliverySender, Protocol):
                signature: str) -> None: ...
 
 
-def idempotency_key(execution: Execution) -> str:
+def idempotency_key(execution_id: int) -> str:
     """One key for every attempt of an execution: the receiver can do the operation once."""
-    return f"medic-execution-{execution.id}"
+    return f"medic-execution-{execution_id}"
+
+
+@dataclass(frozen=True)
+class Call:
+    """The attempt a step's work belongs to, as the performer needs it: read by a claim, or known
+    to the transaction that created the attempt already claimed."""
+
+    execution_id: int
+    attempt_id: int
+    attempt_number: int
 
 
 @dataclass
@@ -52,8 +62,7 @@ class Performer:
     # The key that signs a Celery replay's callbacks (read when the first replay is sent).
     callback_key: Callable[[], bytes] | None = None
 
-    def call(self, step: Any, target: dict[str, Any] | None, execution: Execution, attempt: Attempt,
-             event: dict[str, Any]) -> AttemptResult | None:
+    def call(self, step: Any, target: dict[str, Any] | None, call: Call, event: dict[str, Any]) -> AttemptResult | None:
         if isinstance(step, ActionStep):
             target = {"kind": "action", "name": step.name, "params": step.params}
         if target is None:
@@ -62,28 +71,29 @@ class Performer:
                                         allowed=self.settings.replay_targets)
         if refused is not None:  # nothing is sent: the execution goes on to its next step
             refused = mask_text(refused)
-            log.warning("replay target refused", extra={"execution_id": execution.id, "attempt_id": attempt.id,
-                                                        "error": refused})
+            log.warning("replay target refused", extra={"execution_id": call.execution_id,
+                                                        "attempt_id": call.attempt_id, "error": refused})
             return outcomes.permanent(refused, refused=True)
         kind = target.get("kind")
         if kind == "celery":
-            return self._celery(target, execution, attempt)
+            return self._celery(target, call)
         if kind == "http":
             # Credentials are added by origin inside (MEDIC_REPLAY_HTTP_HEADERS): the event's were masked at intake.
-            return replay_http(HttpTarget.model_validate(target), idempotency_key=idempotency_key(execution),
+            return replay_http(HttpTarget.model_validate(target), idempotency_key=idempotency_key(call.execution_id),
                                now=self.clock, settings=self.settings)
-        context = ActionContext(execution_id=execution.id, attempt_id=attempt.id, attempt_number=attempt.number,
+        context = ActionContext(execution_id=call.execution_id, attempt_id=call.attempt_id,
+                                attempt_number=call.attempt_number,
                                 event=event, params=dict(target.get("params") or {}))
         return self.actions.run(target["name"], context)
 
-    def _celery(self, target: dict[str, Any], execution: Execution, attempt: Attempt) -> AttemptResult | None:
+    def _celery(self, target: dict[str, Any], call: Call) -> AttemptResult | None:
         if self.callback_key is None:
             raise RuntimeError("no callback key: Celery replays need one to sign their callbacks")
-        task_id = f"medic-{execution.id}-{attempt.id}"
+        task_id = f"medic-{call.execution_id}-{call.attempt_id}"
         try:  # the key is read from the database once, when the first replay is sent
-            signature = callback_signing.sign(self.callback_key(), attempt.id, task_id)
-            self.dispatcher.replay(target, task_id=task_id, attempt_id=attempt.id,
-                                   idempotency_key=idempotency_key(execution), signature=signature)
+            signature = callback_signing.sign(self.callback_key(), call.attempt_id, task_id)
+            self.dispatcher.replay(target, task_id=task_id, attempt_id=call.attempt_id,
+                                   idempotency_key=idempotency_key(call.execution_id), signature=signature)
         except Exception as exc:  # the broker refused the message (or no key was read): the replay did not start
             return outcomes.retryable(f"could not send task {target.get('task')}: {type(exc).__name__}: {exc}")
         return None

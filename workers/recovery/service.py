@@ -34,7 +34,7 @@ from workers.recovery import callback_signing, engine, start_sql, store, target_
 from workers.recovery.actions import ActionRegistry
 from workers.recovery.callback_key import callback_key as load_callback_key
 from workers.recovery.outcomes import AttemptResult
-from workers.recovery.perform import Dispatcher, Performer, notify
+from workers.recovery.perform import Call, Dispatcher, Performer, notify
 from workers.recovery.plans import (
     CALL_STEPS,
     EscalateStep,
@@ -100,7 +100,7 @@ class Cause:
 @dataclass(frozen=True)
 class Started:
     execution_id: int
-    dispatch: Dispatch | None
+    dispatch: Dispatch | Perform | None
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,17 @@ class Dispatch:
     attempt_id: int
     countdown_s: float | None
     queue: str | None = None
+
+
+@dataclass(frozen=True)
+class Perform:
+    """An attempt to perform now, claimed already: by a medic.recovery.run message's claim, or by
+    the transaction that created it (a Celery replay due at once, sent right after the commit)."""
+
+    call: Call
+    service: str
+    step: Any
+    event: dict[str, Any]
 
 
 class RecoveryService:
@@ -184,58 +195,93 @@ class RecoveryService:
         """Create the execution of a stored occurrence, in the caller's transaction.
 
         On intake's path, so it is written in its final shape at once: the execution with its first
-        attempt's time, the attempt, and one audit row (plus one per skipped step)."""
+        attempt's time, the attempt, and one audit row (plus one per skipped step). A Celery replay due
+        at once is written claimed (one more audit row) and returned as Perform, for `after_commit` to
+        send: no medic.recovery.run message and no claim transaction of its own."""
         now, actor = self.clock(), actor or self.actor
         plan = plan or self.plans.select(event, category, severity)
         first = engine.enter_step(plan, 0, event, rng=self.rng, hint_retry_after_s=_retry_after_hint(event))
         decision = first.decision
         why = f"plan {plan.name}" + (f", replaying execution {replay_of}" if replay_of else "")
+        claim = None
         if isinstance(decision, engine.Finish):
             shape = {"state": decision.state, "finished_at": now, "reason": decision.reason}
             why = f"{why}; {decision.reason}"
         else:
-            shape = {"step_index": decision.step_index, "next_attempt_at": now + timedelta(seconds=decision.delay_s),
-                     "reason": decision.reason}
+            claim = self._claim_at_start(plan.steps[decision.step_index], decision, event, now=now, actor=actor)
+            shape = {"state": RUNNING if claim else PENDING, "step_index": decision.step_index,
+                     "next_attempt_at": now + timedelta(seconds=decision.delay_s), "reason": decision.reason}
         fields = {"group_id": group_id, "occurrence_id": occurrence_id, "plan": plan,
                   "plan_snapshot": self._snapshot(plan), "service": event["service"], "category": category, "now": now,
                   "replay_of": replay_of, **shape}
         if start_sql.supported(session):
-            return self._start_in_one_statement(session, fields, first, plan, why, actor)
+            return self._start_in_one_statement(session, fields, first, plan, event, why, actor, claim)
         execution = store.create_execution(session, **fields)
         for skip in first.skipped:
             store.audit(session, execution, at=now, actor=actor, action="step_skipped", reason=skip.reason,
                         detail={"step": skip.step_index + 1})
-        dispatch, attempt_id, detail = None, None, None
-        if isinstance(decision, engine.Schedule):
-            dispatch = self._schedule(session, execution, decision, plan, now=now)
-            attempt_id = dispatch.attempt_id
-            detail = _created_detail(decision)
-        store.audit(session, execution, at=now, actor=actor, action="created", to_state=execution.state,
-                    reason=why, attempt_id=attempt_id, detail=detail)
-        return Started(execution.id, dispatch)
+        if not isinstance(decision, engine.Schedule):
+            store.audit(session, execution, at=now, actor=actor, action="created", to_state=execution.state,
+                        reason=why)
+            return Started(execution.id, None)
+        dispatch = self._schedule(session, execution, decision, plan, now=now, claim=claim)
+        store.audit(session, execution, at=now, actor=actor, action="created", to_state=PENDING, reason=why,
+                    attempt_id=dispatch.attempt_id, detail=_created_detail(decision))
+        if claim is None:
+            return Started(execution.id, dispatch)
+        store.audit(session, execution, at=now, actor=actor, action="claimed", from_state=PENDING, to_state=RUNNING,
+                    attempt_id=dispatch.attempt_id, reason=_claimed_reason(decision.number, decision.step_index, plan))
+        return Started(execution.id, self._perform_at_start(execution.id, dispatch.attempt_id, decision, plan, event))
 
     def _start_in_one_statement(self, session: Session, fields: dict[str, Any], first: engine.Next, plan: PlanSpec,
-                                why: str, actor: Actor) -> Started:
+                                event: dict[str, Any], why: str, actor: Actor, claim: store.Claim | None) -> Started:
         """The same rows as the ORM path above, in one round trip (PostgreSQL)."""
         now = fields["now"]
         schedule = first.decision if isinstance(first.decision, engine.Schedule) else None
         row = store.execution_row(**fields)
         attempt, countdown_s = None, None
         if schedule is not None:
-            countdown_s = self._countdown_s(schedule.delay_s)
+            countdown_s = None if claim else self._countdown_s(schedule.delay_s)
             attempt = store.attempt_row(run=row["run"], step_index=schedule.step_index,
                                         step_kind=plan.steps[schedule.step_index].kind, number=schedule.number,
                                         scheduled_for=row["next_attempt_at"],
-                                        dispatched_at=row["next_attempt_at"] if countdown_s is not None else None)
-        at = now
-        audit = [{"at": at, "actor": actor.name, "action": "step_skipped", "to_state": None, "reason": skip.reason,
-                  "detail": {"step": skip.step_index + 1}, "of_attempt": False} for skip in first.skipped]
-        audit.append({"at": at, "actor": actor.name, "action": "created", "to_state": row["state"], "reason": why,
-                      "detail": _created_detail(schedule) if schedule else None, "of_attempt": True})
+                                        dispatched_at=row["next_attempt_at"] if countdown_s is not None else None,
+                                        claim=claim)
+
+        def audit_row(action: str, from_state: str | None, to_state: str | None, reason: str | None,
+                      detail: dict[str, Any] | None = None, of_attempt: bool = True) -> dict[str, Any]:
+            return {"at": now, "actor": actor.name, "action": action, "from_state": from_state, "to_state": to_state,
+                    "reason": reason, "detail": detail, "of_attempt": of_attempt}
+
+        audit = [audit_row("step_skipped", None, None, skip.reason, {"step": skip.step_index + 1}, of_attempt=False)
+                 for skip in first.skipped]
+        audit.append(audit_row("created", None, PENDING if schedule else row["state"], why,
+                               _created_detail(schedule) if schedule else None))
+        if schedule is not None and claim is not None:
+            audit.append(audit_row("claimed", PENDING, RUNNING,
+                                   _claimed_reason(schedule.number, schedule.step_index, plan)))
         execution_id, attempt_id = start_sql.insert_start(session, row, attempt, audit)
-        if attempt_id is None:
+        if schedule is None or attempt_id is None:
             return Started(execution_id, None)
+        if claim is not None:
+            return Started(execution_id, self._perform_at_start(execution_id, attempt_id, schedule, plan, event))
         return Started(execution_id, Dispatch(attempt_id, countdown_s))
+
+    def _claim_at_start(self, step: Any, decision: engine.Schedule, event: dict[str, Any], *, now: datetime,
+                        actor: Actor) -> store.Claim | None:
+        """The claim of a first attempt that only sends a message now (engine.sent_at_start), if its
+        service's breaker is closed: otherwise it takes the usual way, where a refusal defers it."""
+        if not engine.sent_at_start(step, event, decision.delay_s):
+            return None
+        if isinstance(step, RetryStep) and self.breakers.status(event["service"]).state != "closed":
+            return None
+        return store.Claim(at=now, by=actor, deadline_at=now + self._deadline(step, event))
+
+    @staticmethod
+    def _perform_at_start(execution_id: int, attempt_id: int, decision: engine.Schedule, plan: PlanSpec,
+                          event: dict[str, Any]) -> Perform:
+        return Perform(Call(execution_id, attempt_id, decision.number), event["service"],
+                       plan.steps[decision.step_index], event)
 
     def _snapshot(self, plan: PlanSpec) -> dict[str, Any]:
         """The plan as stored with each execution; plans do not change while a process runs."""
@@ -245,20 +291,26 @@ class RecoveryService:
         return self._snapshots[key][1]
 
     def _schedule(self, session: Session, execution: Execution, decision: engine.Schedule, plan: PlanSpec, *,
-                  now: datetime) -> Dispatch:
+                  now: datetime, claim: store.Claim | None = None) -> Dispatch:
+        """The next attempt, written; its message (none when `claim` says it is claimed already)."""
         when = now + timedelta(seconds=decision.delay_s)
-        countdown_s = self._countdown_s(decision.delay_s)
+        countdown_s = None if claim else self._countdown_s(decision.delay_s)
         attempt = store.add_attempt(session, execution, step_index=decision.step_index,
                                     step_kind=plan.steps[decision.step_index].kind, number=decision.number,
-                                    scheduled_for=when, dispatched_at=when if countdown_s is not None else None)
+                                    scheduled_for=when, dispatched_at=when if countdown_s is not None else None,
+                                    claim=claim)
         return Dispatch(attempt.id, countdown_s, execution.queue)
 
     def _countdown_s(self, delay_s: float) -> float | None:
         """The wait as a broker countdown; None when it is too long for one (the sweeper sends it when due)."""
         return delay_s if delay_s <= self.settings.recovery_countdown_max_s else None
 
-    def after_commit(self, dispatch: Dispatch | None) -> None:
-        """Send what a committed transaction decided; a failure is left to the sweeper."""
+    def after_commit(self, dispatch: Dispatch | Perform | None) -> None:
+        """Send what a committed transaction decided; a failure is left to the sweeper (for an attempt
+        claimed at its start, to its deadline)."""
+        if isinstance(dispatch, Perform):
+            self._perform_after_commit(dispatch)
+            return
         if dispatch is None or dispatch.countdown_s is None:
             return
         try:
@@ -283,20 +335,37 @@ class RecoveryService:
         claimed = self._claim(attempt_id)
         if claimed is None:
             return None
-        attempt, execution, event, plan = claimed.attempt, claimed.execution, claimed.event, claimed.plan
-        step = plan.steps[attempt.step_index]
+        attempt, execution = claimed.attempt, claimed.execution
+        return self._perform(Perform(Call(execution.id, attempt.id, attempt.number), execution.service,
+                                     claimed.plan.steps[attempt.step_index], claimed.event))
+
+    def _perform(self, work: Perform) -> Dispatch | None:
+        """Do a claimed attempt's step: notify, or call its target once its service's breaker allows."""
+        step, attempt_id = work.step, work.call.attempt_id
         if isinstance(step, (NotifyStep, EscalateStep)):
-            return self._notify(attempt.id, step)
+            return self._notify(attempt_id, step)
         if isinstance(step, RetryStep):
-            permit = self.breakers.acquire(execution.service)
+            permit = self.breakers.acquire(work.service)
             if not permit.allowed:
-                return self._breaker_open(attempt.id, permit.retry_at_s)
+                return self._breaker_open(attempt_id, permit.retry_at_s)
             if permit.probe:
-                self._mark_probe(attempt.id)
-        result = self.performer.call(step, engine.target_of(step, event), execution, attempt, event)
+                self._mark_probe(attempt_id)
+        result = self.performer.call(step, engine.target_of(step, work.event), work.call, work.event)
         if result is None:  # a Celery replay: its outcome comes back through link/link_error
             return None
-        return self.record(attempt.id, result)
+        return self.record(attempt_id, result)
+
+    def _perform_after_commit(self, work: Perform) -> None:
+        """An attempt claimed at its start, performed by the process that started it. A failure here
+        (storage or breaker store unavailable) leaves it claimed: its deadline ends it, and the plan
+        goes on as after any attempt without an outcome."""
+        try:
+            self.after_commit(self._perform(work))
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:
+            log.warning("could not perform attempt claimed at its start; its deadline will end it", extra={
+                "attempt_id": work.call.attempt_id, "error": f"{type(exc).__name__}: {exc}"})
 
     def _claim(self, attempt_id: int) -> store.Loaded | None:
         now = self.clock()
@@ -313,7 +382,7 @@ class RecoveryService:
                 return None
             store.transition(session, execution, RUNNING, now=now, actor=self.actor, action="claimed",
                              attempt_id=attempt_id,
-                             reason=f"attempt {attempt.number} of step {attempt.step_index + 1} ({step.kind})")
+                             reason=_claimed_reason(attempt.number, attempt.step_index, loaded.plan))
             session.commit()
             return loaded
 
@@ -583,6 +652,10 @@ class RecoveryService:
         for notification_id, token in leased:
             request_delivery(self.dispatcher, notification_id, token)
         return len(leased)
+
+
+def _claimed_reason(number: int, step_index: int, plan: PlanSpec) -> str:
+    return f"attempt {number} of step {step_index + 1} ({plan.steps[step_index].kind})"
 
 
 def _retry_after_hint(event: dict[str, Any]) -> float | None:

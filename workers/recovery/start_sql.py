@@ -20,12 +20,18 @@ EXECUTION_COLUMNS = ("group_id", "occurrence_id", "replay_of", "plan_name", "pla
                      "run", "step_index", "next_attempt_at", "created_at", "updated_at", "finished_at", "reason",
                      "version")
 ATTEMPT_COLUMNS = ("run", "step_index", "step_kind", "number", "state", "scheduled_for", "dispatched_at",
-                   "dispatch_count")
-# The audit rows (steps skipped at the start, then "created") travel as one JSON array.
-AUDIT_RECORD = "at timestamptz, actor text, action text, to_state text, reason text, detail json, of_attempt boolean"
+                   "dispatch_count", "claimed_at", "claimed_by", "deadline_at")
+# The audit rows (steps skipped at the start, "created", then "claimed" when the attempt is claimed at once)
+# travel as one JSON array.
+AUDIT_FIELDS = (("at", "timestamptz"), ("actor", "text"), ("action", "text"), ("from_state", "text"),
+                ("to_state", "text"), ("reason", "text"), ("detail", "json"), ("of_attempt", "boolean"))
+# In the array's order, so that their ids (and `medic executions show`) keep it: they share one time.
+AUDIT_ROWS = (f"ROWS FROM (json_to_recordset(:audit) AS ({', '.join(f'{n} {t}' for n, t in AUDIT_FIELDS)})) "
+              f"WITH ORDINALITY AS r({', '.join(n for n, _ in AUDIT_FIELDS)}, ordinal)")
 _TYPES = {"plan": JSON(), "detail": JSON(), "next_attempt_at": UTCDateTime(), "created_at": UTCDateTime(),
           "updated_at": UTCDateTime(), "finished_at": UTCDateTime(), "scheduled_for": UTCDateTime(),
-          "dispatched_at": UTCDateTime(), "replay_of": Integer()}
+          "dispatched_at": UTCDateTime(), "claimed_at": UTCDateTime(), "deadline_at": UTCDateTime(),
+          "replay_of": Integer()}
 
 
 def _binds(prefix: str, columns: tuple[str, ...]) -> str:
@@ -37,9 +43,10 @@ _STATEMENT = text(
     f"RETURNING id), "
     f"a AS (INSERT INTO attempts (execution_id, {', '.join(ATTEMPT_COLUMNS)}) "
     f"SELECT e.id, {_binds('a_', ATTEMPT_COLUMNS)} FROM e WHERE :with_attempt RETURNING id), "
-    f"u AS (INSERT INTO execution_audit (execution_id, attempt_id, at, actor, action, to_state, reason, detail) "
-    f"SELECT e.id, CASE WHEN r.of_attempt THEN (SELECT id FROM a) END, r.at, r.actor, r.action, r.to_state, "
-    f"r.reason, r.detail FROM e, json_to_recordset(:audit) AS r({AUDIT_RECORD})) "
+    f"u AS (INSERT INTO execution_audit (execution_id, attempt_id, at, actor, action, from_state, to_state, reason, "
+    f"detail) "
+    f"SELECT e.id, CASE WHEN r.of_attempt THEN (SELECT id FROM a) END, r.at, r.actor, r.action, r.from_state, "
+    f"r.to_state, r.reason, r.detail FROM e, {AUDIT_ROWS} ORDER BY r.ordinal) "
     f"SELECT e.id, (SELECT id FROM a) FROM e"
 ).bindparams(
     bindparam("with_attempt", type_=Boolean()),

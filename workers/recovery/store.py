@@ -84,18 +84,31 @@ def transition(session: Session, execution: Execution, to_state: str, *, now: da
           reason=reason, attempt_id=attempt_id, detail=detail)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """An attempt written already claimed (running) by the transaction that creates it."""
+
+    at: datetime
+    by: Actor
+    deadline_at: datetime
+
+
 def attempt_row(*, run: int, step_index: int, step_kind: str, number: int, scheduled_for: datetime,
-                dispatched_at: datetime | None) -> dict[str, Any]:
-    return {"run": run, "step_index": step_index, "step_kind": step_kind, "number": number, "state": SCHEDULED,
-            "scheduled_for": scheduled_for, "dispatched_at": dispatched_at,
-            "dispatch_count": 1 if dispatched_at else 0}
+                dispatched_at: datetime | None, claim: Claim | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run": run, "step_index": step_index, "step_kind": step_kind, "number": number, "state": SCHEDULED,
+        "scheduled_for": scheduled_for, "dispatched_at": dispatched_at, "dispatch_count": 1 if dispatched_at else 0,
+        "claimed_at": None, "claimed_by": None, "deadline_at": None}
+    if claim is not None:
+        row.update(state=RUNNING, claimed_at=claim.at, claimed_by=claim.by.name, deadline_at=claim.deadline_at)
+    return row
 
 
 def add_attempt(session: Session, execution: Execution, *, step_index: int, step_kind: str, number: int,
-                scheduled_for: datetime, dispatched_at: datetime | None) -> Attempt:
+                scheduled_for: datetime, dispatched_at: datetime | None, claim: Claim | None = None) -> Attempt:
     attempt = Attempt(execution_id=execution.id, **attempt_row(
         run=execution.run, step_index=step_index, step_kind=step_kind, number=number, scheduled_for=scheduled_for,
-        dispatched_at=dispatched_at))
+        dispatched_at=dispatched_at, claim=claim))
     session.add(attempt)
     session.flush()
     return attempt

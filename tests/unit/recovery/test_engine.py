@@ -138,3 +138,17 @@ def test_explain_lists_every_attempts_wait():
     assert rows[0]["target"] == "celery task app.t on queue app"
     assert rows[1]["target"].startswith("HTTP POST") and rows[2]["channel"] == "log"
     assert "skipped" in engine.explain(STANDARD, {}, rng=RNG)[0]
+
+
+@pytest.mark.parametrize(("step", "event", "delay_s", "expected"), [
+    ({"kind": "retry"}, {"replay": CELERY}, 0.0, True),
+    ({"kind": "retry"}, {"replay": CELERY}, 0.5, False),  # not due yet: a run message, when it is
+    ({"kind": "retry"}, {"replay": HTTP}, 0.0, False),  # the call waits for the partner's answer
+    ({"kind": "fallback"}, {"fallback": CELERY}, 0.0, True),
+    ({"kind": "fallback", "target": HTTP}, {"fallback": CELERY}, 0.0, False),  # the plan's own target wins
+    ({"kind": "action", "name": "noop"}, {"replay": CELERY}, 0.0, False),
+    ({"kind": "notify"}, {"replay": CELERY}, 0.0, False),
+], ids=["celery-now", "celery-later", "http", "fallback-celery", "fallback-plan-http", "action", "notify"])
+def test_only_a_celery_send_due_now_is_claimed_by_the_transaction_that_creates_it(step, event, delay_s, expected):
+    spec = plan(step, {"kind": "dead_letter"})
+    assert engine.sent_at_start(spec.steps[0], event, delay_s) is expected

@@ -1,0 +1,146 @@
+"""A Celery replay due at once is claimed by the transaction that stores its event and sent right
+after the commit, with no medic.recovery.run message between (SQLite and PostgreSQL, a recording
+dispatcher). Everything else, and anything behind a breaker that is not closed, takes the usual way."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from config.settings import load_settings
+from tests.support.clock import ManualClock
+from tests.support.recovery import RecordingDispatcher
+from workers.intake.service import IntakeService
+from workers.recovery import operator, store
+from workers.recovery.outcomes import retryable, success
+from workers.recovery.service import RecoveryService
+from workers.storage.db import session_factory
+from workers.storage.models import Attempt, AuditEntry, Execution
+
+pytestmark = pytest.mark.integration
+
+CELERY = {"kind": "celery", "task": "app.sync", "args": [7], "queue": "app"}
+HTTP = {"kind": "http", "method": "POST", "url": "https://partner.example/sync", "timeout_s": 2.0}
+NETWORK = {"error_type": "requests.exceptions.ConnectionError", "message": "Connection refused", "service": "partner"}
+REPLAY_TARGETS = {"celery_tasks": ["app.*"], "celery_queues": ["app"]}
+TIMEOUT_S = 30
+
+
+@pytest.fixture
+def world(database_url, tmp_path):
+    plans = tmp_path / "plans.yaml"
+    plans.write_text(f"""
+plans:
+  - name: transient
+    match: {{category: network}}
+    steps:
+      - {{kind: retry, max_attempts: 2, initial_delay_s: 0, backoff_rate: 1, max_delay_s: 0, jitter: none,
+         timeout_s: {TIMEOUT_S}}}
+      - {{kind: dead_letter}}
+""")
+    settings = load_settings(database_url=database_url, broker_url="memory://", plans_files=[plans],
+                             breaker_store="database", replay_targets=REPLAY_TARGETS)
+    clock, recorder = ManualClock(), RecordingDispatcher()
+    service = RecoveryService(settings, dispatcher=recorder, clock=clock, rng=random.Random(1))
+    intake = IntakeService(settings, recovery=service, clock=clock)
+    return service, intake, recorder, clock, session_factory(database_url)
+
+
+def report(intake, replay, key="d1"):
+    outcome = intake.report({**NETWORK, "replay": replay}, delivery_id=key)
+    assert outcome.status == "stored"
+
+
+def rows(sessions, model, order=None):
+    with sessions() as session:
+        return list(session.scalars(select(model).order_by(order if order is not None else model.id)))
+
+
+def test_a_replay_due_at_once_is_claimed_with_its_event_and_sent_without_a_run_message(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake, CELERY)
+    [attempt] = rows(sessions, Attempt)
+    assert recorder.runs == []
+    assert recorder.replays == [(f"medic-{attempt.execution_id}-{attempt.id}", attempt.id)]
+    assert attempt.state == "running" and attempt.claimed_by == service.actor.name
+    assert attempt.claimed_at.replace(tzinfo=clock.now.tzinfo) == clock.now
+    assert attempt.deadline_at.replace(tzinfo=clock.now.tzinfo) == clock.now + timedelta(seconds=TIMEOUT_S)
+    assert (attempt.dispatched_at, attempt.dispatch_count) == (None, 0)
+    [execution] = rows(sessions, Execution)
+    assert execution.state == "running"
+    audit = rows(sessions, AuditEntry, AuditEntry.id)
+    assert [(a.action, a.from_state, a.to_state, a.attempt_id) for a in audit] == [
+        ("created", None, "pending", attempt.id), ("claimed", "pending", "running", attempt.id)]
+    assert audit[1].reason == "attempt 1 of step 1 (retry)"
+
+    service.after_commit(service.record(attempt.id, success()))
+    assert rows(sessions, Execution)[0].state == "succeeded"
+
+
+def test_a_second_message_for_an_attempt_claimed_at_its_start_does_nothing(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake, CELERY)
+    [attempt] = rows(sessions, Attempt)
+    service.run(attempt.id)  # a run message, e.g. the sweeper's after a crash: the claim is taken
+    assert len(recorder.replays) == 1
+
+
+@pytest.mark.parametrize("replay", [HTTP, {**CELERY, "queue": "app"}], ids=["http", "celery-behind-open-breaker"])
+def test_a_call_that_waits_or_a_breaker_not_closed_takes_the_usual_way(world, replay):
+    service, intake, recorder, clock, sessions = world
+    if replay["kind"] == "celery":
+        service.breakers.force_open("partner", actor="test")
+    report(intake, replay)
+    [attempt] = rows(sessions, Attempt)
+    assert attempt.state == "scheduled" and recorder.replays == []
+    assert recorder.runs == [(attempt.id, 0.0)]
+    assert [a.action for a in rows(sessions, AuditEntry)] == ["created"]
+
+
+def test_a_replay_the_broker_refuses_after_the_commit_counts_as_a_failed_attempt(world):
+    service, intake, recorder, clock, sessions = world
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    recorder.replay = refuse
+    report(intake, CELERY)
+    first, second = rows(sessions, Attempt)
+    assert (first.state, first.outcome) == ("failed", "retryable") and "broker down" in first.error
+    assert second.state == "scheduled" and recorder.runs == [(second.id, 0.0)]
+
+
+def test_trouble_after_the_commit_leaves_the_event_stored_and_the_attempt_to_its_deadline(world, monkeypatch):
+    service, intake, recorder, clock, sessions = world
+
+    def unavailable(service_name):
+        raise ConnectionError("breaker store down")
+
+    monkeypatch.setattr(service.breakers, "acquire", unavailable)
+    report(intake, CELERY)
+    [attempt] = rows(sessions, Attempt)
+    assert attempt.state == "running" and recorder.replays == []
+    monkeypatch.undo()
+    clock.advance(TIMEOUT_S + 1)
+    assert service.sweep()["timed_out"] == 1
+    first, second = rows(sessions, Attempt)
+    assert first.state == "timed_out" and second.state == "scheduled"
+
+
+def test_a_dead_letter_replayed_by_an_operator_is_sent_at_once_too(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake, CELERY)
+    for _ in range(2):
+        attempt = rows(sessions, Attempt)[-1]
+        service.after_commit(service.record(attempt.id, retryable("partner down")))
+        if recorder.runs:
+            service.run(recorder.runs.pop()[0])
+    [dead] = rows(sessions, Execution)
+    assert dead.state == "dead"
+    new_id = operator.replay_dead(service, dead.id, actor=store.Actor("operator:test"))
+    attempt = rows(sessions, Attempt)[-1]
+    assert attempt.execution_id == new_id and attempt.state == "running"
+    assert recorder.replays[-1] == (f"medic-{new_id}-{attempt.id}", attempt.id)
