@@ -76,8 +76,50 @@ def test_a_replay_due_at_once_is_claimed_with_its_event_and_sent_without_a_run_m
         ("created", None, "pending", attempt.id), ("claimed", "pending", "running", attempt.id)]
     assert audit[1].reason == "attempt 1 of step 1 (retry)"
 
+
     service.after_commit(service.record(attempt.id, success()))
     assert rows(sessions, Execution)[0].state == "succeeded"
+
+
+@pytest.mark.parametrize("probe", [False, True], ids=["plain", "probe"])
+def test_a_success_is_recorded_the_same_on_both_databases(world, probe, monkeypatch):
+    """PostgreSQL records it in one statement (record_sql), SQLite by the general path: same rows."""
+    service, intake, recorder, clock, sessions = world
+    told = []
+    monkeypatch.setattr(service.breakers, "record_success", lambda name, *, probe: told.append((name, probe)))
+    report(intake, CELERY)
+    [attempt] = rows(sessions, Attempt)
+    if probe:
+        with sessions() as session:
+            session.get(Attempt, attempt.id).detail = {"probe": True}
+            session.commit()
+    clock.advance(2)
+    assert service.record(attempt.id, success(task_id="t-1", result={"ok": True})) is None
+    [attempt] = rows(sessions, Attempt)
+    assert (attempt.state, attempt.outcome, attempt.error) == ("succeeded", "success", None)
+    assert attempt.detail == {**({"probe": True} if probe else {}), "task_id": "t-1", "result": {"ok": True}}
+    assert attempt.finished_at.replace(tzinfo=clock.now.tzinfo) == clock.now
+    [execution] = rows(sessions, Execution)
+    assert (execution.state, execution.reason, execution.next_attempt_at) == (
+        "succeeded", "step 1 (retry) succeeded", None)
+    assert execution.finished_at.replace(tzinfo=clock.now.tzinfo) == clock.now and execution.version == 2
+    last = rows(sessions, AuditEntry, AuditEntry.id)[-1]
+    assert (last.action, last.from_state, last.to_state, last.attempt_id, last.actor) == (
+        "succeeded", "running", "succeeded", attempt.id, service.actor.name)
+    assert last.detail == {"outcome_of": {"step": 1, "attempt": 1, "outcome": "success", "error": None,
+                                          "task_id": "t-1", "result": {"ok": True}}}
+    assert told == [("partner", probe)]  # the breaker hears of it (a probe's success closes it)
+
+
+def test_a_success_for_an_execution_cancelled_meanwhile_finishes_only_its_attempt(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake, CELERY)
+    [attempt] = rows(sessions, Attempt)
+    operator.cancel(service, attempt.execution_id, actor=store.Actor("operator:test"))
+    audit_before = len(rows(sessions, AuditEntry))
+    service.record(attempt.id, success())
+    assert rows(sessions, Execution)[0].state == "cancelled"
+    assert len(rows(sessions, AuditEntry)) == audit_before
 
 
 def test_a_second_message_for_an_attempt_claimed_at_its_start_does_nothing(world):

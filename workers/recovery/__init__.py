@@ -8,6 +8,7 @@ service: `RecoveryService`: start executions, run and record attempts, sweep wha
 factory: `build_recovery_service`, the one way processes build the service on their settings' broker.
 store: recovery's SQL: executions, attempts, audit rows; callers own the transaction.
 start_sql: an execution's start in one statement on PostgreSQL (intake's path).
+record_sql: a success that ends its execution, recorded in one statement on PostgreSQL.
 perform: doing one step's work: a replay (Celery, HTTP, action) or queueing a notification.
 dispatch: sending recovery's messages with Celery: attempts, replays with callbacks, deliveries.
 http_replay: replaying an HTTP target once, and what its response means.

@@ -30,7 +30,7 @@ from workers.clock import utcnow
 from workers.notify import queue as notifications
 from workers.notify.delivery import deliver_queued, request_delivery
 from workers.notify.recovery_messages import breaker_message
-from workers.recovery import callback_signing, engine, start_sql, store, target_policy
+from workers.recovery import callback_signing, engine, record_sql, start_sql, store, target_policy
 from workers.recovery.actions import ActionRegistry
 from workers.recovery.callback_key import callback_key as load_callback_key
 from workers.recovery.outcomes import AttemptResult
@@ -467,13 +467,25 @@ class RecoveryService:
         `note`: an audit row to write with it, when this outcome is the one recorded."""
         now = self.clock()
         with self.session() as session:
+            if result.succeeded and note is None and record_sql.supported(session):
+                recorded = record_sql.record_success(session, attempt_id, detail=result.detail,
+                                                     shown=_small(result.detail), now=now,
+                                                     actor=(actor or self.actor).name)
+                if recorded is not None:
+                    session.commit()
+                    if recorded.ended:
+                        log.info("execution succeeded", extra={"execution_id": recorded.execution_id})
+                    if recorded.step_kind == "retry":
+                        self._breaker_outcome(recorded.service, result, probe=recorded.probe)
+                    return None
             loaded = store.load(session, attempt_id)
             if loaded is None:
                 return None
             dispatch = self._record_in(session, loaded, result, now=now, actor=actor, note=note)
             session.commit()
         if loaded.attempt.step_kind == "retry":
-            self._breaker_outcome(loaded.execution.service, loaded.attempt, result)
+            self._breaker_outcome(loaded.execution.service, result,
+                                  probe=bool((loaded.attempt.detail or {}).get("probe")))
         return dispatch
 
     def _record_in(self, session: Session, loaded: store.Loaded, result: AttemptResult, *, now: datetime,
@@ -546,8 +558,7 @@ class RecoveryService:
 
     # --- breakers --------------------------------------------------------------------------
 
-    def _breaker_outcome(self, service: str, attempt: Attempt, result: AttemptResult) -> None:
-        probe = bool((attempt.detail or {}).get("probe"))
+    def _breaker_outcome(self, service: str, result: AttemptResult, *, probe: bool) -> None:
         if result.succeeded:
             # A rate breaker counts successes too; a count breaker only a probe's: skip the round trip then.
             if probe or self.plans.breaker_config(service).mode == "rate":
