@@ -5,6 +5,7 @@ triage: pure: validate, cap, mask, classify, fingerprint; an Accepted event or a
 fingerprint: grouping key of an error (type, normalised message, service, operation).
 service: `IntakeService`: triage plus storage and the start of recovery, in one transaction.
 batching: the consumer holds `medic.report` messages and runs them in batches in the pool.
+acks: a stored batch's messages acknowledged together (one Redis round trip, not one each).
 store: intake's SQL: a batch's groups, occurrences and rejected events written in one transaction.
 queries: intake's results read back: groups, occurrences, rejected events, counts.
 consumer: Celery consumer hooks that keep undecodable or unknown messages as rejected events.

@@ -36,6 +36,7 @@ from celery.utils.imports import symbol_by_name
 
 from config.settings import get_settings
 from workers.backoff import backoff_delay_s
+from workers.intake.acks import acknowledge_all
 from workers.intake.consumer import delivery_id_of, keep_unprocessable, worker_losses
 
 log = logging.getLogger("medic.intake")
@@ -180,11 +181,9 @@ class IntakeBatcher:
                 "error": retry_error})
             self.consumer.timer.call_after(delay_s, self.start, (job.batch, job.retries + 1))
             return
-        errors = self._connection_errors()
         later = set(result.get("later") or ())
-        for delivery_id, pending in by_id.items():
-            if delivery_id not in later:
-                pending.acknowledge(errors)
+        acknowledge_all([pending for delivery_id, pending in by_id.items() if delivery_id not in later],
+                        self._connection_errors())
         again = [by_id[i] for i in later if i in by_id]
         if again:
             self.start(again)
