@@ -149,10 +149,10 @@ def run_medic_side_by_side(env: dict[str, str], *commands: tuple,
 class Process:
     """A medic/celery process in its own process group, its output in a log file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, *, cwd: Path = REPO):
         self.log_path = log_path
         self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen(args, env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 
     def output(self) -> str:

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from config.errors import ConfigError
 from config.flower import FlowerSettings
 from workers.cli import flower as flower_cli
+from workers.cli import processes as processes_cli
 from workers.cli.flower import flower_command
 
 PASSWORD = "s3cret-pass"
@@ -66,7 +67,7 @@ def exec_calls(monkeypatch):
     from config.settings import load_settings
 
     calls = []
-    monkeypatch.setattr(flower_cli.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
+    monkeypatch.setattr(processes_cli.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
     monkeypatch.setattr(flower_cli, "_validated", lambda: load_settings(flower={"basic_auth": f"ops:{PASSWORD}"}))
     return calls
 
@@ -76,8 +77,8 @@ def test_the_command_execs_celery_flower_on_medics_app(exec_calls):
     assert result.exit_code == 0, result.output
     [(path, argv, env)] = exec_calls
     assert path == sys.executable
-    assert argv == [sys.executable, "-m", "celery", "-A", "config.celery_app", "flower", "--address=0.0.0.0",
-                    "--port=6000"]
+    assert argv == [sys.executable, "-P", "-m", "workers.cli.celery_entry", "-A", "config.celery_app", "flower",
+                    "--address=0.0.0.0", "--port=6000"]
     assert env["FLOWER_BASIC_AUTH"] == f"ops:{PASSWORD}"
 
 

@@ -7,14 +7,13 @@ command line, where `ps` would show them. Like `medic worker`, the process becom
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 
 import click
 
 from config.errors import ConfigError
 from config.flower import FlowerSettings
-from workers.cli.processes import CELERY_APP, _validated
+from workers.cli.processes import _validated, exec_celery
 
 AUTH_SETTING = "MEDIC_FLOWER__BASIC_AUTH"
 FLOWER_AUTH_ENV = "FLOWER_BASIC_AUTH"
@@ -64,7 +63,4 @@ def flower(port: int | None, address: str | None, no_auth: bool) -> None:
         click.echo(f"medic: warning: Flower runs WITHOUT authentication (--no-auth): whoever reaches "
                    f"{address or current.flower.address}:{port or current.flower.port} sees every task and can "
                    "control the workers", err=True)
-    command = [sys.executable, "-m", "celery", "-A", CELERY_APP, *arguments]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, command, env)
+    exec_celery(arguments, env)

@@ -24,6 +24,7 @@ from workers.recovery.service import load_plan_set
 from workers.storage import migrate
 
 CELERY_APP = "config.celery_app"
+CELERY_ENTRY = "workers.cli.celery_entry"
 
 DATA_DIR_MODE = 0o700
 # What medic itself keeps in MEDIC_DATA_DIR (databases with their -wal/-shm/-journal, beat's files, backups,
@@ -73,11 +74,15 @@ def _validated() -> Settings:
     return current
 
 
-def _exec_celery(arguments: list[str]) -> None:
-    command = [sys.executable, "-m", "celery", "-A", CELERY_APP, *arguments]
+def celery_command(arguments: list[str]) -> list[str]:
+    """The argv of a Celery process of medic's, wherever it is started (workers/cli/celery_entry.py)."""
+    return [sys.executable, "-P", "-m", CELERY_ENTRY, "-A", CELERY_APP, *arguments]
+
+
+def exec_celery(arguments: list[str], env: dict[str, str] | None = None) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, command)
+    os.execve(sys.executable, celery_command(arguments), dict(os.environ) if env is None else env)
 
 
 def _queues_option(function):
@@ -101,7 +106,7 @@ def run(concurrency: int | None) -> None:
     current = _validated()
     migrate.upgrade(current.database_url)
     click.echo(f"medic: database {mask_url(current.database_url)}, broker {mask_url(current.broker_url)}", err=True)
-    _exec_celery(["worker", "--beat", "--queues", ",".join(QUEUES),
+    exec_celery(["worker", "--beat", "--queues", ",".join(QUEUES),
                   "--concurrency", str(concurrency or current.worker_concurrency),
                   "--hostname", "medic-embedded@%h", "--loglevel", current.log_level])
 
@@ -122,7 +127,7 @@ def worker(queues: str, concurrency: int | None, pool: str, hostname: str) -> No
                                  "and extra recovery queues medic.recovery.<name> (see `medic stuck reassign`)",
                                  param_hint="--queues")
     current = _validated()
-    _exec_celery(["worker", "--queues", queues, "--concurrency", str(concurrency or current.worker_concurrency),
+    exec_celery(["worker", "--queues", queues, "--concurrency", str(concurrency or current.worker_concurrency),
                   "--pool", pool, "--hostname", hostname, "--loglevel", current.log_level])
 
 
@@ -135,4 +140,4 @@ def beat() -> None:
     MEDIC_DATA_DIR).
     """
     current = _validated()
-    _exec_celery(["beat", "--loglevel", current.log_level])
+    exec_celery(["beat", "--loglevel", current.log_level])
