@@ -57,6 +57,17 @@ def test_report_direct_then_list_show_and_stats_as_json(migrated):
     assert "partner" in run_medic(migrated, "errors", "list").stdout
 
 
+def test_report_direct_starts_the_recovery_of_an_event_with_a_target(migrated):
+    env = {**migrated, "MEDIC_REPLAY_TARGETS__CELERY_TASKS": "shop.*", "MEDIC_REPLAY_TARGETS__CELERY_QUEUES": "shop"}
+    event = {**SAMPLE, "replay": {"kind": "celery", "task": "shop.sync_order", "args": [7], "queue": "shop"}}
+    stored = run_medic(env, "report", "-", "--direct", "--json", stdin=json.dumps(event))
+    assert stored.returncode == 0, stored.stderr
+    [outcome] = json.loads(stored.stdout)
+    [execution] = json.loads(run_medic(env, "executions", "list", "--json").stdout)
+    assert execution["plan"] == "transient" and execution["state"] in ("pending", "running")
+    assert outcome["occurrence_id"] == execution["occurrence_id"]
+
+
 def test_unknown_id_exits_4(migrated):
     result = run_medic(migrated, "errors", "show", "12345")
     assert result.returncode == 4 and "12345" in result.stderr

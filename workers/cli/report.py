@@ -33,7 +33,8 @@ from workers.intake.triage import describe_invalid
 @click.option("--code", help="Library error code, e.g. SQLSTATE 40P01.")
 @click.option("--context", "context_pairs", multiple=True, metavar="KEY=VALUE", help="Context entry (repeatable).")
 @click.option("--idempotency-key", help="The same key twice is one occurrence.")
-@click.option("--direct", is_flag=True, help="Validate, classify and store now, without the broker and a worker.")
+@click.option("--direct", is_flag=True,
+              help="Validate, classify and store now, without a worker; an event with a target starts its recovery.")
 @json_option
 def report(source, direct, as_json, **flags) -> None:
     """Report errors: a JSON object or JSON lines from SOURCE (a file, or - for stdin), or one event from flags.
@@ -123,7 +124,14 @@ def _enqueue(event: dict) -> dict:
 
 
 def _direct_store():
-    service = IntakeService(settings())  # one per command: it compiles the rules once
+    """Store as a worker would, recovery included: an event with a target starts its execution here,
+    its messages sent on the configured broker (or by the sweeper, when that is unreachable)."""
+    from workers.cli.recovery import cli_actor
+    from workers.recovery.factory import build_recovery_service
+
+    current = settings()
+    # one per command: it compiles the rules and loads the plans once
+    service = IntakeService(current, recovery=build_recovery_service(current, actor=cli_actor()))
 
     def store(event: dict) -> dict:
         return service.report(event, delivery_id=f"cli-{uuid.uuid4()}").as_dict()
