@@ -16,6 +16,7 @@ import click
 
 from config.queues import QUEUES
 from config.settings import Settings
+from workers.broker_persistence import persistence_warning
 from workers.classification import Classifier
 from workers.cli.context import mask_url, settings
 from workers.recovery.actions import ActionRegistry
@@ -66,6 +67,12 @@ def prepare_data_dir(current: Settings) -> None:
         click.echo(f"medic: warning: {warning}", err=True)
 
 
+def warn_broker_persistence(current: Settings) -> None:
+    warning = persistence_warning(current.broker_url)
+    if warning:
+        click.echo(f"medic: warning: {warning}", err=True)
+
+
 def _validated() -> Settings:
     current = settings()
     prepare_data_dir(current)
@@ -104,6 +111,7 @@ def run(concurrency: int | None) -> None:
     as the broker (kombu's SQLAlchemy transport), both under MEDIC_DATA_DIR.
     """
     current = _validated()
+    warn_broker_persistence(current)
     migrate.upgrade(current.database_url)
     click.echo(f"medic: database {mask_url(current.database_url)}, broker {mask_url(current.broker_url)}", err=True)
     exec_celery(["worker", "--beat", "--queues", ",".join(QUEUES),
@@ -127,6 +135,7 @@ def worker(queues: str, concurrency: int | None, pool: str, hostname: str) -> No
                                  "and extra recovery queues medic.recovery.<name> (see `medic stuck reassign`)",
                                  param_hint="--queues")
     current = _validated()
+    warn_broker_persistence(current)
     exec_celery(["worker", "--queues", queues, "--concurrency", str(concurrency or current.worker_concurrency),
                   "--pool", pool, "--hostname", hostname, "--loglevel", current.log_level])
 
