@@ -25,6 +25,8 @@ LOG_REDACTOR = "workers.masking:mask_text"
 TASK_CLS = "workers.task_reprs:MedicTask"
 AMQP_CLS = "workers.task_reprs:MaskedAMQP"
 BEAT_SCHEDULE = "schedules.beat:beat_schedule"
+# The embedded beat (`medic run`) stops when its worker is gone, even killed outright.
+EMBEDDED_BEAT_GUARD = "workers.orphans:stop_with_parent"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -112,6 +114,11 @@ def create_app(settings: Settings | None = None) -> Celery:
     app = Celery("medic", set_as_current=True, task_cls=TASK_CLS, amqp=AMQP_CLS)
     app.config_from_object(celery_config(settings))
     return app
+
+
+@signals.beat_embedded_init.connect
+def _embedded_beat(sender: Any = None, **kwargs: Any) -> None:
+    symbol_by_name(EMBEDDED_BEAT_GUARD)(sender, **kwargs)
 
 
 @signals.setup_logging.connect

@@ -21,7 +21,8 @@ def persistence_warning(broker_url: str) -> str | None:
         return None
     client = redis.Redis.from_url(broker_url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
     try:
-        setting = client.config_get("appendonly").get("appendonly")
+        reply: dict[str, str] = client.config_get("appendonly")  # type: ignore[assignment]  # sync client
+        setting = reply.get("appendonly")
     except redis.RedisError:
         return None
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 import pytest
 from celery import Celery
@@ -40,3 +41,41 @@ def test_medic_run_stores_events_sent_by_a_plain_celery_client_and_the_cli(tmp_p
         if run.proc.poll() is None:
             run.proc.send_signal(signal.SIGTERM)  # to the main process, as a supervisor would
         assert run.proc.wait(60) == 0, run.output()[-3000:]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_medic_run_killed_outright_takes_its_beat_and_pool_with_it(tmp_path):
+    """A supervisor's stop timeout ends in SIGKILL of the main process only: the embedded beat and the
+    pool processes must not go on without it (an orphaned beat went on scheduling into the broker)."""
+    env = medic_env(data_dir=tmp_path / "data", log_format="text")
+    run = Process(medic_command("run", "--concurrency", "2"), env, tmp_path / "run.log")
+    try:
+        run.wait_ready(timeout_s=90)
+        wait_for(lambda: len(children_of(run.proc.pid)) >= 3, timeout_s=30, what="the beat and 2 pool processes")
+        children = children_of(run.proc.pid)
+        run.proc.kill()
+        run.proc.wait(10)
+        wait_for(lambda: not any(alive(pid) for pid in children), timeout_s=10, interval_s=0.2,
+                 what=f"the children {children} of the killed medic run to exit")
+    finally:
+        run.kill()
