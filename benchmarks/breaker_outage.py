@@ -13,7 +13,7 @@ breakers in Redis) replaying HTTP calls to a local partner:
   first 2 s. Target: every order recovered within 45 s of the first report, each side effect
   (a 2xx for an execution's Idempotency-Key) exactly once.
 
-Orders use the built-in `transient` plan (6 replays, full-jitter backoff from 2 s). The breaker
+Orders use the built-in `transient` plan (6 replays, full-jitter backoff from 1 s). The breaker
 settings are the plans files' default unless --breakers names a preset (or JSON): `count` is the
 count breaker as it was pinned before (5 failures in 60 s, 30 s recovery timeout), `proposed` the
 rate breaker line proposed for config/plans/default.yaml. Method and results: docs/breakers.md.
