@@ -92,6 +92,8 @@ def _metric_fields(m: Metrics, now: datetime) -> list[tuple[str, Any]]:
         recovery = (f"{m.recovery_success_rate:.0%} of {m.executions_finished} finished ({window})"
                     if m.recovery_success_rate is not None else f"none finished ({window})")
     backup = "none verified" if m.last_good_backup_at is None and "database" not in m.problems else None
+    if backup and m.installation_age_h is not None:
+        backup += f" (installed {m.installation_age_h:,.1f} h ago)"
     if m.last_good_backup_at is not None:
         backup = f"{m.last_good_backup_at:%Y-%m-%d %H:%M:%S} UTC ({relative(m.last_good_backup_at, now)})"
     return [

@@ -382,3 +382,13 @@ class SigningKey(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
+
+
+class Installation(Base):
+    """One row: when this database was set up (migration 0007; a database that had run already dates from
+    its first maintenance run). A fresh install is not judged on backups before its first one is due."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installed_at: Mapped[datetime]

@@ -68,6 +68,11 @@ CASES = [
     ("dead letters flood", {"dead_letters": 1000}, "unhealthy", [("dead_letters", None, "unhealthy", 1000)]),
     ("no backup yet", {"last_good_backup_at": None, "last_good_backup_age_h": None}, "degraded",
      [("last_good_backup_age_h", None, "degraded", 26)]),
+    ("no backup yet, installed an hour ago: its first backup has not been due", {
+        "last_good_backup_at": None, "last_good_backup_age_h": None, "installation_age_h": 1.0}, "healthy", []),
+    ("no backup yet, installed 26 h ago: the grace is over", {
+        "last_good_backup_at": None, "last_good_backup_age_h": None, "installation_age_h": 26.5}, "degraded",
+     [("last_good_backup_age_h", None, "degraded", 26)]),
     ("backup at the limit", backup_age(26), "healthy", []),
     ("backup old", backup_age(26.5), "degraded", [("last_good_backup_age_h", None, "degraded", 26)]),
     ("backup very old", backup_age(73), "unhealthy", [("last_good_backup_age_h", None, "unhealthy", 72)]),

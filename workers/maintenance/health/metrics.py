@@ -43,6 +43,7 @@ class Metrics:
     dead_letters: int | None = None  # tried recoveries in state dead (queries.tried)
     last_good_backup_at: datetime | None = None  # None: no verified backup (or the database is unreachable)
     last_good_backup_age_h: float | None = None
+    installation_age_h: float | None = None  # since the database was set up; None: not known
     database_size_bytes: int | None = None
     problems: dict[str, str] = field(default_factory=dict)  # source -> why it could not be read
     duration_ms: float | None = None  # how long collecting took
@@ -90,6 +91,7 @@ def from_database(session: Session, settings: Settings, now: datetime) -> dict[s
     finished = queries.finished_by_state(session, since=since)
     executions_finished, executions_succeeded = sum(finished.values()), finished.get(SUCCEEDED, 0)
     backup_at = queries.last_good_backup_at(session)
+    installed_at = queries.installed_at(session)
     return {
         "errors_in_window": errors.by_category,
         "error_rate_per_min": {category: round(count * 60 / errors.span_s, 3)
@@ -100,9 +102,14 @@ def from_database(session: Session, settings: Settings, now: datetime) -> dict[s
         "stuck_executions": count_stuck(session, settings.stuck, now),
         "dead_letters": queries.dead_letters(session),
         "last_good_backup_at": backup_at,
-        "last_good_backup_age_h": None if backup_at is None else round((now - backup_at).total_seconds() / 3600, 3),
+        "last_good_backup_age_h": None if backup_at is None else hours_since(backup_at, now),
+        "installation_age_h": None if installed_at is None else hours_since(installed_at, now),
         "database_size_bytes": queries.database_size_bytes(session),
     }
+
+
+def hours_since(moment: datetime, now: datetime) -> float:
+    return round((now - moment).total_seconds() / 3600, 3)
 
 
 def first_line(text: str) -> str:

@@ -9,7 +9,8 @@
   fallback, compensate, action), found through attempts(execution_id, step_kind). One that only
   notified or escalated (an event without a target, from before intake stopped starting those;
   migration 0006 deleted the older ones) is not a failed recovery.
-- the newest verified backup: backups(created_at), the backups table is small (retention).
+- the newest verified backup: backups(created_at), the backups table is small (retention);
+- when the database was set up: the one-row installation table (migration 0007).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from workers.recovery.plans import CALL_KINDS
 from workers.recovery.states import DEAD, FAILED, SUCCEEDED
-from workers.storage.models import Attempt, Backup, Execution, Occurrence
+from workers.storage.models import Attempt, Backup, Execution, Installation, Occurrence
 
 # A burst within the window is measured over its newest rows only, so a snapshot stays fast.
 ERROR_SAMPLE_MAX_ROWS = 50_000
@@ -76,6 +77,11 @@ def last_good_backup_at(session: Session) -> datetime | None:
     """When the newest backup that passed verification and still exists was made."""
     return session.scalar(select(Backup.created_at).where(Backup.verification == VERIFIED, Backup.deleted_at.is_(None))
                           .order_by(Backup.created_at.desc()).limit(1))
+
+
+def installed_at(session: Session) -> datetime | None:
+    """When this database was set up (migration 0007)."""
+    return session.scalar(select(Installation.installed_at).where(Installation.id == 1))
 
 
 def database_size_bytes(session: Session) -> int | None:

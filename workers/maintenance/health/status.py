@@ -126,6 +126,9 @@ def _counts(metrics: Metrics, limits: HealthSettings) -> list[Reason]:
 def _backup(metrics: Metrics, limits: HealthSettings) -> list[Reason]:
     age_h = metrics.last_good_backup_age_h
     if age_h is None:
+        installed_h = metrics.installation_age_h
+        if installed_h is not None and installed_h <= limits.backup_degraded_after_h:
+            return []  # a fresh install: its first nightly backup has not been due yet
         return [Reason("last_good_backup_age_h", None, limits.backup_degraded_after_h, DEGRADED,
                        "no verified backup yet")]
     if age_h <= limits.backup_degraded_after_h:
