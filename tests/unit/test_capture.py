@@ -737,7 +737,8 @@ def test_report_exception_sends_event():
     assert name == "medic.report" == capture.TASK_NAME
     assert options == {"queue": "medic.errors", "kwargsrepr": "{}",  # Flower shows a masked summary
                        "argsrepr": 'service=billing error_type=tests.unit.test_capture.SyncFailed '
-                                   'operation=sync_order message="sync of order 7 failed"'}
+                                   'operation=sync_order message="sync of order 7 failed"',
+                       "retry": True, "retry_policy": capture.PUBLISH_RETRY_POLICY}  # bounded: twice
     assert kwargs is None
     (event,) = args
     model = validated(event)
