@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -107,11 +111,18 @@ def count_rows(database_url: str, table: str) -> int:
         engine.dispose()
 
 
-def medic_env(**settings: str) -> dict[str, str]:
+def medic_env(**settings: Any) -> dict[str, str]:
     """The test process's environment minus MEDIC_*, plus the given settings (MEDIC_ prefixed).
 
-    Idle sweeper passes are logged unless a test says otherwise: tests count them as barriers."""
+    MEDIC_DATA_DIR is a fresh temporary directory unless `data_dir` is given, so no test writes into
+    its user's data directory; `data_dir=None` leaves it unset, for tests of the default (they point
+    XDG_DATA_HOME somewhere of their own). Idle sweeper passes are logged unless a test says otherwise:
+    tests count them as barriers."""
     settings = {"recovery_sweep_log_idle": True, **settings}
+    if "data_dir" not in settings:
+        settings["data_dir"] = _fresh_data_dir()
+    elif settings["data_dir"] is None:
+        del settings["data_dir"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
     env.update({f"MEDIC_{k.upper()}": str(v) for k, v in settings.items()})
     env["PYTHONPATH"] = str(REPO)
@@ -119,17 +130,32 @@ def medic_env(**settings: str) -> dict[str, str]:
     return env
 
 
+_data_root: Path | None = None
+_data_root_lock = threading.Lock()
+
+
+def _fresh_data_dir() -> Path:
+    """A new empty directory, under one removed when the test process exits."""
+    global _data_root
+    with _data_root_lock:
+        if _data_root is None:
+            _data_root = Path(tempfile.mkdtemp(prefix="medic-test-data-"))
+            atexit.register(shutil.rmtree, _data_root, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=_data_root))
+
+
 def medic_command(*args: str) -> list[str]:
     """The argv of `medic ARGS` run by this interpreter (no installed `medic` script needed)."""
     return [sys.executable, "-m", "workers.cli.main", *args]
 
 
-def run_medic(env: dict[str, str], *args: str, stdin: str = "",
-              timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+def run_medic(env: dict[str, str], *args: str, stdin: str = "", timeout_s: float = 60,
+              cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     """`medic ARGS` as a subprocess with `env` (see medic_env), its stdout and stderr captured as text.
 
-    Its stdin is `stdin` (default: empty), never the terminal's: a prompt reads end of file."""
-    return subprocess.run(medic_command(*args), input=stdin, capture_output=True, text=True, env=env, cwd=REPO,
+    It runs in `cwd` (default: the repository). Its stdin is `stdin` (default: empty), never the
+    terminal's: a prompt reads end of file."""
+    return subprocess.run(medic_command(*args), input=stdin, capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=timeout_s, check=False)
 
 
