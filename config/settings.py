@@ -15,8 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import platformdirs
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from config.channels import DEFAULT_CHANNELS, ChannelConfig
@@ -46,8 +47,8 @@ from config.validation import problem_text
 ENV_PREFIX = "MEDIC_"
 # A setting whose name says it holds a secret never has its value echoed in an error.
 _SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|AUTH|CREDENTIAL|HEADERS|KEY", re.IGNORECASE)
-# Where the embedded database and broker live unless told otherwise.
-DEFAULT_DATA_DIR = Path(".medic")
+# The default data directory before it became one per user: `.medic` in the working directory.
+LEGACY_DATA_DIR = Path(".medic")
 DEFAULT_VISIBILITY_TIMEOUT_S = 300
 # Recovery defaults when the visibility timeout does not demand otherwise (see the settings).
 DEFAULT_COUNTDOWN_MAX_S = 60.0
@@ -63,7 +64,12 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(
         None,
         description="TOML or YAML file with settings (keys without the MEDIC_ prefix).")
-    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Directory of the embedded SQLite database and broker.")
+    data_dir: Path = Field(
+        default_factory=lambda: default_data_dir(),
+        description="Directory of the embedded SQLite database and broker; a relative path is taken from the "
+                    "working directory. Default: the user's data directory for medic, the same from any "
+                    "directory (Linux: $XDG_DATA_HOME/medic, else ~/.local/share/medic; macOS: "
+                    "~/Library/Application Support/medic).")
     database_url: str = Field("", description="SQLAlchemy URL of medic's database; default: SQLite in data_dir.")
     broker_url: str = Field(
         "",
@@ -213,6 +219,9 @@ class Settings(BaseSettings):
         "json",
         description="json: one JSON object a line; text: for people at a terminal.")
 
+    # Whether data_dir was left to its default (none of MEDIC_DATA_DIR, the config file, an argument set it).
+    _default_data_dir: bool = PrivateAttr(False)
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings):
@@ -299,7 +308,8 @@ class Settings(BaseSettings):
             raise ValueError(f"MEDIC_RECOVERY_ATTEMPT_TIMEOUT_S ({self.recovery_attempt_timeout_s:g}) must be at least "
                              f"{self.min_replay_timeout_s:g} (1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S): a replay's "
                              f"callback held by a worker that died comes back only after the visibility timeout")
-        data_dir = self.data_dir.expanduser().resolve()
+        self._default_data_dir = "data_dir" not in self.model_fields_set
+        self.data_dir = data_dir = self.data_dir.expanduser().resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{data_dir / 'medic.sqlite'}"
         if not self.broker_url:
@@ -319,6 +329,11 @@ class Settings(BaseSettings):
             raise ValueError("MEDIC_BEAT_SCHEDULER is redbeat but no Redis is known: set MEDIC_BEAT_REDIS_URL")
         self.database_url = with_psycopg_driver(self.database_url)
         return self
+
+    @property
+    def data_dir_is_default(self) -> bool:
+        """No setting named the data directory: it is the user's data directory for medic."""
+        return self._default_data_dir
 
     @property
     def min_replay_timeout_s(self) -> float:
@@ -356,6 +371,26 @@ class Settings(BaseSettings):
     @property
     def breakers_in_redis(self) -> bool:
         return self.breaker_store == "redis" or (self.breaker_store == "auto" and bool(self.breaker_redis_url))
+
+
+def default_data_dir() -> Path:
+    """Where the embedded database and broker live unless told otherwise: the user's data directory
+    for medic (platformdirs; on Linux $XDG_DATA_HOME/medic, else ~/.local/share/medic)."""
+    return Path(platformdirs.user_data_dir("medic", appauthor=False))
+
+
+def legacy_data_dir_warning(settings: Settings, cwd: Path | None = None) -> str | None:
+    """A warning when the data directory was left to its default and the working directory holds a
+    database at the old default (.medic there), which medic no longer uses; else None."""
+    if not settings.data_dir_is_default:  # set by MEDIC_DATA_DIR, the config file or the caller
+        return None
+    legacy = ((cwd or Path.cwd()) / LEGACY_DATA_DIR).expanduser().resolve()
+    database = legacy / "medic.sqlite"
+    if legacy == settings.data_dir or not database.is_file():
+        return None
+    return (f"{database} (the data directory medic used to default to, .medic in the working directory) is not "
+            f"used: the data directory is now {settings.data_dir}, the user's own wherever medic runs; "
+            f"to keep using the old one, set MEDIC_DATA_DIR={legacy}")
 
 
 def min_replay_timeout_s(visibility_timeout_s: float) -> float:

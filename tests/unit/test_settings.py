@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 from config.errors import ConfigError
-from config.settings import DEFAULT_DATA_DIR, Settings, load_settings
+from config.settings import Settings, default_data_dir, legacy_data_dir_warning, load_settings
 from config.urls import is_sqlalchemy_broker_url, is_sqlite_broker_url, is_sqlite_url
 
 
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
-    """Run with tmp_path as the working directory (the default data_dir is relative)."""
+    """Run with tmp_path as the working directory, the user's data directory under it (XDG_DATA_HOME)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     return tmp_path
 
 
@@ -36,7 +39,7 @@ def test_defaults(in_tmp):
     s = load_settings()
     assert isinstance(s, Settings)
     assert s.config_file is None
-    assert s.data_dir == DEFAULT_DATA_DIR
+    assert s.data_dir == default_data_dir()
     assert s.rules_files == []
     assert (s.max_message_chars, s.max_traceback_chars) == (8_192, 32_768)
     assert (s.max_context_bytes, s.max_event_bytes) == (65_536, 262_144)
@@ -47,9 +50,19 @@ def test_defaults(in_tmp):
     assert is_sqlite_url(s.database_url) and is_sqlite_broker_url(s.broker_url)
 
 
+def test_default_data_dir_is_the_users_data_dir_whatever_the_working_directory(in_tmp, monkeypatch):
+    first = load_settings().data_dir
+    (in_tmp / "elsewhere").mkdir()
+    monkeypatch.chdir(in_tmp / "elsewhere")
+    assert load_settings().data_dir == first == Path(platformdirs.user_data_dir("medic"))
+    assert first.is_absolute()
+    if sys.platform.startswith("linux"):
+        assert first == in_tmp / "xdg" / "medic"
+
+
 def test_default_urls_are_embedded_sqlite_under_absolute_data_dir(in_tmp):
     s = load_settings()
-    data_dir = (in_tmp / ".medic").resolve()
+    data_dir = Path(platformdirs.user_data_dir("medic"))
     assert s.database_url == f"sqlite:///{data_dir / 'medic.sqlite'}"
     assert s.broker_url == f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
     assert Path(s.database_url.removeprefix("sqlite:///")).is_absolute()
@@ -60,9 +73,29 @@ def test_default_urls_follow_data_dir(in_tmp, monkeypatch):
     monkeypatch.setenv("MEDIC_DATA_DIR", "state/here")
     s = load_settings()
     data_dir = (in_tmp / "state" / "here").resolve()
-    assert s.data_dir == Path("state/here")
+    assert s.data_dir == data_dir
     assert s.database_url == f"sqlite:///{data_dir / 'medic.sqlite'}"
     assert s.broker_url == f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
+
+
+def test_an_old_default_data_dir_in_the_working_directory_is_named_with_the_way_to_keep_it(in_tmp):
+    (in_tmp / ".medic").mkdir()
+    assert legacy_data_dir_warning(load_settings(), in_tmp) is None  # no database there: nothing to keep
+    (in_tmp / ".medic" / "medic.sqlite").write_bytes(b"")
+    warning = legacy_data_dir_warning(load_settings(), in_tmp)
+    assert warning is not None and "\n" not in warning
+    assert str(in_tmp / ".medic" / "medic.sqlite") in warning and str(default_data_dir()) in warning
+    assert f"MEDIC_DATA_DIR={in_tmp / '.medic'}" in warning
+
+
+def test_no_old_data_dir_warning_when_the_data_dir_is_set_or_is_that_one(in_tmp, monkeypatch):
+    (in_tmp / ".medic").mkdir()
+    (in_tmp / ".medic" / "medic.sqlite").write_bytes(b"")
+    assert legacy_data_dir_warning(load_settings(data_dir=str(in_tmp / "data")), in_tmp) is None
+    monkeypatch.setenv("MEDIC_DATA_DIR", ".medic")
+    assert legacy_data_dir_warning(load_settings(), in_tmp) is None
+    monkeypatch.setenv("MEDIC_DATA_DIR", str(in_tmp / "other"))
+    assert legacy_data_dir_warning(load_settings(), in_tmp) is None
 
 
 # --------------------------------------------------------------------------- environment

@@ -11,7 +11,7 @@ import click
 from sqlalchemy.orm import Session
 
 from config.errors import ConfigError
-from config.settings import Settings, get_settings
+from config.settings import Settings, get_settings, legacy_data_dir_warning
 from workers.clock import utcnow
 from workers.storage import migrate
 from workers.storage.db import guarded_session, session_factory
@@ -24,8 +24,20 @@ limit_option = click.option("--limit", default=50, show_default=True, type=click
                             help="At most this many rows.")
 
 
+# Set once settings() has looked for a database at the old default data dir: it warns once per process.
+_legacy_checked = False
+
+
 def settings() -> Settings:
-    return get_settings()
+    """The process's settings; the first call also warns of a database left at the old default data dir."""
+    global _legacy_checked
+    current = get_settings()
+    if not _legacy_checked:
+        _legacy_checked = True
+        warning = legacy_data_dir_warning(current)
+        if warning:  # the command goes on, with the data dir in use
+            click.echo(f"medic: warning: {warning}", err=True)
+    return current
 
 
 @contextmanager

@@ -113,7 +113,8 @@ def run(concurrency: int | None) -> None:
     current = _validated()
     warn_broker_persistence(current)
     migrate.upgrade(current.database_url)
-    click.echo(f"medic: database {mask_url(current.database_url)}, broker {mask_url(current.broker_url)}", err=True)
+    click.echo(f"medic: data directory {current.data_dir}, database {mask_url(current.database_url)}, "
+               f"broker {mask_url(current.broker_url)}", err=True)
     exec_celery(["worker", "--beat", "--queues", ",".join(QUEUES),
                   "--concurrency", str(concurrency or current.worker_concurrency),
                   "--hostname", "medic-embedded@%h", "--loglevel", current.log_level])

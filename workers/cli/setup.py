@@ -88,9 +88,12 @@ def settings_reference() -> str:
         if _is_group(field.annotation):
             lines.extend(_group_rows(f"MEDIC_{name.upper()}", field.annotation))
             continue
-        default = field.get_default(call_default_factory=True)
         derived = name in ("database_url", "broker_url") or field.is_required()
-        shown = "(derived)" if derived else "" if default is None else _as_written(default)
+        if name == "data_dir":  # the user's data directory, which its description names
+            shown = "(per user)"
+        else:
+            default = field.get_default(call_default_factory=True)
+            shown = "(derived)" if derived else "" if default is None else _as_written(default)
         lines.append(f"| `MEDIC_{name.upper()}` | `{shown}` | {field.description or ''} |")
     return "\n".join(lines)
 
