@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from config.errors import StorageUnavailable
 from config.queues import INTAKE_QUEUE
 from workers.cli import exit_codes
+from workers.cli.broker import require_initialised
 from workers.cli.context import json_option, require_database, settings
 from workers.cli.output import emit_json
 from workers.intake.contract import ErrorEvent
@@ -40,12 +41,16 @@ def report(source, direct, as_json, **flags) -> None:
     """Report errors: a JSON object or JSON lines from SOURCE (a file, or - for stdin), or one event from flags.
 
     By default each event is queued as `medic.report` on the medic.errors queue for the workers;
-    it is validated first and an invalid one is not sent. Exit 2 if any event was invalid.
+    it is validated first and an invalid one is not sent. Exit 2 if any event was invalid; exit 5
+    if the database (--direct) or the broker cannot be reached, or the embedded broker was never
+    initialised (`medic db upgrade` or `medic run` with the same MEDIC_DATA_DIR does it).
     """
     events = list(_events_from(source)) if source else [(1, _event_from_flags(flags))]
     outcomes, failed = [], False
     if direct:
         require_database()
+    else:
+        require_initialised(settings())
     sender = _direct_store() if direct else _enqueue
     for line, raw in events:
         problem = _problem(raw)

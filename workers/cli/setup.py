@@ -10,6 +10,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from config.settings import Settings
 from workers.classification import Classifier
+from workers.cli import broker
 from workers.cli.context import json_option, mask_url, settings
 from workers.cli.output import emit_fields, emit_json
 from workers.cli.processes import prepare_data_dir
@@ -25,13 +26,19 @@ def db() -> None:
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True, help="Target schema revision.")
 def db_upgrade(revision: str) -> None:
-    """Apply schema migrations (safe to run again; `medic run` does it itself)."""
+    """Apply schema migrations (safe to run again; `medic run` does it itself).
+
+    With the embedded broker (SQLite in MEDIC_DATA_DIR) this also creates its tables and medic's
+    queues, so `medic report` can queue events before the first `medic run`."""
     current = settings()
     prepare_data_dir(current)
     url = current.database_url
     with guarded_session(session_factory(url)):
         migrate.upgrade(url, revision)
     click.echo(f"database {mask_url(url)} at revision {migrate.current_revision(url)}")
+    broker_file = broker.initialise(current)
+    if broker_file is not None:
+        click.echo(f"embedded broker {broker_file} initialised")
 
 
 @db.command("current")
