@@ -105,8 +105,9 @@ class Settings(BaseSettings):
                     "lines, beat's sending line); off: a pass that finds nothing logs only at DEBUG.")
     recovery_redispatch_after_s: float = Field(
         30, gt=0,
-        description="A due attempt still unclaimed this long after its "
-                    "message was sent is sent again (the message was lost).")
+        description="A due attempt still unclaimed this long after its message was sent is sent again "
+                    "(the message was lost); so is a Celery replay claimed this long ago and never "
+                    "published (its process stopped between the claim and the send).")
     recovery_attempt_timeout_s: float = Field(
         gt=0,
         description="Default deadline of one Celery replay; no outcome by then counts as a "

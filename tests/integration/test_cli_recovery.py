@@ -278,7 +278,7 @@ def test_plans_list_check_and_explain(tmp_path):
     retry = explanation["steps"][0]
     assert retry["kind"] == "retry" and retry["target"] == "celery task app.flaky on queue app"
     assert len(retry["delays_s"]) == 6 and retry["policy"]["jitter"] == "full"
-    assert [high for _, high in retry["delay_bounds_s"]] == [2, 4, 8, 16, 32, 64]
+    assert [high for _, high in retry["delay_bounds_s"]] == [1, 2, 4, 8, 16, 32]
     waits = zip(retry["delays_s"], retry["delay_bounds_s"], strict=True)
     assert all(low <= delay <= high for delay, (low, high) in waits)
     assert explanation["steps"][1]["skipped"] == "the event has no fallback target"

@@ -155,7 +155,7 @@ def test_a_replay_the_broker_refuses_after_the_commit_counts_as_a_failed_attempt
     assert second.state == "scheduled" and recorder.runs == [(second.id, 0.0)]
 
 
-def test_trouble_after_the_commit_leaves_the_event_stored_and_the_attempt_to_its_deadline(world, monkeypatch):
+def test_trouble_after_the_commit_leaves_the_event_stored_and_the_attempt_to_the_sweeper(world, monkeypatch):
     service, intake, recorder, clock, sessions = world
 
     def unavailable(service_name):
@@ -164,12 +164,44 @@ def test_trouble_after_the_commit_leaves_the_event_stored_and_the_attempt_to_its
     monkeypatch.setattr(service.breakers, "acquire", unavailable)
     report(intake, CELERY)
     [attempt] = rows(sessions, Attempt)
-    assert attempt.state == "running" and recorder.replays == []
+    assert (attempt.state, attempt.sent_at) == ("running", None) and recorder.replays == []
     monkeypatch.undo()
-    clock.advance(TIMEOUT_S + 1)
-    assert service.sweep()["timed_out"] == 1
-    first, second = rows(sessions, Attempt)
-    assert first.state == "timed_out" and second.state == "scheduled"
+    clock.advance(service.settings.recovery_redispatch_after_s - 1)
+    assert service.sweep()["resent"] == 0  # not yet: its process may still be sending it
+    clock.advance(2)
+    assert service.sweep()["resent"] == 1
+    [attempt] = rows(sessions, Attempt)
+    assert attempt.state == "scheduled" and recorder.runs == [(attempt.id, 0)]
+    assert rows(sessions, AuditEntry, AuditEntry.id)[-1].action == "resent"
+    service.run(attempt.id)
+    [attempt] = rows(sessions, Attempt)
+    assert attempt.state == "running" and attempt.sent_at is not None and len(recorder.replays) == 1
+
+
+def test_a_published_replay_is_marked_sent_and_never_sent_again_by_the_sweeper(world):
+    service, intake, recorder, clock, sessions = world
+    report(intake, CELERY)
+    [attempt] = rows(sessions, Attempt)
+    assert attempt.sent_at is not None
+    clock.advance(service.settings.recovery_redispatch_after_s + 1)
+    assert service.sweep()["resent"] == 0 and len(recorder.replays) == 1
+
+
+def test_a_replay_claimed_by_a_run_message_whose_worker_died_before_sending_is_sent_again(world):
+    service, intake, recorder, clock, sessions = world
+    service.breakers.force_open("partner", actor="test")
+    report(intake, CELERY)  # behind an open breaker: a run message, not a claim at the start
+    service.breakers.close("partner", actor="test")
+    [attempt] = rows(sessions, Attempt)
+    with sessions() as session:  # what _claim writes, then the worker is killed before it publishes
+        assert store.claim(session, attempt.id, now=clock.now, actor=store.Actor("worker:gone:1"),
+                           deadline_at=clock.now + timedelta(seconds=600), sent_at=None)
+        session.commit()
+    clock.advance(service.settings.recovery_redispatch_after_s + 1)
+    swept = service.sweep()
+    assert (swept["dispatched"], swept["resent"], swept["timed_out"]) == (0, 1, 0)
+    service.run(attempt.id)
+    assert len(recorder.replays) == 1 and rows(sessions, Attempt)[0].sent_at is not None
 
 
 def test_a_dead_letter_replayed_by_an_operator_is_sent_at_once_too(world):

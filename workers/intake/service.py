@@ -118,8 +118,7 @@ class IntakeService:
                 session.rollback()
                 raise
         if self.recovery:
-            for dispatch in after.dispatches:
-                self.recovery.after_commit(dispatch)
+            self.recovery.after_commit_all(after.dispatches)
             deliver_signals(self.recovery.dispatcher, after.notifications)
         return _outcomes(arrivals, write)
 

@@ -29,7 +29,7 @@ from workers.recovery.plans import (
 )
 
 __all__ = ["Finish", "Next", "Schedule", "Skip", "after_breaker_open", "after_outcome", "enter_step", "explain",
-           "first_attempt_delay_s", "has_work", "policy_delay_s", "sent_at_start", "target_of"]
+           "first_attempt_delay_s", "has_work", "policy_delay_s", "sends_celery_task", "sent_at_start", "target_of"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,12 @@ def policy_delay_s(step: CallStep, number: int, rng: random.Random) -> float:
 def sent_at_start(step: Any, event: dict[str, Any], delay_s: float) -> bool:
     """Whether an attempt may be claimed by the transaction that creates it: it is due now and its
     work is only to send the app's Celery task (nothing that waits on a call or runs a plugin)."""
-    if delay_s > 0 or not isinstance(step, CALL_STEPS) or isinstance(step, ActionStep):
+    return delay_s <= 0 and sends_celery_task(step, event)
+
+
+def sends_celery_task(step: Any, event: dict[str, Any]) -> bool:
+    """Whether a step's work is to publish the app's Celery task (its outcome comes back by callback)."""
+    if not isinstance(step, CALL_STEPS) or isinstance(step, ActionStep):
         return False
     target = target_of(step, event)
     return target is not None and target.get("kind") == "celery"

@@ -22,7 +22,7 @@ import httpx
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.errors import ConfigError
+from config.errors import ConfigError, StorageUnavailable
 from config.settings import Settings
 from config.urls import is_redis_url
 from workers.breakers import Breakers, Transition, breakers_from_settings, policy
@@ -306,10 +306,9 @@ class RecoveryService:
         return delay_s if delay_s <= self.settings.recovery_countdown_max_s else None
 
     def after_commit(self, dispatch: Dispatch | Perform | None) -> None:
-        """Send what a committed transaction decided; a failure is left to the sweeper (for an attempt
-        claimed at its start, to its deadline)."""
+        """Send what a committed transaction decided; a failure is left to the sweeper."""
         if isinstance(dispatch, Perform):
-            self._perform_after_commit(dispatch)
+            self.after_commit_all([dispatch])
             return
         if dispatch is None or dispatch.countdown_s is None:
             return
@@ -321,26 +320,40 @@ class RecoveryService:
 
     # --- running ---------------------------------------------------------------------------
 
+    def after_commit_all(self, decided: list[Dispatch | Perform]) -> None:
+        """after_commit for each of a transaction's decisions (an intake batch's); the Celery replays
+        published are marked sent together."""
+        sent: list[int] = []
+        for dispatch in decided:
+            if isinstance(dispatch, Perform):
+                self._perform_after_commit(dispatch, sent)
+            else:
+                self.after_commit(dispatch)
+        self._mark_sent(sent)
+
     def run(self, attempt_id: int) -> None:
         """Claim and perform an attempt, and any attempts due right after it."""
         dispatch = None
+        sent: list[int] = []
         for _ in range(INLINE_STEPS_MAX):
-            dispatch = self._run_one(attempt_id)
+            dispatch = self._run_one(attempt_id, sent)
             if dispatch is None or dispatch.countdown_s != 0:
                 break
             attempt_id = dispatch.attempt_id
+        self._mark_sent(sent)
         self.after_commit(dispatch)
 
-    def _run_one(self, attempt_id: int) -> Dispatch | None:
+    def _run_one(self, attempt_id: int, sent: list[int]) -> Dispatch | None:
         claimed = self._claim(attempt_id)
         if claimed is None:
             return None
         attempt, execution = claimed.attempt, claimed.execution
         return self._perform(Perform(Call(execution.id, attempt.id, attempt.number), execution.service,
-                                     claimed.plan.steps[attempt.step_index], claimed.event))
+                                     claimed.plan.steps[attempt.step_index], claimed.event), sent)
 
-    def _perform(self, work: Perform) -> Dispatch | None:
-        """Do a claimed attempt's step: notify, or call its target once its service's breaker allows."""
+    def _perform(self, work: Perform, sent: list[int]) -> Dispatch | None:
+        """Do a claimed attempt's step: notify, or call its target once its service's breaker allows.
+        A Celery replay published is added to `sent`, for the caller to mark (mark_sent)."""
         step, attempt_id = work.step, work.call.attempt_id
         if isinstance(step, (NotifyStep, EscalateStep)):
             return self._notify(attempt_id, step)
@@ -352,20 +365,31 @@ class RecoveryService:
                 self._mark_probe(attempt_id)
         result = self.performer.call(step, engine.target_of(step, work.event), work.call, work.event)
         if result is None:  # a Celery replay: its outcome comes back through link/link_error
+            sent.append(attempt_id)
             return None
         return self.record(attempt_id, result)
 
-    def _perform_after_commit(self, work: Perform) -> None:
+    def _perform_after_commit(self, work: Perform, sent: list[int]) -> None:
         """An attempt claimed at its start, performed by the process that started it. A failure here
-        (storage or breaker store unavailable) leaves it claimed: its deadline ends it, and the plan
-        goes on as after any attempt without an outcome."""
+        (storage or breaker store unavailable) leaves it claimed and unsent: the sweeper sends it again
+        (sweep, "resent")."""
         try:
-            self.after_commit(self._perform(work))
+            self.after_commit(self._perform(work, sent))
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:
-            log.warning("could not perform attempt claimed at its start; its deadline will end it", extra={
+            log.warning("could not perform attempt claimed at its start; the sweeper will send it again", extra={
                 "attempt_id": work.call.attempt_id, "error": f"{type(exc).__name__}: {exc}"})
+
+    def _mark_sent(self, attempt_ids: list[int]) -> None:
+        if not attempt_ids:
+            return
+        try:
+            with self.session() as session:
+                store.mark_sent(session, attempt_ids, now=self.clock())
+                session.commit()
+        except StorageUnavailable as exc:  # published all the same: the sweeper may send them once more
+            log.warning("could not mark replays sent", extra={"attempts": len(attempt_ids), "error": str(exc)})
 
     def _claim(self, attempt_id: int) -> store.Loaded | None:
         now = self.clock()
@@ -376,7 +400,9 @@ class RecoveryService:
             attempt, execution = loaded.attempt, loaded.execution
             step = loaded.plan.steps[attempt.step_index]
             deadline_at = now + self._deadline(step, loaded.event)
-            if not store.claim(session, attempt_id, now=now, actor=self.actor, deadline_at=deadline_at):
+            sent_at = None if engine.sends_celery_task(step, loaded.event) else now
+            if not store.claim(session, attempt_id, now=now, actor=self.actor, deadline_at=deadline_at,
+                               sent_at=sent_at):
                 session.rollback()
                 self._early(attempt, execution.queue, now)
                 return None
@@ -632,8 +658,8 @@ class RecoveryService:
             if not leases.acquire(session, SWEEP_LEASE, holder, now=now, ttl_s=ttl_s):
                 return None
         try:
-            return {"dispatched": self._sweep_due(now), "timed_out": self._sweep_expired(now),
-                    "notifications": self._sweep_notifications(now)}
+            return {"dispatched": self._sweep_due(now), "resent": self._sweep_unsent(now),
+                    "timed_out": self._sweep_expired(now), "notifications": self._sweep_notifications(now)}
         finally:
             with self.session() as session:
                 leases.release(session, SWEEP_LEASE, holder)
@@ -648,6 +674,29 @@ class RecoveryService:
         for attempt_id, queue in due:
             self.after_commit(Dispatch(attempt_id, 0, queue))
         return len(due)
+
+    def _sweep_unsent(self, now: datetime) -> int:
+        """Celery replays claimed but never published (the process stopped in between): claimed
+        again by a medic.recovery.run message, not left to their deadline."""
+        after_s = self.settings.recovery_redispatch_after_s
+        dispatches = []
+        sweeper = Actor("sweeper")
+        with self.session() as session:
+            for unsent in store.unsent_attempts(session, claimed_before=now - timedelta(seconds=after_s),
+                                                limit=SWEEP_BATCH):
+                execution = session.get(Execution, unsent.execution_id)
+                if execution is None or not store.unclaim(session, unsent.attempt_id, scheduled_for=now,
+                                                           dispatched_at=now):
+                    continue
+                store.transition(session, execution, WAITING, now=now, actor=sweeper, action="resent",
+                                 attempt_id=unsent.attempt_id, next_attempt_at=now,
+                                 reason=f"claimed by {unsent.claimed_by} but not sent within {after_s:g} s "
+                                        "(its process stopped?); sent again")
+                dispatches.append(Dispatch(unsent.attempt_id, 0, unsent.queue))
+            session.commit()
+        for dispatch in dispatches:
+            self.after_commit(dispatch)
+        return len(dispatches)
 
     def _sweep_expired(self, now: datetime) -> int:
         with self.session() as session:

@@ -20,7 +20,7 @@ EXECUTION_COLUMNS = ("group_id", "occurrence_id", "replay_of", "plan_name", "pla
                      "run", "step_index", "next_attempt_at", "created_at", "updated_at", "finished_at", "reason",
                      "version")
 ATTEMPT_COLUMNS = ("run", "step_index", "step_kind", "number", "state", "scheduled_for", "dispatched_at",
-                   "dispatch_count", "claimed_at", "claimed_by", "deadline_at")
+                   "dispatch_count", "claimed_at", "claimed_by", "deadline_at", "sent_at")
 # The audit rows (steps skipped at the start, "created", then "claimed" when the attempt is claimed at once)
 # travel as one JSON array.
 AUDIT_FIELDS = (("at", "timestamptz"), ("actor", "text"), ("action", "text"), ("from_state", "text"),
@@ -31,6 +31,7 @@ AUDIT_ROWS = (f"ROWS FROM (json_to_recordset(:audit) AS ({', '.join(f'{n} {t}' f
 _TYPES = {"plan": JSON(), "detail": JSON(), "next_attempt_at": UTCDateTime(), "created_at": UTCDateTime(),
           "updated_at": UTCDateTime(), "finished_at": UTCDateTime(), "scheduled_for": UTCDateTime(),
           "dispatched_at": UTCDateTime(), "claimed_at": UTCDateTime(), "deadline_at": UTCDateTime(),
+          "sent_at": UTCDateTime(),
           "replay_of": Integer()}
 
 

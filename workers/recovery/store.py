@@ -98,8 +98,8 @@ def attempt_row(*, run: int, step_index: int, step_kind: str, number: int, sched
     row: dict[str, Any] = {
         "run": run, "step_index": step_index, "step_kind": step_kind, "number": number, "state": SCHEDULED,
         "scheduled_for": scheduled_for, "dispatched_at": dispatched_at, "dispatch_count": 1 if dispatched_at else 0,
-        "claimed_at": None, "claimed_by": None, "deadline_at": None}
-    if claim is not None:
+        "claimed_at": None, "claimed_by": None, "deadline_at": None, "sent_at": None}
+    if claim is not None:  # a Celery replay to publish after the commit: not sent yet
         row.update(state=RUNNING, claimed_at=claim.at, claimed_by=claim.by.name, deadline_at=claim.deadline_at)
     return row
 
@@ -115,14 +115,40 @@ def add_attempt(session: Session, execution: Execution, *, step_index: int, step
 
 
 def claim(session: Session, attempt_id: int, *, now: datetime, actor: Actor, deadline_at: datetime,
-          detail: dict[str, Any] | None = None) -> bool:
-    """scheduled -> running, once: of two workers handed the same attempt, one gets True."""
+          sent_at: datetime | None, detail: dict[str, Any] | None = None) -> bool:
+    """scheduled -> running, once: of two workers handed the same attempt, one gets True. `sent_at`:
+    None for a Celery replay (marked by mark_sent once published), else the claim's time."""
     statement = (
         update(Attempt)
         .where(Attempt.id == attempt_id, Attempt.state == SCHEDULED, Attempt.scheduled_for <= now)
-        .values(state=RUNNING, claimed_at=now, claimed_by=actor.name, deadline_at=deadline_at, detail=detail)
+        .values(state=RUNNING, claimed_at=now, claimed_by=actor.name, deadline_at=deadline_at, sent_at=sent_at,
+                detail=detail)
         .execution_options(synchronize_session=False))
     return rows_changed(session, statement) == 1
+
+
+def mark_sent(session: Session, attempt_ids: list[int], *, now: datetime) -> None:
+    """Claimed Celery replays whose task is published now (one still running: a late mark changes nothing)."""
+    session.execute(update(Attempt).where(Attempt.id.in_(attempt_ids), Attempt.state == RUNNING,
+                                          Attempt.sent_at.is_(None))
+                    .values(sent_at=now).execution_options(synchronize_session=False))
+
+
+@dataclass(frozen=True)
+class Unsent:
+    attempt_id: int
+    execution_id: int
+    queue: str | None
+    claimed_by: str | None
+
+
+def unsent_attempts(session: Session, *, claimed_before: datetime, limit: int) -> list[Unsent]:
+    """Claimed Celery replays never published (their process stopped between the claim and the send)."""
+    query = (select(Attempt.id, Attempt.execution_id, Execution.queue, Attempt.claimed_by)
+             .join(Execution, Execution.id == Attempt.execution_id)
+             .where(Attempt.state == RUNNING, Attempt.sent_at.is_(None), Attempt.claimed_at <= claimed_before)
+             .order_by(Attempt.claimed_at).limit(limit))
+    return [Unsent(*row) for row in session.execute(query)]
 
 
 def finish(session: Session, attempt: Attempt, *, state: str, outcome: str, error: str | None,
@@ -143,7 +169,7 @@ def unclaim(session: Session, attempt_id: int, *, scheduled_for: datetime, dispa
     statement = (
         update(Attempt).where(Attempt.id == attempt_id, Attempt.state == RUNNING)
         .values(state=SCHEDULED, scheduled_for=scheduled_for, claimed_at=None, claimed_by=None, deadline_at=None,
-                dispatched_at=dispatched_at, detail=detail)
+                sent_at=None, dispatched_at=dispatched_at, detail=detail)
         .execution_options(synchronize_session=False))
     return rows_changed(session, statement) == 1
 

@@ -156,6 +156,9 @@ class Attempt(Base):
     claimed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(256))
     deadline_at: Mapped[datetime | None]
+    # Claimed: when its work was handed over. None while a Celery replay is claimed and not yet published:
+    # the sweeper sends one left so past MEDIC_RECOVERY_REDISPATCH_AFTER_S again.
+    sent_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
