@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -60,6 +61,9 @@ def redis_url():
 
 def pytest_configure(config):
     services.IN_TEST_RUN = True
+    # The default data directory is the user's (platformdirs): a test that leaves MEDIC_DATA_DIR unset
+    # must find a directory of this run's, never the real user's.
+    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="medic-test-xdg-")
 
 
 def pytest_unconfigure(config):
