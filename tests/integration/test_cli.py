@@ -68,6 +68,29 @@ def test_report_direct_starts_the_recovery_of_an_event_with_a_target(migrated):
     assert outcome["occurrence_id"] == execution["occurrence_id"]
 
 
+def test_report_spool_sends_what_report_exception_kept_and_empties_it(migrated, tmp_path):
+    spool = tmp_path / "medic-spool.jsonl"
+    second = {**SAMPLE, "message": "[Errno 104] Connection reset by peer (again)"}
+    spool.write_text(json.dumps(SAMPLE) + "\n{cut short by a crash\n" + json.dumps(second) + "\n")
+    result = run_medic(migrated, "report", "--spool", str(spool), "--direct", "--json")
+    assert result.returncode == 2, result.stderr  # one line was not an event
+    assert [o["status"] for o in json.loads(result.stdout)] == ["stored", "invalid", "stored"]
+    assert not spool.exists() and "medic-spool.jsonl.invalid" in result.stderr
+    assert (tmp_path / "medic-spool.jsonl.invalid").read_text() == "{cut short by a crash\n"
+    assert json.loads(run_medic(migrated, "stats", "--json").stdout)["occurrences"] == 2
+    nothing = run_medic(migrated, "report", "--spool", str(spool))
+    assert nothing.returncode == 0 and "nothing spooled" in nothing.stderr
+
+
+def test_report_spool_keeps_every_event_when_the_broker_is_down(migrated, tmp_path):
+    spool = tmp_path / "medic-spool.jsonl"
+    lines = json.dumps(SAMPLE) + "\n" + json.dumps({**SAMPLE, "service": "billing"}) + "\n"
+    spool.write_text(lines)
+    result = run_medic({**migrated, "MEDIC_BROKER_URL": "redis://127.0.0.1:1/0"}, "report", "--spool", str(spool))
+    assert result.returncode == 5 and "Traceback" not in result.stderr
+    assert [json.loads(line) for line in spool.read_text().splitlines()] == [json.loads(x) for x in lines.splitlines()]
+
+
 def test_unknown_id_exits_4(migrated):
     result = run_medic(migrated, "errors", "show", "12345")
     assert result.returncode == 4 and "12345" in result.stderr

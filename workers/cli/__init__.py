@@ -11,6 +11,7 @@ serve: `medic serve`, the HTTP endpoint.
 flower: `medic flower`, Flower behind basic auth.
 probe: `medic probe http|worker|beat`, healthchecks for containers.
 report: `medic report`, events from files, stdin or options.
+spool: the file report_exception spools to while the broker is down, taken whole by `medic report --spool`.
 broker: the embedded (SQLite) broker: initialised by `medic db upgrade`, required by `medic report`.
 inspect: `medic errors`, `rejected`, `stats`.
 classify: `medic classify`, the rules dry-run on events (`--check` against labelled samples).

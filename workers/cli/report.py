@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 import click
@@ -13,7 +15,7 @@ from pydantic import ValidationError
 
 from config.errors import StorageUnavailable
 from config.queues import INTAKE_QUEUE
-from workers.cli import exit_codes
+from workers.cli import exit_codes, spool
 from workers.cli.broker import require_initialised
 from workers.cli.context import json_option, require_database, settings
 from workers.cli.output import emit_json
@@ -36,8 +38,10 @@ from workers.intake.triage import describe_invalid
 @click.option("--idempotency-key", help="The same key twice is one occurrence.")
 @click.option("--direct", is_flag=True,
               help="Validate, classify and store now, without a worker; an event with a target starts its recovery.")
+@click.option("--spool", "spool_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Send the events report_exception spooled to FILE while the broker was down (then empties it).")
 @json_option
-def report(source, direct, as_json, **flags) -> None:
+def report(source, direct, spool_path, as_json, **flags) -> None:
     """Report errors: a JSON object or JSON lines from SOURCE (a file, or - for stdin), or one event from flags.
 
     By default each event is queued as `medic.report` on the medic.errors queue for the workers;
@@ -45,28 +49,60 @@ def report(source, direct, as_json, **flags) -> None:
     if the database (--direct) or the broker cannot be reached, or the embedded broker was never
     initialised (`medic db upgrade` or `medic run` with the same MEDIC_DATA_DIR does it).
     """
-    events = list(_events_from(source)) if source else [(1, _event_from_flags(flags))]
-    outcomes, failed = [], False
+    if spool_path is not None and source is not None:
+        raise click.UsageError("give SOURCE or --spool, not both")
     if direct:
         require_database()
     else:
         require_initialised(settings())
+    taken = spool.take(spool_path) if spool_path is not None else None
+    if spool_path is not None and taken is None:
+        click.echo(f"nothing spooled in {spool_path}", err=True)
+        return
+    if taken is not None:
+        events = list(_events_from(io.StringIO(taken.read_text(encoding="utf-8"))))
+    else:
+        events = list(_events_from(source)) if source else [(1, _event_from_flags(flags))]
     sender = _direct_store() if direct else _enqueue
-    for line, raw in events:
-        problem = _problem(raw)
-        if problem:
-            failed = True
-            outcomes.append({"line": line, "status": "invalid", "reason": problem})
-            continue
-        outcomes.append({"line": line, **sender(raw)})
+    outcomes: list[dict[str, Any]] = []
+    invalid: list[Any] = []
+    try:
+        for number, (line, raw) in enumerate(events):
+            problem = _problem(raw)
+            if problem:
+                invalid.append(raw)
+                outcomes.append({"line": line, "status": "invalid", "reason": problem})
+                continue
+            try:
+                outcomes.append({"line": line, **sender(raw)})
+            except StorageUnavailable:
+                if spool_path is not None:  # what was not sent goes back, for the next try
+                    spool.append(spool_path, (_as_line(unsent) for _, unsent in events[number:]))
+                raise
+    finally:
+        if taken is not None and spool_path is not None:
+            if invalid:
+                spool.append(spool.invalid_path(spool_path), (_as_line(raw) for raw in invalid))
+            taken.unlink(missing_ok=True)
+    _show(outcomes, as_json)
+    if invalid:
+        if spool_path is not None:
+            click.echo(f"{len(invalid)} spooled line(s) are not valid events: kept in "
+                       f"{spool.invalid_path(spool_path)}", err=True)
+        raise SystemExit(exit_codes.USAGE)
+
+
+def _as_line(raw: Any) -> str:
+    return raw.text if isinstance(raw, _Unparsable) else json.dumps(raw, ensure_ascii=False)
+
+
+def _show(outcomes: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         emit_json(outcomes)
     else:
         for outcome in outcomes:
             details = ", ".join(f"{k}={v}" for k, v in outcome.items() if k not in ("line", "status"))
             click.echo(f"event {outcome['line']}: {outcome['status']}" + (f" ({details})" if details else ""))
-    if failed:
-        raise SystemExit(exit_codes.USAGE)
 
 
 def _events_from(stream: TextIO) -> Iterator[tuple[int, Any]]:
@@ -81,11 +117,15 @@ def _events_from(stream: TextIO) -> Iterator[tuple[int, Any]]:
             try:
                 yield number, json.loads(line)
             except json.JSONDecodeError as exc:
-                yield number, _Unparsable(f"not JSON: {exc.msg} at column {exc.colno}")
+                unparsable = _Unparsable(f"not JSON: {exc.msg} at column {exc.colno}")
+                unparsable.text = line
+                yield number, unparsable
 
 
 class _Unparsable(str):
-    pass
+    """Why a line is not JSON; the line itself is `text`."""
+
+    text = ""
 
 
 def _event_from_flags(flags: dict[str, Any]) -> dict[str, Any]:
