@@ -150,6 +150,33 @@ def test_two_beats_schedule_each_run_once_and_the_standby_takes_over(redis_url, 
     assert len(sends(standby)) >= 4 and min(gaps_s(sends(standby))) > 0.5
 
 
+def test_a_paused_beat_that_lost_its_lock_stands_by_instead_of_exiting(redis_url, stack, tmp_path):
+    """SIGSTOP past the lock timeout (a VM paused, a process swapped out): the standby takes over; the
+    paused beat, resumed, finds its lock gone and waits for it again, and takes over when it is free."""
+    env = medic_env(broker_url=redis_url, beat_lock_timeout_s=LOCK_TIMEOUT_S, data_dir=tmp_path / "data",
+                    maintenance_jobs=only(JOB, every_s=1), recovery_sweep_interval_s=60, log_format="text")
+    beats = [stack.start(BEAT, env, f"beat-{n}") for n in (1, 2)]
+    wait_for(lambda: any(ACQUIRED.search(beat.output()) for beat in beats), timeout_s=10,
+             what="a beat holding the lock")
+    active, standby = beats if ACQUIRED.search(beats[0].output()) else beats[::-1]
+    active.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: ACQUIRED.search(standby.output()), timeout_s=LOCK_TIMEOUT_S + 5,
+                 what="the standby taking the lock from the paused beat")
+    finally:
+        active.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: "stands by" in active.output(), timeout_s=10, what="the resumed beat standing by")
+    sent_before = len(sends(active))
+    wait_for(lambda: len(sends(standby)) >= 3, timeout_s=10, what="the new active beat scheduling")
+    assert active.proc.poll() is None, active.output()[-3000:]  # it did not exit
+    assert len(sends(active)) == sent_before  # and schedules nothing while it stands by
+
+    standby.kill()
+    wait_for(lambda: "beat took its lock again" in active.output(), timeout_s=LOCK_TIMEOUT_S + 5,
+             what="the first beat taking the lock back")
+    wait_for(lambda: len(sends(active)) > sent_before, timeout_s=5, what="it scheduling again")
+
+
 def test_a_job_disabled_later_is_removed_from_redis_at_the_next_start(redis_url, stack, tmp_path):
     """RedBeat keeps its entries in Redis; a static entry gone from the config must not keep firing."""
     store = redis.Redis.from_url(redis_url, decode_responses=True)

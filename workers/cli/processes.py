@@ -146,8 +146,8 @@ def beat() -> None:
     """The scheduler: recovery sweeps and maintenance jobs.
 
     With a Redis broker beats share a RedBeat lock: run two, one schedules and the other takes over
-    within MEDIC_BEAT_LOCK_TIMEOUT_S if it dies. Otherwise run exactly one (its schedule file is in
-    MEDIC_DATA_DIR).
+    within 1.2 x MEDIC_BEAT_LOCK_TIMEOUT_S if it dies (or stands by again, paused past its lock).
+    Otherwise run exactly one (its schedule file is in MEDIC_DATA_DIR).
     """
     current = _validated()
     exec_celery(["beat", "--loglevel", current.log_level])
