@@ -27,6 +27,9 @@ AMQP_CLS = "workers.task_reprs:MaskedAMQP"
 BEAT_SCHEDULE = "schedules.beat:beat_schedule"
 # The embedded beat (`medic run`) stops when its worker is gone, even killed outright.
 EMBEDDED_BEAT_GUARD = "workers.orphans:stop_with_parent"
+# On kombu's SQLAlchemy transport a worker answers no ping: it touches a heartbeat file instead, which
+# `medic probe worker` reads (a worker bootstep, named here and loaded by Celery).
+WORKER_HEARTBEAT_STEP = "workers.worker_heartbeat:WorkerHeartbeatStep"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -44,6 +47,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # kombu's SQLAlchemy transport hands its options to create_engine: wait for SQLite's lock
         # instead of failing when a producer and the consumer write at the same moment.
         transport_options["connect_args"] = {"timeout": 15}
+    # Task events (a topic exchange) and remote control (a broadcast, fanout exchange) need exchange
+    # bindings shared by all processes; kombu's SQLAlchemy transport (the embedded default) keeps them
+    # in each process and has no fanout, so no monitor could receive the events, and Celery's banner
+    # would claim them on. Flower needs Redis or RabbitMQ (workers/cli/flower.py refuses otherwise).
+    task_events = not is_sqlalchemy_broker_url(settings.broker_url)
     return {
         "broker_url": settings.broker_url,
         "broker_transport_options": transport_options,
@@ -57,8 +65,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        "worker_send_task_events": task_events,
+        "task_send_sent_event": task_events,
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "task_time_limit": settings.task_time_limit_s,
         # Bound by their own names: without a routing key each would be bound to the default exchange
@@ -113,6 +121,8 @@ def create_app(settings: Settings | None = None) -> Celery:
         sqlalchemy_transport.Transport.polling_interval = settings.embedded_broker_poll_interval_s
     app = Celery("medic", set_as_current=True, task_cls=TASK_CLS, amqp=AMQP_CLS)
     app.config_from_object(celery_config(settings))
+    if is_sqlalchemy_broker_url(settings.broker_url):
+        app.steps["worker"].add(WORKER_HEARTBEAT_STEP)
     return app
 
 

@@ -99,6 +99,9 @@ class FakeConnection:
 @pytest.fixture
 def celery_app(monkeypatch, tmp_path):
     monkeypatch.setenv("MEDIC_DATA_DIR", str(tmp_path))
+    # A broker with remote control: on the embedded one the probe reads a heartbeat file instead
+    # (tests/unit/test_worker_heartbeat.py).
+    monkeypatch.setenv("MEDIC_BROKER_URL", "redis://127.0.0.1:6379/0")
     from config.celery_app import app
 
     monkeypatch.setattr("workers.cli.probe.socket.gethostname", lambda: "box-7")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import click
 
@@ -14,6 +15,8 @@ from workers.cli import exit_codes
 
 DEFAULT_TIMEOUT_S = 3.0
 DEFAULT_BEAT_MAX_AGE_S = 60.0
+# workers.worker_heartbeat.MAX_AGE_S (3 touches), spelled out so that --help does not import Celery.
+DEFAULT_WORKER_MAX_AGE_S = 15.0
 
 
 def _healthy(message: str) -> None:
@@ -70,13 +73,26 @@ def probe_beat(max_age_s: float) -> None:
 @click.argument("name")
 @click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT_S, show_default=True,
               help="How long to wait for the broker and for the worker's answer.")
-def probe_worker(name: str, timeout_s: float) -> None:
-    """Ping the Celery worker node NAME (%h is this host's name, as in `medic worker --hostname`)."""
+@click.option("--max-age-s", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_WORKER_MAX_AGE_S,
+              show_default=True, help="Embedded broker: healthy when the worker's heartbeat is at most this old.")
+def probe_worker(name: str, timeout_s: float, max_age_s: float) -> None:
+    """Ping the Celery worker node NAME (%h is this host's name, as in `medic worker --hostname`).
+
+    On the embedded broker (kombu's SQLAlchemy transport), which cannot carry a ping, read the age of
+    the heartbeat file the worker touches in MEDIC_DATA_DIR every few seconds instead.
+    """
     from celery.utils.nodenames import host_format
 
-    from config.celery_app import app
+    from config.urls import is_sqlalchemy_broker_url
+    from workers.cli.context import settings
 
     node = host_format(name, host=socket.gethostname())
+    current = settings()
+    if is_sqlalchemy_broker_url(current.broker_url):
+        _worker_heartbeat(node, current.data_dir, max_age_s)
+        return
+    from config.celery_app import app
+
     try:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=timeout_s)
@@ -88,3 +104,19 @@ def probe_worker(name: str, timeout_s: float) -> None:
     if not any(node in reply for reply in replies or []):
         _unhealthy(f"unhealthy: worker {node} did not answer a ping within {timeout_s:g}s")
     _healthy(f"ok: worker {node} answered")
+
+
+def _worker_heartbeat(node: str, data_dir: Path, max_age_s: float) -> None:
+    from workers.worker_heartbeat import heartbeat_file, is_alive
+
+    path = heartbeat_file(data_dir, node)
+    try:
+        age_s = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        _unhealthy(f"unhealthy: worker {node} heartbeat {path} missing (no worker of that name is running "
+                   "with this MEDIC_DATA_DIR, or it has not started yet)")
+    except OSError as exc:
+        _unhealthy(f"unhealthy: worker {node} heartbeat {path}: {exc.strerror}")
+    if not is_alive(age_s, max_age_s):
+        _unhealthy(f"unhealthy: worker {node} heartbeat {path} is {age_s:.0f}s old (max {max_age_s:g}s)")
+    _healthy(f"ok: worker {node} heartbeat {max(age_s, 0):.1f}s ago (embedded broker: no ping)")
