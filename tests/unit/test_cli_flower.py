@@ -68,7 +68,8 @@ def exec_calls(monkeypatch):
 
     calls = []
     monkeypatch.setattr(processes_cli.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
-    monkeypatch.setattr(flower_cli, "_validated", lambda: load_settings(flower={"basic_auth": f"ops:{PASSWORD}"}))
+    monkeypatch.setattr(flower_cli, "_validated", lambda: load_settings(broker_url="redis://127.0.0.1:6379/0",
+                                                                      flower={"basic_auth": f"ops:{PASSWORD}"}))
     return calls
 
 
@@ -87,3 +88,22 @@ def test_no_auth_warns_on_stderr(exec_calls):
     assert result.exit_code == 0
     assert "WITHOUT authentication" in result.stderr and "127.0.0.1:5555" in result.stderr
     assert "FLOWER_BASIC_AUTH" not in exec_calls[0][2]
+
+
+@pytest.mark.parametrize("broker_url", ["sqla+sqlite:////srv/medic/broker.sqlite",
+                                        "sqla+postgresql://medic:s3cret-pass@db/medic"])
+def test_on_a_sqlalchemy_broker_it_refuses_before_starting_flower_saying_what_to_use(monkeypatch, broker_url):
+    from config.settings import load_settings
+
+    calls = []
+    monkeypatch.setattr(processes_cli.os, "execve", lambda path, argv, env: calls.append(argv))
+    monkeypatch.setattr(flower_cli, "_validated", lambda: load_settings(broker_url=broker_url,
+                                                                      flower={"basic_auth": f"ops:{PASSWORD}"}))
+    result = CliRunner().invoke(flower_cli.flower, [])
+    assert isinstance(result.exception, ConfigError) and not calls  # main prints it, exit 3
+    message = str(result.exception)
+    assert "\n" not in message and PASSWORD not in message
+    assert "Flower needs a broker with broadcast and events (Redis or RabbitMQ)" in message
+    assert f"MEDIC_BROKER_URL is {broker_url.split(':')[0]}:" in message
+    for instead in ("medic health", "medic executions list", "medic probe worker"):
+        assert instead in message

@@ -2,6 +2,8 @@
 
 The credentials reach Flower through its own FLOWER_BASIC_AUTH environment variable, never the
 command line, where `ps` would show them. Like `medic worker`, the process becomes Celery (exec).
+On kombu's SQLAlchemy transport (the embedded default), which has no broadcast and no shared event
+exchange, it refuses to start (exit 3) and names what to use instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import click
 
 from config.errors import ConfigError
 from config.flower import FlowerSettings
+from config.settings import Settings
+from config.urls import is_sqlalchemy_broker_url
+from workers.cli.context import mask_url
 from workers.cli.processes import _validated, exec_celery
 
 AUTH_SETTING = "MEDIC_FLOWER__BASIC_AUTH"
@@ -24,6 +29,16 @@ OVERRIDDEN_FLOWER_ENV = frozenset({
     "FLOWER_OAUTH2_REDIRECT_URI", "FLOWER_UNAUTHENTICATED_API", "FLOWER_ADDRESS", "FLOWER_PORT",
     "FLOWER_UNIX_SOCKET", "FLOWER_URL_PREFIX",
 })
+
+
+def require_monitorable_broker(current: Settings) -> None:
+    """Flower learns everything from task events and remote control, which kombu's SQLAlchemy transport
+    (the embedded default) cannot carry: refuse there, saying what works instead, rather than show nothing."""
+    if is_sqlalchemy_broker_url(current.broker_url):
+        raise ConfigError("Flower needs a broker with broadcast and events (Redis or RabbitMQ), and "
+                          f"MEDIC_BROKER_URL is {mask_url(current.broker_url)} (kombu's SQLAlchemy transport, which "
+                          "has neither); on the embedded default use `medic health`, `medic executions list` "
+                          "and `medic probe worker NAME@%h` instead")
 
 
 def flower_command(flower: FlowerSettings, environ: Mapping[str, str], *, address: str | None = None,
@@ -55,9 +70,11 @@ def flower(port: int | None, address: str | None, no_auth: bool) -> None:
     """Flower, the Celery monitor: workers, queues and medic's tasks, their arguments masked.
 
     Basic auth is mandatory: user:password pairs in MEDIC_FLOWER__BASIC_AUTH. GET /healthcheck
-    answers without auth (for container healthchecks).
+    answers without auth (for container healthchecks). Needs a Redis or RabbitMQ broker: the
+    embedded default's carries no task events or remote control (exit 3).
     """
     current = _validated()
+    require_monitorable_broker(current)
     arguments, env = flower_command(current.flower, os.environ, address=address, port=port, no_auth=no_auth)
     if no_auth:
         click.echo(f"medic: warning: Flower runs WITHOUT authentication (--no-auth): whoever reaches "
