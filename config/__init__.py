@@ -4,6 +4,7 @@ Imports nothing of medic's other packages; what it must name there (task modules
 schedule, the log redactor) it names as strings. See docs/architecture.md, "Folders".
 
 settings: `Settings`, every MEDIC_* variable and the optional config file, validated.
+environment: which MEDIC_* variables are settings; a misspelt one with the setting it may mean.
 celery_app: the Celery app built from settings (serializers, acks, time limits, queues, beat).
 queues: medic's queue names (medic.errors, medic.recovery, medic.maintenance).
 channels: the notification channels an operator configures (log, webhook, Slack, email).

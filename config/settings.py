@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,9 +19,17 @@ from typing import Annotated, Any, Literal
 import platformdirs
 import yaml
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from config.channels import DEFAULT_CHANNELS, ChannelConfig
+from config.environment import known_variables, unknown_variable_warning, unknown_variables
 from config.errors import ConfigError
 from config.flower import FlowerSettings
 from config.jobs.backup import BackupSettings
@@ -226,7 +235,7 @@ class Settings(BaseSettings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings):
-        return (init_settings, env_settings, _ConfigFileSource(settings_cls), file_secret_settings)
+        return (init_settings, _EnvSource(settings_cls), _ConfigFileSource(settings_cls), file_secret_settings)
 
     @model_validator(mode="before")
     @classmethod
@@ -243,7 +252,10 @@ class Settings(BaseSettings):
     @classmethod
     def _split_paths(cls, value: Any) -> Any:
         if isinstance(value, str) and value.lstrip().startswith("["):
-            return json.loads(value)
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(not_valid_json(exc)) from None
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -394,6 +406,14 @@ def legacy_data_dir_warning(settings: Settings, cwd: Path | None = None) -> str 
             f"to keep using the old one, set MEDIC_DATA_DIR={legacy}")
 
 
+def unknown_variable_warnings(names: Iterable[str] | None = None) -> list[str]:
+    """A warning for each MEDIC_* environment variable (of `names`, default: this process's) that is no
+    setting: pydantic-settings ignores it, so a misspelt setting would leave its default in force."""
+    names = os.environ if names is None else names
+    return [unknown_variable_warning(name, meant)
+            for name, meant in unknown_variables(names, known_variables(Settings, ENV_PREFIX))]
+
+
 def min_replay_timeout_s(visibility_timeout_s: float) -> float:
     """The shortest Celery replay deadline that outlasts the redelivery of a callback held by a dead worker."""
     return 1.2 * visibility_timeout_s
@@ -413,6 +433,48 @@ def _number_or(value: Any, fallback: float) -> float:
         return float(value)
     except (TypeError, ValueError):
         return fallback
+
+
+def not_valid_json(exc: json.JSONDecodeError) -> str:
+    """What is wrong with a JSON value, without the value (it may hold a secret)."""
+    return f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+
+
+class UndecodableVariable(ValueError):
+    """An environment variable whose value pydantic-settings could not decode (JSON of a complex setting)."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+def _problem(exc: ValueError) -> str:
+    return not_valid_json(exc) if isinstance(exc, json.JSONDecodeError) else str(exc)
+
+
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source; a value it cannot decode raises UndecodableVariable naming the
+    variable (pydantic-settings names only the top-level field, so MEDIC_SERVE__TOKENS would be "serve")."""
+
+    def prepare_field_value(self, field_name: str, field: Any, value: Any, value_is_complex: bool) -> Any:
+        try:
+            return super().prepare_field_value(field_name, field, value, value_is_complex)
+        except UndecodableVariable:
+            raise
+        except ValueError as exc:  # the field's own variable: MEDIC_<FIELD> as JSON
+            raise UndecodableVariable(ENV_PREFIX + field_name.upper(), _problem(exc)) from exc
+
+    def explode_env_vars(self, field_name: str, field: Any, env_vars: Any) -> dict[str, Any]:
+        try:
+            return super().explode_env_vars(field_name, field, env_vars)
+        except ValueError:  # one of the nested variables (MEDIC_<FIELD>__...): find which, one at a time
+            for name, value in env_vars.items():
+                try:
+                    super().explode_env_vars(field_name, field, {name: value})
+                except ValueError as exc:
+                    raise UndecodableVariable(name.upper(), _problem(exc)) from exc
+            raise
 
 
 class _ConfigFileSource(PydanticBaseSettingsSource):
@@ -450,7 +512,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
-    except SettingsError as exc:  # an environment value pydantic-settings could not parse
+    except SettingsError as exc:  # an environment value pydantic-settings could not parse (before validation)
+        if isinstance(exc.__cause__, UndecodableVariable):
+            raise ConfigError(f"invalid configuration:\n  {exc.__cause__}") from None
         raise ConfigError(f"invalid configuration: {exc}") from None
 
 

@@ -9,7 +9,13 @@ import platformdirs
 import pytest
 
 from config.errors import ConfigError
-from config.settings import Settings, default_data_dir, legacy_data_dir_warning, load_settings
+from config.settings import (
+    Settings,
+    default_data_dir,
+    legacy_data_dir_warning,
+    load_settings,
+    unknown_variable_warnings,
+)
 from config.urls import is_sqlalchemy_broker_url, is_sqlite_broker_url, is_sqlite_url
 
 
@@ -203,7 +209,33 @@ def test_rules_files_from_environment_comma_separated_or_json(in_tmp, monkeypatc
 
 def test_unparsable_json_list_in_environment_is_a_config_error(in_tmp, monkeypatch):
     monkeypatch.setenv("MEDIC_RULES_FILES", '["a.yaml"')
-    assert "MEDIC_RULES_FILES" in config_error()
+    assert "MEDIC_RULES_FILES: not valid JSON: Expecting ',' delimiter at line 1 column 10" in config_error()
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "says"),
+    [
+        ("MEDIC_CHANNELS", '{"ops": 1 "x": 2}',
+         "MEDIC_CHANNELS: not valid JSON: Expecting ',' delimiter at line 1 column 11"),
+        ("MEDIC_MAINTENANCE_JOBS", "{backup", "MEDIC_MAINTENANCE_JOBS: not valid JSON: Expecting property name"),
+        ("MEDIC_FLOWER", "{", "MEDIC_FLOWER: not valid JSON: Expecting property name enclosed in double quotes"),
+        # nested settings, read through the "__" delimiter
+        ("MEDIC_SERVE__TOKENS", '{"grafana": ', "MEDIC_SERVE__TOKENS: not valid JSON: Expecting value at line 1"),
+        ("MEDIC_LOG_ROTATION__TARGETS", "[1,", "MEDIC_LOG_ROTATION__TARGETS: not valid JSON: Expecting value"),
+    ],
+)
+def test_bad_json_in_the_environment_names_the_variable(in_tmp, monkeypatch, env, value, says):
+    monkeypatch.setenv(env, value)
+    message = config_error()
+    assert message.startswith(f"invalid configuration:\n  {says}") and "EnvSettingsSource" not in message
+
+
+def test_bad_json_among_nested_variables_names_the_bad_one(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_SERVE__PORT", "8081")
+    monkeypatch.setenv("MEDIC_SERVE__TOKENS", '{"grafana": {"token": "s3cret-s3cret-s3cret-s3cret-s3cret"')
+    monkeypatch.setenv("MEDIC_SERVE__HOST", "0.0.0.0")
+    message = config_error()
+    assert "MEDIC_SERVE__TOKENS: not valid JSON" in message and "s3cret" not in message
 
 
 # --------------------------------------------------------------------------- config file
@@ -326,3 +358,15 @@ def test_secrets_are_never_echoed_in_configuration_errors(in_tmp, monkeypatch):
     message = str(raised.value)
     assert "MEDIC_SERVE__TOKENS__GRAFANA__TOKEN" in message and "MEDIC_FLOWER__BASIC_AUTH" in message
     assert "too-short" not in message and "admin" not in message
+
+
+# --------------------------------------------------------------------------- unknown MEDIC_* variables
+
+
+def test_unknown_variables_of_the_environment_are_warned_about_with_what_they_may_mean(in_tmp, monkeypatch):
+    monkeypatch.setenv("MEDIC_DATABSE_URL", "sqlite:///x.sqlite")
+    monkeypatch.setenv("MEDIC_LOG_LEVEL", "debug")
+    warnings = unknown_variable_warnings()
+    assert "MEDIC_DATABSE_URL is not a medic setting and is ignored; did you mean MEDIC_DATABASE_URL?" in warnings
+    assert not [warning for warning in warnings if "MEDIC_LOG_LEVEL" in warning]
+    assert load_settings().database_url.endswith("medic.sqlite")  # ignored, as the warning says
