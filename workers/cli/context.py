@@ -11,7 +11,7 @@ import click
 from sqlalchemy.orm import Session
 
 from config.errors import ConfigError
-from config.settings import Settings, get_settings, legacy_data_dir_warning
+from config.settings import Settings, get_settings, legacy_data_dir_warning, unknown_variable_warnings
 from workers.clock import utcnow
 from workers.storage import migrate
 from workers.storage.db import guarded_session, session_factory
@@ -26,11 +26,19 @@ limit_option = click.option("--limit", default=50, show_default=True, type=click
 
 # Set once settings() has looked for a database at the old default data dir: it warns once per process.
 _legacy_checked = False
+# Set once settings() has looked for MEDIC_* variables that are no setting: it warns once per process.
+_environment_checked = False
 
 
 def settings() -> Settings:
-    """The process's settings; the first call also warns of a database left at the old default data dir."""
-    global _legacy_checked
+    """The process's settings; the first call also warns of each MEDIC_* variable that is no setting
+    (before loading them, so the warning comes even when they are invalid) and of a database left at
+    the old default data dir."""
+    global _legacy_checked, _environment_checked
+    if not _environment_checked:
+        _environment_checked = True
+        for unknown in unknown_variable_warnings():  # ignored by the settings: the command goes on
+            click.echo(f"medic: warning: {unknown}", err=True)
     current = get_settings()
     if not _legacy_checked:
         _legacy_checked = True

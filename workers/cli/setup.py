@@ -8,12 +8,14 @@ from typing import Any, TypeGuard
 import click
 from pydantic import BaseModel, TypeAdapter
 
-from config.settings import Settings
+from config.settings import Settings, unknown_variable_warnings
 from workers.classification import Classifier
 from workers.cli import broker
 from workers.cli.context import json_option, mask_url, settings
 from workers.cli.output import emit_fields, emit_json
 from workers.cli.processes import prepare_data_dir
+from workers.recovery.actions import ActionRegistry
+from workers.recovery.service import load_plan_set
 from workers.storage import migrate
 from workers.storage.db import guarded_session, session_factory
 
@@ -70,10 +72,17 @@ def config_show(as_json: bool) -> None:
 
 @config.command("check")
 def config_check() -> None:
-    """Validate settings and every rule file; exit 3 naming the problem."""
+    """Validate settings, rules and plans as a worker does at startup; exit 3 naming the problem.
+
+    Lists the MEDIC_* environment variables that are no setting (ignored: a warning, not a failure)."""
     current = settings()
+    # The checks of `medic worker` and `medic run` before they start (workers.cli.processes).
     classifier = Classifier.from_files(current.rules_files)
-    click.echo(f"configuration ok: {len(classifier.rules)} rules, {len(classifier.categories)} categories")
+    plans = load_plan_set(current, ActionRegistry.from_entry_points())
+    for unknown in unknown_variable_warnings():
+        click.echo(f"warning: {unknown}")
+    click.echo(f"configuration ok: {len(classifier.rules)} rules, {len(classifier.categories)} categories, "
+               f"{len(plans.plans)} plans")
 
 
 @config.command("docs")
