@@ -14,8 +14,10 @@ from pathlib import Path
 
 import click
 
+from config.errors import StorageUnavailable
 from config.queues import QUEUES
 from config.settings import Settings
+from config.urls import is_sqlite_broker_url, is_sqlite_url
 from workers.broker_persistence import persistence_warning
 from workers.classification import Classifier
 from workers.cli.context import mask_url, settings
@@ -23,6 +25,7 @@ from workers.recovery.actions import ActionRegistry
 from workers.recovery.dispatch import is_recovery_queue
 from workers.recovery.service import load_plan_set
 from workers.storage import migrate
+from workers.storage.db import guarded_session, session_factory
 
 CELERY_APP = "config.celery_app"
 CELERY_ENTRY = "workers.cli.celery_entry"
@@ -65,6 +68,40 @@ def prepare_data_dir(current: Settings) -> None:
     warning = private_data_dir(current.data_dir)
     if warning:
         click.echo(f"medic: warning: {warning}", err=True)
+
+
+def uses_data_dir(current: Settings) -> bool:
+    """Whether medic keeps its database or its broker in MEDIC_DATA_DIR (the embedded default)."""
+    return is_sqlite_url(current.database_url) or is_sqlite_broker_url(current.broker_url)
+
+
+def require_writable_data_dir(current: Settings) -> None:
+    """A data dir medic cannot write (read-only, full) stops it now, in one line, not every 2 s later."""
+    if not uses_data_dir(current):
+        return
+    path = current.data_dir
+    probe = path / f".medic-write-check-{os.getpid()}"
+    problem = None
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * 4096)  # a page, as SQLite would write
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    try:
+        probe.unlink(missing_ok=True)
+    except OSError:
+        pass  # read-only: it was never made
+    if problem:
+        raise StorageUnavailable(f"MEDIC_DATA_DIR {path} is not writable ({problem}): medic keeps its database and "
+                                 "broker there; free space, or point MEDIC_DATA_DIR elsewhere")
+
+
+def upgrade_database(current: Settings) -> None:
+    """The schema brought up to date, a database that cannot be reached or written said in one line."""
+    with guarded_session(session_factory(current.database_url)):
+        migrate.upgrade(current.database_url)
 
 
 def warn_broker_persistence(current: Settings) -> None:
@@ -112,7 +149,8 @@ def run(concurrency: int | None) -> None:
     """
     current = _validated()
     warn_broker_persistence(current)
-    migrate.upgrade(current.database_url)
+    require_writable_data_dir(current)
+    upgrade_database(current)
     click.echo(f"medic: data directory {current.data_dir}, database {mask_url(current.database_url)}, "
                f"broker {mask_url(current.broker_url)}", err=True)
     exec_celery(["worker", "--beat", "--queues", ",".join(QUEUES),
@@ -137,6 +175,7 @@ def worker(queues: str, concurrency: int | None, pool: str, hostname: str) -> No
                                  param_hint="--queues")
     current = _validated()
     warn_broker_persistence(current)
+    require_writable_data_dir(current)
     exec_celery(["worker", "--queues", queues, "--concurrency", str(concurrency or current.worker_concurrency),
                   "--pool", pool, "--hostname", hostname, "--loglevel", current.log_level])
 
