@@ -22,7 +22,7 @@ from kombu.serialization import loads
 from config.errors import ConfigError, StorageUnavailable
 from config.settings import get_settings
 from tasks.recovery import recovery_service
-from workers.backoff import backoff_delay_s
+from tasks.retrying import retry_later
 from workers.intake.batching import DB_RETRY_INITIAL_S
 from workers.intake.cut_rejections import cut_rejection
 from workers.intake.service import IntakeService
@@ -156,12 +156,8 @@ def reject(self: Task, rejection: dict) -> dict:
 
 
 def _retry_later(task: Task, exc: Exception) -> Exception:
-    delay_s = backoff_delay_s(task.request.retries, initial_s=DB_RETRY_INITIAL_S,
-                              max_s=get_settings().db_retry_max_delay_s, jitter="equal")
-    log.warning("storage unavailable, event will be retried", extra={
-        "delivery_id": task.request.id, "retry": task.request.retries + 1, "delay_s": round(delay_s, 2),
-        "error": str(exc)})
-    return task.retry(countdown=delay_s, exc=exc)
+    return retry_later(task, exc, initial_s=DB_RETRY_INITIAL_S, what="storing a rejected event",
+                       delivery_id=task.request.id)
 
 
 def _log_outcome(delivery_id: str, outcome: dict) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from config.errors import StorageUnavailable
 from config.settings import get_settings
 from schedules.beat import SWEEP_TASK, log_idle_sweeps
-from workers.backoff import backoff_delay_s
+from tasks.retrying import retry_later
 from workers.masking import mask_text
 from workers.recovery import outcomes
 from workers.recovery.factory import build_recovery_service
@@ -42,12 +42,7 @@ def recovery_service() -> RecoveryService:
 
 
 def _retry(task: Task, exc: Exception) -> Exception:
-    delay_s = backoff_delay_s(task.request.retries, initial_s=RETRY_INITIAL_S,
-                              max_s=get_settings().db_retry_max_delay_s, jitter="equal")
-    log.warning("recovery step will be retried", extra={
-        "task": task.name, "task_id": task.request.id, "delay_s": round(delay_s, 2),
-        "error": f"{type(exc).__name__}: {exc}"})
-    return task.retry(countdown=delay_s, exc=exc)
+    return retry_later(task, exc, initial_s=RETRY_INITIAL_S, what="recovery step")
 
 
 @shared_task(name="medic.recovery.run", bind=True, max_retries=None)
