@@ -178,7 +178,8 @@ class Settings(BaseSettings):
     beat_redis_url: str = Field("", description="Redis for RedBeat's schedule and lock; default: the broker URL.")
     beat_lock_timeout_s: int = Field(
         30, ge=5, le=3600,
-        description="RedBeat: a beat that stops renewing its lock for this long is replaced by a standby beat.")
+        description="RedBeat: a beat that stops renewing its lock for this long is replaced by a standby beat "
+                    "(which asks for the lock every fifth of this: takeover within 1.2 times it).")
     stuck: StuckSettings = Field(default_factory=StuckSettings, description="Stuck-workflow detection.")
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings, description="Reconciliation.")
     log_rotation: LogRotationSettings = Field(default_factory=LogRotationSettings, description="Log rotation.")
