@@ -53,6 +53,7 @@ from benchmarks.common import (
 from benchmarks.noop import NAME as NOOP_TASK
 from benchmarks.stages import dominant_text, print_profile, profile_stages
 from config.queues import INTAKE_QUEUE
+from config.urls import sqlite_broker_file
 from tests.support import services
 
 REPORT_TASK = "medic.report"
@@ -92,7 +93,7 @@ class Embedded:
         self.database_url, self.broker_url = settings.database_url, settings.broker_url
         self.poll_interval_s = settings.embedded_broker_poll_interval_s
         self.database_file = Path(self.database_url.removeprefix("sqlite:///"))
-        self.broker_file = Path(self.broker_url.removeprefix("sqla+sqlite:///"))
+        self.broker_file = sqlite_broker_file(self.broker_url)
         self.env = services.medic_env(data_dir=str(data_dir), log_level="WARNING", **overrides)
         self.client = Celery("bench-client", broker=self.broker_url)
         self.client.conf.update(task_serializer="json", accept_content=["json"],
@@ -314,7 +315,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "benchmark": "embedded_throughput", "machine": info, "profile": profile, "stored": stored,
             "config": {"events": args.events, "rounds": args.rounds, "warmup": args.warmup,
-                       "concurrency": args.concurrency, "broker": "sqla+sqlite (kombu SQLAlchemy transport)",
+                       "concurrency": args.concurrency, "broker": "medic+sqlite (medic's transport)",
                        "poll_interval_s": bench.poll_interval_s, "poll_interval_is_default": args.poll_interval is None,
                        "database": "sqlite", "workload": bench.workload.describe()},
             "rounds": rounds, "summary": summarise(rounds), "rss": {k: v.as_dict() for k, v in rss.items()},

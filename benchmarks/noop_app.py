@@ -20,7 +20,9 @@ from celery import Celery
 
 NAME = "medic.bench.noop_counted"
 COUNTER_KEY = "medic-bench:noop-done"
-BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14")
+# A plain Celery app knows no `medic+` scheme: on medic's embedded broker it uses kombu's own
+# SQLAlchemy transport on the same file and tables, as an app would.
+BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14").replace("medic+", "sqla+", 1)
 COUNTER_URL = os.environ.get("BENCH_COUNTER_URL", "redis://127.0.0.1:6379/14")
 
 transport_options: dict[str, Any] = {}

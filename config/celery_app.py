@@ -16,7 +16,13 @@ from config.errors import ConfigError
 from config.logging import configure_logging
 from config.queues import INTAKE_QUEUE, MAINTENANCE_QUEUE, QUEUES, RECOVERY_QUEUE
 from config.settings import Settings, get_settings
-from config.urls import is_redis_url, is_sqlalchemy_broker_url, is_sqlite_broker_url
+from config.urls import (
+    MEDIC_TRANSPORT,
+    is_redis_url,
+    is_sqlalchemy_broker_url,
+    is_sqlite_broker_url,
+    redelivers_after_visibility_timeout,
+)
 
 TASK_MODULES = ["tasks.intake", "tasks.recovery", "tasks.maintenance"]
 # Named, not imported: config does not depend on workers or schedules (docs/architecture.md, "Folders").
@@ -119,6 +125,10 @@ def create_app(settings: Settings | None = None) -> Celery:
         # 2 events/s. It cannot go in broker_transport_options: that transport hands them all to
         # create_engine, which rejects the name.
         sqlalchemy_transport.Transport.polling_interval = settings.embedded_broker_poll_interval_s
+    if redelivers_after_visibility_timeout(settings.broker_url) and not is_redis_url(settings.broker_url):
+        # medic's embedded transport (workers/broker_transport.py): a row delivered this long ago and
+        # never acknowledged is delivered again. Not a transport option either, for the same reason.
+        symbol_by_name(MEDIC_TRANSPORT).Channel.visibility_timeout_s = settings.broker_visibility_timeout_s
     app = Celery("medic", set_as_current=True, task_cls=TASK_CLS, amqp=AMQP_CLS)
     app.config_from_object(celery_config(settings))
     if is_sqlalchemy_broker_url(settings.broker_url):

@@ -45,15 +45,19 @@ from config.replay_targets import ReplayTargetSettings
 from config.serve import ServeSettings
 from config.urls import (
     BROKER_SCHEMES,
+    EMBEDDED_BROKER_PREFIX,
     is_amqp_url,
     is_postgresql_url,
     is_redis_url,
     is_sqlite_url,
+    redelivers_after_visibility_timeout,
+    register_medic_transport,
     with_psycopg_driver,
 )
 from config.validation import problem_text
 
 ENV_PREFIX = "MEDIC_"
+register_medic_transport()  # the embedded default's URL names medic's kombu transport
 # A setting whose name says it holds a secret never has its value echoed in an error.
 _SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|AUTH|CREDENTIAL|HEADERS|KEY", re.IGNORECASE)
 # The default data directory before it became one per user: `.medic` in the working directory.
@@ -82,10 +86,11 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL of medic's database; default: SQLite in data_dir.")
     broker_url: str = Field(
         "",
-        description="Celery broker URL; default: kombu's SQLAlchemy transport on SQLite in data_dir.")
+        description="Celery broker URL; default: medic's embedded broker, a SQLite file in data_dir "
+                    "(medic+sqlite:///; apps may publish to it with kombu's sqla+sqlite:/// URL).")
     broker_visibility_timeout_s: int = Field(
         DEFAULT_VISIBILITY_TIMEOUT_S, ge=10, le=86_400,
-        description="Redis/SQS visibility timeout: an unacknowledged message "
+        description="Visibility timeout of Redis and of the embedded broker: an unacknowledged message "
                     "held by a dead worker is redelivered after this.")
     embedded_broker_poll_interval_s: float = Field(
         0.1, gt=0, le=5,
@@ -318,16 +323,17 @@ class Settings(BaseSettings):
                              f"{RABBITMQ_COUNTDOWN_MAX_S:g} with RabbitMQ: a worker holds a countdown message "
                              f"unacknowledged, and past RabbitMQ's consumer_timeout (1800 s by default) its channel "
                              f"is closed and every message it holds is delivered again")
-        if is_redis_url(self.broker_url) and self.recovery_attempt_timeout_s < self.min_replay_timeout_s:
-            raise ValueError(f"MEDIC_RECOVERY_ATTEMPT_TIMEOUT_S ({self.recovery_attempt_timeout_s:g}) must be at least "
-                             f"{self.min_replay_timeout_s:g} (1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S): a replay's "
-                             f"callback held by a worker that died comes back only after the visibility timeout")
         self._default_data_dir = "data_dir" not in self.model_fields_set
         self.data_dir = data_dir = self.data_dir.expanduser().resolve()
         if not self.database_url:
             self.database_url = f"sqlite:///{data_dir / 'medic.sqlite'}"
         if not self.broker_url:
-            self.broker_url = f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
+            self.broker_url = f"{EMBEDDED_BROKER_PREFIX}{data_dir / 'broker.sqlite'}"
+        if (redelivers_after_visibility_timeout(self.broker_url)
+                and self.recovery_attempt_timeout_s < self.min_replay_timeout_s):
+            raise ValueError(f"MEDIC_RECOVERY_ATTEMPT_TIMEOUT_S ({self.recovery_attempt_timeout_s:g}) must be at least "
+                             f"{self.min_replay_timeout_s:g} (1.2 x MEDIC_BROKER_VISIBILITY_TIMEOUT_S): a replay's "
+                             f"callback held by a worker that died comes back only after the visibility timeout")
         if not self.breaker_redis_url and is_redis_url(self.broker_url):
             self.breaker_redis_url = self.broker_url
         if self.breaker_store == "redis" and not self.breaker_redis_url:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from kombu.transport import TRANSPORT_ALIASES
+
 REDIS_SCHEMES = ("redis://", "rediss://")
 AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
-# kombu's SQLAlchemy transport: "sqla+" then a SQLAlchemy URL; medic's embedded broker is the SQLite one.
+# kombu's SQLAlchemy transport: "sqla+" then a SQLAlchemy URL. medic's own transport on the same
+# tables, at least once (workers/broker_transport.py), is "medic+": the embedded default on SQLite.
 SQLALCHEMY_BROKER_PREFIX = "sqla+"
-SQLITE_BROKER_PREFIX = "sqla+sqlite:///"
-BROKER_SCHEMES = (*REDIS_SCHEMES, *AMQP_SCHEMES, SQLALCHEMY_BROKER_PREFIX, "memory://")
+MEDIC_BROKER_PREFIX = "medic+"
+SQLALCHEMY_BROKER_PREFIXES = (SQLALCHEMY_BROKER_PREFIX, MEDIC_BROKER_PREFIX)
+EMBEDDED_BROKER_PREFIX = "medic+sqlite:///"
+MEDIC_TRANSPORT = "workers.broker_transport:Transport"
+BROKER_SCHEMES = (*REDIS_SCHEMES, *AMQP_SCHEMES, *SQLALCHEMY_BROKER_PREFIXES, "memory://")
 
 SQLITE_PREFIX = "sqlite"
 POSTGRESQL_PREFIX = "postgresql"
@@ -25,13 +33,31 @@ def is_amqp_url(url: str) -> bool:
 
 
 def is_sqlalchemy_broker_url(url: str) -> bool:
-    """kombu's SQLAlchemy transport, on any database."""
-    return url.startswith(SQLALCHEMY_BROKER_PREFIX)
+    """kombu's SQLAlchemy transport (or medic's on its tables), on any database."""
+    return url.startswith(SQLALCHEMY_BROKER_PREFIXES)
 
 
 def is_sqlite_broker_url(url: str) -> bool:
-    """kombu's SQLAlchemy transport on SQLite: the embedded broker."""
-    return url.startswith(SQLALCHEMY_BROKER_PREFIX + SQLITE_PREFIX)
+    """A broker in a SQLite file: the embedded broker (medic's transport, or kombu's)."""
+    return url.startswith(tuple(prefix + SQLITE_PREFIX for prefix in SQLALCHEMY_BROKER_PREFIXES))
+
+
+def sqlite_broker_file(url: str) -> Path | None:
+    """The file of a SQLite broker URL; None for any other broker, or an in-memory one."""
+    if not is_sqlite_broker_url(url):
+        return None
+    name = url.split(":///", 1)[1].split("?", 1)[0]
+    return Path(name).expanduser().resolve() if name and name != ":memory:" else None
+
+
+def redelivers_after_visibility_timeout(url: str) -> bool:
+    """A broker that gives a message held by a dead consumer again only after a visibility timeout."""
+    return is_redis_url(url) or url.startswith(MEDIC_BROKER_PREFIX)
+
+
+def register_medic_transport() -> None:
+    """Teach kombu the `medic+` scheme (by name: nothing is imported until a connection needs it)."""
+    TRANSPORT_ALIASES.setdefault(MEDIC_BROKER_PREFIX.rstrip("+"), MEDIC_TRANSPORT)
 
 
 def is_sqlite_url(url: str) -> bool:

@@ -30,5 +30,6 @@ beat_redbeat: RedBeat with medic's heartbeat, for an active and a standby beat.
 beat_heartbeat: the file beat touches every tick, read by `medic probe beat`.
 orphans: the embedded beat (`medic run`) stops when its worker is gone, even killed outright.
 worker_heartbeat: the file a worker touches on the embedded broker (no ping there), read by `medic probe worker`.
+broker_transport: the embedded broker's kombu transport, at least once (visibility timeout, rows deleted on ack).
 broker_persistence: whether the Redis broker keeps its messages across a restart (AOF), warned at startup.
 """

@@ -119,7 +119,7 @@ def test_an_old_dot_medic_in_the_working_directory_is_named_once_and_the_command
 def test_medic_run_names_its_data_directory(home, tmp_path):
     run = Process(medic_command("run", "--concurrency", "1"), home["env"], tmp_path / "run.log", cwd=home["there"])
     try:
-        run.wait_ready(marker="broker sqla+sqlite", timeout_s=60)
+        run.wait_ready(marker="broker medic+sqlite", timeout_s=60)
         assert f"medic: data directory {home['data_dir']}, database sqlite:///" in run.output()
     finally:
         run.terminate()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from celery import Celery
 
-from tests.support.services import Process, medic_command, medic_env, run_medic, wait_for
+from tests.support.services import Process, count_rows, medic_command, medic_env, run_medic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +82,37 @@ def test_medic_run_killed_outright_takes_its_beat_and_pool_with_it(tmp_path):
                  what=f"the children {children} of the killed medic run to exit")
     finally:
         run.kill()
+
+
+def test_medic_run_killed_mid_stream_loses_nothing_of_what_it_held(tmp_path):
+    """Power lost mid-stream (SIGKILL of every process): what the worker held unacknowledged comes back
+    after the visibility timeout, and every event is stored exactly once after the restart."""
+    data_dir = tmp_path / "data"
+    env = medic_env(data_dir=data_dir, broker_visibility_timeout_s=10, log_format="text")
+    database = f"sqlite:///{data_dir / 'medic.sqlite'}"
+    run = Process(medic_command("run", "--concurrency", "2"), env, tmp_path / "run-1.log")
+    total = 300
+    try:
+        run.wait_ready(timeout_s=90)
+        client = Celery("some-app", broker=f"sqla+sqlite:///{data_dir / 'broker.sqlite'}")
+        client.conf.update(task_serializer="json", broker_connection_retry_on_startup=True)
+        for n in range(total):
+            client.send_task("medic.report", queue="medic.errors", task_id=f"event-{n}", args=[{
+                "error_type": "ConnectionRefusedError", "message": f"refused ({n})", "service": "partner-api"}])
+        wait_for(lambda: count_rows(database, "occurrences") >= 20, timeout_s=60, what="the first events stored")
+    finally:
+        os.killpg(run.proc.pid, signal.SIGKILL)
+        run.proc.wait(10)
+    stored_before = count_rows(database, "occurrences")
+    again = Process(medic_command("run", "--concurrency", "2"), env, tmp_path / "run-2.log")
+    try:
+        again.wait_ready(timeout_s=90)
+        wait_for(lambda: count_rows(database, "occurrences") >= total, timeout_s=120, interval_s=0.5,
+                 what=f"{total} events stored after the restart (stored before the kill: {stored_before})")
+        time.sleep(1)
+        assert count_rows(database, "occurrences") == total  # exactly once: none twice
+        with sqlite3.connect(data_dir / "broker.sqlite") as broker:
+            left = broker.execute("SELECT count(*) FROM kombu_message").fetchone()[0]
+        assert left < 20, left  # acknowledged rows are deleted: the file does not grow with what passed
+    finally:
+        again.terminate()

@@ -45,6 +45,6 @@ def test_flower_on_the_embedded_broker_exits_3_saying_what_to_use_instead(tmp_pa
     assert result.stderr.count("\n") == 1
     line = result.stderr
     assert "Flower needs a broker with broadcast and events (Redis or RabbitMQ)" in line
-    assert "MEDIC_BROKER_URL" in line and "sqla+sqlite:///" in line
+    assert "MEDIC_BROKER_URL" in line and "medic+sqlite:///" in line
     for instead in ("medic health", "medic executions list", "medic probe worker"):
         assert instead in line

@@ -70,9 +70,9 @@ def test_default_urls_are_embedded_sqlite_under_absolute_data_dir(in_tmp):
     s = load_settings()
     data_dir = Path(platformdirs.user_data_dir("medic"))
     assert s.database_url == f"sqlite:///{data_dir / 'medic.sqlite'}"
-    assert s.broker_url == f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
+    assert s.broker_url == f"medic+sqlite:///{data_dir / 'broker.sqlite'}"
     assert Path(s.database_url.removeprefix("sqlite:///")).is_absolute()
-    assert Path(s.broker_url.removeprefix("sqla+sqlite:///")).is_absolute()
+    assert Path(s.broker_url.removeprefix("medic+sqlite:///")).is_absolute()
 
 
 def test_default_urls_follow_data_dir(in_tmp, monkeypatch):
@@ -81,7 +81,7 @@ def test_default_urls_follow_data_dir(in_tmp, monkeypatch):
     data_dir = (in_tmp / "state" / "here").resolve()
     assert s.data_dir == data_dir
     assert s.database_url == f"sqlite:///{data_dir / 'medic.sqlite'}"
-    assert s.broker_url == f"sqla+sqlite:///{data_dir / 'broker.sqlite'}"
+    assert s.broker_url == f"medic+sqlite:///{data_dir / 'broker.sqlite'}"
 
 
 def test_an_old_default_data_dir_in_the_working_directory_is_named_with_the_way_to_keep_it(in_tmp):

@@ -8,25 +8,18 @@ from contextlib import closing
 from pathlib import Path
 
 from kombu import Connection
-from sqlalchemy.engine import make_url
 
 from config.errors import StorageUnavailable
 from config.settings import Settings
-from config.urls import SQLALCHEMY_BROKER_PREFIX, is_sqlite_broker_url
+from config.urls import sqlite_broker_file
 
 # What kombu's SQLAlchemy transport creates on its first connection.
 KOMBU_TABLES = frozenset({"kombu_queue", "kombu_message"})
 
 
 def embedded_broker_file(broker_url: str) -> Path | None:
-    """The SQLite file of an embedded broker URL (sqla+sqlite:///path); None for any other broker
-    or an in-memory SQLite one."""
-    if not is_sqlite_broker_url(broker_url):
-        return None
-    database = make_url(broker_url.removeprefix(SQLALCHEMY_BROKER_PREFIX)).database
-    if not database or database == ":memory:":
-        return None
-    return Path(database).expanduser().resolve()
+    """The SQLite file of an embedded broker URL; None for any other broker or an in-memory one."""
+    return sqlite_broker_file(broker_url)
 
 
 def is_initialised(path: Path) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from config.urls import SQLITE_BROKER_PREFIX
+from config.urls import sqlite_broker_file
 
 MESSAGE_TABLE = "kombu_message"  # the transport's default; medic sets no message_tablename
 SQLITE_BUSY_TIMEOUT_S = 15
@@ -33,11 +33,8 @@ _EXPIRED = f"FROM {MESSAGE_TABLE} WHERE +visible = 0 AND timestamp < ?"
 
 
 def broker_file(broker_url: str) -> Path | None:
-    """The SQLite file of a `sqla+sqlite:///` broker; None for any other broker."""
-    if not broker_url.startswith(SQLITE_BROKER_PREFIX):
-        return None
-    name = broker_url.removeprefix(SQLITE_BROKER_PREFIX).split("?", 1)[0]
-    return Path(name) if name and name != ":memory:" else None
+    """The SQLite file of an embedded broker; None for any other broker."""
+    return sqlite_broker_file(broker_url)
 
 
 @dataclass(frozen=True)

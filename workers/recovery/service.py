@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.errors import ConfigError, StorageUnavailable
 from config.settings import Settings
-from config.urls import is_redis_url
+from config.urls import redelivers_after_visibility_timeout
 from workers.breakers import Breakers, Transition, breakers_from_settings, policy
 from workers.clock import utcnow
 from workers.notify import queue as notifications
@@ -80,7 +80,7 @@ def load_plan_set(settings: Settings, actions: ActionRegistry) -> PlanSet:
         for loaded in plans.plans for number, step in enumerate(loaded.spec.steps, start=1))
     if reserved:
         raise ConfigError(reserved[0])
-    if is_redis_url(settings.broker_url):
+    if redelivers_after_visibility_timeout(settings.broker_url):
         check_timeouts(plans, min_timeout_s=settings.min_replay_timeout_s)
     return plans
 
