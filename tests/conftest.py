@@ -8,6 +8,7 @@ import tempfile
 import pytest
 
 from tests.support import services
+from tests.support.databases import drop_pg
 
 
 @pytest.fixture(autouse=True)
@@ -27,11 +28,7 @@ def pg_database():
     try:
         yield name
     finally:
-        from workers.storage.db import _engines
-
-        for url in [u for u in _engines if name in u]:
-            _engines.pop(url).dispose()
-        services.drop_pg_database(name)
+        drop_pg(name)
 
 
 @pytest.fixture

@@ -19,8 +19,11 @@ log = logging.getLogger("medic.beat")
 
 
 class Heartbeat:
-    def __init__(self, path: Path):
+    """A file whose age says a process is alive (`owner`: beat, or a worker on the embedded broker)."""
+
+    def __init__(self, path: Path, *, owner: str = "beat", logger: logging.Logger = log):
         self.path = path
+        self.owner, self.log = owner, logger
         self._failing = False
 
     def touch(self) -> bool:
@@ -33,12 +36,12 @@ class Heartbeat:
                 self.path.touch()
         except OSError as exc:
             if not self._failing:
-                log.warning("beat heartbeat file cannot be touched; `medic probe beat` will report beat as dead",
-                            extra={"path": str(self.path), "error": str(exc)})
+                self.log.warning(f"{self.owner} heartbeat file cannot be touched; `medic probe {self.owner}` will "
+                                 f"report the {self.owner} as dead", extra={"path": str(self.path), "error": str(exc)})
             self._failing = True
             return False
         if self._failing:
-            log.info("beat heartbeat file touched again", extra={"path": str(self.path)})
+            self.log.info(f"{self.owner} heartbeat file touched again", extra={"path": str(self.path)})
             self._failing = False
         return True
 

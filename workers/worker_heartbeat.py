@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from celery import bootsteps
+
+from workers.beat_heartbeat import Heartbeat
 
 log = logging.getLogger("medic.worker")
 
@@ -53,29 +54,9 @@ def is_alive(age_s: float, max_age_s: float = MAX_AGE_S) -> bool:
     return age_s <= max_age_s
 
 
-class WorkerHeartbeat:
+class WorkerHeartbeat(Heartbeat):
     def __init__(self, path: Path):
-        self.path = path
-        self._failing = False
-
-    def touch(self) -> bool:
-        """Set the file's times to now, creating it if missing; False (logged once) when that fails."""
-        try:
-            try:
-                os.utime(self.path)
-            except FileNotFoundError:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.path.touch()
-        except OSError as exc:
-            if not self._failing:
-                log.warning("worker heartbeat file cannot be touched; `medic probe worker` will report the worker "
-                            "as dead", extra={"path": str(self.path), "error": str(exc)})
-            self._failing = True
-            return False
-        if self._failing:
-            log.info("worker heartbeat file touched again", extra={"path": str(self.path)})
-            self._failing = False
-        return True
+        super().__init__(path, owner="worker", logger=log)
 
     def remove(self) -> None:
         try:

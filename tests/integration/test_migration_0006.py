@@ -9,9 +9,9 @@ import pytest
 from alembic import command
 from sqlalchemy import func, select
 
-from tests.support import services
+from tests.support.databases import database_at
 from workers.storage import migrate
-from workers.storage.db import _engines, engine_for, session_factory
+from workers.storage.db import engine_for, session_factory
 from workers.storage.models import (
     Attempt,
     AuditEntry,
@@ -31,20 +31,8 @@ PLAN = {"name": "needs-a-person", "steps": [{"kind": "escalate"}, {"kind": "dead
 @pytest.fixture(params=["sqlite", "postgresql"])
 def at_0005(request, tmp_path):
     """An empty database migrated to 0005 only."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'medic.sqlite'}"
-        migrate.upgrade(url, "0005")
+    with database_at(request.param, tmp_path, "0005") as url:
         yield url
-        return
-    name = services.create_pg_database()
-    url = services.pg_url(name)
-    migrate.upgrade(url, "0005")
-    try:
-        yield url
-    finally:
-        for known in [u for u in _engines if name in u]:
-            _engines.pop(known).dispose()
-        services.drop_pg_database(name)
 
 
 def _history(url: str) -> dict[str, int]:

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.support import services
+from tests.support.databases import database_at
 from workers.clock import utcnow
 from workers.storage import migrate
-from workers.storage.db import _engines, session_factory
+from workers.storage.db import session_factory
 from workers.storage.models import Installation, MaintenanceRun
 
 pytestmark = pytest.mark.integration
@@ -21,20 +22,9 @@ TEN_DAYS_AGO = datetime.now(UTC) - timedelta(days=10)
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def at_0006(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'medic.sqlite'}"
-        migrate.upgrade(url, "0006")
+    """An empty database migrated to 0006 only."""
+    with database_at(request.param, tmp_path, "0006") as url:
         yield url
-        return
-    name = services.create_pg_database()
-    url = services.pg_url(name)
-    migrate.upgrade(url, "0006")
-    try:
-        yield url
-    finally:
-        for known in [u for u in _engines if name in u]:
-            _engines.pop(known).dispose()
-        services.drop_pg_database(name)
 
 
 def installed_at(url: str) -> datetime:

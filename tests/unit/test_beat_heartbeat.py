@@ -47,7 +47,7 @@ def test_a_failing_touch_is_logged_once_per_streak_and_never_raises(tmp_path, ca
         blocker.unlink()
         assert heartbeat.touch() is True
     assert [r.getMessage() for r in caplog.records] == [
-        "beat heartbeat file cannot be touched; `medic probe beat` will report beat as dead",
+        "beat heartbeat file cannot be touched; `medic probe beat` will report the beat as dead",
         "beat heartbeat file touched again"]
 
 
