@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from tests.support.databases import database_at
 from workers.storage import migrate
@@ -59,10 +59,11 @@ def _history(url: str) -> dict[str, int]:
                             finished_at=NOW if state in ("dead", "failed", "succeeded") else None, **extra)
             session.add(row)
             session.flush()
-            for index, kind in enumerate(attempts):
-                session.add(Attempt(execution_id=row.id, run=1, step_index=index, step_kind=kind, number=1,
-                                    state="succeeded" if kind in ("notify", "escalate") else "failed",
-                                    scheduled_for=NOW, finished_at=NOW))
+            for index, kind in enumerate(attempts):  # only the columns attempts had at 0005 (Core, not the ORM)
+                session.execute(insert(Attempt.__table__).values(
+                    execution_id=row.id, run=1, step_index=index, step_kind=kind, number=1, dispatch_count=0,
+                    state="succeeded" if kind in ("notify", "escalate") else "failed", scheduled_for=NOW,
+                    finished_at=NOW))
             session.add(AuditEntry(execution_id=row.id, at=NOW, actor="worker:x", action="created", to_state=state))
             ids[name] = row.id
             return row
