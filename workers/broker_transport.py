@@ -11,6 +11,8 @@ publish with the stock `sqla+sqlite:///…` URL:
   the row's id travels with the message;
 - acknowledging deletes the row; rejecting deletes it, or makes it visible again when requeued;
   a clean shutdown makes the rows it held visible again (no copies);
+- while the file cannot be written (a full disk), polls find nothing and the consumer tries again
+  after a growing pause (up to 5 s), where kombu's would reconnect until the worker gave up;
 - a row delivered longer ago than the visibility timeout (MEDIC_BROKER_VISIBILITY_TIMEOUT_S, set
   on `Channel.visibility_timeout_s` by config/celery_app.py) is delivered again: its consumer is
   gone, or holds it past every time limit.
@@ -18,6 +20,8 @@ publish with the stock `sqla+sqlite:///…` URL:
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -34,16 +38,42 @@ from sqlalchemy.orm import Session
 # The message property that carries its row's id from the delivery to the acknowledgement.
 ROW_PROPERTY = "medic_broker_row"
 DEFAULT_VISIBILITY_TIMEOUT_S = 300.0
+# Pauses between tries while the broker's file cannot be written (a full disk), doubling.
+WAIT_FIRST_S, WAIT_MAX_S = 0.5, 5.0
+
+log = logging.getLogger("medic.broker")
 
 
 class Channel(kombu_sqlalchemy.Channel):
     visibility_timeout_s: float = DEFAULT_VISIBILITY_TIMEOUT_S
 
+    _waiting_until = 0.0  # time.monotonic(): polls before this find nothing (the file cannot be written)
+    _wait_s = 0.0
+
     def _get(self, queue: Any, timeout: Any = None) -> Any:
-        found = self._get_or_create(queue)
-        if self.session.bind.name == "sqlite":
-            self.session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
+        """The next message; none while the file cannot be written (a full disk): the consumer waits,
+        trying again after a growing pause, instead of reconnecting until it gives up."""
+        if time.monotonic() < self._waiting_until:
+            raise kombu_sqlalchemy.Empty()
         try:
+            payload = self._take(queue)
+        except OperationalError as exc:
+            self._wait_s = min(WAIT_MAX_S, max(WAIT_FIRST_S, 2 * self._wait_s))
+            self._waiting_until = time.monotonic() + self._wait_s
+            if self._wait_s == WAIT_FIRST_S:
+                log.warning("the embedded broker cannot be written; waiting, trying again every few seconds",
+                            extra={"error": str(exc.orig or exc).splitlines()[0]})
+            raise kombu_sqlalchemy.Empty() from None
+        if self._wait_s:
+            log.warning("the embedded broker can be written again")
+            self._wait_s = 0.0
+        return payload
+
+    def _take(self, queue: Any) -> Any:
+        found = self._get_or_create(queue)
+        try:
+            if self.session.bind.name == "sqlite":
+                self.session.execute(text("BEGIN IMMEDIATE TRANSACTION"))
             now = datetime.now()  # the table's timestamps are kombu's: naive local time
             rows = self.message_cls
             row = (self.session.query(rows).with_for_update()
@@ -52,13 +82,16 @@ class Channel(kombu_sqlalchemy.Channel):
                                rows.sent_at <= now - timedelta(seconds=self.visibility_timeout_s)))
                    .order_by(rows.sent_at).order_by(rows.id).limit(1).first())
             if row is None:
+                self.session.commit()
                 raise kombu_sqlalchemy.Empty()
             row.visible, row.sent_at = False, now
             payload = loads(bytes_to_str(row.payload))
             payload.setdefault("properties", {})[ROW_PROPERTY] = row.id
-            return payload
-        finally:
             self.session.commit()
+            return payload
+        except OperationalError:
+            self.session.rollback()
+            raise
 
     def basic_ack(self, delivery_tag: Any, multiple: bool = False) -> None:
         row = self._row_of(delivery_tag)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
-from tests.support.services import medic_env, run_medic
+from tests.support.services import Process, count_rows, medic_command, medic_env, run_medic, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +60,33 @@ def test_a_full_disk_at_start_stops_medic_run_with_one_line(mount):
     result = run_medic(medic_env(data_dir=data_dir), "run", timeout_s=60)
     assert result.returncode == 5, result.stderr[-2000:]
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3, result.stderr
+
+
+def test_a_disk_that_fills_while_medic_run_works_is_waited_out(mount, tmp_path):
+    """The embedded worker backs off while its disk is full and goes on when space returns: it never exits."""
+    data_dir = mount("size=8m")
+    env = medic_env(data_dir=data_dir, log_format="text")
+    run = Process(medic_command("run", "--concurrency", "1"), env, tmp_path / "run.log")
+    database = f"sqlite:///{data_dir / 'medic.sqlite'}"
+    try:
+        run.wait_ready(timeout_s=90)
+        client = Celery("some-app", broker=f"sqla+sqlite:///{data_dir / 'broker.sqlite'}")
+        client.conf.update(task_serializer="json", broker_connection_retry_on_startup=True)
+
+        def report(n: int) -> None:
+            client.send_task("medic.report", queue="medic.errors", args=[{
+                "error_type": "ConnectionRefusedError", "message": f"refused ({n})", "service": "partner-api"}])
+
+        report(0)
+        wait_for(lambda: count_rows(database, "occurrences") == 1, timeout_s=30, what="the first event stored")
+        for n in range(1, 40):  # queued before the disk fills: the worker meets the full disk storing them
+            report(n)
+        fill(data_dir)
+        time.sleep(15)
+        assert run.proc.poll() is None, run.output()[-3000:]
+        (data_dir / "filler").unlink()
+        report(40)
+        wait_for(lambda: count_rows(database, "occurrences") == 41, timeout_s=90, what="all stored once space is back")
+        assert run.proc.poll() is None
+    finally:
+        run.terminate()
