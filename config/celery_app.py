@@ -17,6 +17,7 @@ from config.logging import configure_logging
 from config.queues import INTAKE_QUEUE, MAINTENANCE_QUEUE, QUEUES, RECOVERY_QUEUE
 from config.settings import Settings, get_settings
 from config.urls import (
+    MEDIC_REDIS_TRANSPORT,
     MEDIC_TRANSPORT,
     is_redis_url,
     is_sqlalchemy_broker_url,
@@ -60,6 +61,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     task_events = not is_sqlalchemy_broker_url(settings.broker_url)
     return {
         "broker_url": settings.broker_url,
+        "broker_transport": MEDIC_REDIS_TRANSPORT if is_redis_url(settings.broker_url) else None,
         "broker_transport_options": transport_options,
         "broker_connection_retry_on_startup": True,
         "result_backend": None,

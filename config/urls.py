@@ -15,6 +15,9 @@ MEDIC_BROKER_PREFIX = "medic+"
 SQLALCHEMY_BROKER_PREFIXES = (SQLALCHEMY_BROKER_PREFIX, MEDIC_BROKER_PREFIX)
 EMBEDDED_BROKER_PREFIX = "medic+sqlite:///"
 MEDIC_TRANSPORT = "workers.broker_transport:Transport"
+# medic's consumer on a Redis broker: kombu's, with a fetch that records what it pops in the same
+# step (workers/broker_redis.py). Chosen by config/celery_app.py for every redis:// URL.
+MEDIC_REDIS_TRANSPORT = "workers.broker_redis:Transport"
 BROKER_SCHEMES = (*REDIS_SCHEMES, *AMQP_SCHEMES, *SQLALCHEMY_BROKER_PREFIXES, "memory://")
 
 SQLITE_PREFIX = "sqlite"

@@ -31,5 +31,6 @@ beat_heartbeat: the file beat touches every tick, read by `medic probe beat`.
 orphans: the embedded beat (`medic run`) stops when its worker is gone, even killed outright.
 worker_heartbeat: the file a worker touches on the embedded broker (no ping there), read by `medic probe worker`.
 broker_transport: the embedded broker's kombu transport, at least once (visibility timeout, rows deleted on ack).
+broker_redis: the Redis transport medic consumes with: a fetch pops and records a message as unacknowledged in one step.
 broker_persistence: whether the Redis broker keeps its messages across a restart (AOF), warned at startup.
 """

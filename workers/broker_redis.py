@@ -1,0 +1,168 @@
+"""medic's Redis transport: kombu's, with a fetch that never holds a message only in a socket.
+
+kombu pops a message with BRPOP and records it as unacknowledged (the `unacked` hash, read by the
+visibility-timeout restore) only once its reply has been read and delivered. Until then the
+message exists nowhere but in the consumer's socket, and a consumer at its prefetch limit leaves
+the reply unread for as long as its pool is busy: a worker SIGKILLed then loses it (kombu#305,
+celery#7950). This transport, used for every `redis://` broker URL (config/celery_app.py), fetches
+with one Lua script that pops the message and records it as unacknowledged in the same atomic
+step, in kombu's own format, so the restore, acknowledgements and a clean shutdown work unchanged
+and a message is always somewhere Redis can give it again.
+
+A script cannot block as BRPOP does, so a fetch that finds every queue empty waits before the next:
+1 ms, doubling to at most `FETCH_PAUSE_MAX_S`, and none while messages keep coming (a timer wakes
+the worker's event loop; `drain_events` without one sleeps the pause). An idle
+worker makes about 20 fetches a second; the first message after a quiet spell waits at most that
+long. Queues consumed without acknowledgement (Celery's reply queues) are popped as before.
+Apps may keep publishing with the stock `redis://` transport: nothing about the keys changes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
+
+FETCH_PAUSE_MIN_S = 0.001
+FETCH_PAUSE_MAX_S = 0.05
+
+# KEYS: the unacked hash, its index, then the queue keys in fetch order.
+# ARGV: the time (the index's score), then per queue key 1 to record the message, 0 not to.
+# Returns {key, message, recorded} or nil. The stored entry is kombu's: [message, exchange,
+# routing key], with the message as it came (never re-encoded). A message that is not kombu's
+# JSON is popped and returned unrecorded, as BRPOP would have.
+FETCH_SCRIPT = """#!lua flags=allow-oom
+for i = 3, #KEYS do
+  local item = redis.call('RPOP', KEYS[i])
+  if item then
+    if ARGV[i - 1] == '1' then
+      local ok, message = pcall(cjson.decode, item)
+      if ok and type(message) == 'table' and type(message.properties) == 'table' then
+        local tag = message.properties.delivery_tag
+        local info = message.properties.delivery_info
+        if type(tag) == 'string' and type(info) == 'table' then
+          redis.call('ZADD', KEYS[2], ARGV[1], tag)
+          redis.call('HSET', KEYS[1], tag,
+            '[' .. item .. ',' .. cjson.encode(info.exchange) .. ',' .. cjson.encode(info.routing_key) .. ']')
+          return {KEYS[i], item, 1}
+        end
+      end
+    end
+    return {KEYS[i], item, 0}
+  end
+end
+return nil
+"""
+
+
+class QoS(kombu_redis.QoS):
+    def append(self, message: Any, delivery_tag: str) -> None:
+        if self.channel.delivering_recorded:
+            virtual.QoS.append(self, message, delivery_tag)  # the script recorded it already
+        else:
+            super().append(message, delivery_tag)
+
+
+class Channel(kombu_redis.Channel):
+    QoS = QoS
+
+    delivering_recorded = False
+    _in_poll: Any = None  # the connection a fetch was sent on, until its reply is read
+    _brpop_sent_at: Any = None
+    _fetch_pause_s = 0.0
+    _next_fetch_at = 0.0
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._queues_without_ack: set[str] = set()
+        super().__init__(*args, **kwargs)
+
+    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> Any:
+        if no_ack:
+            self._queues_without_ack.add(queue)
+        return super().basic_consume(queue, no_ack, *args, **kwargs)
+
+    def basic_cancel(self, consumer_tag: str) -> Any:
+        self._queues_without_ack.discard(self._tag_to_queue.get(consumer_tag))
+        return super().basic_cancel(consumer_tag)
+
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        queues = self._queue_cycle.consume(len(self.active_queues))
+        if not queues:
+            return
+        now = time.monotonic()
+        if now < self._next_fetch_at:
+            if self.connection.wake_at(self._next_fetch_at):
+                return
+            time.sleep(self._next_fetch_at - now)  # drain_events without an event loop: it blocks anyway
+            now = time.monotonic()
+        keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
+        flags = ["0" if self._key_queue(key) in self._queues_without_ack else "1" for key in keys]
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = now
+        self.client.connection.send_command(
+            "EVAL", FETCH_SCRIPT, len(keys) + 2, self.unacked_key, self.unacked_index_key, *keys, time.time(), *flags)
+
+    def _brpop_read(self, **options: Any) -> bool:
+        try:
+            try:
+                reply = self.client.parse_response(self.client.connection, "EVAL", **options)
+            except self.connection_errors:
+                self.client.connection.disconnect()
+                raise
+            if not reply:
+                self._fetch_pause_s = min(FETCH_PAUSE_MAX_S, max(FETCH_PAUSE_MIN_S, self._fetch_pause_s * 2))
+                self._next_fetch_at = time.monotonic() + self._fetch_pause_s
+                if not self.connection.has_event_loop:
+                    # kombu restores on a poll that waited in vain; a fetch always has its answer
+                    self.connection.cycle.maybe_restore_messages()
+                raise kombu_redis.Empty()
+            self._fetch_pause_s = 0.0
+            key, item, recorded = reply
+            queue = self._key_queue(bytes_to_str(key))
+            self._queue_cycle.rotate(queue)
+            self.delivering_recorded = bool(recorded)
+            try:
+                self.connection._deliver(loads(bytes_to_str(item)), queue)
+            finally:
+                self.delivering_recorded = False
+            return True
+        finally:
+            self._in_poll = None
+            self._flush_brpop_reauth()
+
+    def _key_queue(self, key: str) -> str:
+        return key.rsplit(self.sep, 1)[0]
+
+
+
+class Transport(kombu_redis.Transport):
+    Channel = Channel
+
+    _loop: Any = None
+    _wake_at = 0.0
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        self._loop = loop
+        super().register_with_event_loop(connection, loop)
+
+    @property
+    def has_event_loop(self) -> bool:
+        return self._loop is not None
+
+    def wake_at(self, monotonic_s: float) -> bool:
+        """Make the event loop look again at `monotonic_s` (a paused fetch is no socket to wait on).
+        False without an event loop: the caller waits itself."""
+        if self._loop is None:
+            return False
+        if not time.monotonic() < self._wake_at <= monotonic_s:  # else an earlier wake is on its way
+            self._wake_at = monotonic_s
+            self._loop.call_later(max(0.0, monotonic_s - time.monotonic()), _nothing)
+        return True
+
+
+def _nothing() -> None:
+    """A timer's only job here is to end the event loop's wait."""
