@@ -14,18 +14,26 @@ A script cannot block as BRPOP does, so a fetch that finds every queue empty wai
 the worker's event loop; `drain_events` without one sleeps the pause). An idle
 worker makes about 20 fetches a second; the first message after a quiet spell waits at most that
 long. Queues consumed without acknowledgement (Celery's reply queues) are popped as before.
+
+Two failures that stopped a worker are answered instead: a requeue refused by a full Redis, and a
+close after a lost connection (Celery closes a channel it has already collected). Either way the
+messages stay recorded and come back after the visibility timeout.
 Apps may keep publishing with the stock `redis://` transport: nothing about the keys changes.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
+
+logger = logging.getLogger(__name__)
 
 FETCH_PAUSE_MIN_S = 0.001
 FETCH_PAUSE_MAX_S = 0.05
@@ -60,11 +68,42 @@ return nil
 
 
 class QoS(kombu_redis.QoS):
+    _delivered: Any  # kombu's: delivery tag -> message held
+
     def append(self, message: Any, delivery_tag: str) -> None:
         if self.channel.delivering_recorded:
             virtual.QoS.append(self, message, delivery_tag)  # the script recorded it already
         else:
             super().append(message, delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        try:
+            super().reject(delivery_tag, requeue=requeue)
+        except redis.ResponseError as exc:
+            if not requeue:
+                raise
+            # A full Redis refuses the requeue's transaction (LPUSH may grow it). Celery would stop
+            # the worker on this error; the message is still recorded, so it comes back later.
+            logger.warning("could not requeue message %s (%s): it comes back after the visibility timeout",
+                           delivery_tag, exc)
+            virtual.QoS.ack(self, delivery_tag)
+
+    def restore_unacked(self, client: Any = None) -> None:
+        """A closing channel gives back what it holds; if the broker is gone, it stays recorded.
+
+        After a lost connection Celery closes a channel whose transport it has already collected:
+        kombu's restore then fails building a client (AttributeError) and the worker stops. The
+        messages are recorded as unacknowledged either way: they come back after the visibility
+        timeout."""
+        if self.channel.connection.client is None:
+            self._delivered.clear()
+            return
+        try:
+            super().restore_unacked(client)
+        except (*self.channel.connection_errors, redis.ResponseError) as exc:
+            logger.warning("could not give back %d held message(s) (%s): they come back after the visibility timeout",
+                           len(self._delivered), exc)
+            self._delivered.clear()
 
 
 class Channel(kombu_redis.Channel):

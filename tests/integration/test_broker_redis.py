@@ -13,6 +13,7 @@ import redis
 from kombu import Connection, Exchange, Queue
 from kombu.transport import redis as kombu_redis
 
+from tests.support.private_redis import PrivateRedis
 from workers import broker_redis
 
 pytestmark = pytest.mark.integration
@@ -144,3 +145,39 @@ def test_an_idle_consumer_pauses_between_fetches_and_gets_a_message_within_the_l
         [message] = receive(conn, 1)
         message.ack()
         assert time.monotonic() - started < 1
+
+
+def test_a_channel_closed_after_its_connection_was_collected_keeps_what_it_held(redis_url):
+    publish(redis_url, 3)
+    conn = connect(redis_url)
+    [held] = receive(conn, 1)
+    channel = conn.default_channel
+    conn.transport.client = None  # what Celery's collect() leaves when the broker went away
+    channel.close()  # kombu: AttributeError from its restore, and the worker stopped
+    store = redis.Redis.from_url(redis_url)
+    assert store.hlen("unacked") == 1
+    time.sleep(VISIBILITY_TIMEOUT_S + 0.1)
+    with connect(redis_url) as other:
+        [again] = receive(other, 1)
+        assert again.payload == held.payload
+        again.ack()
+
+
+def test_a_requeue_refused_by_a_full_redis_leaves_the_message_recorded():
+    server = PrivateRedis(aof=False)
+    try:
+        server.start()
+        publish(server.url, 4)
+        with connect(server.url) as conn:
+            [message] = receive(conn, 1)
+            server.client().config_set("maxmemory-policy", "noeviction")
+            server.client().config_set("maxmemory", 1)
+            message.requeue()  # refused (OOM): kombu raised, and Celery stopped the worker
+            server.client().config_set("maxmemory", 0)
+            assert server.client().hlen("unacked") == 1
+            time.sleep(VISIBILITY_TIMEOUT_S + 0.1)
+            [again] = receive(conn, 1)
+            assert again.payload == {"n": 4}
+            again.ack()
+    finally:
+        server.destroy()
