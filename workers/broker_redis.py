@@ -10,8 +10,9 @@ step, in kombu's own format, so the restore, acknowledgements and a clean shutdo
 and a message is always somewhere Redis can give it again.
 
 A script cannot block as BRPOP does, so a fetch that finds every queue empty waits before the next:
-1 ms, doubling to at most `FETCH_PAUSE_MAX_S`, and none while messages keep coming (a timer wakes
-the worker's event loop; `drain_events` without one sleeps the pause). An idle
+a tenth of the time since the last message came, between 1 and 50 ms, and none while messages keep
+coming (a timer wakes the worker's event loop; `drain_events` without one sleeps the pause). A
+message after a quiet spell so waits at most a tenth of the spell, and never more than 50 ms. An idle
 worker makes about 20 fetches a second; the first message after a quiet spell waits at most that
 long. Queues consumed without acknowledgement (Celery's reply queues) are popped as before.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import cached_property
 from typing import Any
 
 import redis
@@ -37,13 +39,16 @@ logger = logging.getLogger(__name__)
 
 FETCH_PAUSE_MIN_S = 0.001
 FETCH_PAUSE_MAX_S = 0.05
+FETCH_PAUSE_SHARE_OF_IDLE = 0.1
 
 # KEYS: the unacked hash, its index, then the queue keys in fetch order.
 # ARGV: the time (the index's score), then per queue key 1 to record the message, 0 not to.
 # Returns {key, message, recorded} or nil. The stored entry is kombu's: [message, exchange,
 # routing key], with the message as it came (never re-encoded). A message that is not kombu's
 # JSON is popped and returned unrecorded, as BRPOP would have.
-FETCH_SCRIPT = """#!lua flags=allow-oom
+# Redis 7 runs a script on a full server only if it says so; earlier versions know no such line.
+ALLOW_OOM = "#!lua flags=allow-oom\n"
+FETCH_SCRIPT = """
 for i = 3, #KEYS do
   local item = redis.call('RPOP', KEYS[i])
   if item then
@@ -65,6 +70,11 @@ for i = 3, #KEYS do
 end
 return nil
 """
+
+
+def fetch_pause_s(idle_s: float) -> float:
+    """How long an empty fetch waits before the next, `idle_s` after the last message came."""
+    return min(FETCH_PAUSE_MAX_S, max(FETCH_PAUSE_MIN_S, idle_s * FETCH_PAUSE_SHARE_OF_IDLE))
 
 
 class QoS(kombu_redis.QoS):
@@ -113,6 +123,7 @@ class Channel(kombu_redis.Channel):
     _in_poll: Any = None  # the connection a fetch was sent on, until its reply is read
     _brpop_sent_at: Any = None
     _fetch_pause_s = 0.0
+    _last_message_at = float("-inf")
     _next_fetch_at = 0.0
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -140,10 +151,11 @@ class Channel(kombu_redis.Channel):
             now = time.monotonic()
         keys = [self._q_for_pri(queue, pri) for pri in self.priority_steps for queue in queues]
         flags = ["0" if self._key_queue(key) in self._queues_without_ack else "1" for key in keys]
+        script = self._fetch_script
         self._in_poll = self.client.connection
         self._brpop_sent_at = now
         self.client.connection.send_command(
-            "EVAL", FETCH_SCRIPT, len(keys) + 2, self.unacked_key, self.unacked_index_key, *keys, time.time(), *flags)
+            "EVAL", script, len(keys) + 2, self.unacked_key, self.unacked_index_key, *keys, time.time(), *flags)
 
     def _brpop_read(self, **options: Any) -> bool:
         try:
@@ -153,13 +165,16 @@ class Channel(kombu_redis.Channel):
                 self.client.connection.disconnect()
                 raise
             if not reply:
-                self._fetch_pause_s = min(FETCH_PAUSE_MAX_S, max(FETCH_PAUSE_MIN_S, self._fetch_pause_s * 2))
-                self._next_fetch_at = time.monotonic() + self._fetch_pause_s
-                if not self.connection.has_event_loop:
+                now = time.monotonic()
+                self._fetch_pause_s = fetch_pause_s(now - self._last_message_at)
+                self._next_fetch_at = now + self._fetch_pause_s
+                # Now, not when the next fetch is due: the event loop reckons its wait before the
+                # tick that would send the fetch, so a timer set then would come a wait too late.
+                if not self.connection.wake_at(self._next_fetch_at):
                     # kombu restores on a poll that waited in vain; a fetch always has its answer
                     self.connection.cycle.maybe_restore_messages()
                 raise kombu_redis.Empty()
-            self._fetch_pause_s = 0.0
+            self._last_message_at = time.monotonic()
             key, item, recorded = reply
             queue = self._key_queue(bytes_to_str(key))
             self._queue_cycle.rotate(queue)
@@ -172,6 +187,11 @@ class Channel(kombu_redis.Channel):
         finally:
             self._in_poll = None
             self._flush_brpop_reauth()
+
+    @cached_property
+    def _fetch_script(self) -> str:
+        version = str(self.client.info("server").get("redis_version", "0"))
+        return ALLOW_OOM + FETCH_SCRIPT if int(version.split(".")[0] or 0) >= 7 else FETCH_SCRIPT
 
     def _key_queue(self, key: str) -> str:
         return key.rsplit(self.sep, 1)[0]

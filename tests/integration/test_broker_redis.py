@@ -35,10 +35,10 @@ def publish(url: str, *numbers: int, **options) -> None:
                              serializer="json", **options)
 
 
-def receive(conn: Connection, count: int, timeout_s: float = 5, no_ack: bool = False) -> list:
+def receive(conn: Connection, count: int, timeout_s: float = 5, no_ack: bool = False, declare: bool = True) -> list:
     received: list = []
     with conn.Consumer(QUEUE, callbacks=[lambda body, message: received.append(message)], prefetch_count=count,
-                       accept=["json"], no_ack=no_ack):
+                       accept=["json"], no_ack=no_ack, auto_declare=declare):
         deadline = time.monotonic() + timeout_s
         while len(received) < count and time.monotonic() < deadline:
             try:
@@ -133,12 +133,10 @@ def test_an_idle_consumer_pauses_between_fetches_and_gets_a_message_within_the_l
         channel = conn.default_channel
         QUEUE(channel).declare()
         channel.basic_consume(QUEUE.name, False, lambda message: None, "idle")
-        for _ in range(12):  # empty fetches: the pause doubles up to its bound
-            conn.transport.cycle._register_BRPOP(channel)
-            with pytest.raises(kombu_redis.Empty):
-                channel._brpop_read()
-            channel._next_fetch_at = 0
-        assert channel._fetch_pause_s == broker_redis.FETCH_PAUSE_MAX_S
+        conn.transport.cycle._register_BRPOP(channel)
+        with pytest.raises(kombu_redis.Empty):
+            channel._brpop_read()
+        assert channel._fetch_pause_s == broker_redis.FETCH_PAUSE_MAX_S  # no message yet: the longest
     with connect(redis_url) as conn:
         started = time.monotonic()
         publish(redis_url, 5)
@@ -179,5 +177,22 @@ def test_a_requeue_refused_by_a_full_redis_leaves_the_message_recorded():
             [again] = receive(conn, 1)
             assert again.payload == {"n": 4}
             again.ack()
+    finally:
+        server.destroy()
+
+
+def test_a_fetch_on_a_full_redis_still_records_what_it_pops():
+    server = PrivateRedis(aof=False)
+    try:
+        server.start()
+        publish(server.url, 6)
+        server.client().config_set("maxmemory-policy", "noeviction")
+        server.client().config_set("maxmemory", 1)
+        with connect(server.url) as conn:
+            [message] = receive(conn, 1, declare=False)  # kombu's pop worked, its record was refused: lost
+            assert server.client().hlen("unacked") == 1
+            server.client().config_set("maxmemory", 0)
+            message.ack()
+        assert server.client().hlen("unacked") == 0
     finally:
         server.destroy()
