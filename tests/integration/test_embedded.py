@@ -91,7 +91,7 @@ def test_medic_run_killed_mid_stream_loses_nothing_of_what_it_held(tmp_path):
     env = medic_env(data_dir=data_dir, broker_visibility_timeout_s=10, log_format="text")
     database = f"sqlite:///{data_dir / 'medic.sqlite'}"
     run = Process(medic_command("run", "--concurrency", "2"), env, tmp_path / "run-1.log")
-    total = 300
+    total = 500
     try:
         run.wait_ready(timeout_s=90)
         client = Celery("some-app", broker=f"sqla+sqlite:///{data_dir / 'broker.sqlite'}")
