@@ -22,6 +22,7 @@ from celery import Celery
 
 from tests.support import recovery, services, testapp
 from tests.support.httpserver import ScriptedHTTPServer
+from tests.support.pgcluster import PrivateCluster
 from tests.support.rabbitmq import rabbitmq_url, rabbitmq_vhost
 from tests.support.services import Process, medic_command, medic_env
 from tests.support.testapp import start_testapp_worker
@@ -55,6 +56,17 @@ TEST_SETTINGS: dict[str, Any] = {
     "replay_targets__celery_queues": "testapp",
     "replay_targets__actions": "log,noop",
 }
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL server of the test's own (tests/support/pgcluster.py): one it may stop and start."""
+    cluster = PrivateCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import redis
 from kombu import Connection, Exchange, Queue
 from kombu.transport import redis as kombu_redis
 
+from tests.support import consuming
 from tests.support.private_redis import PrivateRedis
 from workers import broker_redis
 
@@ -35,17 +36,8 @@ def publish(url: str, *numbers: int, **options) -> None:
                              serializer="json", **options)
 
 
-def receive(conn: Connection, count: int, timeout_s: float = 5, no_ack: bool = False, declare: bool = True) -> list:
-    received: list = []
-    with conn.Consumer(QUEUE, callbacks=[lambda body, message: received.append(message)], prefetch_count=count,
-                       accept=["json"], no_ack=no_ack, auto_declare=declare):
-        deadline = time.monotonic() + timeout_s
-        while len(received) < count and time.monotonic() < deadline:
-            try:
-                conn.drain_events(timeout=0.2)
-            except TimeoutError:
-                pass
-    return received
+def receive(conn: Connection, count: int, **options) -> list:
+    return consuming.receive(conn, QUEUE, count, **options)
 
 
 def fetch_and_die(url: str, transport: str | None) -> None:

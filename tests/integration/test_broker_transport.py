@@ -11,6 +11,7 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 from config.urls import register_medic_transport
+from tests.support import consuming
 from workers import broker_transport
 
 pytestmark = pytest.mark.integration
@@ -33,17 +34,8 @@ def publish(url: str, *numbers: int) -> None:
                              serializer="json")
 
 
-def receive(conn: Connection, count: int, timeout_s: float = 5) -> list:
-    received: list = []
-    with conn.Consumer(QUEUE, callbacks=[lambda body, message: received.append(message)], prefetch_count=count,
-                       accept=["json"]):
-        deadline = time.monotonic() + timeout_s
-        while len(received) < count and time.monotonic() < deadline:
-            try:
-                conn.drain_events(timeout=0.2)
-            except TimeoutError:
-                pass
-    return received
+def receive(conn: Connection, count: int, **options) -> list:
+    return consuming.receive(conn, QUEUE, count, **options)
 
 
 def rows(path) -> list[tuple[int, int]]:

@@ -37,16 +37,6 @@ NO_BREAKER = {"services": {recovery.SERVICE: {"failure_threshold": 1000}}}
 
 # --- helpers --------------------------------------------------------------------------------------
 
-@pytest.fixture
-def private_pg():
-    cluster = PrivateCluster()
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
-
-
 def upgrade(db_url: str) -> None:
     result = run_medic(medic_env(database_url=db_url), "db", "upgrade")
     assert result.returncode == 0, result.stderr
@@ -183,8 +173,8 @@ def print_counts(title: str, counts: dict[str, int]) -> None:
 
 # --- 1. mid-intake --------------------------------------------------------------------------------
 
-def test_database_stopped_20s_mid_intake_stores_every_event_exactly_once(client, tmp_path, private_pg, redis_url):
-    db_url = private_pg.url()
+def test_database_stopped_20s_mid_intake_stores_every_event_exactly_once(client, tmp_path, private_postgres, redis_url):
+    db_url = private_postgres.url()
     upgrade(db_url)
     env = medic_env(database_url=db_url, broker_url=redis_url, broker_visibility_timeout_s=VISIBILITY_TIMEOUT_S,
                     db_retry_max_delay_s=DB_RETRY_MAX_DELAY_S, log_format="text", data_dir=tmp_path / "data")
@@ -200,7 +190,7 @@ def test_database_stopped_20s_mid_intake_stores_every_event_exactly_once(client,
             wait_for(lambda: "storage unavailable" in worker.output(), timeout_s=OUTAGE_S - 2,
                      what="the worker retrying its batch during the outage")
 
-        outage(private_pg, OUTAGE_S, during=retried)
+        outage(private_postgres, OUTAGE_S, during=retried)
         time.sleep(3)  # events keep arriving after the restart too
         sent = stream.stop()
         wait_for(lambda: stored_count(db_url) >= len(sent), timeout_s=90, what=f"{len(sent)} events stored")
@@ -223,18 +213,18 @@ RECOVERY_EVENTS = 50
 
 
 @pytest.fixture
-def medic_on_private_pg(private_pg, medic):
+def medic_on_private_pg(private_postgres, medic):
     """medic's processes on the private cluster (stopped before the cluster is destroyed)."""
-    upgrade(private_pg.url())
+    upgrade(private_postgres.url())
     return medic
 
 
 def test_database_stopped_20s_mid_recovery_ends_every_execution_with_its_effect_once(
-        medic_on_private_pg, private_pg, client, redis_url, tmp_path):
+        medic_on_private_pg, private_postgres, client, redis_url, tmp_path):
     medic = medic_on_private_pg
     plans = write_plans(tmp_path, [plan("chaos-db", retry_step(10, 1.0, 2, 2, "none"), {"kind": "dead_letter"})],
                         breakers=NO_BREAKER)
-    medic.configure(plans_file=plans, database_url=private_pg.url(), db_retry_max_delay_s=DB_RETRY_MAX_DELAY_S)
+    medic.configure(plans_file=plans, database_url=private_postgres.url(), db_retry_max_delay_s=DB_RETRY_MAX_DELAY_S)
     medic.start()
     db_url = medic.db_url
     # Key n fails its first n % 3 runs: the executions end at different times, before and after the outage.
@@ -249,7 +239,7 @@ def test_database_stopped_20s_mid_recovery_ends_every_execution_with_its_effect_
     recovery.wait_execution_state(db_url, None, recovery.FINAL_STATES, timeout_s=30, count=1)
     wait_for(in_flight, timeout_s=30, interval_s=0.05, what="some executions done, others in flight")
     unfinished = [e for e in recovery.executions(db_url) if e["state"] not in recovery.FINAL_STATES]
-    outage(private_pg, OUTAGE_S)
+    outage(private_postgres, OUTAGE_S)
     print(f"database stopped with {len(unfinished)} of {RECOVERY_EVENTS} executions unfinished")
 
     recovery.wait_execution_state(db_url, None, recovery.FINAL_STATES, timeout_s=90, count=RECOVERY_EVENTS)
@@ -287,11 +277,11 @@ CRASH = "Unrecoverable error"
 
 
 @pytest.fixture
-def refusing_stack(tmp_path, private_pg, private_redis, redis_url):
+def refusing_stack(tmp_path, private_postgres, private_redis, redis_url):
     """medic's worker (no beat: no sweeper to resend what a worker dropped) and the test app on the
     private Redis as broker and the private cluster as database; the app counts in the run's Redis."""
-    upgrade(private_pg.url())
-    stack = Medic(tmp_path, redis_url, private_pg.url(), broker_url=private_redis.url)
+    upgrade(private_postgres.url())
+    stack = Medic(tmp_path, redis_url, private_postgres.url(), broker_url=private_redis.url)
     app = Celery("some-app", broker=private_redis.url)
     app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True)
     try:
@@ -322,7 +312,7 @@ def crash_line(log: str) -> str:
 
 
 def test_database_down_while_the_broker_refuses_the_retry_publish_drops_nothing(
-        refusing_stack, private_pg, private_redis, redis_url, tmp_path):
+        refusing_stack, private_postgres, private_redis, redis_url, tmp_path):
     stack, client = refusing_stack
     worker = start_refusing(stack, tmp_path, FIRST_ATTEMPT_DELAY_S)
     db_url = stack.db_url
@@ -331,7 +321,7 @@ def test_database_down_while_the_broker_refuses_the_retry_publish_drops_nothing(
     # Executions started, their first attempts waiting out their countdown in the worker (ETA).
     recovery_ids = [report(client, make_event(celery_target("testapp.flaky", key, 0))) for key in keys]
     recovery.wait_executions(db_url, REFUSED_RECOVERY_EVENTS, timeout_s=FIRST_ATTEMPT_DELAY_S - 2)
-    private_pg.stop()
+    private_postgres.stop()
     stopped_at = time.monotonic()
     sent = {send(client, seq): seq for seq in range(REFUSED_INTAKE_EVENTS)}
     broker = private_redis.client
@@ -347,7 +337,7 @@ def test_database_down_while_the_broker_refuses_the_retry_publish_drops_nothing(
     time.sleep(3)  # more refusals: later attempts, intake batches running again
     log = worker.output()
     private_redis.accept_writes()
-    private_pg.start()
+    private_postgres.start()
     print(f"database down {time.monotonic() - stopped_at:.1f} s, broker refusing writes "
           f"{time.monotonic() - refused_at:.1f} s; refused retry publishes: {log.count(REFUSED)}, "
           f"intake batch retries: {log.count('storage unavailable')}")
@@ -372,13 +362,13 @@ def test_database_down_while_the_broker_refuses_the_retry_publish_drops_nothing(
     assert all(p.proc.poll() is None for name, p in stack.processes if p is not worker), stack.tails()
 
 
-def test_the_worker_survives_a_refused_requeue(refusing_stack, private_pg, private_redis, tmp_path):
+def test_the_worker_survives_a_refused_requeue(refusing_stack, private_postgres, private_redis, tmp_path):
     stack, client = refusing_stack
     first_attempt_delay_s = 3.0
     worker = start_refusing(stack, tmp_path, first_attempt_delay_s)
     report(client, make_event(celery_target("testapp.flaky", "refused-alone", 0)))
     recovery.wait_executions(stack.db_url, 1, timeout_s=first_attempt_delay_s - 1.5)
-    private_pg.stop()
+    private_postgres.stop()
     private_redis.refuse_writes()
     wait_for(lambda: REFUSED in worker.output(), timeout_s=first_attempt_delay_s + 10, what="a refused retry publish")
     time.sleep(3)

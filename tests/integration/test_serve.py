@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import services
-from tests.support.pgcluster import PrivateCluster, free_port
+from tests.support.pgcluster import free_port
 from tests.support.services import Process, count_rows, medic_command, medic_env, start_worker, wait_for
 from workers.storage import migrate
 
@@ -84,16 +84,6 @@ def test_metrics_of_a_real_workload_match_the_database(tmp_path, pg_database, re
         print(serve.output()[-3000:])
     assert code in (0, -signal.SIGTERM)  # uvicorn shuts down gracefully, then re-raises the signal
     assert "Finished server process" in serve.output()
-
-
-@pytest.fixture
-def private_postgres():
-    cluster = PrivateCluster()
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 def test_readyz_fails_while_the_database_is_stopped_and_recovers_when_it_returns(tmp_path, private_postgres, redis_url):
