@@ -118,7 +118,7 @@ def test_bad_payloads_are_rejected_with_reasons_and_the_worker_goes_on(client, w
 def test_sigkill_mid_stream_loses_nothing_and_doubles_nothing(client, tmp_path, db_url, redis_url):
     env = medic_env(database_url=db_url, broker_url=redis_url, broker_visibility_timeout_s=10)
     first = start_worker(env, tmp_path / "first.log")
-    total = 150
+    total = 1000
     for n in range(total):
         send(client, event(n, idempotency_key=None, service=f"svc-{n % 5}"))
     wait_for(lambda: count_rows(db_url, "occurrences") >= 20, timeout_s=30, what="some events stored")
