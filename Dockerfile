@@ -23,6 +23,7 @@ COPY config ./config
 COPY workers ./workers
 COPY tasks ./tasks
 COPY schedules ./schedules
+COPY client/medic_client ./client/medic_client
 RUN pip install --no-cache-dir . && rm -rf /opt/medic/build
 
 # Owned by medic, so the named volumes mounted here start out writable by it.

@@ -2,7 +2,6 @@
 
 How the parts fit together: docs/architecture.md; the public contract: docs/contract.md.
 
-capture: the app-side helper: an event from a live exception, and sending it.
 
 Subpackages:
 intake/: `medic.report` events validated, masked, classified, stored; unprocessable messages kept.

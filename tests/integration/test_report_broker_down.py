@@ -12,7 +12,7 @@ import time
 import pytest
 from celery import Celery
 
-from workers.capture import report_exception
+from medic_client import report_exception
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Unit tests for workers.capture (exception -> medic.report event)."""
+"""Unit tests for medic_client.events and medic_client.sending (exception -> medic.report event, sent)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from workers import capture
-from workers.capture import event_from_exception, qualified_name, report_exception
+from medic_client import event_from_exception, qualified_name, report_exception, sending
+from medic_client import events as capture
 from workers.intake.contract import ErrorEvent
 
 MODULE = __name__
@@ -738,7 +738,7 @@ def test_report_exception_sends_event():
     assert options == {"queue": "medic.errors", "kwargsrepr": "{}",  # Flower shows a masked summary
                        "argsrepr": 'service=billing error_type=tests.unit.test_capture.SyncFailed '
                                    'operation=sync_order message="sync of order 7 failed"',
-                       "retry": True, "retry_policy": capture.PUBLISH_RETRY_POLICY}  # bounded: twice
+                       "retry": True, "retry_policy": sending.PUBLISH_RETRY_POLICY}  # bounded: twice
     assert kwargs is None
     (event,) = args
     model = validated(event)

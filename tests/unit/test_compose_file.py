@@ -207,8 +207,12 @@ def test_dockerfile_copies_files_that_exist_and_installs_the_project_without_ext
     copied = [source for op, args in instructions if op == "COPY" for source in args.split()[:-1]]
     assert copied and all((REPO / source).exists() for source in copied), copied
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
-    packages = {pattern.rstrip("*") for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]}
-    assert {"pyproject.toml", project["project"]["readme"], *packages} <= set(copied)
+    find = project["tool"]["setuptools"]["packages"]["find"]
+    packages = {pattern.rstrip("*") for pattern in find["include"]}
+    places = {f"{where}/{package}".removeprefix("./") for where in find["where"] for package in packages}
+    assert {"pyproject.toml", project["project"]["readme"]} <= set(copied)
+    assert all(places & {source.rstrip("/")} for source in copied if source not in ("pyproject.toml", "README.md"))
+    assert packages <= {source.rstrip("/").rsplit("/", 1)[-1] for source in copied}
     installs = [args for op, args in instructions if op == "RUN" and "pip install" in args]
     assert len(installs) == 1 and re.search(r"pip install (--no-cache-dir )?\.( |$)", installs[0]), installs
     assert "[" not in installs[0]  # no extras: test and dev dependencies stay out of the image

@@ -11,9 +11,9 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
 import tasks.intake as intake_tasks
+from medic_client.reprs import MAX_REPR_CHARS, event_summary, masked_json, sender_repr
 from workers.intake.cut_rejections import cut_rejection
 from workers.intake.wire_limits import MAX_HEADERS_BYTES, WireLimits, refusal
-from workers.task_reprs import MAX_REPR_CHARS, event_summary, masked_json, sender_repr
 
 LIMITS = WireLimits.for_event_bytes(262_144)
 HEADERS = {"task": "medic.report", "id": "x", "argsrepr": "(...)", "retries": 0}
@@ -76,8 +76,8 @@ def test_reprs_are_cut_before_they_are_masked(monkeypatch):
     def mask(text):
         seen.append(len(text))
         return text
-    monkeypatch.setattr("workers.task_reprs.mask_text", mask)
-    monkeypatch.setattr("workers.task_reprs.mask_value", lambda value: (seen.append(len(json.dumps(value))), value)[1])
+    monkeypatch.setattr("medic_client.reprs.mask_text", mask)
+    monkeypatch.setattr("medic_client.reprs.mask_value", lambda value: (seen.append(len(json.dumps(value))), value)[1])
     huge = "x" * 500_000
     assert len(sender_repr(huge)) <= MAX_REPR_CHARS
     event_summary({"service": "s", "error_type": "E", "message": huge})

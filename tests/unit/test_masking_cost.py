@@ -20,13 +20,13 @@ from re import _parser as sre_parse
 
 import pytest
 
+from medic_client.masking.text import SHAPES
 from tests.unit.classification.test_rule_families import CASES as FAMILY_CASES
 from workers.classification import Classifier
 from workers.classification.engine import _message_regex
 from workers.classification.rules import builtin_rule_paths, load_rules
 from workers.intake.fingerprint import _VARIABLE_PART
 from workers.masking import is_secret_key, mask_text, mask_value
-from workers.masking.text import SHAPES
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "classify_cases.jsonl"
 SIZE = 256 * 1024

@@ -10,18 +10,16 @@ from celery import Celery
 from celery.contrib.testing.mocks import TaskMessage
 from celery.exceptions import DuplicateTaskNameWarning
 
-from workers.task_reprs import (
+from medic_client.reprs import (
     ELLIPSIS,
     MAX_FIELD_CHARS,
     MAX_REPR_CHARS,
-    MaskedAMQP,
-    MaskedRequest,
-    MedicTask,
     args_repr,
     event_summary,
     kwargs_repr,
     masked_json,
 )
+from workers.task_reprs import MaskedAMQP, MaskedRequest, MedicTask
 
 SECRET = "hunter2-very-secret"
 TOKEN = "ghp_" + "a1B2c3D4e5" * 3

@@ -7,7 +7,7 @@ from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel
 
-from workers.masking.data import mask_value
+from medic_client.masking import mask_value
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -17,9 +17,9 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-from workers.masking.cards import CARD, masked_card
-from workers.masking.keys import GLUED_WORDS, SECRET_WORDS
-from workers.masking.wordtrie import SEPARATOR, words_regex
+from medic_client.masking.cards import CARD, masked_card
+from medic_client.masking.keys import GLUED_WORDS, SECRET_WORDS
+from medic_client.masking.wordtrie import SEPARATOR, words_regex
 
 MASK = "***"
 

@@ -7,8 +7,8 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-from workers.masking.keys import holds_secrets, is_secret_key
-from workers.masking.text import MASK, mask_text
+from medic_client.masking.keys import holds_secrets, is_secret_key
+from medic_client.masking.text import MASK, mask_text
 
 MAX_DEPTH = 64
 # An object that names its value: {"name": "DB_PASSWORD", "value": "..."}.

@@ -1,9 +1,6 @@
-"""App-side helper: turn a caught exception into a `medic.report` event and send it.
+"""A `medic.report` event built from a live exception: `event_from_exception`. Standard library only.
 
-The event is a plain JSON-serialisable dict in the public contract
-(`workers.intake.contract.ErrorEvent`, schema version 1).  `event_from_exception` needs only the
-standard library; `report_exception` takes any Celery app and imports workers.task_reprs (the
-masked summary its task-sent event shows), so apps use this module from an installed medic.
+The event is a plain JSON-serialisable dict in the public contract (schema version 1, docs/contract.md).
 
 Everything that inspects the exception is defensive: third-party exception objects may have
 properties that raise, responses that are not what they look like, or cause chains with
@@ -14,10 +11,7 @@ options (no service, wrong option types) raise.
 from __future__ import annotations
 
 import errno as _errno
-import json
-import logging
 import math
-import os
 import socket
 import traceback as _traceback
 import urllib.error
@@ -31,7 +25,6 @@ __all__ = [
     "TASK_NAME",
     "event_from_exception",
     "qualified_name",
-    "report_exception",
 ]
 
 TASK_NAME = "medic.report"
@@ -479,52 +472,3 @@ def event_from_exception(
         for key, value in event.items()
         if key == "message" or (value is not None and value != "" and value != [] and value != {})
     }
-
-
-def report_exception(app: Any, exc: BaseException, *, spool: str | os.PathLike[str] | None = None,
-                     **options: Any) -> str | None:
-    """Send exc to medic as a ``medic.report`` task on queue ``medic.errors``; return the task id.
-
-    ``app`` is any Celery app configured with the broker medic listens on; ``options`` are
-    the keyword-only options of `event_from_exception` (``service`` is required).  The
-    event is built first, so option mistakes raise TypeError/ValueError before anything is
-    sent: they are the caller's, found in development.
-
-    Trouble with the broker never reaches the caller: the publish is tried twice, 0.2 s apart (on
-    top of the app's connection timeout, `broker_connection_timeout`), then the event is logged as
-    JSON at ERROR on the ``medic.capture`` logger and, when ``spool`` names a file, appended to it
-    as one JSON line (`medic report --spool FILE` sends them later); None is returned. Both copies
-    are masked (workers.masking), as medic would mask them at intake.
-    """
-    event = event_from_exception(exc, **options)
-    # The app's own task-sent event (and Flower) shows this summary, not the raw event.
-    from workers.task_reprs import args_repr
-
-    try:
-        result = app.send_task(TASK_NAME, args=[event], queue=QUEUE, argsrepr=args_repr(TASK_NAME, [event]),
-                               kwargsrepr="{}", retry=True, retry_policy=PUBLISH_RETRY_POLICY)
-    except Exception as error:  # the broker, the network, the serializer: none of it is the caller's
-        _keep_locally(event, error, spool)
-        return None
-    return result.id
-
-
-# Celery's default tries 4 times (0.6 s against a broker that refuses); an app's error handler waits less.
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 0.2}
-_log = logging.getLogger("medic.capture")
-
-
-def _keep_locally(event: dict[str, Any], error: BaseException, spool: str | os.PathLike[str] | None) -> None:
-    from workers.masking import mask_text, mask_value
-
-    line = json.dumps(mask_value(event), ensure_ascii=False, sort_keys=True, default=str)
-    reason = mask_text(f"{_type_name(error)}: {_safe_str(error)}")[:300]
-    _log.error("medic report not sent (%s); the event: %s", reason, line)
-    if spool is None:
-        return
-    try:
-        descriptor = os.open(os.fspath(spool), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")  # one write of one line: appends of several processes do not interleave
-    except OSError as spool_error:
-        _log.error("medic report spool %s cannot be written: %s", os.fspath(spool), spool_error)

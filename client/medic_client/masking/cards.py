@@ -4,7 +4,7 @@ from __future__ import annotations
 
 CARD_MASK = "****-****-****-"
 
-# Written for the single-pass pattern in workers.masking.text: it follows the character before the
+# Written for the single-pass pattern in medic_client.masking.text: it follows the character before the
 # number, and its group closes it, empty. Card numbers start with 2 to 6 (so do not epoch
 # milliseconds, nor runs of zeros); digits may be full-width (４１１１). Groups take one separator
 # throughout: 4-4-4-4(-3) or 4-6-5 / 4-6-4, so the digit groups of a uuid or a dotted version never
