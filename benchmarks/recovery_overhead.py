@@ -287,14 +287,14 @@ class TimingDispatcher:
         self.last = attempt_id
         self.inner.run_attempt(attempt_id, countdown_s, queue)
 
-    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str,
-               signature: str) -> None:
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, execution_id: int,
+               idempotency_key: str, signature: str) -> None:
         if attempt_id not in self.sent:  # sent by this process: claimed by intake's transaction
             self.sent[attempt_id] = self.committed
             self.claimed_at_start.add(attempt_id)
         self.last = attempt_id
-        self.inner.replay(target, task_id=task_id, attempt_id=attempt_id, idempotency_key=idempotency_key,
-                          signature=signature)
+        self.inner.replay(target, task_id=task_id, attempt_id=attempt_id, execution_id=execution_id,
+                          idempotency_key=idempotency_key, signature=signature)
 
     def deliver(self, notification_id: int, token: Any = None) -> None:
         self.inner.deliver(notification_id, token)
@@ -500,8 +500,8 @@ class Recorder:
     def run_attempt(self, attempt_id: int, countdown_s: float, queue: str | None = None) -> None:
         self.runs.append((attempt_id, countdown_s))
 
-    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str,
-               signature: str) -> None:
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, execution_id: int,
+               idempotency_key: str, signature: str) -> None:
         self.replays.append(attempt_id)
 
     def deliver(self, notification_id: int, token: Any = None) -> None:

@@ -17,9 +17,13 @@ from config.errors import StorageUnavailable
 from config.settings import get_settings
 from schedules.beat import SWEEP_TASK, log_idle_sweeps
 from tasks.retrying import retry_later
+from workers.classification import Classifier
+from workers.clock import utcnow
+from workers.intake.triage import Limits
 from workers.masking import mask_text
 from workers.recovery import outcomes
 from workers.recovery.factory import build_recovery_service
+from workers.recovery.replay_errors import replay_failure
 from workers.recovery.service import RecoveryService
 from workers.task_reprs import MedicTask
 
@@ -63,11 +67,24 @@ def replay_succeeded(self: Task, result: Any = None, *, attempt_id: Any, signatu
 
 
 @shared_task(name="medic.recovery.replay_failed", bind=True, max_retries=None)
-def replay_failed(self: Task, task_id: str | None = None, *args: Any, attempt_id: Any, signature: Any = None) -> None:
-    """link_error callback: the app's task raised (without a result backend Celery sends only its id)."""
+def replay_failed(self: Task, task_id: str | None = None, *args: Any, attempt_id: Any, signature: Any = None,
+                  error: Any = None) -> None:
+    """link_error callback: the app's task raised. Without a result backend Celery sends only its id; the
+    app's medic_client sends this itself with `error`, the exception as an event (workers/recovery/replay_errors.py)."""
     task_id = self.request.parent_id or task_id
     _record(self, attempt_id, task_id, signature,
-            lambda: outcomes.retryable(f"the replayed task failed (task id {task_id})", task_id=task_id))
+            lambda: replay_failure(error, task_id=task_id, limits=_limits(), classifier=_classifier(),
+                                   now=utcnow()))
+
+
+@lru_cache(maxsize=1)
+def _classifier() -> Classifier:
+    return Classifier.from_files(get_settings().rules_files)
+
+
+@lru_cache(maxsize=1)
+def _limits() -> Limits:
+    return Limits.from_settings(get_settings())
 
 
 def _record(task: Task, attempt_id: Any, task_id: str | None, signature: Any,

@@ -274,7 +274,7 @@ class RecordingDispatcher:
     def run_attempt(self, attempt_id, countdown_s, queue=None):
         self.runs.append((attempt_id, countdown_s))
 
-    def replay(self, target, *, task_id, attempt_id, idempotency_key, signature):
+    def replay(self, target, *, task_id, attempt_id, execution_id, idempotency_key, signature):
         self.replays.append((task_id, attempt_id))
 
     def deliver(self, notification_id, token=None):

@@ -243,7 +243,7 @@ def test_a_secret_in_any_target_is_masked(classifier, field, target):
 def test_a_legitimate_http_target_is_stored_as_sent(classifier):
     target = {"kind": "http", "method": "PUT", "url": "https://api.example.com/orders/42?page=2",
               "headers": {"Content-Type": "application/json", "X-Request-Id": "r-1"},
-              "body": {"order": 42, "items": ["a", "b"]}, "timeout_s": 5.0}
+              "body": {"order": 42, "items": ["a", "b"]}, "timeout_s": 5.0, "idempotency": "execution"}
     assert stored(classifier, compensate=target)["compensate"] == target
 
 
@@ -266,6 +266,8 @@ SECRET_FIELDS: dict[str, Any] = {
     "replay": SECRET_TARGETS[0],
     "fallback": SECRET_TARGETS[1],
     "compensate": SECRET_TARGETS[2],
+    "plan_hint": f"payments token={SECRET}",
+    "medic_execution_id": None,  # a number: nothing to hide
     "schema_version": None,  # a constant: nothing to hide
 }
 

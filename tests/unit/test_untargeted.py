@@ -88,7 +88,7 @@ def test_recoverable_returns_the_selected_plan_when_it_has_work(category, target
 @pytest.mark.parametrize("category, targets", [
     ("auth", {"replay": CELERY, "fallback": HTTP}),  # needs-a-person replays nothing
     ("internal", {"replay": CELERY}),  # bug: a replay would run the same bug
-    ("validation", {"fallback": HTTP}),
+    ("validation", {"replay": HTTP}),  # bad-request: replaying cannot fix the input
 ])
 def test_targets_the_plan_has_no_step_for_are_no_work(category, targets):
     assert PLANS.recoverable({**PLAIN, **targets}, category, "high") is None

@@ -26,12 +26,18 @@ class Cause(_Strict):
     message: str = ""
 
 
+# Which idempotency key a replay carries: the event's own (the key the app used on its original call, so a
+# partner that deduplicates recognises it), falling back to the execution's; or always the execution's.
+IdempotencyChoice = Literal["event", "execution"]
+
+
 class CeleryTarget(_Strict):
     kind: Literal["celery"]
     task: Name
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     queue: Name | None = None
+    idempotency: IdempotencyChoice = "event"
 
 
 class HttpTarget(_Strict):
@@ -41,6 +47,7 @@ class HttpTarget(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     body: Any = None
     timeout_s: float = Field(10.0, gt=0, le=300)
+    idempotency: IdempotencyChoice = "event"
 
     @field_validator("method", mode="before")
     @classmethod
@@ -79,6 +86,9 @@ class ErrorEvent(BaseModel):
     replay: Target | None = None
     fallback: Target | None = None
     compensate: Target | None = None  # undoes a partial operation (a plan's `compensate` step)
+    plan_hint: Name | None = None  # a name plans may match on (`match: {hint: [...]}`); it chooses nothing alone
+    # Set by the client when the error was reported inside medic's replay of this execution: recorded, no recovery.
+    medic_execution_id: int | None = Field(None, ge=1)
     schema_version: Literal[1] = SCHEMA_VERSION
 
     @field_validator("occurred_at", mode="before")
@@ -92,7 +102,7 @@ class ErrorEvent(BaseModel):
                 raise ValueError("must be an ISO-8601 date-time") from None
         return value
 
-    @field_validator("errno", "schema_version", mode="before")
+    @field_validator("errno", "schema_version", "medic_execution_id", mode="before")
     @classmethod
     def _no_bool(cls, value: Any) -> Any:
         # bool is an int in Python (True == 1); in JSON it is not a number.

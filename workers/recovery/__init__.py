@@ -9,6 +9,7 @@ factory: `build_recovery_service`, the one way processes build the service on th
 store: recovery's SQL: executions, attempts, audit rows; callers own the transaction.
 start_sql: an execution's start in one statement on PostgreSQL (intake's path).
 record_sql: a success that ends its execution, recorded in one statement on PostgreSQL.
+replay_errors: what a failed Celery replay comes to, when the app's medic_client reported its exception.
 perform: doing one step's work: a replay (Celery, HTTP, action) or queueing a notification.
 dispatch: sending recovery's messages with Celery: attempts, replays with callbacks, deliveries.
 http_replay: replaying an HTTP target once, and what its response means.
@@ -20,4 +21,5 @@ callback_signing: the HMAC that makes a Celery replay's link/link_error callback
 callback_key: the key of that HMAC: the setting, else one generated once in medic's database.
 builtin_actions: the `log` and `noop` actions.
 operator: what operators (and the stuck job) do to executions, audited.
+dead_filters: which dead letters a bulk replay or retarget takes, and why one is skipped (pure).
 """

@@ -10,14 +10,16 @@ from amqp.exceptions import PreconditionFailed
 from celery import Celery
 
 from config.queues import RECOVERY_QUEUE
+from medic_client import replays
 from workers.recovery.callback_signing import SIGNATURE_KWARG
 
 RUN_TASK = "medic.recovery.run"
 REPLAY_SUCCEEDED_TASK = "medic.recovery.replay_succeeded"
 REPLAY_FAILED_TASK = "medic.recovery.replay_failed"
 DELIVER_TASK = "medic.recovery.deliver"
-# The message header carrying the execution's idempotency key (HTTP replays send Idempotency-Key).
-IDEMPOTENCY_HEADER = "medic_idempotency_key"
+# A replay's message headers: the idempotency key (HTTP replays send Idempotency-Key) and the execution,
+# which tells medic_client the task runs as a replay (medic_client.replays reads them).
+IDEMPOTENCY_HEADER, EXECUTION_HEADER = replays.IDEMPOTENCY_HEADER, replays.EXECUTION_HEADER
 # An app's task sent without a queue goes where Celery sends unrouted tasks.
 DEFAULT_APP_QUEUE = "celery"
 # An operator may send an execution's run messages to an extra recovery queue (`medic stuck reassign`):
@@ -41,8 +43,8 @@ class CeleryDispatcher:
         """`queue`: the execution's, when an operator reassigned it."""
         self.app.send_task(RUN_TASK, args=[attempt_id], countdown=countdown_s or None, queue=queue or RECOVERY_QUEUE)
 
-    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str,
-               signature: str) -> None:
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, execution_id: int,
+               idempotency_key: str, signature: str) -> None:
         """Send the app's task by name; its worker reports back to medic.recovery, nobody waits.
 
         The callbacks carry `signature` (workers/recovery/callback_signing.py): only they are believed.
@@ -53,7 +55,7 @@ class CeleryDispatcher:
         queue = target.get("queue") or DEFAULT_APP_QUEUE
         options = dict(
             args=list(target.get("args") or []), kwargs=dict(target.get("kwargs") or {}), queue=queue, task_id=task_id,
-            headers={IDEMPOTENCY_HEADER: idempotency_key},
+            headers={IDEMPOTENCY_HEADER: idempotency_key, EXECUTION_HEADER: execution_id},
             link=self.app.signature(REPLAY_SUCCEEDED_TASK, kwargs=callback, queue=RECOVERY_QUEUE),
             link_error=self.app.signature(REPLAY_FAILED_TASK, kwargs=callback, queue=RECOVERY_QUEUE))
         if queue not in self._app_declared:

@@ -34,12 +34,16 @@ class Dispatcher(DeliverySender, Protocol):
 
     def run_attempt(self, attempt_id: int, countdown_s: float, queue: str | None = None) -> None: ...
 
-    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, idempotency_key: str,
-               signature: str) -> None: ...
+    def replay(self, target: dict[str, Any], *, task_id: str, attempt_id: int, execution_id: int,
+               idempotency_key: str, signature: str) -> None: ...
 
 
-def idempotency_key(execution_id: int) -> str:
-    """One key for every attempt of an execution: the receiver can do the operation once."""
+def idempotency_key(execution_id: int, event: dict[str, Any], target: dict[str, Any]) -> str:
+    """One key for every attempt of an execution, so the receiver can do the operation once: the event's own
+    key (the one the app's original call used) unless the target asks for the execution's, or there is none."""
+    own = event.get("idempotency_key")
+    if target.get("idempotency", "event") == "event" and isinstance(own, str) and own:
+        return own
     return f"medic-execution-{execution_id}"
 
 
@@ -76,24 +80,25 @@ class Performer:
             return outcomes.permanent(refused, refused=True)
         kind = target.get("kind")
         if kind == "celery":
-            return self._celery(target, call)
+            return self._celery(target, call, idempotency_key(call.execution_id, event, target))
         if kind == "http":
             # Credentials are added by origin inside (MEDIC_REPLAY_HTTP_HEADERS): the event's were masked at intake.
-            return replay_http(HttpTarget.model_validate(target), idempotency_key=idempotency_key(call.execution_id),
+            return replay_http(HttpTarget.model_validate(target),
+                               idempotency_key=idempotency_key(call.execution_id, event, target),
                                now=self.clock, settings=self.settings)
         context = ActionContext(execution_id=call.execution_id, attempt_id=call.attempt_id,
                                 attempt_number=call.attempt_number,
                                 event=event, params=dict(target.get("params") or {}))
         return self.actions.run(target["name"], context)
 
-    def _celery(self, target: dict[str, Any], call: Call) -> AttemptResult | None:
+    def _celery(self, target: dict[str, Any], call: Call, key: str) -> AttemptResult | None:
         if self.callback_key is None:
             raise RuntimeError("no callback key: Celery replays need one to sign their callbacks")
         task_id = f"medic-{call.execution_id}-{call.attempt_id}"
         try:  # the key is read from the database once, when the first replay is sent
             signature = callback_signing.sign(self.callback_key(), call.attempt_id, task_id)
-            self.dispatcher.replay(target, task_id=task_id, attempt_id=call.attempt_id,
-                                   idempotency_key=idempotency_key(call.execution_id), signature=signature)
+            self.dispatcher.replay(target, task_id=task_id, attempt_id=call.attempt_id, execution_id=call.execution_id,
+                                   idempotency_key=key, signature=signature)
         except Exception as exc:  # the broker refused the message (or no key was read): the replay did not start
             return outcomes.retryable(f"could not send task {target.get('task')}: {type(exc).__name__}: {exc}")
         return None

@@ -49,18 +49,20 @@ class Match(_Spec):
     service: Names | None = None  # globs, as in rules
     source: Names | None = None
     operation: Names | None = None
+    hint: Names | None = None  # the event's `plan_hint`, globs: an app asks for a plan the operator wrote for it
 
     def matches(self, event: dict[str, Any], category: str, severity: str) -> bool:
         if self.category and category not in self.category:
             return False
         if self.severity and severity not in self.severity:
             return False
-        globbed = (("service", self.service), ("source", self.source), ("operation", self.operation))
+        globbed = (("service", self.service), ("source", self.source), ("operation", self.operation),
+                   ("plan_hint", self.hint))
         return all(_glob_any(event.get(name), patterns) for name, patterns in globbed if patterns)
 
     @property
     def specificity(self) -> int:
-        conditions = (self.category, self.severity, self.service, self.source, self.operation)
+        conditions = (self.category, self.severity, self.service, self.source, self.operation, self.hint)
         return sum(value is not None for value in conditions)
 
 
@@ -164,7 +166,10 @@ def has_work(plan: PlanSpec, event: dict[str, Any]) -> bool:
     compensate, action) that is not passed over comes before the plan's first dead_letter step.
 
     Notify and escalate steps alone are not recovery: an event without work gets group signals
-    (workers/notify/group_signals.py) instead of an execution."""
+    (workers/notify/group_signals.py) instead of an execution. Neither is an event reported inside
+    medic's replay of an execution (`medic_execution_id`): that execution already handles the failure."""
+    if event.get("medic_execution_id") is not None:
+        return False
     for step in plan.steps:
         if isinstance(step, DeadLetterStep):
             return False

@@ -129,7 +129,7 @@ def test_breaker_open(on_open, expected):
 def test_plan_target_wins_over_the_event():
     p = plan({"kind": "fallback", "target": HTTP})
     assert engine.target_of(p.steps[0], {"fallback": CELERY}) == {**HTTP, "headers": {}, "body": None,
-                                                                  "timeout_s": 10.0}
+                                                                  "timeout_s": 10.0, "idempotency": "event"}
 
 
 def test_explain_lists_every_attempts_wait():

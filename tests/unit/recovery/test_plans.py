@@ -33,8 +33,15 @@ def test_builtin_selection(category, expected):
 @pytest.mark.parametrize("category", NON_RETRYABLE)
 def test_non_retryable_categories_never_replay_by_default(category):
     steps = [step.kind for step in BUILTIN.select({"service": "s"}, category, "high").steps]
-    assert "retry" not in steps and "fallback" not in steps
+    assert "retry" not in steps
     assert steps[-1] == "dead_letter" and ({"notify", "escalate"} & set(steps))
+
+
+@pytest.mark.parametrize("category", ["validation", "not_found", "data"])
+def test_permanent_errors_with_a_fallback_run_it_so_the_app_learns(category):
+    steps = [step.kind for step in BUILTIN.select({"service": "s"}, category, "high").steps]
+    assert steps.index("fallback") < steps.index("dead_letter")
+    assert BUILTIN.recoverable({"service": "s", "fallback": {"kind": "celery", "task": "t"}}, category, "high")
 
 
 def test_every_builtin_category_has_a_plan():
