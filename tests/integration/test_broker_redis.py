@@ -153,38 +153,44 @@ def test_a_channel_closed_after_its_connection_was_collected_keeps_what_it_held(
         again.ack()
 
 
-def test_a_requeue_refused_by_a_full_redis_leaves_the_message_recorded():
+@pytest.fixture
+def full_redis():
+    """A private Redis (this one fills up: the shared one must not) and a switch for refusing writes."""
     server = PrivateRedis(aof=False)
+    server.start()
+    server.client().config_set("maxmemory-policy", "noeviction")
+
+    def refuse_writes(refuse: bool) -> None:
+        server.client().config_set("maxmemory", 1 if refuse else 0)
+
     try:
-        server.start()
-        publish(server.url, 4)
-        with connect(server.url) as conn:
-            [message] = receive(conn, 1)
-            server.client().config_set("maxmemory-policy", "noeviction")
-            server.client().config_set("maxmemory", 1)
-            message.requeue()  # refused (OOM): kombu raised, and Celery stopped the worker
-            server.client().config_set("maxmemory", 0)
-            assert server.client().hlen("unacked") == 1
-            time.sleep(VISIBILITY_TIMEOUT_S + 0.1)
-            [again] = receive(conn, 1)
-            assert again.payload == {"n": 4}
-            again.ack()
+        yield server, refuse_writes
     finally:
         server.destroy()
 
 
-def test_a_fetch_on_a_full_redis_still_records_what_it_pops():
-    server = PrivateRedis(aof=False)
-    try:
-        server.start()
-        publish(server.url, 6)
-        server.client().config_set("maxmemory-policy", "noeviction")
-        server.client().config_set("maxmemory", 1)
-        with connect(server.url) as conn:
-            [message] = receive(conn, 1, declare=False)  # kombu's pop worked, its record was refused: lost
-            assert server.client().hlen("unacked") == 1
-            server.client().config_set("maxmemory", 0)
-            message.ack()
-        assert server.client().hlen("unacked") == 0
-    finally:
-        server.destroy()
+def test_a_requeue_refused_by_a_full_redis_leaves_the_message_recorded(full_redis):
+    server, refuse_writes = full_redis
+    publish(server.url, 4)
+    with connect(server.url) as conn:
+        [message] = receive(conn, 1)
+        refuse_writes(True)
+        message.requeue()  # refused (OOM): kombu raised, and Celery stopped the worker
+        refuse_writes(False)
+        assert server.client().hlen("unacked") == 1
+        time.sleep(VISIBILITY_TIMEOUT_S + 0.1)
+        [again] = receive(conn, 1)
+        assert again.payload == {"n": 4}
+        again.ack()
+
+
+def test_a_fetch_on_a_full_redis_still_records_what_it_pops(full_redis):
+    server, refuse_writes = full_redis
+    publish(server.url, 6)
+    refuse_writes(True)
+    with connect(server.url) as conn:
+        [message] = receive(conn, 1, declare=False)  # kombu's pop worked, its record was refused: lost
+        assert server.client().hlen("unacked") == 1
+        refuse_writes(False)
+        message.ack()
+    assert server.client().hlen("unacked") == 0
