@@ -400,9 +400,11 @@ def event_from_exception(
     """Build a `medic.report` event (a JSON-serialisable dict, schema version 1) for exc.
 
     Options (keyword-only):
-      service -- required: the reporting service's name (1..256 characters).
-      operation, source -- optional names (what was being done, where); stripped and cut
-        to 256 characters.
+      service -- required: the dependency that failed, what was being called (1..256
+        characters): ``"partner-api"``, ``"orders-db"``. medic keys circuit breakers on it; the
+        application reporting is ``source``.
+      operation, source -- optional names (what was being done; the reporting application);
+        stripped and cut to 256 characters.
       context -- free-form details; copied into plain JSON types (unknown objects become
         their str(), non-finite floats become text, datetimes ISO-8601).
       replay, fallback -- target dicts (``{"kind": "celery" | "http" | "action", ...}``),
