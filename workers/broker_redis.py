@@ -121,7 +121,7 @@ class Channel(kombu_redis.Channel):
 
     delivering_recorded = False
     _in_poll: Any = None  # the connection a fetch was sent on, until its reply is read
-    _brpop_sent_at: Any = None
+    _brpop_sent_at: Any = None  # kombu's: when the last fetch was sent
     _fetch_pause_s = 0.0
     _last_message_at = float("-inf")
     _next_fetch_at = 0.0
@@ -197,7 +197,6 @@ class Channel(kombu_redis.Channel):
         return key.rsplit(self.sep, 1)[0]
 
 
-
 class Transport(kombu_redis.Transport):
     Channel = Channel
 
@@ -207,10 +206,6 @@ class Transport(kombu_redis.Transport):
     def register_with_event_loop(self, connection: Any, loop: Any) -> None:
         self._loop = loop
         super().register_with_event_loop(connection, loop)
-
-    @property
-    def has_event_loop(self) -> bool:
-        return self._loop is not None
 
     def wake_at(self, monotonic_s: float) -> bool:
         """Make the event loop look again at `monotonic_s` (a paused fetch is no socket to wait on).
