@@ -5,19 +5,29 @@ sending: `report_exception` / `send_event` over the app's Celery broker; never r
 replays: `is_replay()`, whether the running Celery task is one of medic's replays.
 reprs: short, masked text forms of task arguments (what Flower shows of a report).
 masking: secrets masked in text and JSON-like data.
+reporter: `Reporter`, where and how to report outside a Celery task (an app or a broker URL, service, spool).
+log_handler: `MedicHandler`, a logging handler that reports logged exceptions (`logger.exception`).
+guard: `Guard` (`reporter.guard`), a decorator and context manager reporting an exception that escapes.
 """
 
 from medic_client.events import QUEUE, SCHEMA_VERSION, TASK_NAME, event_from_exception, qualified_name
+from medic_client.guard import Guard
+from medic_client.log_handler import MedicHandler
 from medic_client.replays import is_replay
+from medic_client.reporter import Reporter, was_reported
 from medic_client.sending import report_exception, send_event
 
 __all__ = [
     "QUEUE",
     "SCHEMA_VERSION",
     "TASK_NAME",
+    "Guard",
+    "MedicHandler",
+    "Reporter",
     "event_from_exception",
     "is_replay",
     "qualified_name",
     "report_exception",
     "send_event",
+    "was_reported",
 ]
