@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-Access = Literal["read", "write"]
+Access = Literal["read", "write", "ingest"]
 READ: Final = "read"
 WRITE: Final = "write"
+INGEST: Final = "ingest"  # may only POST /api/events; reads nothing
 MIN_TOKEN_CHARS = 16
 DEFAULT_METRICS_MAX_SERVICES = 50
 
@@ -50,7 +51,8 @@ class ApiToken(BaseModel):
     token: BearerToken = Field(description=f"The bearer token, at least {MIN_TOKEN_CHARS} characters.")
     access: Access = Field(
         READ,
-        description="write also allows operator actions, when MEDIC_SERVE__ALLOW_WRITES is true.")
+        description="read: the JSON API; write: also operator actions, when MEDIC_SERVE__ALLOW_WRITES is true, "
+                    "and POST /api/events; ingest: only POST /api/events (for apps reporting errors).")
 
 
 class ServeSettings(BaseModel):
@@ -61,7 +63,9 @@ class ServeSettings(BaseModel):
     tokens: dict[str, ApiToken] = Field(
         default_factory=dict,
         description="API clients by name, e.g. {\"grafana\": {\"token\": \"...\", \"access\": \"read\"}}; "
-                    "/api/* answers 401 without one of these tokens. The name is the actor in the audit log.")
+                    "access is read, write (also operator actions and POST /api/events) or ingest (only POST "
+                    "/api/events). /api/* answers 401 without one of these tokens. The name is the actor in the "
+                    "audit log.")
     allow_writes: bool = Field(
         False,
         description="Allow operator actions through the API (tokens with access write); off: the API is read-only.")
@@ -85,3 +89,25 @@ class ServeSettings(BaseModel):
         65_536, ge=1_024, le=16_777_216,
         description="Longest request body the API reads; a longer one is answered 413 unread, "
                     "and a request without a valid token 401 before its body is read.")
+    ingest_max_events: int = Field(
+        100, ge=1, le=10_000,
+        description="Most events one POST /api/events carries (a JSON array); a longer array is answered 413.")
+    ingest_max_body_bytes: int = Field(
+        1_048_576, ge=1_024, le=67_108_864,
+        description="Longest body POST /api/events reads (MEDIC_SERVE__MAX_BODY_BYTES is for the other routes); "
+                    "a longer one is answered 413 unread.")
+    ingest_rate_per_s: float = Field(
+        100, gt=0, le=1_000_000,
+        description="Events per second each token may POST to /api/events, on average (counted per `medic serve` "
+                    "process); over it, 429 with Retry-After.")
+    ingest_burst_events: int = Field(
+        500, ge=1, le=1_000_000,
+        description="Events a token may POST to /api/events at once above its rate (the rate limit's bucket); "
+                    "at least MEDIC_SERVE__INGEST_MAX_EVENTS, so a full batch can always pass.")
+
+    @model_validator(mode="after")
+    def _burst_holds_a_batch(self) -> ServeSettings:
+        if self.ingest_burst_events < self.ingest_max_events:
+            raise ValueError(f"ingest_burst_events ({self.ingest_burst_events}) must be at least ingest_max_events "
+                             f"({self.ingest_max_events}): a full batch could never pass the rate limit")
+        return self

@@ -13,9 +13,10 @@ from sqlalchemy.orm import sessionmaker
 
 from config.errors import InvalidTransition, NotFound, StorageUnavailable
 from config.settings import Settings
-from workers.api import readiness, routes_alerts, routes_groups, routes_probes, routes_recovery
+from workers.api import readiness, routes_alerts, routes_events, routes_groups, routes_probes, routes_recovery
 from workers.api.auth import Client
 from workers.api.bodies import BoundedBodies
+from workers.api.ingestion import Ingestion
 from workers.api.prometheus import MedicCollector
 from workers.masking import mask_text
 from workers.messages import load_catalog
@@ -37,7 +38,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.registry = CollectorRegistry(auto_describe=False)
     app.state.registry.register(MedicCollector(settings, app.state.sessions))
     app.state.recovery = recovery_services(settings)
-    for router in (routes_probes.router, routes_groups.router, routes_recovery.router, routes_alerts.router):
+    app.state.ingestion = Ingestion(settings)
+    for router in (routes_probes.router, routes_groups.router, routes_recovery.router, routes_alerts.router,
+                   routes_events.router):
         app.include_router(router)
     app.add_exception_handler(NotFound, _status(status.HTTP_404_NOT_FOUND))
     app.add_exception_handler(InvalidTransition, _status(status.HTTP_409_CONFLICT))

@@ -4,6 +4,8 @@ FastAPI reads and parses a route's body before it runs the route's dependencies,
 included: an unauthenticated 80 MB POST was read whole, then answered 401. This middleware runs
 first: a request that carries a body to /api/ must authenticate before a byte of it is read, a
 declared Content-Length over the cap is answered 413 unread, and a streamed body is cut at the cap.
+POST /api/events has a cap of its own (MEDIC_SERVE__INGEST_MAX_BODY_BYTES: batches of events are
+larger than operator actions); every other route has MEDIC_SERVE__MAX_BODY_BYTES.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_PREFIX = "/api/"
+EVENTS_PATH = "/api/events"
+
+
+def body_cap(serve: ServeSettings, path: str) -> tuple[int, str]:
+    """The most bytes a request to `path` may carry, and the setting that says so."""
+    if path.rstrip("/") == EVENTS_PATH:
+        return serve.ingest_max_body_bytes, "MEDIC_SERVE__INGEST_MAX_BODY_BYTES"
+    return serve.max_body_bytes, "MEDIC_SERVE__MAX_BODY_BYTES"
 
 
 def declared_body_bytes(headers: list[tuple[bytes, bytes]]) -> int | None:
@@ -69,13 +79,14 @@ class BoundedBodies:
             except HTTPException as refused:
                 return await _answer(send, refused.status_code, str(refused.detail), refused.headers)
         declared = declared_body_bytes(headers)
+        cap_bytes, setting = body_cap(self.serve, scope["path"])
         if declared is not None and declared < 0:
             return await _answer(send, status.HTTP_400_BAD_REQUEST, "invalid Content-Length")
-        if declared is not None and declared > self.serve.max_body_bytes:
-            return await _answer(send, status.HTTP_413_CONTENT_TOO_LARGE, self._too_large())
-        await self._streamed(scope, receive, send)
+        if declared is not None and declared > cap_bytes:
+            return await _answer(send, status.HTTP_413_CONTENT_TOO_LARGE, _too_large(cap_bytes, setting))
+        await self._streamed(scope, receive, send, cap_bytes, setting)
 
-    async def _streamed(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send, cap_bytes: int, setting: str) -> None:
         """Counts the body as the app reads it; past the cap, the app's answer is replaced by 413."""
         received_bytes = 0
         over = False
@@ -88,7 +99,7 @@ class BoundedBodies:
             message = await receive()
             if message["type"] == "http.request":
                 received_bytes += len(message.get("body", b""))
-                if received_bytes > self.serve.max_body_bytes:
+                if received_bytes > cap_bytes:
                     over = True
                     return {"type": "http.disconnect"}
             return message
@@ -106,10 +117,11 @@ class BoundedBodies:
             if not over:
                 raise
         if over and not started:
-            await _answer(send, status.HTTP_413_CONTENT_TOO_LARGE, self._too_large())
+            await _answer(send, status.HTTP_413_CONTENT_TOO_LARGE, _too_large(cap_bytes, setting))
 
-    def _too_large(self) -> str:
-        return f"request body over {self.serve.max_body_bytes} bytes (MEDIC_SERVE__MAX_BODY_BYTES)"
+
+def _too_large(cap_bytes: int, setting: str) -> str:
+    return f"request body over {cap_bytes} bytes ({setting})"
 
 
 async def _answer(send: Send, code: int, detail: str, extra: Mapping[str, str] | None = None) -> None:
