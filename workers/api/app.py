@@ -30,7 +30,8 @@ def create_app(settings: Settings) -> FastAPI:
     """Fails (ConfigError) on invalid message templates, so a bad deployment stops at startup."""
     app = FastAPI(title="medic", version=version("medic"), docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json",
-                  description="Metrics, health probes and a read-only JSON API over medic's database.")
+                  description="Metrics, health probes, a JSON API over medic's database, and POST /api/events "
+                              "for apps that report errors over HTTP.")
     app.state.settings = settings
     app.state.catalog = load_catalog(settings.messages)
     app.state.sessions = sessionmaker(make_engine(settings.database_url, pre_ping=True), expire_on_commit=False)
