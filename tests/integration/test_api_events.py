@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from config.settings import load_settings
+from tests.integration.test_serve import start_serve
 from tests.support import services
 from tests.support.pgcluster import free_port
 from tests.support.recovery import http_target, make_event
@@ -208,29 +209,10 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(db_url, redis_url):
     assert api.post(VALID, token=WRITE_TOKEN).status_code == 202  # each token has its own bucket
 
 
-def start_serve(tmp_path, database_url: str, broker_url: str) -> tuple[Process, str]:
-    port = free_port()
-    env = medic_env(database_url=database_url, broker_url=broker_url, serve__port=port,
-                    serve__tokens=json.dumps(TOKENS), log_format="text")
-    process = Process(medic_command("serve"), env, tmp_path / "serve.log")
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        if process.proc.poll() is not None:
-            raise AssertionError(f"medic serve exited {process.proc.returncode}:\n{process.output()[-3000:]}")
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(answers, timeout_s=30, what="medic serve to answer /healthz")
-    return process, base
-
-
 def test_curl_and_node_report_to_a_live_medic_serve_and_a_worker_stores_it(tmp_path, db_url, redis_url):
     worker = Process(medic_command("worker", "--queues", "medic.errors", "--concurrency", "1"),
                      medic_env(database_url=db_url, broker_url=redis_url), tmp_path / "worker.log")
-    serve, base = start_serve(tmp_path, db_url, redis_url)  # meanwhile the worker starts
+    serve, base = start_serve(tmp_path, db_url, redis_url, tokens=json.dumps(TOKENS))  # meanwhile the worker starts
     try:
         worker.wait_ready()
         curl = subprocess.run(

@@ -23,11 +23,13 @@ pytestmark = pytest.mark.integration
 TOKEN = "serve-test-token-0123456789"
 
 
-def start_serve(tmp_path, database_url: str, broker_url: str, **settings) -> tuple[Process, str]:
+def start_serve(tmp_path, database_url: str, broker_url: str, *, tokens: str | None = None,
+                **settings) -> tuple[Process, str]:
+    """`tokens`: MEDIC_SERVE__TOKENS as JSON; default one read token, TOKEN."""
     port = free_port()
     env = medic_env(database_url=database_url, broker_url=broker_url, serve__port=port, serve__metrics_cache_s=0,
-                    serve__probe_timeout_s=1, serve__tokens=f'{{"ci": {{"token": "{TOKEN}"}}}}', log_format="text",
-                    **settings)
+                    serve__probe_timeout_s=1, serve__tokens=tokens or f'{{"ci": {{"token": "{TOKEN}"}}}}',
+                    log_format="text", **settings)
     process = Process(medic_command("serve"), env, tmp_path / "serve.log")
     base = f"http://127.0.0.1:{port}"
 
