@@ -1,20 +1,24 @@
-"""/api/executions and /api/dead: recovery executions and dead letters; operator actions when writes are allowed."""
+"""/api/executions and /api/dead: recovery executions and dead letters; operator actions when writes are allowed
+(a dead letter's replay, every one a filter selects, and their retarget)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from config.errors import NotFound
 from workers.api.auth import Client, reader, writer
-from workers.api.ids import id_path, id_query
+from workers.api.ids import MAX_ROW_ID, id_path, id_query
 from workers.api.pages import Page, page
 from workers.api.session import db
+from workers.clock import utcnow
+from workers.masking import mask_text
 from workers.records import attempt_dict, audit_dict, error_of, execution_dict, executions_with_context
 from workers.recovery import operator as ops
 from workers.recovery import store
+from workers.recovery.dead_filters import DeadFilter, moment_of
 from workers.recovery.states import DEAD, EXECUTION_STATES
 from workers.storage.models import Execution
 
@@ -28,6 +32,30 @@ class Why(BaseModel):
 
 class Replay(BaseModel):
     plan: str | None = Field(None, description="Run this plan instead of the one the event would get now.")
+
+
+class DeadSelection(BaseModel):
+    """Which dead letters to replay: the fields given combine with AND; at least one is needed."""
+
+    model_config = ConfigDict(extra="forbid")
+    service: str | None = Field(None, max_length=256, description="Only this service.")
+    category: str | None = Field(None, max_length=64, description="Only this category.")
+    group_id: int | None = Field(None, ge=1, le=MAX_ROW_ID, description="Only this error group.")
+    since: str | None = Field(None, max_length=64, description="Died since: 30m, 2h, 7d ago, or an ISO-8601 time.")
+    until: str | None = Field(None, max_length=64, description="Died before: 30m, 2h, 7d ago, or an ISO-8601 time.")
+    plan: str | None = Field(None, max_length=128, description="Run this plan instead of the one chosen now.")
+    again: bool = Field(False, description="Replay dead letters replayed before too (skipped by default).")
+    limit: int | None = Field(None, ge=1, le=100_000, description="Replay at most this many, oldest deaths first.")
+    dry_run: bool = Field(False, description="Say what would be replayed; change nothing.")
+
+
+class TargetChange(BaseModel):
+    """The targets to set, checked as `medic dead retarget` checks them; at least one."""
+
+    model_config = ConfigDict(extra="forbid")
+    replay: Any = Field(None, description="The replay target (the contract's celery, http or action target).")
+    fallback: Any = Field(None, description="The fallback target, in the same form.")
+    dry_run: bool = Field(False, description="Check the target and say what would change; change nothing.")
 
 
 def _list(request: Request, paging: Page, states: list[str], service: str | None,
@@ -103,3 +131,54 @@ def _act(request: Request, client: Client, action, execution_id: int, **options:
     service = request.app.state.recovery(client)
     action(service, execution_id, actor=service.actor, **options)
     return _show(request, execution_id, dead_only=False)
+
+
+@router.post("/dead/replay", summary="Replay every dead letter a filter selects (write access)")
+def replay_dead_matching(request: Request, body: DeadSelection, client: Client = Depends(writer)) -> dict[str, Any]:
+    """Dead letters replayed before are skipped unless `again`: the same request twice replays nothing twice."""
+    selection = _selection(body)
+    service = request.app.state.recovery(client)
+    ops.named_plan(service, body.plan)
+    planned = ops.plan_bulk_replay(service, selection, again=body.again, limit=body.limit)
+    if body.dry_run:
+        return planned.as_dict()
+    return ops.replay_planned(service, planned, actor=service.actor, plan_name=body.plan, again=body.again).as_dict()
+
+
+@router.post("/dead/{execution_id}/target", summary="Set a dead letter's replay or fallback target (write access)")
+def retarget_dead(request: Request, body: TargetChange, execution_id: int = id_path("dead letter"),
+                  client: Client = Depends(writer)) -> dict[str, Any]:
+    return _retarget(request, client, body, execution_id=execution_id)
+
+
+@router.post("/groups/{group_id}/dead/target",
+             summary="Set the replay or fallback target of every dead letter of an error group (write access)")
+def retarget_group_dead(request: Request, body: TargetChange, group_id: int = id_path("error group"),
+                        client: Client = Depends(writer)) -> dict[str, Any]:
+    return _retarget(request, client, body, group_id=group_id)
+
+
+def _selection(body: DeadSelection) -> DeadFilter:
+    now = utcnow()
+    try:
+        selection = DeadFilter(service=body.service, category=body.category, group_id=body.group_id,
+                               died_after=moment_of(body.since, now=now) if body.since else None,
+                               died_before=moment_of(body.until, now=now) if body.until else None)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    problem = selection.problem()
+    if problem:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
+    return selection
+
+
+def _retarget(request: Request, client: Client, body: TargetChange, **which: int) -> dict[str, Any]:
+    targets = {field: value for field, value in (("replay", body.replay), ("fallback", body.fallback))
+               if value is not None}
+    if not targets:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give a replay or fallback target (or both)")
+    service = request.app.state.recovery(client)
+    try:
+        return ops.retarget_dead(service, targets, actor=service.actor, dry_run=body.dry_run, **which).as_dict()
+    except ops.TargetRejected as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, mask_text(str(exc))) from None

@@ -1,5 +1,6 @@
-"""What operators do to executions: retry now, cancel, replay a dead letter, purge dead letters;
-and to stuck ones (also the stuck job's requeue): requeue, force, reset, complete, reassign.
+"""What operators do to executions: retry now, cancel, replay a dead letter (or every one a filter
+selects), retarget dead letters, purge dead letters; and to stuck ones (also the stuck job's requeue):
+requeue, force, reset, complete, reassign.
 
 Each goes through the same store functions and transitions as the automatic path, with the
 operator as the audited actor, in one transaction with its audit rows.
@@ -7,24 +8,32 @@ operator as the audited actor, in one transaction with its audit rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import httpx
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import exists, select
 
 from config.errors import InvalidTransition, NotFound
 from config.queues import RECOVERY_QUEUE
-from workers.recovery import engine, outcomes, store
+from config.settings import Settings
+from workers.intake.contract import HttpTarget, Target
+from workers.masking import mask_model, mask_text
+from workers.recovery import dead_filters, engine, outcomes, store, target_policy
+from workers.recovery.dead_filters import DeadFilter
+from workers.recovery.destinations import DestinationRefused, admitted, destination_of
 from workers.recovery.dispatch import is_recovery_queue
+from workers.recovery.http_replay import refuse_connection_headers
 from workers.recovery.outcomes import AttemptResult
 from workers.recovery.plans import PlanSpec
-from workers.recovery.service import Dispatch, RecoveryService
+from workers.recovery.service import Dispatch, RecoveryService, Started
 from workers.recovery.states import CANCELLED, DEAD, FINISHED, PENDING, RUNNING, SCHEDULED, SUCCEEDED
 from workers.recovery.states import TIMED_OUT as TIMED_OUT_STATE
 from workers.recovery.store import Actor
-from workers.storage.models import Attempt, Execution, Occurrence
+from workers.storage.models import Attempt, ErrorGroup, Execution, Occurrence
 
 # Audit actions of the stuck-workflow commands (`medic stuck ...`) and of the stuck job's requeue.
 REQUEUED, FORCED, RESET, COMPLETED, REASSIGNED = (
@@ -95,20 +104,32 @@ def replay_dead(service: RecoveryService, execution_id: int, *, actor: Actor, pl
         occurrence = session.get(Occurrence, dead.occurrence_id)
         if occurrence is None:  # executions go with their occurrence (ON DELETE CASCADE): only a broken database
             raise NotFound(f"execution {execution_id}: its occurrence {dead.occurrence_id} is gone; nothing to replay")
-        plan = None
-        if plan_name:
-            plan = service.plans.get(plan_name)
-            if plan is None:
-                raise NotFound(f"no plan named {plan_name!r} (see `medic plans list`)")
-        started = service.start(session, group_id=dead.group_id, occurrence_id=dead.occurrence_id,
-                                event=occurrence.event, category=occurrence.category, severity=occurrence.severity,
-                                plan=plan, replay_of=dead.id, actor=actor)
-        new_id = started.execution_id
-        store.audit(session, dead, at=service.clock(), actor=actor, action="replayed",
-                    reason=f"replayed as execution {new_id}", detail={"new_execution_id": new_id})
+        plan = named_plan(service, plan_name)
+        started = _replay_in(service, session, dead, occurrence, plan=plan, actor=actor)
         session.commit()
     service.after_commit(started.dispatch)
-    return new_id
+    return started.execution_id
+
+
+def named_plan(service: RecoveryService, plan_name: str | None) -> PlanSpec | None:
+    if not plan_name:
+        return None
+    plan = service.plans.get(plan_name)
+    if plan is None:
+        raise NotFound(f"no plan named {plan_name!r} (see `medic plans list`)")
+    return plan
+
+
+def _replay_in(service: RecoveryService, session, dead: Execution, occurrence: Occurrence, *, plan: PlanSpec | None,
+               actor: Actor, detail: dict[str, Any] | None = None) -> Started:
+    """The new execution of a dead letter's occurrence and the dead letter's `replayed` entry, uncommitted."""
+    started = service.start(session, group_id=dead.group_id, occurrence_id=dead.occurrence_id,
+                            event=occurrence.event, category=occurrence.category, severity=occurrence.severity,
+                            plan=plan, replay_of=dead.id, actor=actor)
+    new_id = started.execution_id
+    store.audit(session, dead, at=service.clock(), actor=actor, action="replayed",
+                reason=f"replayed as execution {new_id}", detail={"new_execution_id": new_id, **(detail or {})})
+    return started
 
 
 def purge_dead(service: RecoveryService, *, actor: Actor, ids: Iterable[int] = (),
@@ -308,3 +329,218 @@ def _unfinished(session, execution_id: int, done: str) -> Execution:
                                 f"{done} (`medic executions retry {execution_id}` starts a failed, dead or cancelled "
                                 "one again)")
     return execution
+
+
+# --- dead letters in bulk: replay by filter, retarget ----------------------------------------------
+
+@dataclass(frozen=True)
+class BulkReplay:
+    """A bulk replay, planned (dry run: nothing replayed yet) or done."""
+
+    selection: DeadFilter
+    matched: int
+    to_replay: tuple[int, ...]
+    skipped: tuple[tuple[int, str], ...]  # (dead letter, why)
+    over_limit: int
+    replayed: tuple[tuple[int, int], ...] = ()  # (dead letter, its new execution)
+    dry_run: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "filter": self.selection.as_dict(), "matched": self.matched,
+                "to_replay": list(self.to_replay), "over_limit": self.over_limit,
+                "replayed": [{"dead_letter": dead, "execution_id": new} for dead, new in self.replayed],
+                "skipped": [{"dead_letter": dead, "reason": why} for dead, why in self.skipped]}
+
+
+def plan_bulk_replay(service: RecoveryService, selection: DeadFilter, *, again: bool = False,
+                     limit: int | None = None) -> BulkReplay:
+    """Which dead letters a bulk replay would take (oldest death first); changes nothing."""
+    problem = selection.problem()
+    if problem:
+        raise InvalidTransition(problem)
+    with service.session() as session:
+        letters = store.dead_letters(session, selection)
+    choice = dead_filters.choose_for_replay(letters, again=again, limit=limit)
+    return BulkReplay(selection, len(letters), choice.to_replay, choice.skipped, choice.over_limit)
+
+
+def replay_planned(service: RecoveryService, planned: BulkReplay, *, actor: Actor, plan_name: str | None = None,
+                   again: bool = False, each: Callable[[], None] | None = None) -> BulkReplay:
+    """Replay the dead letters a plan_bulk_replay chose, each in its own transaction, audited as a single
+    replay is (`replayed`, with the filter). Each is locked and looked at again first: one replayed,
+    retried or purged since (another run of the same command) is skipped. `each`: called after each one."""
+    plan = named_plan(service, plan_name)
+    replayed: list[tuple[int, int]] = []
+    skipped = list(planned.skipped)
+    detail = {"bulk_filter": planned.selection.as_dict()}
+    for execution_id in planned.to_replay:
+        with service.session() as session:
+            letter = store.dead_letter(session, execution_id, lock=True)
+            why = "purged meanwhile" if letter is None else dead_filters.replay_skip_reason(letter, again=again)
+            if why is None and letter is not None and not dead_filters.matches(letter, planned.selection):
+                why = "no longer matches the filter"
+            dead = session.get(Execution, execution_id) if why is None else None
+            occurrence = session.get(Occurrence, dead.occurrence_id) if dead is not None else None
+            if dead is None or occurrence is None:
+                skipped.append((execution_id, why or "its occurrence is gone"))
+                session.rollback()
+            else:
+                started = _replay_in(service, session, dead, occurrence, plan=plan, actor=actor, detail=detail)
+                session.commit()
+                service.after_commit(started.dispatch)
+                replayed.append((execution_id, started.execution_id))
+        if each is not None:
+            each()
+    return replace(planned, replayed=tuple(replayed), skipped=tuple(skipped), dry_run=False)
+
+
+class TargetRejected(InvalidTransition):
+    """A replay or fallback target that does not fit the contract, or that the allowlists refuse."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field} target {problem}")
+        self.field = field
+
+
+# The targets a retarget sets: what a replay calls, and what a fallback step calls.
+RETARGETED_FIELDS = ("replay", "fallback")
+_TARGET: TypeAdapter[Any] = TypeAdapter(Target)
+
+
+def checked_target(field: str, value: Any, settings: Settings) -> tuple[dict[str, Any], bool]:
+    """A target as it will be stored: valid by the contract, allowed by the operator's allowlists now,
+    masked as intake masks an event. Returns it and whether masking changed it; TargetRejected says why not."""
+    try:
+        target = _TARGET.validate_python(value)
+    except ValidationError as exc:
+        raise TargetRejected(field, f"is invalid: {target_problems(exc)}") from None
+    refused = target_refusal(target, settings)
+    if refused:
+        raise TargetRejected(field, f"would be refused: {mask_text(refused)}")
+    stored = mask_model(target).model_dump(mode="json", exclude_none=True)
+    return stored, stored != target.model_dump(mode="json", exclude_none=True)
+
+
+def target_problems(error: ValidationError) -> str:
+    """Each problem as `field: message` (the kind's tag left out of the field's path)."""
+    problems = []
+    for problem in error.errors(include_url=False, include_input=False):
+        where = [str(part) for part in problem["loc"]][1:]
+        problems.append(f"{'.'.join(where) or 'target'}: {problem['msg']}")
+    return "; ".join(problems)
+
+
+def target_refusal(target: Any, settings: Settings) -> str | None:
+    """Why a replay would refuse this target with the settings of now (an HTTP target's address is
+    checked only when it is called: names resolve differently over time), or None."""
+    if isinstance(target, HttpTarget):
+        try:
+            refuse_connection_headers(target.headers)
+            admitted(destination_of(httpx.URL(target.url)), target.method, settings.replay_http.entries)
+        except DestinationRefused as exc:
+            return str(exc)
+        except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+            return f"the URL cannot be sent: {exc}"
+        return None
+    return target_policy.refusal(target.model_dump(mode="json"), by_plan=False, allowed=settings.replay_targets)
+
+
+def target_text(target: dict[str, Any] | None) -> str:
+    """A target in a few words, for messages (masked as stored)."""
+    if not target:
+        return "none"
+    kind = target.get("kind")
+    if kind == "celery":
+        return f"Celery task {target.get('task')} on queue {target.get('queue') or target_policy.DEFAULT_QUEUE}"
+    if kind == "http":
+        return f"HTTP {target.get('method', 'POST')} {mask_text(str(target.get('url')))}"
+    return f"action {target.get('name')}"
+
+
+@dataclass(frozen=True)
+class Retarget:
+    dead_letter: int
+    occurrence_id: int
+    changes: dict[str, dict[str, Any]]  # field -> {"old": target or None, "new": target}
+
+
+@dataclass(frozen=True)
+class Retargeted:
+    changed: tuple[Retarget, ...]
+    skipped: tuple[tuple[int, str], ...]
+    masked: tuple[str, ...]  # the fields whose new target had values masked before it was stored
+    dry_run: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "changed": len(self.changed),
+                "dead_letters": [{"dead_letter": r.dead_letter, "occurrence_id": r.occurrence_id,
+                                  "changes": r.changes} for r in self.changed],
+                "skipped": [{"dead_letter": dead, "reason": why} for dead, why in self.skipped],
+                "masked": list(self.masked)}
+
+
+def retarget_dead(service: RecoveryService, targets: dict[str, Any], *, actor: Actor, execution_id: int | None = None,
+                  group_id: int | None = None, dry_run: bool = False) -> Retargeted:
+    """Attach or replace the replay/fallback target of a dead letter (or of every dead letter of a group)
+    in its stored event, so the next replay calls it; audited (`retargeted`, old and new target) on each
+    dead letter. A dead letter whose occurrence has an execution still going is left alone (that one
+    would call the new target mid-way): an error for one dead letter, skipped for a group."""
+    if (execution_id is None) == (group_id is None):
+        raise InvalidTransition("name one dead letter or one error group to retarget")
+    unknown = sorted(set(targets) - set(RETARGETED_FIELDS))
+    if unknown or not targets:
+        raise InvalidTransition(f"give a replay or fallback target to set{f' (not {unknown})' if unknown else ''}")
+    checked = {field: checked_target(field, value, service.settings) for field, value in targets.items()}
+    new = {field: target for field, (target, _) in checked.items()}
+    masked = tuple(field for field, (_, was_masked) in checked.items() if was_masked)
+    now = service.clock()
+    changed: list[Retarget] = []
+    skipped: list[tuple[int, str]] = []
+    with service.session() as session:
+        letters = _to_retarget(session, execution_id, group_id)
+        for occurrence_id in sorted({letter.occurrence_id for letter in letters}):
+            theirs = [letter for letter in letters if letter.occurrence_id == occurrence_id]
+            occurrence = store.locked_occurrence(session, occurrence_id)
+            going = store.unfinished_of_occurrences(session, [occurrence_id]).get(occurrence_id, ())
+            event = dict(occurrence.event or {}) if occurrence is not None else {}
+            changes = {field: {"old": event.get(field), "new": target} for field, target in new.items()
+                       if event.get(field) != target}
+            for letter in theirs:
+                why = dead_filters.retarget_skip_reason(letter, going)
+                if why is None and occurrence is None:
+                    why = "its occurrence is gone"
+                if why is None and not changes:
+                    why = "already has this target"
+                if why is not None and execution_id is not None:
+                    raise InvalidTransition(f"dead letter {letter.id}: {why}; nothing changed")
+                if why is not None:
+                    skipped.append((letter.id, why))
+                    continue
+                changed.append(Retarget(letter.id, occurrence_id, changes))
+                execution = session.get_one(Execution, letter.id)
+                store.audit(session, execution, at=now, actor=actor, action="retargeted",
+                            reason="; ".join(f"{field} target set to {target_text(change['new'])} "
+                                             f"(was {target_text(change['old'])})"
+                                             for field, change in changes.items()),
+                            detail={"occurrence_id": occurrence_id, "changes": changes})
+            if occurrence is not None and changes and any(r.occurrence_id == occurrence_id for r in changed):
+                occurrence.event = {**event, **{field: change["new"] for field, change in changes.items()}}
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    return Retargeted(tuple(changed), tuple(skipped), masked, dry_run)
+
+
+def _to_retarget(session, execution_id: int | None, group_id: int | None) -> list[dead_filters.DeadLetter]:
+    if execution_id is not None:
+        letter = store.dead_letter(session, execution_id)
+        if letter is None:
+            raise NotFound(f"no execution {execution_id}")
+        if letter.state != DEAD:
+            raise InvalidTransition(f"execution {execution_id} is {letter.state}, not dead: only a dead letter is "
+                                    "retargeted")
+        return [letter]
+    if session.get(ErrorGroup, group_id) is None:
+        raise NotFound(f"no error group {group_id}")
+    return store.dead_letters(session, DeadFilter(group_id=group_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from workers.recovery.dead_filters import DeadFilter, DeadLetter
 from workers.recovery.plans import PlanSpec
-from workers.recovery.states import FINISHED, OPEN_ATTEMPT_STATES, RUNNING, SCHEDULED
+from workers.recovery.states import DEAD, FINISHED, OPEN_ATTEMPT_STATES, RUNNING, SCHEDULED
 from workers.storage.db import rows_changed
 from workers.storage.models import Attempt, AuditEntry, Execution, Occurrence
 
@@ -326,3 +327,79 @@ def audit_of(session: Session, execution_id: int) -> list[AuditEntry]:
 def delete_executions(session: Session, ids: list[int]) -> int:
     return rows_changed(session, delete(Execution).where(Execution.id.in_(ids))
                         .execution_options(synchronize_session=False))
+
+
+# --- dead letters in bulk (workers/recovery/dead_filters.py decides) ----------------------------
+
+# Ids per IN (...) list: well under SQLite's limit on bound parameters.
+_IDS_PER_QUERY = 1000
+
+
+def dead_letters(session: Session, selection: DeadFilter, *, execution_ids: Iterable[int] = (),
+                 limit: int | None = None) -> list[DeadLetter]:
+    """The dead letters the filter selects (and, given ids, only those), oldest death first, each with
+    the executions it was replayed as."""
+    query = (select(Execution.id, Execution.state, Execution.service, Execution.category, Execution.group_id,
+                    Execution.occurrence_id, Execution.finished_at)
+             .where(Execution.state == DEAD).order_by(Execution.finished_at, Execution.id))
+    ids = list(execution_ids)
+    if ids:
+        query = query.where(Execution.id.in_(ids))
+    if selection.service is not None:
+        query = query.where(Execution.service == selection.service)
+    if selection.category is not None:
+        query = query.where(Execution.category == selection.category)
+    if selection.group_id is not None:
+        query = query.where(Execution.group_id == selection.group_id)
+    if selection.died_after is not None:
+        query = query.where(Execution.finished_at >= selection.died_after)
+    if selection.died_before is not None:
+        query = query.where(Execution.finished_at < selection.died_before)
+    if limit is not None:
+        query = query.limit(limit)
+    found = [DeadLetter(*row) for row in session.execute(query)]
+    replays = replayed_as(session, [letter.id for letter in found])
+    return [replace(letter, replayed_as=replays.get(letter.id, ())) for letter in found]
+
+
+def dead_letter(session: Session, execution_id: int, *, lock: bool = False) -> DeadLetter | None:
+    """One execution as a DeadLetter (whatever its state now); `lock`: its row held until the commit."""
+    query = select(Execution).where(Execution.id == execution_id)
+    execution = session.scalars(query.with_for_update() if lock else query).first()
+    if execution is None:
+        return None
+    return DeadLetter(execution.id, execution.state, execution.service, execution.category, execution.group_id,
+                      execution.occurrence_id, execution.finished_at,
+                      replayed_as(session, [execution.id]).get(execution.id, ()))
+
+
+def replayed_as(session: Session, execution_ids: list[int]) -> dict[int, tuple[int, ...]]:
+    """Execution id -> the executions it was replayed as, from its audit `replayed` entries (kept even
+    when the replay itself was purged)."""
+    found: dict[int, list[int]] = {}
+    for start in range(0, len(execution_ids), _IDS_PER_QUERY):
+        chunk = execution_ids[start:start + _IDS_PER_QUERY]
+        rows = session.execute(select(AuditEntry.execution_id, AuditEntry.detail)
+                               .where(AuditEntry.execution_id.in_(chunk), AuditEntry.action == "replayed")
+                               .order_by(AuditEntry.id))
+        for execution_id, detail in rows:
+            found.setdefault(execution_id, []).append(int((detail or {}).get("new_execution_id") or 0))
+    return {execution_id: tuple(ids) for execution_id, ids in found.items()}
+
+
+def unfinished_of_occurrences(session: Session, occurrence_ids: list[int]) -> dict[int, tuple[int, ...]]:
+    """Occurrence id -> its executions not finished yet."""
+    found: dict[int, list[int]] = {}
+    for start in range(0, len(occurrence_ids), _IDS_PER_QUERY):
+        chunk = occurrence_ids[start:start + _IDS_PER_QUERY]
+        rows = session.execute(select(Execution.occurrence_id, Execution.id)
+                               .where(Execution.occurrence_id.in_(chunk), Execution.state.not_in(FINISHED))
+                               .order_by(Execution.id))
+        for occurrence_id, execution_id in rows:
+            found.setdefault(occurrence_id, []).append(execution_id)
+    return {occurrence_id: tuple(ids) for occurrence_id, ids in found.items()}
+
+
+def locked_occurrence(session: Session, occurrence_id: int) -> Occurrence | None:
+    """An occurrence, its row held until the commit (two retargets of one event do not interleave)."""
+    return session.scalars(select(Occurrence).where(Occurrence.id == occurrence_id).with_for_update()).first()
