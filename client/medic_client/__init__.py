@@ -3,6 +3,10 @@
 events: `event_from_exception`, a `medic.report` event built from a live exception.
 sending: `report_exception` / `send_event` over the app's Celery broker; never raises the broker's trouble.
 replays: `is_replay()`, whether the running Celery task is one of medic's replays.
+celery: `install(app, service=...)`, Celery in one line: every task that fails for good is reported.
+celery_options: per-task control (`@app.task(medic=...)`, `options()`, `ignore`).
+celery_targets: the replay target and event fields of a failed task (pure).
+celery_replays: a failed replay reports its exception as the attempt's outcome (errback swap, pure).
 reprs: short, masked text forms of task arguments (what Flower shows of a report).
 masking: secrets masked in text and JSON-like data.
 reporter: `Reporter`, where and how to report outside a Celery task (an app or a broker URL, service, spool).
