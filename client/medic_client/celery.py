@@ -34,6 +34,7 @@ from medic_client.celery_options import (
 from medic_client.events import event_from_exception
 from medic_client.masking import mask_text
 from medic_client.replays import EVENT_FIELD, execution_id_of
+from medic_client.reporter import broker_app, was_reported
 from medic_client.reprs import args_repr, kwargs_repr
 from medic_client.sending import PUBLISH_RETRY_POLICY, Spool, send_event
 
@@ -41,9 +42,6 @@ __all__ = ["Installation", "OptionError", "ignore", "install", "options"]
 
 log = logging.getLogger("medic.capture")
 
-# A reporting app of its own (medic's broker is not the app's) gives up connecting after this long.
-REPORTER_CONNECT_TIMEOUT_S = 2.0
-REPORTER_SOCKET_TIMEOUT_S = 5.0
 TROUBLE_MAX_CHARS = 300
 # The app attribute that remembers its installation (a second install replaces the first).
 APP_ATTRIBUTE = "_medic_client_installation"
@@ -56,7 +54,7 @@ def install(app: Celery, *, service: str, reporter: Celery | None = None, broker
 
     service -- required: the dependency that failed (medic keys its circuit breakers on it), not the app.
     reporter / broker_url -- medic's broker when it is not the app's: a Celery app, or a URL for one
-      the client makes (connect timeout REPORTER_CONNECT_TIMEOUT_S). Default: the app itself.
+      the client makes (reporter.broker_app: gives up within 2 s). Default: the app itself.
     spool -- a file unsent events are appended to (`medic report --spool FILE` sends them later).
     plan_hint, fallback -- defaults for every task (a plan's name; a target dict).
     """
@@ -91,7 +89,7 @@ class Installation:
         self.plan_hint = name_or_none(plan_hint, "plan_hint")
         self.fallback = target_or_none(fallback, "fallback")
         self.app = app
-        self.reporter = reporter or (reporter_app(broker_url) if broker_url else app)
+        self.reporter = reporter or (broker_app(broker_url) if broker_url else app)
         self.spool = spool
         self.include_traceback = include_traceback
         self._connected = False
@@ -152,6 +150,8 @@ class Installation:
                 request = Context(id=task_id, args=args, kwargs=kwargs)
             if celery_replays.is_medic_replay(request) or not isinstance(exception, BaseException):
                 return  # a replay's failure is its attempt's outcome (on_replay_failed), not a new error
+            if was_reported(exception):
+                return  # a guard or MedicHandler in the task reported it already
             chosen = self.options_of(task)
             if not chosen.report:
                 return
@@ -217,17 +217,6 @@ class Installation:
         if hint:
             event["plan_hint"] = hint
         return event
-
-
-def reporter_app(broker_url: str) -> Celery:
-    """A Celery app that only sends to medic's broker, giving up on it within seconds."""
-    app = Celery("medic-reporter", broker=broker_url, set_as_current=False)
-    app.conf.update(task_serializer="json", accept_content=["json"],
-                    broker_connection_timeout=REPORTER_CONNECT_TIMEOUT_S, broker_connection_retry_on_startup=False)
-    if broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
-        app.conf.broker_transport_options = {"socket_connect_timeout": REPORTER_CONNECT_TIMEOUT_S,
-                                             "socket_timeout": REPORTER_SOCKET_TIMEOUT_S}
-    return app
 
 
 def _required_name(service: Any) -> str:

@@ -15,7 +15,7 @@ from celery import Celery
 from celery.app.task import Context
 
 import medic_client.celery as medic_celery
-from medic_client import celery_options, celery_replays, celery_targets
+from medic_client import Reporter, celery_options, celery_replays, celery_targets
 from medic_client.celery_options import OptionError, TaskOptions
 from workers.intake.contract import ErrorEvent
 
@@ -202,7 +202,7 @@ def test_install_refuses_what_is_not_a_celery_app():
 
 
 def test_separate_reporter_gives_up_on_its_broker_within_seconds():
-    reporter = medic_celery.reporter_app("redis://127.0.0.1:1/0")
+    reporter = medic_celery.broker_app("redis://127.0.0.1:1/0")
     try:
         assert reporter.conf.broker_connection_timeout <= 2
         assert reporter.conf.broker_transport_options["socket_connect_timeout"] <= 2
@@ -447,3 +447,17 @@ def test_failure_signalled_without_the_tasks_request_uses_the_signals_own_fields
     [event] = recorder.sent[0]["args"]
     assert event["idempotency_key"] == "celery-task-t-9"
     assert event["replay"]["args"] == ["order-9"] and event["replay"]["kwargs"] == {"amount": 1}
+
+
+def test_a_failure_a_guard_in_the_task_reported_already_is_not_reported_again(app):
+    recorder = Recorder()
+    medic_celery.install(app, service=SERVICE, reporter=recorder)
+    reporter = Reporter(recorder, service=SERVICE)
+
+    @app.task(name="shop.guarded")
+    def guarded():
+        with reporter.guard(operation="inner"):
+            raise ConnectionError("refused")
+
+    guarded.apply(task_id="t-9")
+    assert [sent["args"][0]["operation"] for sent in recorder.sent] == ["inner"]
