@@ -118,7 +118,7 @@ def test_failed_task_is_reported_once_replayed_and_its_failed_replay_says_why(me
     assert recovery.rows(medic.db_url, "SELECT count(*) AS n FROM rejected_events")[0]["n"] == 0
 
 
-def test_permanent_error_runs_the_tasks_fallback_and_is_not_replayed(medic, client, venv, redis_url):
+def test_permanent_error_runs_the_tasks_fallback_and_ends_as_a_dead_letter(medic, client, venv, redis_url):
     # The built-in plans: an invalid card (ValueError) is category validation, plan bad-request.
     medic.configure(**REPLAY_SETTINGS)
     start_with_shop(medic, venv, redis_url)
@@ -130,11 +130,11 @@ def test_permanent_error_runs_the_tasks_fallback_and_is_not_replayed(medic, clie
 
     assert done["plan_name"] == "bad-request", recovery.describe(medic.db_url)
     kinds = [(a["step_kind"], a["outcome"]) for a in recovery.attempts(medic.db_url, done["id"])]
-    assert ("fallback", "success") in kinds and not any(kind == "retry" for kind, _ in kinds), kinds
+    assert ("inform", "success") in kinds and not any(kind == "retry" for kind, _ in kinds), kinds
     assert calls(redis_url, "order-2") == 1  # never replayed
-    assert calls(redis_url, "told:card") == 1  # the per-task fallback ran, once
-    # A fallback that succeeds ends the execution succeeded (docs/recovery.md, step kinds).
-    assert done["state"] == "succeeded", recovery.describe(medic.db_url)
+    assert calls(redis_url, "told:card") == 1  # the per-task fallback ran, once: the app knows
+    # The operation still failed: the plan goes on to notify and dead-letter it.
+    assert done["state"] == "dead", recovery.describe(medic.db_url)
 
 
 def test_replay_that_reports_its_own_handled_error_starts_no_second_execution(medic, client, venv, redis_url,

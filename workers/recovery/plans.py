@@ -106,6 +106,16 @@ class CompensateStep(_CallStep):
     target: Target | None = None
 
 
+class InformStep(_CallStep):
+    """Let the app know it failed for good: call the plan's target, else the event's `fallback`, then go on.
+
+    A fallback step's success ends the execution (the work was done another way); this one's does not:
+    the operation still failed, and the plan goes on to notify and dead-letter it."""
+
+    kind: Literal["inform"]
+    target: Target | None = None
+
+
 class ActionStep(_CallStep):
     """A plugin action registered under the `medic.actions` entry point group."""
 
@@ -130,25 +140,27 @@ class DeadLetterStep(_Spec):
     kind: Literal["dead_letter"]
 
 
-Step = Annotated[RetryStep | FallbackStep | CompensateStep | ActionStep | NotifyStep | EscalateStep | DeadLetterStep,
-                 Field(discriminator="kind")]
-CallStep = RetryStep | FallbackStep | CompensateStep | ActionStep
-CALL_STEPS = (RetryStep, FallbackStep, CompensateStep, ActionStep)
+Step = Annotated[RetryStep | FallbackStep | CompensateStep | InformStep | ActionStep | NotifyStep | EscalateStep
+                 | DeadLetterStep, Field(discriminator="kind")]
+CallStep = RetryStep | FallbackStep | CompensateStep | InformStep | ActionStep
+CALL_STEPS = (RetryStep, FallbackStep, CompensateStep, InformStep, ActionStep)
+# Steps that call the plan's own target, else the event's (TARGET_FIELDS).
+_TARGETED_STEPS = (FallbackStep, CompensateStep, InformStep)
 # Their kinds, as attempts record them: an execution with an attempt of one of these tried to recover.
-CALL_KINDS = ("retry", "fallback", "compensate", "action")
-# A success of these ends the execution; compensate, notify and escalate go on to the next step.
+CALL_KINDS = ("retry", "fallback", "compensate", "inform", "action")
+# A success of these ends the execution; compensate, inform, notify and escalate go on to the next step.
 ENDING_KINDS = frozenset({"retry", "fallback", "action"})
 # The event field whose target a step calls, when the plan gives it none.
-TARGET_FIELDS = {"retry": "replay", "fallback": "fallback", "compensate": "compensate"}
+TARGET_FIELDS = {"retry": "replay", "fallback": "fallback", "compensate": "compensate", "inform": "fallback"}
 
 
 def target_of(step: Any, event: dict[str, Any]) -> dict[str, Any] | None:
-    """The operation a retry, fallback or compensate step performs: the plan's own target, else the event's.
+    """The operation a retry, fallback, compensate or inform step performs: the plan's own target, else the event's.
 
     None for every other step: an action step calls its plugin action, notify and escalate call nothing."""
     if isinstance(step, RetryStep):
         return event.get("replay")
-    if isinstance(step, (FallbackStep, CompensateStep)):
+    if isinstance(step, _TARGETED_STEPS):
         own = step.target.model_dump(mode="json") if step.target else None
         return own or event.get(TARGET_FIELDS[step.kind])
     return None
@@ -158,12 +170,12 @@ def passed_over(step: Any, event: dict[str, Any]) -> bool:
     """A call step with nothing to call for this event (a retry without a `replay`, say) is skipped.
 
     The one rule both the engine (workers/recovery/engine.py, enter_step) and `has_work` follow."""
-    return isinstance(step, (RetryStep, FallbackStep, CompensateStep)) and target_of(step, event) is None
+    return isinstance(step, (RetryStep, *_TARGETED_STEPS)) and target_of(step, event) is None
 
 
 def has_work(plan: PlanSpec, event: dict[str, Any]) -> bool:
     """True when an execution of `plan` would try something for `event`: a call step (retry, fallback,
-    compensate, action) that is not passed over comes before the plan's first dead_letter step.
+    compensate, inform, action) that is not passed over comes before the plan's first dead_letter step.
 
     Notify and escalate steps alone are not recovery: an event without work gets group signals
     (workers/notify/group_signals.py) instead of an execution. Neither is an event reported inside
@@ -281,7 +293,7 @@ class PlanSet:
         return self.breaker_services.get(service, self.breaker_default)
 
 
-_STEP_KINDS = {"retry", "fallback", "compensate", "action", "notify", "escalate", "dead_letter"}
+_STEP_KINDS = {"retry", "fallback", "compensate", "inform", "action", "notify", "escalate", "dead_letter"}
 
 
 def builtin_plan_paths() -> list[Path]:

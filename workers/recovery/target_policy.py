@@ -39,7 +39,7 @@ def is_reserved_queue(name: str) -> bool:
 
 
 def named_by_plan(step: Any) -> bool:
-    """An action step names its action; a fallback or compensate step may carry its own target."""
+    """An action step names its action; a fallback, compensate or inform step may carry its own target."""
     return getattr(step, "kind", None) == "action" or getattr(step, "target", None) is not None
 
 

@@ -152,3 +152,11 @@ def test_explain_lists_every_attempts_wait():
 def test_only_a_celery_send_due_now_is_claimed_by_the_transaction_that_creates_it(step, event, delay_s, expected):
     spec = plan(step, {"kind": "dead_letter"})
     assert engine.sent_at_start(spec.steps[0], event, delay_s) is expected
+
+
+def test_an_inform_step_calls_the_fallback_target_and_goes_on_when_it_succeeds():
+    p = plan({"kind": "inform"}, {"kind": "notify"}, {"kind": "dead_letter"})
+    event = {"fallback": CELERY}
+    assert engine.target_of(p.steps[0], event) == CELERY
+    onward = engine.after_outcome(p, 0, 1, success(), event, rng=RNG)
+    assert onward.decision == engine.Schedule(1, 1, 0.0, "step 2 (notify)")

@@ -38,9 +38,9 @@ def test_non_retryable_categories_never_replay_by_default(category):
 
 
 @pytest.mark.parametrize("category", ["validation", "not_found", "data"])
-def test_permanent_errors_with_a_fallback_run_it_so_the_app_learns(category):
+def test_permanent_errors_with_a_fallback_run_it_so_the_app_learns_and_still_end_dead(category):
     steps = [step.kind for step in BUILTIN.select({"service": "s"}, category, "high").steps]
-    assert steps.index("fallback") < steps.index("dead_letter")
+    assert steps.index("inform") < steps.index("dead_letter") and "fallback" not in steps
     assert BUILTIN.recoverable({"service": "s", "fallback": {"kind": "celery", "task": "t"}}, category, "high")
 
 
