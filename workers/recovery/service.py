@@ -37,6 +37,7 @@ from workers.recovery.outcomes import AttemptResult
 from workers.recovery.perform import Call, Dispatcher, Performer, notify
 from workers.recovery.plans import (
     CALL_STEPS,
+    ENDING_KINDS,
     EscalateStep,
     NotifyStep,
     PlanSet,
@@ -542,7 +543,7 @@ class RecoveryService:
         """An outcome for an attempt already decided: a success after its deadline still ends the work."""
         session.refresh(attempt)
         if (result.succeeded and attempt.state == TIMED_OUT and execution.state not in FINISHED
-                and attempt.run == execution.run and attempt.step_kind in ("retry", "fallback", "action")):
+                and attempt.run == execution.run and attempt.step_kind in ENDING_KINDS):
             store.cancel_open_attempts(session, execution.id, now=now)
             store.transition(session, execution, SUCCEEDED, now=now, actor=actor, action="succeeded",
                              attempt_id=attempt.id, reason=f"attempt {attempt.number} succeeded after its deadline")
