@@ -17,23 +17,10 @@ from celery.app.task import Context
 import medic_client.celery as medic_celery
 from medic_client import Reporter, celery_options, celery_replays, celery_targets
 from medic_client.celery_options import OptionError, TaskOptions
+from tests.support.recording_app import RecordingApp
 from workers.intake.contract import ErrorEvent
 
 SERVICE = "partner-api"
-
-
-class Recorder:
-    """A reporter app: remembers each send_task, or raises what it is told to."""
-
-    def __init__(self, error: BaseException | None = None):
-        self.sent: list[dict[str, Any]] = []
-        self.error = error
-
-    def send_task(self, name, args=None, kwargs=None, **options):
-        if self.error is not None:
-            raise self.error
-        self.sent.append({"name": name, "args": args, "kwargs": kwargs, **options})
-        return SimpleNamespace(id=f"sent-{len(self.sent)}")
 
 
 @pytest.fixture
@@ -186,7 +173,7 @@ def test_decorator_mistakes_raise_at_import_time():
     ({"service": None}, TypeError, "service="),
     ({"service": "  "}, ValueError, "service must be 1..256"),
     ({"service": 7}, TypeError, "service must be a str"),
-    ({"service": "x", "reporter": Recorder(), "broker_url": "redis://h/0"}, TypeError, "not both"),
+    ({"service": "x", "reporter": RecordingApp(), "broker_url": "redis://h/0"}, TypeError, "not both"),
     ({"service": "x", "broker_url": ""}, ValueError, "broker_url"),
     ({"service": "x", "fallback": {"kind": "carrier-pigeon"}}, ValueError, "fallback needs kind"),
     ({"service": "x", "include_traceback": "yes"}, TypeError, "include_traceback"),
@@ -238,13 +225,13 @@ def failing_tasks(app):
 
 
 def test_failed_task_is_reported_with_itself_as_the_replay_target(app):
-    recorder = Recorder()
+    recorder = RecordingApp()
     medic_celery.install(app, service=SERVICE, reporter=recorder, plan_hint="slow-partner")
     tasks = failing_tasks(app)
 
     tasks.charge.apply(args=["order-1"], kwargs={"amount": 5}, task_id="t-1")
 
-    [sent] = recorder.sent
+    [sent] = recorder.calls
     assert sent["name"] == "medic.report" and sent["queue"] == "medic.errors"
     [event] = sent["args"]
     validated(event)
@@ -259,15 +246,15 @@ def test_failed_task_is_reported_with_itself_as_the_replay_target(app):
 
 
 def test_per_task_options_override_and_opt_out(app):
-    recorder = Recorder()
+    recorder = RecordingApp()
     medic_celery.install(app, service=SERVICE, reporter=recorder, include_traceback=False)
     tasks = failing_tasks(app)
 
     tasks.out.apply()
-    assert recorder.sent == []
+    assert recorder.calls == []
 
     tasks.card.apply(args=["order-2"])
-    [event] = recorder.sent[0]["args"]
+    [event] = recorder.calls[0]["args"]
     validated(event)
     assert event["service"] == "cards" and event["plan_hint"] == "bad-request"
     assert "replay" not in event and event["fallback"] == {"kind": "celery", "task": "shop.tell", "args": ["c"]}
@@ -275,31 +262,31 @@ def test_per_task_options_override_and_opt_out(app):
 
 
 def test_arguments_that_are_not_json_are_reported_without_a_replay_target(app):
-    recorder = Recorder()
+    recorder = RecordingApp()
     medic_celery.install(app, service=SERVICE, reporter=recorder)
     tasks = failing_tasks(app)
 
     tasks.odd.apply(args=[{1, 2}])
 
-    [event] = recorder.sent[0]["args"]
+    [event] = recorder.calls[0]["args"]
     validated(event)
     assert "replay" not in event and "not plain JSON" in event["context"]["replay_left_out"]
 
 
 def test_a_bad_medic_option_is_logged_and_the_task_reported_with_defaults(app, caplog):
-    recorder = Recorder()
+    recorder = RecordingApp()
     medic_celery.install(app, service=SERVICE, reporter=recorder)
     tasks = failing_tasks(app)
 
     with caplog.at_level(logging.ERROR, logger="medic.capture"):
         tasks.bad_option.apply()
 
-    assert recorder.sent[0]["args"][0]["service"] == SERVICE
+    assert recorder.calls[0]["args"][0]["service"] == SERVICE
     assert any("unknown keys ['sevrice']" in r.getMessage() for r in caplog.records)
 
 
 def test_tasks_of_another_app_are_not_reported(app):
-    recorder = Recorder()
+    recorder = RecordingApp()
     medic_celery.install(app, service=SERVICE, reporter=recorder)
     other = Celery("other", set_as_current=False)
 
@@ -309,21 +296,21 @@ def test_tasks_of_another_app_are_not_reported(app):
 
     fails.apply()
     other.close()
-    assert recorder.sent == []
+    assert recorder.calls == []
 
 
 def test_a_second_install_replaces_the_first(app):
-    first, second = Recorder(), Recorder()
+    first, second = RecordingApp(), RecordingApp()
     medic_celery.install(app, service=SERVICE, reporter=first)
     medic_celery.install(app, service="other", reporter=second)
     failing_tasks(app).charge.apply(args=["o"])
-    assert first.sent == [] and [s["args"][0]["service"] for s in second.sent] == ["other"]
+    assert first.calls == [] and [s["args"][0]["service"] for s in second.calls] == ["other"]
 
 
 # --------------------------------------------------------------------------- never raises
 
 def test_a_reporter_that_raises_never_reaches_the_task_or_the_worker(app, caplog):
-    medic_celery.install(app, service=SERVICE, reporter=Recorder(OSError("broker down, password=hunter2")))
+    medic_celery.install(app, service=SERVICE, reporter=RecordingApp(OSError("broker down, password=hunter2")))
     tasks = failing_tasks(app)
 
     with caplog.at_level(logging.ERROR, logger="medic.capture"):
@@ -335,7 +322,7 @@ def test_a_reporter_that_raises_never_reaches_the_task_or_the_worker(app, caplog
 
 
 def test_hooks_given_nonsense_log_and_return(app, caplog):
-    installation = medic_celery.install(app, service=SERVICE, reporter=Recorder())
+    installation = medic_celery.install(app, service=SERVICE, reporter=RecordingApp())
     broken = SimpleNamespace(app=app, name="shop.x")  # no request at all
     with caplog.at_level(logging.ERROR, logger="medic.capture"):
         installation.on_task_prerun(sender=broken, task=broken)
@@ -388,7 +375,7 @@ def test_outcome_message_keeps_medics_kwargs_and_adds_the_error():
 
 
 def test_failed_replay_reports_its_exception_as_the_attempts_outcome_not_as_a_new_error(app):
-    recorder = Recorder()
+    recorder = RecordingApp()
     medic_celery.install(app, service=SERVICE, reporter=recorder)
     tasks = failing_tasks(app)
 
@@ -397,7 +384,7 @@ def test_failed_replay_reports_its_exception_as_the_attempts_outcome_not_as_a_ne
                        link_error=app.signature("medic.recovery.replay_failed",
                                                 kwargs={"attempt_id": 7, "signature": "sig"}, queue="medic.recovery"))
 
-    [sent] = recorder.sent  # no medic.report: the replay's failure is its attempt's outcome
+    [sent] = recorder.calls  # no medic.report: the replay's failure is its attempt's outcome
     assert sent["name"] == "medic.recovery.replay_failed" and sent["queue"] == "medic.recovery"
     assert sent["args"] == ["medic-5-7"] and sent["parent_id"] == "medic-5-7"
     assert sent["kwargs"]["attempt_id"] == 7 and sent["kwargs"]["signature"] == "sig"
@@ -408,7 +395,7 @@ def test_failed_replay_reports_its_exception_as_the_attempts_outcome_not_as_a_ne
 
 
 def test_failed_replay_whose_outcome_cannot_be_sent_is_logged(app, caplog):
-    medic_celery.install(app, service=SERVICE, reporter=Recorder(OSError("down")))
+    medic_celery.install(app, service=SERVICE, reporter=RecordingApp(OSError("down")))
     tasks = failing_tasks(app)
     with caplog.at_level(logging.ERROR, logger="medic.capture"):
         tasks.charge.apply(args=["o"], headers={"medic_execution_id": 5},
@@ -417,7 +404,7 @@ def test_failed_replay_whose_outcome_cannot_be_sent_is_logged(app, caplog):
 
 
 def test_celery_retry_of_a_replay_keeps_the_swapped_errback_and_reports_once(app):
-    recorder = Recorder()
+    recorder = RecordingApp()
     medic_celery.install(app, service=SERVICE, reporter=recorder)
     runs = []
 
@@ -432,25 +419,25 @@ def test_celery_retry_of_a_replay_keeps_the_swapped_errback_and_reports_once(app
 
     assert len(runs) == 2  # the replay and Celery's retry of it
     assert [e["task"] for e in runs[1]] == [celery_replays.CLIENT_REPLAY_FAILED_TASK]  # the retry carried the swap
-    [sent] = recorder.sent
+    [sent] = recorder.calls
     assert sent["name"] == "medic.recovery.replay_failed" and sent["args"] == ["medic-5-8"]
     assert sent["kwargs"]["attempt_id"] == 8 and sent["kwargs"]["error"]["context"]["retries"] == 1
 
 
 def test_failure_signalled_without_the_tasks_request_uses_the_signals_own_fields(app):
     # A hard time limit: the worker's main process sends task_failure with no request of the task pushed.
-    recorder = Recorder()
+    recorder = RecordingApp()
     installation = medic_celery.install(app, service=SERVICE, reporter=recorder)
     charge = failing_tasks(app).charge
     installation.on_task_failure(sender=charge, exception=TimeoutError("hard time limit"), task_id="t-9",
                                  args=["order-9"], kwargs={"amount": 1})
-    [event] = recorder.sent[0]["args"]
+    [event] = recorder.calls[0]["args"]
     assert event["idempotency_key"] == "celery-task-t-9"
     assert event["replay"]["args"] == ["order-9"] and event["replay"]["kwargs"] == {"amount": 1}
 
 
 def test_a_failure_a_guard_in_the_task_reported_already_is_not_reported_again(app):
-    recorder = Recorder()
+    recorder = RecordingApp()
     medic_celery.install(app, service=SERVICE, reporter=recorder)
     reporter = Reporter(recorder, service=SERVICE)
 
@@ -460,4 +447,4 @@ def test_a_failure_a_guard_in_the_task_reported_already_is_not_reported_again(ap
             raise ConnectionError("refused")
 
     guarded.apply(task_id="t-9")
-    assert [sent["args"][0]["operation"] for sent in recorder.sent] == ["inner"]
+    assert [sent["args"][0]["operation"] for sent in recorder.calls] == ["inner"]

@@ -6,28 +6,12 @@ import asyncio
 import json
 import logging
 import uuid
-from types import SimpleNamespace
 
 import pytest
 
 from medic_client import Guard, MedicHandler, Reporter, was_reported
 from medic_client.reporter import BROKER_TIMEOUT_S, merged_options
-from workers.intake.contract import ErrorEvent
-
-
-class RecordingApp:
-    """A Celery app's send_task that keeps the events; `failure` makes it raise (the broker's trouble)."""
-
-    def __init__(self, failure: BaseException | None = None):
-        self.sent: list[dict] = []
-        self.failure = failure
-
-    def send_task(self, name, args=None, queue=None, **options):
-        if self.failure is not None:
-            raise self.failure
-        ErrorEvent.model_validate(json.loads(json.dumps(args[0])))
-        self.sent.append(args[0])
-        return SimpleNamespace(id=f"task-{len(self.sent)}")
+from tests.support.recording_app import RecordingApp
 
 
 @pytest.fixture

@@ -7,28 +7,13 @@ import logging
 import threading
 import uuid
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import pytest
 
 from medic_client import MedicHandler, Reporter, was_reported
 from medic_client.log_handler import LoggedError, options_from_record
+from tests.support.recording_app import RecordingApp
 from workers.intake.contract import ErrorEvent
-
-
-class RecordingApp:
-    """A Celery app's send_task that keeps what it is given; `on_send` runs inside it (a broker's behaviour)."""
-
-    def __init__(self, on_send=None):
-        self.sent: list[dict] = []
-        self.on_send = on_send
-
-    def send_task(self, name, args=None, queue=None, **options):
-        assert (name, queue) == ("medic.report", "medic.errors")
-        if self.on_send is not None:
-            self.on_send(args[0])
-        self.sent.append(args[0])
-        return SimpleNamespace(id=f"task-{len(self.sent)}")
 
 
 @pytest.fixture
