@@ -2,7 +2,8 @@
 
 Celery's ``task_failure`` signal fires once a task has failed for good (after its own retries); the
 client then sends a ``medic.report`` event naming the task itself as the replay target (same name,
-arguments and queue), keyed ``celery-task-<task id>``. Per task: ``@app.task(medic=False)`` opts out,
+arguments and queue, the message's priority and the app's own headers), keyed ``celery-task-<task id>``.
+Per task: ``@app.task(medic=False)`` opts out,
 ``@app.task(medic={"service": ..., "plan_hint": ..., "fallback": {...}, "replay": False})`` overrides
 (or the decorators `options` / `ignore`, see celery_options). A replay medic sends is never reported as
 a new error: its failure is reported as the attempt's outcome (celery_replays).
@@ -200,16 +201,20 @@ class Installation:
             return DEFAULT
 
     def event_for(self, name: str, task: Any, request: Any, exc: BaseException, chosen: TaskOptions) -> dict[str, Any]:
-        target, why_none = None, None
+        target, why_none, headers_left_out = None, None, None
         if chosen.replay:
-            queue = celery_targets.queue_of(getattr(request, "delivery_info", None), getattr(task, "queue", None),
+            delivery_info = getattr(request, "delivery_info", None)
+            queue = celery_targets.queue_of(delivery_info, getattr(task, "queue", None),
                                             self.app.conf.task_default_queue)
+            headers, headers_left_out = _app_headers(request)
+            priority = delivery_info.get("priority") if isinstance(delivery_info, Mapping) else None
             target, why_none = celery_targets.replay_target(name, getattr(request, "args", None),
-                                                            getattr(request, "kwargs", None), queue)
+                                                            getattr(request, "kwargs", None), queue,
+                                                            headers=headers, priority=priority)
         event = event_from_exception(
             exc, service=chosen.service or self.service, operation=name, source=celery_targets.source_of(self.app.main),
             context=celery_targets.task_context(getattr(request, "id", None), getattr(request, "retries", None),
-                                                getattr(request, "hostname", None), why_none),
+                                                getattr(request, "hostname", None), why_none, headers_left_out),
             replay=target, fallback=chosen.fallback or self.fallback,
             idempotency_key=celery_targets.idempotency_key(getattr(request, "id", None)),
             include_traceback=self.include_traceback)
@@ -217,6 +222,17 @@ class Installation:
         if hint:
             event["plan_hint"] = hint
         return event
+
+
+# Every attribute Celery's request class has (fields and methods), read from the installed Celery.
+_REQUEST_ATTRIBUTES = frozenset(name for name in dir(Context) if not name.startswith("__"))
+
+
+def _app_headers(request: Any) -> tuple[dict[str, Any], list[str]]:
+    """The app's own headers of the task's message (celery_targets.app_headers), and what was left out."""
+    fields = getattr(request, "__dict__", None)
+    return celery_targets.app_headers(fields if isinstance(fields, Mapping) else {}, getattr(request, "headers", None),
+                                      _REQUEST_ATTRIBUTES, getattr(request, "stamped_headers", None))
 
 
 def _required_name(service: Any) -> str:

@@ -219,7 +219,8 @@ TARGET_FIELDS = [name for name in ErrorEvent.model_fields
 # One target of each kind, with a secret in every place it can hold one.
 SECRET_TARGETS = [
     {"kind": "celery", "task": "billing.charge", "queue": "default",
-     "args": [f"password={SECRET}", "--token", SECRET], "kwargs": {"api_key": SECRET, "note": f"Bearer {SECRET}"}},
+     "args": [f"password={SECRET}", "--token", SECRET], "kwargs": {"api_key": SECRET, "note": f"Bearer {SECRET}"},
+     "headers": {"authorization": f"Bearer {SECRET}", "x-api-key": SECRET, "note": f"token={SECRET}"}, "priority": 5},
     {"kind": "http", "url": f"https://svc:{SECRET}@api.example.com/hook?token={SECRET}",
      "headers": {"Authorization": f"Bearer {SECRET}", "Cookie": f"sid={SECRET}", "X-Note": f"api_key={SECRET}"},
      "body": {"password": SECRET, "items": [{"name": "secret", "value": SECRET}]}},

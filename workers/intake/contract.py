@@ -11,6 +11,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from medic_client import celery_targets
+
 SCHEMA_VERSION: Final = 1
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
@@ -31,6 +33,9 @@ class Cause(_Strict):
 IdempotencyChoice = Literal["event", "execution"]
 
 
+HeaderValue = str | int | float | bool | None
+
+
 class CeleryTarget(_Strict):
     kind: Literal["celery"]
     task: Name
@@ -38,6 +43,28 @@ class CeleryTarget(_Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict)
     queue: Name | None = None
     idempotency: IdempotencyChoice = "event"
+    # The replay's own message headers (medic's medic_* headers are added, and win) and priority.
+    headers: dict[str, HeaderValue] = Field(default_factory=dict)
+    priority: int | None = Field(None, ge=celery_targets.PRIORITY_MIN, le=celery_targets.PRIORITY_MAX)
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _allowed_headers(cls, value: Any) -> Any:
+        # Rejected at intake, not refused at replay: a header Celery or medic reads (task, id, eta,
+        # medic_*...) is never a slip of a well-behaved app (the client leaves them out), and the
+        # sender learns it at once, with the reason, instead of from a replay step that fails later.
+        # The same rules bind plan files (their targets are these models).
+        problem = celery_targets.headers_problem(value) if isinstance(value, dict) else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be an integer 0..255, not a boolean")
+        return value
 
 
 class HttpTarget(_Strict):

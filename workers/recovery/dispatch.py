@@ -30,6 +30,12 @@ EXTRA_RECOVERY_QUEUE = re.compile(re.escape(RECOVERY_QUEUE) + r"(\.[\w-]+)+", re
 REDECLARE_METHODS = frozenset({"Queue.declare", "Exchange.declare", "Queue.bind"})
 
 
+def replay_headers(target: dict[str, Any], *, idempotency_key: str, execution_id: int) -> dict[str, Any]:
+    """The replay's message headers: the target's own (the app's, checked at intake and by target_policy),
+    then medic's, which win."""
+    return {**(target.get("headers") or {}), IDEMPOTENCY_HEADER: idempotency_key, EXECUTION_HEADER: execution_id}
+
+
 def is_recovery_queue(name: str) -> bool:
     return name == RECOVERY_QUEUE or EXTRA_RECOVERY_QUEUE.fullmatch(name) is not None
 
@@ -50,14 +56,17 @@ class CeleryDispatcher:
         The callbacks carry `signature` (workers/recovery/callback_signing.py): only they are believed.
 
         The task can read `self.request.get(IDEMPOTENCY_HEADER)`, the same for every attempt of an
-        execution, to do its side effect once even when a lost callback made medic replay it again."""
+        execution, to do its side effect once even when a lost callback made medic replay it again; and
+        its own headers (`self.request.get("tenant")`) and priority, when the target carries them."""
         callback = {"attempt_id": attempt_id, SIGNATURE_KWARG: signature}
         queue = target.get("queue") or DEFAULT_APP_QUEUE
         options = dict(
             args=list(target.get("args") or []), kwargs=dict(target.get("kwargs") or {}), queue=queue, task_id=task_id,
-            headers={IDEMPOTENCY_HEADER: idempotency_key, EXECUTION_HEADER: execution_id},
+            headers=replay_headers(target, idempotency_key=idempotency_key, execution_id=execution_id),
             link=self.app.signature(REPLAY_SUCCEEDED_TASK, kwargs=callback, queue=RECOVERY_QUEUE),
             link_error=self.app.signature(REPLAY_FAILED_TASK, kwargs=callback, queue=RECOVERY_QUEUE))
+        if target.get("priority") is not None:
+            options["priority"] = target["priority"]
         if queue not in self._app_declared:
             try:  # declared on the way, as Celery does: a queue no app worker made yet keeps the message
                 self.app.send_task(target["task"], **options)

@@ -4,7 +4,9 @@ An event is untrusted (docs/security.md): what its `replay`, `fallback` or `comp
 names must match the operator's allowlists (MEDIC_REPLAY_TARGETS__*). What a plan names itself is
 the operator's word and needs no allowlist. medic's own tasks, Celery's built-in tasks and medic's
 queues are refused whoever names them: a replay of medic.recovery.replay_succeeded could end another
-execution, medic.maintenance.run starts a maintenance job. Pure: the settings are passed in.
+execution, medic.maintenance.run starts a maintenance job. So is a message header Celery or medic reads
+(`task`, `eta`, `medic_execution_id`...): the contract rejects it at intake, this is the second line.
+Pure: the settings are passed in.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from config.queues import QUEUES
 from config.replay_targets import ReplayTargetSettings
+from medic_client.celery_targets import is_reserved_header
 
 TASKS_SETTING = "MEDIC_REPLAY_TARGETS__CELERY_TASKS"
 QUEUES_SETTING = "MEDIC_REPLAY_TARGETS__CELERY_QUEUES"
@@ -49,12 +52,23 @@ def refusal(target: dict[str, Any], *, by_plan: bool, allowed: ReplayTargetSetti
     HTTP targets are not judged here (workers/recovery/http_replay.py)."""
     kind = target.get("kind")
     if kind == "celery":
-        return _celery_refusal(str(target.get("task")), str(target.get("queue") or DEFAULT_QUEUE),
-                               by_plan=by_plan, allowed=allowed)
+        return _reserved_headers_refusal(target.get("headers")) or _celery_refusal(
+            str(target.get("task")), str(target.get("queue") or DEFAULT_QUEUE), by_plan=by_plan, allowed=allowed)
     if kind == "action":
         name = str(target.get("name"))
         if not by_plan and not _matches(name, allowed.actions):
             return f"action {name} is not in {ACTIONS_SETTING}"
+    return None
+
+
+def _reserved_headers_refusal(headers: Any) -> str | None:
+    """A second line behind the contract (which rejects such an event at intake): a target that never
+    passed it (a stored copy, one built in code) still never sets a header Celery or medic reads."""
+    if not isinstance(headers, dict):
+        return None
+    reserved = sorted(str(name)[:128] for name in headers if not isinstance(name, str) or is_reserved_header(name))
+    if reserved:
+        return f"header {', '.join(reserved[:32])} is Celery's or medic's own and is never set by a replay target"
     return None
 
 
