@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -33,3 +33,18 @@ class RecordingApp:
             self.sent.append(event)
         self.calls.append({"name": name, "args": args, "kwargs": kwargs, **options})
         return SimpleNamespace(id=f"task-{len(self.calls)}")
+
+
+def shop_app() -> Iterator[Any]:
+    """A Celery app named shop (default queue `shop`, JSON) for a test; any medic_client install on it is undone."""
+    from celery import Celery
+
+    import medic_client.celery as medic_celery
+
+    app = Celery("shop", set_as_current=False)
+    app.conf.update(task_default_queue="shop", task_serializer="json", accept_content=["json"])
+    yield app
+    installation = getattr(app, medic_celery.APP_ATTRIBUTE, None)
+    if installation is not None:
+        installation.uninstall()
+    app.close()

@@ -17,7 +17,7 @@ from celery.app.task import Context
 import medic_client.celery as medic_celery
 from medic_client import Reporter, celery_options, celery_replays, celery_targets
 from medic_client.celery_options import OptionError, TaskOptions
-from tests.support.recording_app import RecordingApp
+from tests.support.recording_app import RecordingApp, shop_app
 from workers.intake.contract import ErrorEvent
 
 SERVICE = "partner-api"
@@ -25,13 +25,7 @@ SERVICE = "partner-api"
 
 @pytest.fixture
 def app():
-    app = Celery("shop", set_as_current=False)
-    app.conf.update(task_default_queue="shop", task_serializer="json", accept_content=["json"])
-    yield app
-    installation = getattr(app, medic_celery.APP_ATTRIBUTE, None)
-    if installation is not None:
-        installation.uninstall()
-    app.close()
+    yield from shop_app()
 
 
 def validated(event: dict) -> ErrorEvent:

@@ -18,7 +18,7 @@ from config.replay_targets import ReplayTargetSettings
 from medic_client import celery_targets
 from medic_client.celery_options import DEFAULT
 from medic_client.celery_targets import HEADERS_LEFT_OUT_KEY, app_headers, headers_problem, is_reserved_header
-from tests.support.recording_app import RecordingApp
+from tests.support.recording_app import RecordingApp, shop_app
 from workers.intake.contract import CeleryTarget, ErrorEvent
 from workers.intake.triage import describe_invalid
 from workers.recovery import target_policy
@@ -215,13 +215,7 @@ def test_app_headers_keeps_within_the_count_and_size():
 
 @pytest.fixture
 def app():
-    app = Celery("shop", set_as_current=False)
-    app.conf.update(task_default_queue="shop", task_serializer="json", accept_content=["json"])
-    yield app
-    installation = getattr(app, medic_celery.APP_ATTRIBUTE, None)
-    if installation is not None:
-        installation.uninstall()
-    app.close()
+    yield from shop_app()
 
 
 def charge_task(app):
