@@ -21,6 +21,7 @@ from sqlalchemy import select
 from config.errors import StorageUnavailable
 from config.queues import INTAKE_QUEUE
 from config.settings import Settings
+from medic_client.events import TASK_NAME
 from medic_client.sending import PUBLISH_RETRY_POLICY
 from workers.api.auth import Client
 from workers.api.ingest import BrokerDown, Item, Stored, deliver
@@ -36,7 +37,6 @@ from workers.storage.models import RejectedEvent
 
 log = logging.getLogger("medic.api.ingest")
 
-REPORT_TASK = "medic.report"
 REASON_MAX_CHARS = 300
 
 
@@ -79,7 +79,7 @@ class _Ports:
             log.warning("events stored directly: the embedded broker %s is not initialised", embedded)
             raise BrokerDown()
         try:
-            self.ingestion.celery_app().send_task(REPORT_TASK, args=[raw], queue=INTAKE_QUEUE, task_id=task_id,
+            self.ingestion.celery_app().send_task(TASK_NAME, args=[raw], queue=INTAKE_QUEUE, task_id=task_id,
                                                   retry=True, retry_policy=PUBLISH_RETRY_POLICY)
         except Exception as exc:  # the broker or the network: the event goes to the database instead
             log.warning("events stored directly: the broker did not take one (%s)",

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from config.errors import StorageUnavailable
 from config.queues import INTAKE_QUEUE
+from medic_client.events import TASK_NAME
 from workers.cli import exit_codes, spool
 from workers.cli.broker import require_initialised
 from workers.cli.context import json_option, require_database, settings
@@ -162,7 +163,7 @@ def _enqueue(event: dict) -> dict:
     from config.celery_app import app
 
     try:
-        result = app.send_task("medic.report", args=[event], queue=INTAKE_QUEUE)
+        result = app.send_task(TASK_NAME, args=[event], queue=INTAKE_QUEUE)
     except BrokerError as exc:
         raise StorageUnavailable(f"broker unavailable: {exc}") from None
     return {"status": "queued", "task_id": result.id}
