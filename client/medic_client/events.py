@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import errno as _errno
 import math
+import re
+import signal
 import socket
 import traceback as _traceback
 import urllib.error
@@ -197,7 +199,8 @@ def _own_http_status(exc: BaseException) -> int | None:
         status = _http_status(_get(exc, attr))
         if status is not None:
             return status
-    if _is(exc, urllib.error.HTTPError):
+    if _is(exc, urllib.error.HTTPError) or "nats.js.errors.APIError" in _class_names(exc):
+        # urllib's HTTPError.code; NATS JetStream API errors carry an HTTP-style status in .code
         status = _http_status(_get(exc, "code"))
         if status is not None:
             return status
@@ -223,10 +226,24 @@ def _eai_names() -> dict[int, str]:
     return _EAI_NAMES
 
 
+def _first_wrapped_errno(exc: BaseException) -> Any:
+    """paramiko `NoValidConnectionsError.errors` ({address: OSError}): the first error's errno."""
+    errors = _get(exc, "errors")
+    if not _is(errors, Mapping):
+        return None
+    try:
+        wrapped = next(iter(errors.values()), None)
+    except Exception:
+        return None
+    return _get(wrapped, "errno") if _is(wrapped, OSError) else None
+
+
 def _own_errno(exc: BaseException) -> str | int | None:
     if not _is(exc, OSError):
         return None
     raw = _get(exc, "errno")
+    if raw is None:
+        raw = _first_wrapped_errno(exc)
     number = _plain_int(raw)
     if number is None:
         return _clip(raw, _ERRNO_MAX)  # some libraries already store a name
@@ -236,7 +253,163 @@ def _own_errno(exc: BaseException) -> str | int | None:
     return _errno.errorcode.get(number, number)
 
 
+# --------------------------------------------------------------------------- protocol codes
+# Codes of protocols whose numbers collide with each other (AMQP 403, HTTP 403, FTP 530,
+# SMTP 535, errno 13, MySQL 1045...) are namespaced "<PROTOCOL>-<number>" so that a rule's
+# glob (case-sensitive) says which protocol it means: 'AMQP-403', 'MYSQL-1045', 'FTP-5??'.
+
+_MYSQL_MODULES = ("pymysql", "MySQLdb", "mysql.connector", "asyncmy", "aiomysql")
+_FTP_REPLY = re.compile(r"([1-6][0-9][0-9])(?:[ -]|$)")
+
+
+def _class_names(exc: BaseException) -> list[str]:
+    """Qualified names of exc's class and its bases (nearest first); never raises."""
+    try:
+        classes = type(exc).__mro__
+    except Exception:
+        return []
+    return [qualified_name(cls) for cls in classes if cls is not object]
+
+
+def _from_modules(names: list[str], prefixes: tuple[str, ...]) -> bool:
+    """Whether one of these class names (exc's class and bases) is in one of these packages."""
+    return any(name.startswith(prefix + ".") for name in names for prefix in prefixes)
+
+
+def _arg0(exc: BaseException) -> Any:
+    args = _get(exc, "args")
+    if not _is(args, tuple) or not args:
+        return None
+    return tuple.__getitem__(args, 0)
+
+
+def _amqp_code(exc: BaseException, names: list[str]) -> str | None:
+    """py-amqp/kombu `AMQPError.reply_code`, pika `ConnectionClosed`/`ChannelClosed` `.reply_code`."""
+    number = _plain_int(_get(exc, "reply_code"))
+    if number is None and _from_modules(names, ("pika",)):
+        inner = _arg0(exc)  # pika's AMQPConnectionError(ConnectionClosedByBroker(...)) wraps the close
+        number = _plain_int(_get(inner, "reply_code")) if _is(inner, BaseException) else None
+    return f"AMQP-{number}" if number is not None and 100 <= number <= 999 else None
+
+
+def _mysql_code(exc: BaseException, names: list[str]) -> str | None:
+    """mysql-connector `.errno`, PyMySQL/mysqlclient `args[0]`: the MySQL/MariaDB error number."""
+    if not _from_modules(names, _MYSQL_MODULES):
+        return None
+    number = _plain_int(_get(exc, "errno"))
+    if number is None or number <= 0:
+        number = _plain_int(_arg0(exc))
+    return f"MYSQL-{number}" if number is not None and number > 0 else None
+
+
+def _grpc_code(exc: BaseException, names: list[str]) -> str | None:
+    """grpc `RpcError.code()` (a StatusCode) as its name, e.g. "UNAVAILABLE"."""
+    if not _from_modules(names, ("grpc",)):
+        return None
+    method = _get(exc, "code")
+    if not callable(method):
+        return None
+    try:
+        status = method()
+    except Exception:
+        return None
+    return _clip(_get(status, "name"), _CODE_MAX)
+
+
+def _websocket_code(exc: BaseException, names: list[str]) -> str | None:
+    """websockets `ConnectionClosed`: the received close code, 1006 when none was received."""
+    if not _from_modules(names, ("websockets",)) or not any(
+        name.endswith("ConnectionClosed") for name in names
+    ):
+        return None
+    number = _plain_int(_get(_get(exc, "rcvd"), "code"))
+    return f"WS-{number if number is not None else 1006}"
+
+
+def _ftp_code(exc: BaseException, names: list[str]) -> str | None:
+    """ftplib `error_reply`/`error_temp`/`error_perm`: the reply code that starts the message."""
+    if "ftplib.Error" not in names:
+        return None
+    text = _clip(_arg0(exc), _CODE_MAX)
+    match = _FTP_REPLY.match(text) if text else None
+    return f"FTP-{match.group(1)}" if match else None
+
+
+def _smtp_code(exc: BaseException, names: list[str]) -> str | None:
+    """smtplib `SMTPResponseException.smtp_code`; `SMTPRecipientsRefused`: the first recipient's."""
+    number = None
+    if "smtplib.SMTPResponseException" in names:
+        number = _plain_int(_get(exc, "smtp_code"))
+    elif "smtplib.SMTPRecipientsRefused" in names:
+        recipients = _get(exc, "recipients")
+        try:
+            first = next(iter(dict.values(recipients))) if _is(recipients, dict) and recipients else None
+        except Exception:
+            first = None
+        number = _plain_int(tuple.__getitem__(first, 0)) if _is(first, tuple) and first else None
+    return f"SMTP-{number}" if number is not None else None
+
+
+def _nats_code(exc: BaseException, names: list[str]) -> str | None:
+    """nats-py JetStream `APIError.err_code` (10059 "stream not found"...)."""
+    if "nats.js.errors.APIError" not in names:
+        return None
+    number = _plain_int(_get(exc, "err_code"))
+    return f"NATS-{number}" if number is not None else None
+
+
+def _dns_code(exc: BaseException, names: list[str]) -> str | None:
+    """dnspython NXDOMAIN / YXDOMAIN: the rcode they stand for."""
+    for rcode in ("NXDOMAIN", "YXDOMAIN"):
+        if f"dns.resolver.{rcode}" in names:
+            return f"DNS-{rcode}"
+    return None
+
+
+def _exit_code(exc: BaseException, names: list[str]) -> str | None:
+    """subprocess `CalledProcessError.returncode`: "EXIT-127", or "SIGNAL-SIGKILL" when negative."""
+    if "subprocess.CalledProcessError" not in names:
+        return None
+    number = _plain_int(_get(exc, "returncode"))
+    if number is None:
+        return None
+    if number >= 0:
+        return f"EXIT-{number}"
+    try:
+        return f"SIGNAL-{signal.Signals(-number).name}"
+    except ValueError:
+        return f"SIGNAL-{-number}"
+
+
+_PROTOCOL_CODES = (
+    _amqp_code,
+    _mysql_code,
+    _grpc_code,
+    _websocket_code,
+    _ftp_code,
+    _smtp_code,
+    _nats_code,
+    _dns_code,
+    _exit_code,
+)
+
+
+def _own_protocol_code(exc: BaseException) -> str | None:
+    names = _class_names(exc)
+    for extract in _PROTOCOL_CODES:
+        try:
+            code = extract(exc, names)
+        except Exception:
+            code = None
+        if code:
+            return code[:_CODE_MAX]
+    return None
+
+
 def _own_specific_code(exc: BaseException) -> str | None:
+    code = _own_protocol_code(exc)  # before sqlstate: MySQL's error number says more than its SQLSTATE
+    if code:
+        return code
     for attr in ("sqlstate", "pgcode"):  # psycopg 3, psycopg2
         code = _clip(_get(exc, attr), _CODE_MAX)
         if code:
@@ -423,8 +596,20 @@ def event_from_exception(
     ``status_code``, ``status``, urllib ``HTTPError.code``, botocore
     ``ResponseMetadata.HTTPStatusCode``; ints 100..599 only), errno (``OSError.errno`` as
     its name, e.g. ``"ECONNREFUSED"``, ``EAI_*`` names for ``socket.gaierror``, the int when
-    unknown) and code (psycopg ``sqlstate``, psycopg2 ``pgcode``, botocore
-    ``Error.Code``, else a non-empty str ``.code``).  Keys whose value would be None or
+    unknown; paramiko ``NoValidConnectionsError``: its first wrapped error's) and code.
+
+    code is, first match wins: a protocol's code, namespaced ``<PROTOCOL>-<number>`` because
+    the numbers collide (AMQP 403, HTTP 403, errno 13, MySQL 1045): ``"AMQP-403"`` (py-amqp,
+    kombu, pika ``reply_code``), ``"MYSQL-1045"`` (PyMySQL/mysqlclient ``args[0]``,
+    mysql-connector ``errno``; preferred to MySQL's coarse SQLSTATE), ``"WS-1008"`` (websockets
+    ``ConnectionClosed``: the received close code, ``"WS-1006"`` when none was received),
+    ``"FTP-530"`` (ftplib, the reply code that starts the message), ``"SMTP-535"`` (smtplib
+    ``smtp_code``; the first refused recipient's), ``"NATS-10059"`` (nats-py JetStream
+    ``err_code``; its ``code`` goes to http_status), ``"DNS-NXDOMAIN"`` / ``"DNS-YXDOMAIN"``
+    (dnspython), ``"EXIT-127"`` / ``"SIGNAL-SIGKILL"`` (subprocess ``CalledProcessError``,
+    negative return codes are signals); gRPC ``RpcError.code()`` as the bare status name
+    (``"UNAVAILABLE"``); then psycopg ``sqlstate``, psycopg2 ``pgcode``, botocore
+    ``Error.Code``, else a non-empty str ``.code``.  Keys whose value would be None or
     empty are left out.
 
     Inspecting exc never raises, whatever its attributes do; bad options raise TypeError
