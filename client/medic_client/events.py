@@ -238,9 +238,20 @@ def _first_wrapped_errno(exc: BaseException) -> Any:
     return _get(wrapped, "errno") if _is(wrapped, OSError) else None
 
 
+def _pika_wrapped_os_error(exc: BaseException) -> BaseException | None:
+    """pika's AMQPConnectionError(AMQPConnectorSocketConnectError(...)): the OSError inside."""
+    if not _is(exc, Exception) or not _from_modules(_class_names(exc), ("pika",)):
+        return None
+    inner = _get(_arg0(exc), "exception")
+    return inner if _is(inner, OSError) else None
+
+
 def _own_errno(exc: BaseException) -> str | int | None:
     if not _is(exc, OSError):
-        return None
+        inner = _pika_wrapped_os_error(exc)
+        if inner is None:
+            return None
+        exc = inner
     raw = _get(exc, "errno")
     if raw is None:
         raw = _first_wrapped_errno(exc)
@@ -259,6 +270,7 @@ def _own_errno(exc: BaseException) -> str | int | None:
 # glob (case-sensitive) says which protocol it means: 'AMQP-403', 'MYSQL-1045', 'FTP-5??'.
 
 _MYSQL_MODULES = ("pymysql", "MySQLdb", "mysql.connector", "asyncmy", "aiomysql")
+_PIKA_CLOSE = re.compile(r"Connection[A-Za-z]*Closed[A-Za-z]*: \(([0-9]{3})\) ")
 _FTP_REPLY = re.compile(r"([1-6][0-9][0-9])(?:[ -]|$)")
 
 
@@ -287,8 +299,15 @@ def _amqp_code(exc: BaseException, names: list[str]) -> str | None:
     """py-amqp/kombu `AMQPError.reply_code`, pika `ConnectionClosed`/`ChannelClosed` `.reply_code`."""
     number = _plain_int(_get(exc, "reply_code"))
     if number is None and _from_modules(names, ("pika",)):
-        inner = _arg0(exc)  # pika's AMQPConnectionError(ConnectionClosedByBroker(...)) wraps the close
-        number = _plain_int(_get(inner, "reply_code")) if _is(inner, BaseException) else None
+        # pika's AMQPConnectionError wraps the broker's close as an exception, and its
+        # ProbableAuthenticationError / ProbableAccessDeniedError as the text of one.
+        inner = _arg0(exc)
+        if _is(inner, BaseException):
+            number = _plain_int(_get(inner, "reply_code"))
+        else:
+            text = _clip(inner, _CODE_MAX)
+            match = _PIKA_CLOSE.match(text) if text else None
+            number = int(match.group(1)) if match else None
     return f"AMQP-{number}" if number is not None and 100 <= number <= 999 else None
 
 
@@ -596,11 +615,13 @@ def event_from_exception(
     ``status_code``, ``status``, urllib ``HTTPError.code``, botocore
     ``ResponseMetadata.HTTPStatusCode``; ints 100..599 only), errno (``OSError.errno`` as
     its name, e.g. ``"ECONNREFUSED"``, ``EAI_*`` names for ``socket.gaierror``, the int when
-    unknown; paramiko ``NoValidConnectionsError``: its first wrapped error's) and code.
+    unknown; paramiko ``NoValidConnectionsError``: its first wrapped error's; pika
+    ``AMQPConnectionError``: the OSError its connector error wraps) and code.
 
     code is, first match wins: a protocol's code, namespaced ``<PROTOCOL>-<number>`` because
     the numbers collide (AMQP 403, HTTP 403, errno 13, MySQL 1045): ``"AMQP-403"`` (py-amqp,
-    kombu, pika ``reply_code``), ``"MYSQL-1045"`` (PyMySQL/mysqlclient ``args[0]``,
+    kombu, pika ``reply_code``; pika's ``Probable*Error`` text
+    ``"ConnectionClosedByBroker: (403) ..."``), ``"MYSQL-1045"`` (PyMySQL/mysqlclient ``args[0]``,
     mysql-connector ``errno``; preferred to MySQL's coarse SQLSTATE), ``"WS-1008"`` (websockets
     ``ConnectionClosed``: the received close code, ``"WS-1006"`` when none was received),
     ``"FTP-530"`` (ftplib, the reply code that starts the message), ``"SMTP-535"`` (smtplib

@@ -396,3 +396,29 @@ def test_wrong_types_are_ignored():
     assert "code" not in build(mysql)
     smtp = smtplib.SMTPResponseException("535", b"text code")
     assert "code" not in build(smtp)
+
+
+class PikaProbableAuthenticationError(PikaAMQPConnectionError):
+    pass
+
+
+class AMQPConnectorSocketConnectError(Exception):
+    def __init__(self, exception):
+        super().__init__()
+        self.exception = exception
+
+
+PikaProbableAuthenticationError.__module__ = "pika.exceptions"
+AMQPConnectorSocketConnectError.__module__ = "pika.adapters.utils.connection_workflow"
+
+
+def test_pika_probable_errors_carry_the_close_as_text():
+    text = "ConnectionClosedByBroker: (403) 'ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN.'"
+    assert build(PikaProbableAuthenticationError(text))["code"] == "AMQP-403"
+    assert "code" not in build(PikaProbableAuthenticationError("something else (403) "))
+
+
+def test_pika_refused_connection_errno_through_its_connector_error():
+    inner = AMQPConnectorSocketConnectError(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"))
+    assert build(PikaAMQPConnectionError(inner))["errno"] == "ECONNREFUSED"
+    assert "errno" not in build(PikaAMQPConnectionError(AMQPConnectorSocketConnectError("not an OSError")))
