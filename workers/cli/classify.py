@@ -10,6 +10,7 @@ import click
 from pydantic import ValidationError
 
 from workers.classification import Classifier
+from workers.classification.accuracy import Outcome, summarize, summary_lines
 from workers.cli import exit_codes
 from workers.cli.context import settings
 from workers.intake.contract import ErrorEvent
@@ -20,16 +21,22 @@ from workers.intake.triage import describe_invalid
 @click.option("--rules", "extra_rules", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Rule file to apply over the built-in and configured ones (repeatable).")
 @click.option("--check", is_flag=True, help="Lines carry `accept` (and `retryable`) as in the sample set: "
-                                             "report mismatches and exit 1 if any.")
-def classify(extra_rules: tuple[Path, ...], check: bool) -> None:
+                                             "report mismatches and exit 1 if any; a summary per `family` "
+                                             "and per confidence band goes to stderr.")
+@click.option("--summary-json", "summary_json", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="With --check: also write the summary (overall, per family, per confidence band) to this "
+                   "file as JSON.")
+def classify(extra_rules: tuple[Path, ...], check: bool, summary_json: Path | None) -> None:
     """Read events as JSON lines on stdin, write one JSON line per event:
     {"category", "severity", "retryable", "confidence", "rule"}.
 
-    A line may be an event, or an object with the event under "event" (the sample format).
+    A line may be an event, or an object with the event under "event" (the sample format, with
+    an optional "family" that groups the --check summary).
     An invalid line yields {"error": ...} and exit code 2 at the end.
     """
     classifier = Classifier.from_files([*settings().rules_files, *extra_rules])
     invalid = mismatched = 0
+    outcomes: list[Outcome] = []
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
@@ -37,12 +44,19 @@ def classify(extra_rules: tuple[Path, ...], check: bool) -> None:
         if "error" in result:
             invalid += 1
         elif check and expected is not None:
+            outcomes.append(_outcome(result, expected))
             problem = _mismatch(result, expected)
             if problem:
                 mismatched += 1
                 result["mismatch"] = problem
         click.echo(json.dumps(result))
     if check:
+        summary = summarize(outcomes)
+        if outcomes:
+            for text in summary_lines(summary):
+                click.echo(text, err=True)
+        if summary_json is not None:
+            summary_json.write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
         click.echo(f"checked: {mismatched} mismatched, {invalid} invalid", err=True)
     if invalid:
         raise SystemExit(exit_codes.USAGE)
@@ -64,6 +78,13 @@ def _classify_line(classifier: Classifier, line: str, number: int) -> tuple[dict
     if wrapped and "id" in data:
         result = {"id": data["id"], **result}
     return result, data if wrapped and "accept" in data else None
+
+
+def _outcome(result: dict, expected: dict) -> Outcome:
+    family = expected.get("family")
+    return Outcome(category=result["category"], retryable=result["retryable"], confidence=result["confidence"],
+                   accept=tuple(expected["accept"]), expected_retryable=expected.get("retryable"),
+                   family=family if isinstance(family, str) else None)
 
 
 def _mismatch(result: dict, expected: dict) -> str | None:
