@@ -265,6 +265,10 @@ class Classifier:
         self.rules = [_CompiledRule(i, r, rule_set.category_of(r)) for i, r in enumerate(rule_set.rules)]
         self._type_patterns = [(r.index, r.types) for r in self.rules if r.types is not None]
         self._type_hits: dict[str, frozenset[int]] = {}
+        # Code tables are many rules on one field: which of them a code meets is worked out once
+        # per code value, so a rule whose code does not match costs a set lookup, not a call.
+        self._code_patterns = [(r.index, r.code) for r in self.rules if r.code is not None]
+        self._code_hits: dict[str | None, frozenset[int]] = {None: frozenset()}
         self._no_match = Classification(UNKNOWN.name, UNKNOWN.severity, UNKNOWN.retryable, NO_MATCH_CONFIDENCE,
                                         NO_MATCH_RULE)
 
@@ -276,9 +280,12 @@ class Classifier:
         layers = self._layers(event)
         layer_hits = [self._hits_of(layer.names) for layer in layers]
         any_hit = frozenset().union(*layer_hits)
+        code_hit = self._code_hits_of(event.code)
         errnos = _errno_keys(event.errno) if event.errno is not None else None
         for rule in self.rules:
             if rule.types is not None and rule.index not in any_hit:
+                continue
+            if rule.code is not None and rule.index not in code_hit:
                 continue
             if rule.has_event_condition and not self._event_matches(rule, event, errnos):
                 continue
@@ -308,6 +315,16 @@ class Classifier:
             hits = hits | found if found else hits
         return hits
 
+    def _code_hits_of(self, code: str | None) -> frozenset[int]:
+        found = self._code_hits.get(code)
+        if found is None:
+            if len(self._code_hits) >= _TYPE_CACHE_MAX:
+                self._code_hits.clear()
+                self._code_hits[None] = frozenset()
+            found = frozenset(index for index, pattern in self._code_patterns if pattern.match(code))
+            self._code_hits[code] = found
+        return found
+
     @staticmethod
     def _event_matches(rule: _CompiledRule, event: ErrorEvent, errnos: set[str] | None) -> bool:
         if rule.statuses is not None:
@@ -316,9 +333,8 @@ class Classifier:
                 return False
         if rule.errnos is not None and (errnos is None or rule.errnos.isdisjoint(errnos)):
             return False
-        return (
-            _field_matches(rule.code, event.code)
-            and _field_matches(rule.service, event.service)
+        return (  # the code is settled before (Classifier._code_hits_of)
+            _field_matches(rule.service, event.service)
             and _field_matches(rule.source, event.source)
             and _field_matches(rule.operation, event.operation)
         )
