@@ -106,6 +106,13 @@ CASES = [
                   mro=["ruamel.yaml.error.MarkedYAMLError", "ruamel.yaml.error.YAMLError", *EXC]), "validation"),
     # Tokens and signatures
     ("fernet", ev("cryptography.fernet.InvalidToken", "", mro=EXC), "auth"),
+    ("fernet_wrong_key", ev("cryptography.fernet.InvalidToken", "", mro=EXC,
+                            causes=[("cryptography.exceptions.InvalidSignature", "Signature did not match digest.")]),
+     "auth"),
+    ("fernet_not_base64", ev("cryptography.fernet.InvalidToken", "", mro=EXC,
+                             causes=[("binascii.Error", "Incorrect padding")]), "data"),
+    ("jwt_not_base64", ev("jwt.exceptions.DecodeError", "Invalid header padding", mro=JWT,
+                          causes=[("binascii.Error", "Incorrect padding")]), "auth"),
     ("jwt_decode", ev("jwt.exceptions.DecodeError", "Not enough segments", mro=JWT), "auth"),
     ("jwt_expired", ev("jwt.exceptions.ExpiredSignatureError", "Signature has expired", mro=JWT), "auth"),
     ("itsdangerous", ev("itsdangerous.exc.BadSignature", "Signature b'x' does not match",
