@@ -13,6 +13,8 @@ import ftplib
 import json
 import smtplib
 import subprocess
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -422,3 +424,43 @@ def test_pika_refused_connection_errno_through_its_connector_error():
     inner = AMQPConnectorSocketConnectError(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"))
     assert build(PikaAMQPConnectionError(inner))["errno"] == "ECONNREFUSED"
     assert "errno" not in build(PikaAMQPConnectionError(AMQPConnectorSocketConnectError("not an OSError")))
+
+
+# --------------------------------------------------------------------------- the corpus
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "cases.jsonl"
+CATEGORIES = {"network", "timeout", "rate_limit", "unavailable", "conflict", "auth", "validation", "not_found",
+              "data", "resource", "configuration", "internal", "unknown"}
+
+
+def corpus_cases() -> list[dict]:
+    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_corpus_lines_are_labelled_contract_events():
+    """Shape only: every line validates and is labelled. Accuracy is the classification gate's business."""
+    cases = corpus_cases()
+    assert len(cases) >= 120
+    ids = [case["id"] for case in cases]
+    assert len(ids) == len(set(ids)), "duplicate ids"
+    for case in cases:
+        assert set(case) == {"id", "family", "event", "accept", "retryable"}, case["id"]
+        assert isinstance(case["family"], str) and case["family"], case["id"]
+        assert case["accept"] and set(case["accept"]) <= CATEGORIES, case["id"]
+        assert case["retryable"] in (True, False, None), case["id"]
+        ErrorEvent.model_validate(case["event"])
+        assert case["event"]["source"] == "corpus-app", case["id"]
+
+
+def test_corpus_covers_every_family_with_five_cases():
+    per_family = Counter(case["family"] for case in corpus_cases())
+    expected = {"amqp", "mqtt", "nats", "yaml", "config", "toml", "crypto", "jwt", "dns", "ssh", "ftp", "websockets",
+                "subprocess", "mysql", "grpc", "smtp", "http", "postgres", "redis"}
+    assert set(per_family) == expected
+    assert min(per_family.values()) >= 5, per_family
+
+
+def test_corpus_events_carry_the_namespaced_codes():
+    codes = {case["event"].get("code") for case in corpus_cases()}
+    for prefix in ("AMQP-", "MYSQL-", "WS-", "FTP-", "SMTP-", "NATS-", "DNS-", "EXIT-", "SIGNAL-"):
+        assert any(isinstance(code, str) and code.startswith(prefix) for code in codes), prefix
