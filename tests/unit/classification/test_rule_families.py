@@ -368,7 +368,7 @@ CASES = [
                           mro=["redis.exceptions.ConnectionError", *REDIS], service="cache"), "auth", False),
     case("redis-wrongtype", ev("redis.exceptions.ResponseError",
                                "WRONGTYPE Operation against a key holding the wrong kind of value", mro=REDIS,
-                               service="cache"), "validation", False),
+                               service="cache"), "internal", False),
     case("redis-oom-old-client", ev("redis.exceptions.ResponseError",
                                     "OOM command not allowed when used memory > 'maxmemory'.", mro=REDIS,
                                     service="cache"), "resource"),
