@@ -8,10 +8,9 @@ an imaginary library to show that the family, not the text, decides.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from tests.unit.classification.test_rule_families import ev
 from workers.classification import Classifier
 from workers.classification.engine import NO_MATCH_CONFIDENCE, NO_MATCH_RULE
 from workers.intake.contract import ErrorEvent
@@ -29,16 +28,6 @@ DNS = ["dns.exception.DNSException", *EXC]
 SSH = ["paramiko.ssh_exception.SSHException", *EXC]
 FTP = ["ftplib.Error", *EXC]
 WS_CLOSED = ["websockets.exceptions.ConnectionClosed", "websockets.exceptions.WebSocketException", *EXC]
-
-
-def ev(error_type: str, message: str, *, mro=(), causes=(), **fields: Any) -> dict:
-    event: dict[str, Any] = {"error_type": error_type, "message": message, "service": "dep"}
-    if mro:
-        event["error_mro"] = list(mro)
-    if causes:
-        event["causes"] = [{"error_type": t, "message": m} for t, m in causes]
-    event.update(fields)
-    return event
 
 
 CASES = [
