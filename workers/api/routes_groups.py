@@ -1,21 +1,29 @@
-"""/api/groups: error groups with their triage, recovery state and messages per audience."""
+"""/api/groups: error groups with their triage, recovery state and messages per audience; resolve / reopen
+(write access)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, status
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from config.errors import NotFound
-from workers.api.auth import reader
+from workers.api.auth import Client, reader, writer
 from workers.api.ids import id_path
 from workers.api.pages import Page, page
+from workers.api.routes_recovery import Why
 from workers.api.session import db
+from workers.classification.taxonomy import Severity
+from workers.clock import utcnow
 from workers.intake import queries
+from workers.intake.group_status import OPEN, RESOLVED, set_group_status
 from workers.records import execution_dict, executions_with_context, group_dict, occurrence_dict
 from workers.recovery import store
+from workers.recovery.dead_filters import moment_of
+from workers.recovery.store import Actor
 from workers.storage.models import ErrorGroup, Execution
 
 router = APIRouter(prefix="/api/groups", tags=["error groups"], dependencies=[Depends(reader)])
@@ -26,14 +34,17 @@ LOCALE_QUERY = Query(None, description="Locale of the messages, e.g. de or fr-CA
 @router.get("", summary="Error groups, most recently seen first")
 def list_groups(request: Request, paging: Page = Depends(page),
                 category: str | None = None, service: str | None = None, status: str | None = None,
+                severity: Severity | None = None,
+                since: str | None = Query(None, max_length=64, description="Only seen since: 30m, 2h, 7d ago, or an "
+                                                                           "ISO-8601 time."),
+                q: str | None = Query(None, max_length=queries.MAX_SEARCH_CHARS,
+                                      description="Only groups whose error type, message or service contains this "
+                                                  "text (case-insensitive)."),
                 locale: str | None = LOCALE_QUERY, accept_language: str | None = Header(None)) -> dict[str, Any]:
+    seen_since = _moment("since", since)
     with db(request) as session:
-        query = select(ErrorGroup).order_by(ErrorGroup.last_seen.desc(), ErrorGroup.id.desc())
-        filters = ((ErrorGroup.category, category), (ErrorGroup.service, service), (ErrorGroup.status, status))
-        for column, value in filters:
-            if value:
-                query = query.where(column == value)
-        groups = list(session.scalars(query.limit(paging.limit).offset(paging.offset)))
+        groups = queries.list_groups(session, category=category, service=service, status=status, severity=severity,
+                                     since=seen_since, search=q, limit=paging.limit, offset=paging.offset)
         latest = latest_executions(session, [g.id for g in groups])
     return paging.wrap([with_messages(request, g, latest.get(g.id), locale, accept_language) for g in groups])
 
@@ -62,6 +73,15 @@ def latest_executions(session: Session, group_ids: list[int]) -> dict[int, Execu
     return {e.group_id: e for e in session.scalars(select(Execution).where(Execution.id.in_(newest)))}
 
 
+def _moment(name: str, value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return moment_of(value, now=utcnow())
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name}: {exc}") from None
+
+
 def with_messages(request: Request, group: ErrorGroup, execution: Execution | None, locale: str | None,
                   accept_language: str | None) -> dict[str, Any]:
     data = group_dict(group)
@@ -80,3 +100,24 @@ def with_messages(request: Request, group: ErrorGroup, execution: Execution | No
     data["locale"] = rendered.locale
     data["messages"] = rendered.messages
     return data
+
+
+@router.post("/{group_id}/resolve", summary="Mark an error group resolved (write access)")
+def resolve_group(request: Request, group_id: int = id_path("error group"), body: Why = Body(default_factory=Why),
+                  client: Client = Depends(writer)) -> dict[str, Any]:
+    """Audited (`group_resolved`, actor api:<token name>). Cleanup deletes a resolved group once it was last seen
+    longer ago than MEDIC_CLEANUP__RESOLVED_GROUPS_DAYS; a new occurrence reopens it."""
+    return _set_status(request, client, group_id, RESOLVED, body.reason)
+
+
+@router.post("/{group_id}/reopen", summary="Mark a resolved error group open again (write access)")
+def reopen_group(request: Request, group_id: int = id_path("error group"), body: Why = Body(default_factory=Why),
+                 client: Client = Depends(writer)) -> dict[str, Any]:
+    """Audited (`group_open`); cleanup leaves an open group alone."""
+    return _set_status(request, client, group_id, OPEN, body.reason)
+
+
+def _set_status(request: Request, client: Client, group_id: int, status_: str, reason: str | None) -> dict[str, Any]:
+    with db(request) as session:
+        change = set_group_status(session, group_id, status_, actor=Actor(f"api:{client.name}"), reason=reason)
+    return {"id": group_id, "status": change.after, "previous": change.before}

@@ -10,12 +10,11 @@ from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.recovery import cli_actor
 from workers.clock import utcnow
 from workers.intake import queries
+from workers.intake.group_status import OPEN, RESOLVED, set_group_status
 from workers.records import group_dict, occurrence_dict, rejected_dict
-from workers.recovery import store
-from workers.storage.models import ErrorGroup, RejectedEvent
+from workers.storage.models import RejectedEvent
 
 since_option = click.option("--since", help="Only since then: 30m, 2h, 7d, or an ISO-8601 time.")
-OPEN, RESOLVED = "open", "resolved"  # error_groups.status
 
 
 @click.group()
@@ -27,14 +26,19 @@ def errors() -> None:
 @click.option("--category", help="Only this category (network, timeout, ...).")
 @click.option("--service", help="Only this service.")
 @click.option("--status", type=click.Choice([OPEN, RESOLVED]), help="Only groups in this status.")
+@click.option("--severity", type=click.Choice(queries.SEVERITIES), help="Only this severity.")
+@click.option("--search", metavar="TEXT",
+              help="Only groups whose error type, message or service contains TEXT (case-insensitive).")
 @since_option
 @limit_option
 @json_option
-def errors_list(category, service, status, since, limit, as_json) -> None:
+def errors_list(category, service, status, severity, search, since, limit, as_json) -> None:
     """List error groups, most recently seen first."""
+    if search and len(search) > queries.MAX_SEARCH_CHARS:
+        raise click.BadParameter(f"at most {queries.MAX_SEARCH_CHARS} characters", param_hint="--search")
     with database() as session:
-        groups = queries.list_groups(session, category=category, service=service, status=status,
-                                        since=parse_since(since), limit=limit)
+        groups = queries.list_groups(session, category=category, service=service, status=status, severity=severity,
+                                     search=search, since=parse_since(since), limit=limit)
     if as_json:
         emit_json([group_dict(g) for g in groups])
         return
@@ -93,22 +97,12 @@ def errors_reopen(group_id, reason, as_json) -> None:
 
 
 def _set_group_status(group_id: int, status: str, reason: str | None, as_json: bool) -> None:
-    actor = cli_actor()
     with database() as session:
-        group = session.get(ErrorGroup, group_id, with_for_update=True)
-        if group is None:
-            raise NotFound(f"no error group with id {group_id}")
-        before = group.status
-        if before != status:
-            group.status = status
-            # An audit row without an execution; it follows MEDIC_CLEANUP__AUDIT_DAYS.
-            store.audit(session, None, at=utcnow(), actor=actor, action=f"group_{status}",
-                        from_state=before, to_state=status, reason=reason, detail={"group_id": group_id})
-            session.commit()
+        change = set_group_status(session, group_id, status, actor=cli_actor(), reason=reason)
     if as_json:
-        emit_json({"id": group_id, "status": status, "previous": before})
+        emit_json({"id": group_id, "status": status, "previous": change.before})
         return
-    click.echo(f"error group {group_id}: {status}" + ("" if before != status else " (already)"))
+    click.echo(f"error group {group_id}: {status}" + ("" if change.changed else " (already)"))
 
 
 @click.group()

@@ -7,7 +7,8 @@ service: `IntakeService`: triage plus storage and the start of recovery, in one 
 batching: the consumer holds `medic.report` messages and runs them in batches in the pool.
 acks: a stored batch's messages acknowledged together (one Redis round trip, not one each).
 store: intake's SQL: a batch's groups, occurrences and rejected events written in one transaction.
-queries: intake's results read back: groups, occurrences, rejected events, counts.
+queries: intake's results read back: groups (searched), occurrences, hourly counts, rejected events, counts.
+group_status: resolve or reopen an error group, row-locked and audited.
 consumer: Celery consumer hooks that keep undecodable or unknown messages as rejected events.
 wire_limits: how large a task message may be before it is decoded at all (raw body and header sizes).
 cut_rejections: a rejected payload cut to its first bytes before masking (oversized or too slow events).
