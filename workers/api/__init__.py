@@ -7,9 +7,10 @@ pages: ?limit= / ?offset= paging of lists.
 ids: row ids, offsets and limits PostgreSQL's bigint holds (else 422).
 bodies: request bodies capped, and authenticated before they are read (an ASGI middleware).
 routes_probes: /healthz, /readyz, /metrics (no authentication).
-routes_groups: /api/groups, with triage, recovery state and messages per audience.
+routes_groups: /api/groups, searched, with triage, recovery state and messages per audience; resolve / reopen.
 routes_recovery: /api/executions and /api/dead; operator actions when writes are allowed.
 routes_alerts: /api/alerts and /api/health.
+routes_breakers: /api/breakers, circuit breakers per service; open / close / reset when writes are allowed.
 routes_events: POST /api/events, errors reported over HTTP (an ingest or write token).
 events_body: pure: the body of POST /api/events read into raw events, or why it cannot be (400, 413, 415).
 ingest: pure: each decided event published to the broker or stored directly; 503 when it can go nowhere.

@@ -3,6 +3,8 @@
 policy: the breaker as pure functions of (state, config, now_s).
 store: where the shared state lives (Redis, the database, or memory for tests) behind a compare-and-set.
 service: `Breakers`, which joins the two and reports transitions.
+views: the breakers as operators see them (CLI, API, console): state, since, settings, recent transitions.
+operations: an operator's open / close / reset of a breaker, and what it did.
 """
 
 from __future__ import annotations

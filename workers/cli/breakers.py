@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import select
 
-from workers.breakers import BreakerConfig, BreakerState, breakers_from_settings, policy
+from workers.breakers import views
+from workers.breakers.operations import operate
 from workers.cli.context import database, json_option, limit_option, require_database, settings
 from workers.cli.output import emit_json, emit_table
 from workers.cli.recovery import recovery_service
 from workers.cli.times import relative
 from workers.clock import utcnow
 from workers.notify import queue as notifications_queue
-from workers.recovery.plans import builtin_plan_paths, load_plans
 from workers.storage.db import session_factory
-from workers.storage.models import BreakerTransition, Notification
+from workers.storage.models import Notification
 
 
 @click.group()
@@ -41,21 +40,15 @@ def breakers_list(transitions, as_json) -> None:
     """
     current = settings()
     require_database()
-    plan_set = load_plans([*builtin_plan_paths(), *current.plans_files])  # for breaker settings only
-    store = breakers_from_settings(current, session_factory(current.database_url), plan_set.breaker_config).store
-    stored = store.all()
+    source = views.BreakerSource.from_settings(current, session_factory(current.database_url))
     now = utcnow()
-    rows = []
     with database() as session:
-        for service in sorted(set(stored) | set(plan_set.breaker_services)):
-            recent = _transitions(session, service, transitions)
-            rows.append(_breaker(service, stored.get(service, BreakerState()), plan_set.breaker_config(service),
-                                 now, recent))
+        rows = views.breaker_rows(session, source, now=now, transitions=transitions)
     if as_json:
         emit_json(rows)
         return
     emit_table(([r["service"], _state_text(r), f"{r['failures']} in {r['config']['window_s']:g}s", r["opened_at"],
-                 _half_opens(r, now), _config_text(r["config"]), _last(r, now)] for r in rows),
+                 _half_opens(r, now), r["settings"], _last(r, now)] for r in rows),
                ["service", "state", "failures", "opened", "half-opens", "settings", "last transition"],
                empty="no circuit breakers yet: one appears when a service's first replay runs")
     history = [(r["service"], t) for r in rows for t in r["transitions"]]
@@ -65,42 +58,13 @@ def breakers_list(transitions, as_json) -> None:
                     for service, t in history), ["service", "at", "transition", "actor", "reason"])
 
 
-def _transitions(session, service: str, limit: int) -> list[dict[str, Any]]:
-    if not limit:
-        return []
-    rows = session.scalars(select(BreakerTransition).where(BreakerTransition.service == service)
-                           .order_by(BreakerTransition.at.desc(), BreakerTransition.id.desc()).limit(limit))
-    return [{"at": t.at, "from_state": t.from_state, "to_state": t.to_state, "actor": t.actor, "reason": t.reason}
-            for t in rows]
-
-
-def _breaker(service: str, raw: BreakerState, config: BreakerConfig, now: datetime,
-             recent: list[dict[str, Any]]) -> dict[str, Any]:
-    effective = policy.current(raw, config, now.timestamp())
-    half_open_at = policy.retry_at_s(raw, config)
-    return {"service": service, "state": effective.state, "stored_state": raw.state,
-            "failures": policy.failures_on_record(effective),
-            "opened_at": _epoch(raw.opened_at), "half_open_at": _epoch(half_open_at),
-            "half_open_calls": effective.half_open_calls, "probe_successes": effective.successes,
-            "config": config.model_dump(), "transitions": recent}
-
-
-def _epoch(seconds: float | None) -> datetime | None:
-    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
-
-
 def _state_text(row: dict[str, Any]) -> str:
-    if row["state"] == "half_open" and row["stored_state"] == "open":
-        return "half_open (probe due)"  # open past its recovery timeout: the next call is a probe
-    return row["state"]
+    # open past its recovery timeout: the next call is a probe
+    return "half_open (probe due)" if row["probe_due"] else row["state"]
 
 
 def _half_opens(row: dict[str, Any], now: datetime) -> str | None:
     return relative(row["half_open_at"], now) if row["state"] == "open" else None
-
-
-def _config_text(config: dict[str, Any]) -> str:
-    return policy.describe(BreakerConfig(**config))
 
 
 def _last(row: dict[str, Any], now: datetime) -> str | None:
@@ -112,20 +76,7 @@ def _last(row: dict[str, Any], now: datetime) -> str | None:
 
 def _operate(service: str, action: str) -> None:
     recovery = recovery_service()
-    actor = recovery.actor.name
-    breakers_ = recovery.breakers
-    before, _ = breakers_.store.load(service)
-    getattr(breakers_, action)(service, actor=actor)
-    after, _ = breakers_.store.load(service)
-    if action == "reset":
-        count = policy.failures_on_record(before)
-        failures = f" with {count} failure{'s' if count != 1 else ''} in its window" if count else ""
-        click.echo(f"circuit breaker of {service} reset by {actor}: it was {before.state}{failures}; "
-                   f"the next call finds a fresh closed breaker")
-    elif before.state == after.state:
-        click.echo(f"circuit breaker of {service} is already {after.state}: nothing changed")
-    else:
-        click.echo(f"circuit breaker of {service}: {before.state} → {after.state} (by {actor})")
+    click.echo(operate(recovery.breakers, service, action, actor=recovery.actor.name).describe())
 
 
 @breakers.command("open")
@@ -136,7 +87,7 @@ def breakers_open(service) -> None:
     No replay reaches SERVICE until `close` or `reset`: its attempts are deferred (not counted)
     or go to the next step, as their plan says.
     """
-    _operate(service, "force_open")
+    _operate(service, "open")
 
 
 @breakers.command("close")
