@@ -1,9 +1,9 @@
 """/api/executions and /api/dead: recovery executions and dead letters; operator actions when writes are allowed
-(a dead letter's replay, every one a filter selects, and their retarget)."""
+(retry, cancel; a dead letter's replay, every one a filter selects, their retarget and purge)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,8 +16,8 @@ from workers.api.session import db
 from workers.clock import utcnow
 from workers.masking import mask_text
 from workers.records import attempt_dict, audit_dict, error_of, execution_dict, executions_with_context
+from workers.recovery import dead_listing, store
 from workers.recovery import operator as ops
-from workers.recovery import store
 from workers.recovery.dead_filters import DeadFilter, moment_of
 from workers.recovery.states import DEAD, EXECUTION_STATES
 from workers.storage.models import Execution
@@ -47,6 +47,21 @@ class DeadSelection(BaseModel):
     again: bool = Field(False, description="Replay dead letters replayed before too (skipped by default).")
     limit: int | None = Field(None, ge=1, le=100_000, description="Replay at most this many, oldest deaths first.")
     dry_run: bool = Field(False, description="Say what would be replayed; change nothing.")
+
+
+class DeadPurge(BaseModel):
+    """Which dead letters to purge: ids, filter fields, or both (AND); at least one."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ROW_ID)]] = Field(
+        [], max_length=10_000, description="These dead letters (each must be one).")
+    service: str | None = Field(None, max_length=256, description="Only this service.")
+    category: str | None = Field(None, max_length=64, description="Only this category.")
+    group_id: int | None = Field(None, ge=1, le=MAX_ROW_ID, description="Only this error group.")
+    since: str | None = Field(None, max_length=64, description="Died since: 30m, 2h, 7d ago, or an ISO-8601 time.")
+    until: str | None = Field(None, max_length=64, description="Died before: 30m, 2h, 7d ago, or an ISO-8601 time.")
+    older_than: str | None = Field(None, max_length=64, description="The same as until: died more than 7d ago, ...")
+    dry_run: bool = Field(False, description="Say how many would be purged; change nothing.")
 
 
 class TargetChange(BaseModel):
@@ -95,9 +110,18 @@ def show_execution(request: Request, execution_id: int = id_path("execution")) -
     return _show(request, execution_id, dead_only=False)
 
 
-@router.get("/dead", summary="Dead letters: executions that exhausted their plan")
-def list_dead(request: Request, paging: Page = Depends(page), service: str | None = None) -> dict[str, Any]:
-    return _list(request, paging, [DEAD], service, None)
+@router.get("/dead", summary="Dead letters: executions that exhausted their plan, newest death first")
+def list_dead(request: Request, paging: Page = Depends(page), service: str | None = None,
+              category: str | None = None, group_id: int | None = id_query("error group"),
+              since: str | None = Query(None, max_length=64, description="Died since: 30m, 2h, 7d ago, or ISO-8601."),
+              until: str | None = Query(None, max_length=64, description="Died before: 30m, 2h, 7d ago, or ISO-8601."),
+              ) -> dict[str, Any]:
+    """Filtered as POST /api/dead/replay and /api/dead/purge select (here no filter is needed)."""
+    selection = _filter(service, category, group_id, since, until)
+    with db(request) as session:
+        rows = dead_listing.list_dead(session, selection, limit=paging.limit, offset=paging.offset)
+        listed = executions_with_context(session, rows)
+    return paging.wrap([execution_dict(e, n, error) for e, n, error in listed])
 
 
 @router.get("/dead/{execution_id}", summary="One dead letter with its attempts and audit trail")
@@ -159,17 +183,37 @@ def retarget_group_dead(request: Request, body: TargetChange, group_id: int = id
 
 
 def _selection(body: DeadSelection) -> DeadFilter:
-    now = utcnow()
-    try:
-        selection = DeadFilter(service=body.service, category=body.category, group_id=body.group_id,
-                               died_after=moment_of(body.since, now=now) if body.since else None,
-                               died_before=moment_of(body.until, now=now) if body.until else None)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    selection = _filter(body.service, body.category, body.group_id, body.since, body.until)
     problem = selection.problem()
     if problem:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problem)
     return selection
+
+
+def _filter(service: str | None, category: str | None, group_id: int | None, since: str | None,
+            until: str | None) -> DeadFilter:
+    now = utcnow()
+    try:
+        return DeadFilter(service=service or None, category=category or None, group_id=group_id,
+                          died_after=moment_of(since, now=now) if since else None,
+                          died_before=moment_of(until, now=now) if until else None)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+@router.post("/dead/purge", summary="Delete dead letters by id and/or filter (write access)")
+def purge_dead(request: Request, body: DeadPurge, client: Client = Depends(writer)) -> dict[str, Any]:
+    """Ids and filter fields combine with AND; at least one is needed (no purge-everything by accident). Their
+    attempts go with them; the audit trail is kept, with a `purged` entry each. An id that is not a dead letter
+    stops it (404 or 409): nothing is purged. `dry_run` answers how many would be purged."""
+    if body.older_than and body.until:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give until or older_than, not both")
+    selection = _filter(body.service, body.category, body.group_id, body.since, body.until or body.older_than)
+    service = request.app.state.recovery(client)
+    planned = ops.plan_purge(service, ids=body.ids, selection=selection)
+    if body.dry_run:
+        return planned.as_dict()
+    return ops.purge_planned(service, planned, actor=service.actor).as_dict()
 
 
 def _retarget(request: Request, client: Client, body: TargetChange, **which: int) -> dict[str, Any]:

@@ -11,18 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from config.errors import InvalidTransition, NotFound
 from workers.cli.context import database, json_option, limit_option, parse_since
 from workers.cli.output import emit_json, emit_table
-from workers.cli.recovery import listed, recovery_service, service_option, show_execution
+from workers.cli.recovery import recovery_service, service_option, show_execution
 from workers.clock import utcnow
-from workers.records import execution_dict
+from workers.records import execution_dict, executions_with_context
+from workers.recovery import dead_listing
 from workers.recovery import operator as ops
 from workers.recovery.dead_filters import DeadFilter, moment_of
-from workers.recovery.states import DEAD
 from workers.storage.models import Execution
 
 # How many ids a confirmation or a summary names before "…".
@@ -71,13 +68,30 @@ def dead() -> None:
     """
 
 
+def _filters(command):
+    """--service, --category, --group, --since, --until: the selection of `dead list`, `replay` and `purge`."""
+    for option in reversed([
+        service_option,
+        click.option("--category", help="Only dead letters of this category."),
+        click.option("--group", "group_id", type=click.IntRange(min=1), help="Only dead letters of this error group."),
+        click.option("--since", "died_after", callback=_moment, metavar="TIME",
+                     help="Only those that died since TIME: 30m, 2h, 7d ago, or an ISO-8601 time."),
+        click.option("--until", "died_before", callback=_moment, metavar="TIME",
+                     help="Only those that died before TIME: 30m, 2h, 7d ago, or an ISO-8601 time.")]):
+        command = option(command)
+    return command
+
+
 @dead.command("list")
-@service_option
+@_filters
 @limit_option
 @json_option
-def dead_list(service, limit, as_json) -> None:
+def dead_list(service, category, group_id, died_after, died_before, limit, as_json) -> None:
     """List dead letters, most recent first."""
-    rows = listed([DEAD], service, None, limit)
+    selection = DeadFilter(service=service, category=category, group_id=group_id, died_after=died_after,
+                           died_before=died_before)
+    with database() as session:
+        rows = executions_with_context(session, dead_listing.list_dead(session, selection, limit=limit))
     if as_json:
         emit_json([execution_dict(e, n, error) for e, n, error in rows])
         return
@@ -98,13 +112,7 @@ def dead_show(execution_id, as_json) -> None:
 
 @dead.command("replay")
 @click.argument("execution_id", type=int, required=False)
-@service_option
-@click.option("--category", help="Only dead letters of this category.")
-@click.option("--group", "group_id", type=click.IntRange(min=1), help="Only dead letters of this error group.")
-@click.option("--since", "died_after", callback=_moment, metavar="TIME",
-              help="Only those that died since TIME: 30m, 2h, 7d ago, or an ISO-8601 time.")
-@click.option("--until", "died_before", callback=_moment, metavar="TIME",
-              help="Only those that died before TIME: 30m, 2h, 7d ago, or an ISO-8601 time.")
+@_filters
 @click.option("--plan", "plan_name", help="Run this plan instead of the one the event would get now.")
 @click.option("--again", is_flag=True, help="Replay dead letters replayed before too (skipped by default).")
 @click.option("--limit", type=click.IntRange(min=1), help="Replay at most this many (the oldest deaths first).")
@@ -267,47 +275,43 @@ def _older_than(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 @dead.command("purge")
 @click.argument("ids", nargs=-1, type=int)
+@_filters
 @click.option("--older-than", callback=_older_than, metavar="AGE",
               help="Only dead letters that died more than AGE ago (30m, 12h, 7d) or before an ISO-8601 time.")
+@click.option("--dry-run", is_flag=True, help="Say what would be purged; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def dead_purge(ids, older_than, yes) -> None:
+@json_option
+def dead_purge(ids, service, category, group_id, died_after, died_before, older_than, dry_run, yes, as_json) -> None:
     """Delete dead letters.
 
     Their attempts go with them; their audit trail is kept, with a `purged` entry. Give the IDS
-    to purge, or --older-than, or both (those ids, if old enough). With neither, nothing is
-    purged: there is no purge-everything by accident. Asks first, unless --yes.
+    to purge, or filters (--service, --category, --group, --since, --until, --older-than), or both
+    (they combine with AND). With neither, nothing is purged: there is no purge-everything by
+    accident. Asks first, unless --yes.
     """
-    if not ids and older_than is None:
-        raise click.UsageError("name the dead letters to purge: give their IDS, or --older-than AGE (e.g. 7d)")
-    with database() as session:
-        doomed = _purgeable(session, list(ids), older_than)
-    if not doomed:
-        click.echo("no dead letters to purge")
+    selection = DeadFilter(service=service, category=category, group_id=group_id, died_after=died_after,
+                           died_before=died_before)
+    if not ids and selection.is_empty() and older_than is None:
+        raise click.UsageError("name the dead letters to purge: give their IDS, filters, or --older-than AGE (e.g. 7d)")
+    service_ = recovery_service()
+    planned = ops.plan_purge(service_, ids=ids, selection=selection, finished_before=older_than)
+    doomed = planned.to_purge
+    if dry_run or not doomed:
+        if as_json:
+            emit_json(planned.as_dict())
+        elif dry_run:
+            shown = f": {_preview(doomed)}" if doomed else ""
+            click.echo(f"would purge {_plural(len(doomed), 'dead letter')}{shown} (dry run, nothing purged)")
+        else:
+            click.echo("no dead letters to purge")
         return
     if not yes:
-        shown = ", ".join(str(i) for i in doomed[:PREVIEW_IDS]) + (", …" if len(doomed) > PREVIEW_IDS else "")
         many = len(doomed) > 1
-        click.confirm(f"Purge {len(doomed)} dead letter{'s' if many else ''} ({shown}) "
+        click.confirm(f"Purge {_plural(len(doomed), 'dead letter')} ({_preview(doomed)}) "
                       f"with {'their' if many else 'its'} attempts?", abort=True, err=True)
-    service = recovery_service()
-    purged = ops.purge_dead(service, actor=service.actor, ids=doomed, finished_before=older_than)
-    click.echo(f"purged {len(purged)} dead letter{'s' if len(purged) != 1 else ''}"
+    purged = ops.purge_planned(service_, planned, actor=service_.actor).purged
+    if as_json:
+        emit_json({**planned.as_dict(), "dry_run": False, "purged": list(purged)})
+        return
+    click.echo(f"purged {_plural(len(purged), 'dead letter')}"
                + (f": {', '.join(str(i) for i in purged)}" if purged else "") + " (their audit trail is kept)")
-
-
-def _purgeable(session: Session, ids: list[int], finished_before: datetime | None) -> list[int]:
-    """The dead letters a purge would delete; an id that names no dead letter stops it first."""
-    if ids:
-        found = dict(session.execute(select(Execution.id, Execution.state).where(Execution.id.in_(ids))).tuples().all())
-        for execution_id in ids:
-            if execution_id not in found:
-                raise NotFound(f"no execution {execution_id}; nothing purged")
-            if found[execution_id] != DEAD:
-                raise InvalidTransition(f"execution {execution_id} is {found[execution_id]}, not dead: only dead "
-                                        f"letters are purged; nothing purged")
-    query = select(Execution.id).where(Execution.state == DEAD).order_by(Execution.id)
-    if ids:
-        query = query.where(Execution.id.in_(ids))
-    if finished_before is not None:
-        query = query.where(Execution.finished_at < finished_before)
-    return list(session.scalars(query))

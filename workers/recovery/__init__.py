@@ -22,4 +22,5 @@ callback_key: the key of that HMAC: the setting, else one generated once in medi
 builtin_actions: the `log` and `noop` actions.
 operator: what operators (and the stuck job) do to executions, audited.
 dead_filters: which dead letters a bulk replay or retarget takes, and why one is skipped (pure).
+dead_listing: dead letters a page at a time (and counted), selected as the bulk operations select them.
 """

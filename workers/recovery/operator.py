@@ -132,27 +132,86 @@ def _replay_in(service: RecoveryService, session, dead: Execution, occurrence: O
     return started
 
 
+@dataclass(frozen=True)
+class Purge:
+    """A purge of dead letters, planned (dry run: nothing deleted yet) or done."""
+
+    selection: DeadFilter
+    ids: tuple[int, ...]  # the dead letters named; empty: every one the filter selects
+    to_purge: tuple[int, ...]
+    purged: tuple[int, ...] = ()
+    dry_run: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "filter": self.selection.as_dict(), "ids": list(self.ids),
+                "matched": len(self.to_purge), "to_purge": list(self.to_purge), "purged": list(self.purged)}
+
+
+def plan_purge(service: RecoveryService, *, ids: Iterable[int] = (), selection: DeadFilter | None = None,
+               finished_before: datetime | None = None) -> Purge:
+    """Which dead letters a purge would delete (ids and filter combine with AND); changes nothing.
+    An id that names no execution, or one not dead, stops it: nothing is purged."""
+    named, chosen = tuple(ids), _purge_filter(selection, finished_before)
+    if not named and chosen.is_empty():
+        raise InvalidTransition("name the dead letters to purge (ids), or a filter (service, category, group, "
+                                "since, until / an age): refusing to purge every dead letter")
+    if not chosen.is_empty():
+        problem = chosen.problem()
+        if problem:
+            raise InvalidTransition(problem)
+    with service.session() as session:
+        if named:
+            found = dict(session.execute(select(Execution.id, Execution.state)
+                                         .where(Execution.id.in_(named))).tuples().all())
+            for execution_id in named:
+                if execution_id not in found:
+                    raise NotFound(f"no execution {execution_id}; nothing purged")
+                if found[execution_id] != DEAD:
+                    raise InvalidTransition(f"execution {execution_id} is {found[execution_id]}, not dead: only dead "
+                                            "letters are purged; nothing purged")
+        letters = store.dead_letters(session, chosen, execution_ids=named)
+    return Purge(chosen, named, tuple(sorted(letter.id for letter in letters)))
+
+
 def purge_dead(service: RecoveryService, *, actor: Actor, ids: Iterable[int] = (),
-               finished_before: datetime | None = None) -> list[int]:
-    """Delete dead letters (their attempts go with them; audit rows stay, with a purge entry)."""
-    ids = list(ids)
-    if not ids and finished_before is None:
+               finished_before: datetime | None = None, selection: DeadFilter | None = None) -> list[int]:
+    """Delete dead letters: those named, those the filter selects, or both (AND); `finished_before` is the
+    filter's `died_before`. Their attempts go with them; audit rows stay, with a purge entry each."""
+    named, chosen = list(ids), _purge_filter(selection, finished_before)
+    if not named and chosen.is_empty():
         raise InvalidTransition("name the dead letters to purge, or an age (finished_before): refusing to purge all")
     now = service.clock()
+    detail = {} if chosen.is_empty() else {"bulk_filter": chosen.as_dict()}
     with service.session() as session:
-        query = select(Execution).where(Execution.state == DEAD)
-        if ids:
-            query = query.where(Execution.id.in_(ids))
-        if finished_before:
-            query = query.where(Execution.finished_at < finished_before)
-        doomed = list(session.scalars(query))
-        for execution in doomed:
+        doomed = [letter.id for letter in store.dead_letters(session, chosen, execution_ids=named)]
+        for execution in _executions(session, doomed):
             store.audit(session, execution, at=now, actor=actor, action="purged", from_state=DEAD,
-                        reason="dead letter purged", detail={"execution_id": execution.id})
+                        reason="dead letter purged", detail={"execution_id": execution.id, **detail})
         session.flush()
-        store.delete_executions(session, [execution.id for execution in doomed])
+        store.delete_executions(session, doomed)
         session.commit()
-    return [execution.id for execution in doomed]
+    return sorted(doomed)
+
+
+def purge_planned(service: RecoveryService, planned: Purge, *, actor: Actor) -> Purge:
+    """Purge what plan_purge found, as it was asked (a dead letter replayed or purged meanwhile is left out)."""
+    purged = purge_dead(service, actor=actor, ids=planned.ids, selection=planned.selection)
+    return replace(planned, purged=tuple(purged), dry_run=False)
+
+
+def _executions(session, ids: list[int], chunk: int = 1000) -> list[Execution]:
+    found: list[Execution] = []
+    for start in range(0, len(ids), chunk):
+        found += session.scalars(select(Execution).where(Execution.id.in_(ids[start:start + chunk])))
+    return found
+
+
+def _purge_filter(selection: DeadFilter | None, finished_before: datetime | None) -> DeadFilter:
+    chosen = selection or DeadFilter()
+    if finished_before is not None:
+        before = finished_before if chosen.died_before is None else min(finished_before, chosen.died_before)
+        chosen = replace(chosen, died_before=before)
+    return chosen
 
 
 def _get(session, execution_id: int) -> Execution:
