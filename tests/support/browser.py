@@ -30,6 +30,8 @@ PHONE = {"width": 390, "height": 844}
 # Every wait of a browser test (a locator, a navigation, an expect) gives up after this.
 DEFAULT_TIMEOUT_MS = 5000
 SCREENSHOTS_ENV = "MEDIC_SCREENSHOTS_DIR"
+# Read at import: tests run without ambient MEDIC_* variables (tests/conftest.py removes them per test).
+SCREENSHOTS_DIR = os.environ.get(SCREENSHOTS_ENV) or None
 
 
 def missing() -> str | None:
@@ -54,8 +56,8 @@ def launch(playwright: Playwright) -> Browser:
 
 
 def screenshots_root(fallback: Path) -> Path:
-    root = os.environ.get(SCREENSHOTS_ENV)
-    path = Path(root) if root else fallback
+    """MEDIC_SCREENSHOTS_DIR as the test run started, else `fallback`; created."""
+    path = Path(SCREENSHOTS_DIR) if SCREENSHOTS_DIR else fallback
     path.mkdir(parents=True, exist_ok=True)
     return path
 
