@@ -84,6 +84,10 @@ class ServeSettings(BaseModel):
     probe_timeout_s: float = Field(
         2, gt=0, le=30,
         description="How long /readyz waits for the database and the broker.")
+    console_session_hours: float = Field(
+        12, gt=0, le=720,
+        description="How long a login to the operator console (/ui) lasts; rotating or removing the token "
+                    "ends its sessions sooner.")
     page_max: int = Field(500, ge=1, le=10_000, description="Most rows one API page returns (?limit=).")
     max_body_bytes: int = Field(
         65_536, ge=1_024, le=16_777_216,

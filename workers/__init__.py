@@ -14,6 +14,7 @@ notify/: notifications: rendering, channels, the persistent delivery queue.
 maintenance/: the maintenance jobs beat runs (stuck, health, reconcile, log rotation, cleanup, backup, db).
 messages/: user-facing messages per audience and locale, from templates.
 api/: `medic serve`: /healthz, /readyz, /metrics and the JSON API.
+console/: the operator console at /ui (server-rendered pages, served by `medic serve`).
 cli/: the `medic` command line.
 
 Shared pieces:

@@ -6,13 +6,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
 from workers.cli import exit_codes
 from workers.cli.context import database, json_option, require_database, settings
-from workers.cli.maintenance import ProgressBar, run_dict
+from workers.cli.maintenance import ProgressBar
 from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.times import relative
 from workers.clock import utcnow
@@ -22,8 +21,8 @@ from workers.maintenance.backup.errors import BackupError
 from workers.maintenance.backup.lookup import locate
 from workers.maintenance.backup.tables import masked_url
 from workers.maintenance.backup.verify import verify
+from workers.maintenance.listing import backup_dict, backup_rows, run_dict
 from workers.maintenance.runner import run_job
-from workers.storage.models import Backup
 
 SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -87,7 +86,7 @@ def backup_create(as_json: bool) -> None:
 def backup_list(include_deleted: bool, as_json: bool) -> None:
     """Registered archives, newest first."""
     with database() as session:
-        rows = [backup_dict(row) for row in catalog.listed(session, include_deleted=include_deleted)]
+        rows = backup_rows(session, include_deleted=include_deleted)
     if as_json:
         emit_json(rows)
         return
@@ -191,14 +190,6 @@ def describe_plan(plan: restore.Plan) -> str:
     if configs and not plan.config:
         lines.append("config    not restored (--config-to DIR writes them)")
     return "\n".join(lines)
-
-
-def backup_dict(row: Backup) -> dict[str, Any]:
-    return {"name": row.name, "path": row.path, "created_at": row.created_at, "database_kind": row.database_kind,
-            "size_bytes": row.size_bytes, "sha256": row.sha256, "schema_revision": row.manifest.get("schema_revision"),
-            "medic_version": row.manifest.get("medic_version"), "verification": row.verification,
-            "verified_at": row.verified_at, "verification_detail": row.verification_detail,
-            "deleted_at": row.deleted_at}
 
 
 def human_size(size_bytes: int) -> str:

@@ -13,14 +13,12 @@ from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.times import relative
 from workers.clock import utcnow
 from workers.maintenance import runs
+from workers.maintenance.listing import SWEEP, job_rows, run_dict, run_rows
 from workers.maintenance.registry import JOBS, get_job
 from workers.maintenance.runner import run_job
-from workers.storage.models import MaintenanceRun
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar as ClickProgressBar  # what click.progressbar returns
-
-SWEEP = "recovery-sweep"  # listed with the jobs, but a recovery task: it records no run rows
 
 
 @click.group()
@@ -38,20 +36,8 @@ def maintenance_list(as_json: bool) -> None:
     """Every job: its schedule, last run, outcome, duration and summary."""
     current = settings()
     with database() as session:
-        latest = runs.latest_by_job(session)
+        rows = job_rows(session, current)
     now = utcnow()
-    rows: list[dict[str, Any]] = []
-    for name, spec in JOBS.items():
-        schedule = current.schedules[name]
-        rows.append({"job": name, "description": spec.description, "enabled": schedule.enabled,
-                     "schedule": schedule.describe(), "soft_time_limit_s": schedule.soft_time_limit_s,
-                     "time_limit_s": schedule.time_limit_s,
-                     "last_run": run_dict(latest[name]) if name in latest else None})
-    rows.append({"job": SWEEP, "description": "Due retries, lost messages, deadlines, notifications "
-                 "(on the medic.recovery queue; no run rows).", "enabled": True,
-                 "schedule": f"every {current.recovery_sweep_interval_s:g}s",
-                 "soft_time_limit_s": current.task_soft_time_limit_s, "time_limit_s": current.task_time_limit_s,
-                 "last_run": None})
     if as_json:
         emit_json(rows)
         return
@@ -100,19 +86,13 @@ def maintenance_runs(job: str | None, limit: int, as_json: bool) -> None:
     if job:
         get_job(job)
     with database() as session:
-        rows = [run_dict(run) for run in runs.history(session, job=job, limit=limit)]
+        rows = run_rows(session, job=job, limit=limit)
     if as_json:
         emit_json(rows)
         return
     emit_table(([r["id"], r["job"], r["trigger"], r["started_at"], _status(r), _duration(r),
                  r["summary"] or r["error"]] for r in rows),
                ["run", "job", "trigger", "started", "outcome", "duration", "summary"], empty="no runs yet")
-
-
-def run_dict(run: MaintenanceRun) -> dict[str, Any]:
-    return {"id": run.id, "job": run.job, "trigger": run.trigger, "host": run.host, "status": run.status,
-            "started_at": run.started_at, "finished_at": run.finished_at,
-            "duration_s": runs.duration_s(run), "counts": run.counts, "summary": run.summary, "error": run.error}
 
 
 def _status(run: dict[str, Any] | None) -> str | None:

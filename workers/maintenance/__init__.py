@@ -5,6 +5,7 @@ job: JobContext and JobResult, what a job receives and returns.
 registry: the jobs by name: where each function lives, whether it has a dry run.
 runner: runs one job: lease (single flight), run row, time limit, failure notification.
 runs: the maintenance_runs table.
+listing: jobs with their last run, past runs and backup archives as rows (CLI and console).
 stuck/: executions that stopped making progress: detect, requeue, escalate.
 health/: health snapshots, their status, and the alerts they open and resolve.
 reconcile/: medic's own consistency, and declarative checks against application databases.
