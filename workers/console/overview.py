@@ -8,12 +8,16 @@ last run and the newest verified archive.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
+from config.errors import ConfigError, StorageUnavailable
 from workers.api.session import db
+from workers.breakers import views as breaker_views
 from workers.clock import utcnow
 from workers.console.formatting import chart_segments, nice_top
 from workers.console.web import ConsoleUser, render, viewer
@@ -22,6 +26,7 @@ from workers.maintenance.health import alerts as alert_store
 from workers.maintenance.health import snapshots
 from workers.maintenance.health.history import RateHistory, hourly_error_rates
 from workers.maintenance.listing import job_rows
+from workers.masking import mask_text
 
 router = APIRouter()
 CHART_HOURS = 24
@@ -39,11 +44,21 @@ def overview(request: Request, user: ConsoleUser = Depends(viewer)) -> HTMLRespo
         active_alerts = alert_store.list_alerts(session, states=alert_store.ACTIVE, limit=ALERTS_SHOWN)
         jobs = job_rows(session, settings)
         last_backup = catalog.last_good(session)
+        breakers, breakers_problem = not_closed_breakers(request, session, now)
     age_s = None if latest is None else max(0.0, (now - latest.taken_at).total_seconds())
     return render(request, user, "overview.html", partial="overview_body.html",
                   snapshot=latest, age_s=age_s, stale=latest is None or age_s > settings.health.stale_after_s,
                   chart=chart(history), alerts=active_alerts, jobs=jobs, last_backup=last_backup,
+                  breakers=breakers, breakers_problem=breakers_problem,
                   backups_expected=settings.schedules["backup"].enabled)
+
+
+def not_closed_breakers(request: Request, session: Session, now: datetime) -> tuple[list[dict[str, Any]], str | None]:
+    """The breakers not closed now (as the Breakers page lists them), or why they cannot be read."""
+    try:
+        return breaker_views.not_closed(session, breaker_views.source_of_app(request.app.state), now=now), None
+    except (StorageUnavailable, ConfigError) as exc:
+        return [], f"breaker states unknown: {mask_text(str(exc))}"
 
 
 def chart(history: RateHistory) -> dict[str, Any]:
