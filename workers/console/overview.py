@@ -30,7 +30,7 @@ from workers.masking import mask_text
 
 router = APIRouter()
 CHART_HOURS = 24
-CHART_WIDTH, CHART_HEIGHT = 600, 160
+CHART_WIDTH, CHART_HEIGHT = 1000, 220
 ALERTS_SHOWN = 10
 
 
