@@ -65,25 +65,35 @@ class ConsoleStack:
         self.env: dict[str, str] = {}
         self._engine: Engine | None = None
 
-    def start(self) -> ConsoleStack:
+    def start(self, *, testapp: bool = False, **settings: Any) -> ConsoleStack:
+        """Worker and serve (and the test app's worker, tests/support/testapp.py, with `testapp`); `settings`
+        are more MEDIC_* settings for both."""
         from workers.storage import migrate
 
         migrate.upgrade(self.db_url)
         self.claim = redisdb.claim()
-        self.env = medic_env(database_url=self.db_url, broker_url=self.claim.url, breaker_store="database",
-                             serve__port=self.port, serve__tokens=json.dumps(TOKENS), serve__allow_writes=True,
-                             serve__metrics_cache_s=0, serve__probe_timeout_s=1, log_format="text",
-                             broker_visibility_timeout_s=10, recovery_attempt_timeout_s=13)
+        self.env = medic_env(**{"database_url": self.db_url, "broker_url": self.claim.url, "breaker_store": "database",
+                                "serve__port": self.port, "serve__tokens": json.dumps(TOKENS),
+                                "serve__allow_writes": True, "serve__metrics_cache_s": 0, "serve__probe_timeout_s": 1,
+                                "log_format": "text", "broker_visibility_timeout_s": 10,
+                                "recovery_attempt_timeout_s": 13, **settings})
         worker = Process(medic_command("worker", "--queues", MEDIC_QUEUES, "--concurrency", "2",
                                        "--hostname", f"console-{self.port}@%h"), self.env, self.tmp / "worker.log")
-        serve = Process(medic_command("serve"), self.env, self.tmp / "serve.log")
-        self.processes += [worker, serve]
-        worker.wait_ready()
+        self.serve = Process(medic_command("serve"), self.env, self.tmp / "serve.log")
+        self.processes += [worker, self.serve]
+        if testapp:
+            from tests.support.testapp import start_testapp_worker
+
+            self.processes.append(start_testapp_worker(self.tmp / "testapp.log", broker_url=self.claim.url,
+                                                       redis_url=self.claim.url, wait=False))
+        for process in self.processes:
+            if process is not self.serve:
+                process.wait_ready()
         wait_for(self._answers, timeout_s=WAIT_S, what="medic serve to answer /healthz")
         return self
 
     def _answers(self) -> bool:
-        serve = self.processes[-1]
+        serve = self.serve
         if serve.proc.poll() is not None:
             raise AssertionError(f"medic serve exited {serve.proc.returncode}:\n{serve.output()[-3000:]}")
         try:
@@ -141,6 +151,7 @@ class ConsoleStack:
         return [e["id"] for e in self.executions_of(group_id)[:count]]
 
     def settings(self) -> Any:
+        """The settings the fixtures' own in-process work needs (breakers, maintenance jobs)."""
         from config.settings import load_settings
 
         assert self.claim is not None, "call start() first"
@@ -172,13 +183,14 @@ class ConsoleStack:
         return "\n".join(f"===== {p.log_path.name} (exit {p.proc.returncode}) =====\n{p.output()[-chars:]}"
                          for p in self.processes)
 
-    def stop(self) -> None:
+    def stop(self, *, tails: bool = True) -> None:
         for process in reversed(self.processes):
             try:
                 process.terminate(timeout_s=15)
             except Exception as exc:  # keep stopping the others
                 print(f"could not stop {process.log_path.name}: {exc!r}")
-        print(self.tails())
+        if tails:
+            print(self.tails())
         if self._engine is not None:
             self._engine.dispose()
         drop_pg(self.database)

@@ -58,7 +58,7 @@ def action_button(scope: Any, label: str) -> Any:
 
 def action_url(scope: Any, label: str) -> str:
     """The URL a visible action button's form posts to."""
-    form = scope.locator("form", has=action_button(scope, label))
+    form = scope.locator("form").filter(has=scope.page.get_by_role("button", name=label, exact=True))
     url = form.first.get_attribute("action")
     assert url, f"no form around the {label!r} button"
     return url

@@ -72,6 +72,8 @@ class Screenshots:
     def __init__(self, root: Path, test_name: str):
         self.dir = root / slug(test_name)
         self.taken: list[Path] = []
+        for old in self.dir.glob("*.png"):  # an earlier run's, in a reused MEDIC_SCREENSHOTS_DIR
+            old.unlink()
 
     def take(self, page: Page, name: str | None = None, **options: Any) -> Path:
         """The page as it is now, the whole of it; named after its URL's path unless `name` is given."""
