@@ -52,7 +52,7 @@ def execution_page(request: Request, execution_id: int = id_path("execution"),
         event = store.event_of(session, execution)
     return render(request, user, "pages/execution.html", execution=execution, event=event,
                   event_json=common.pretty_json(event), error=error_of(event), step=step_of(execution),
-                  steps=timeline.steps(execution.plan, execution.step_index),
+                  steps=timeline.steps(execution.plan, -1 if execution.state in FINISHED else execution.step_index),
                   entries=timeline.entries(attempts, trail, started_at=execution.created_at), audit=trail,
                   can_retry=execution.state not in (SUCCEEDED, RUNNING), can_cancel=execution.state not in FINISHED,
                   is_dead=execution.state == DEAD)
