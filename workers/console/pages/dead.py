@@ -57,7 +57,6 @@ def dead_page(request: Request, user: ConsoleUser = Depends(viewer), service: st
     return render(request, user, "pages/dead.html", partial="pages/dead_rows.html",
                   rows=rows, steps={e.id: step_of(e) for e, _, _ in rows}, matching=matching, params=params,
                   bulk_problem=selection.problem(), filtered=not selection.is_empty(),
-                  confirm_url=lambda action: common.url("/ui/dead/confirm", {"action": action, **params}),
                   offset=offset, limit=common.PAGE_ROWS, next_offset=common.next_offset(rows, offset),
                   page_url=lambda o: common.url("/ui/dead", {**params, "offset": o or None}),
                   filter_fields=[
