@@ -50,6 +50,15 @@ def test_resolve_and_reopen_a_group_audited(env, tmp_path):
     ]
 
 
+def test_errors_list_searches_and_filters_by_severity(env):
+    [group] = json.loads(run_medic(env, "errors", "list", "--search", "KEYERR", "--json").stdout)
+    assert json.loads(run_medic(env, "errors", "list", "--search", "nothing like it", "--json").stdout) == []
+    same = json.loads(run_medic(env, "errors", "list", "--severity", group["severity"], "--json").stdout)
+    assert [g["id"] for g in same] == [group["id"]]
+    bad = run_medic(env, "errors", "list", "--severity", "urgent")
+    assert bad.returncode == 2 and "urgent" in bad.stderr
+
+
 def test_resolving_an_unknown_group_names_it(env):
     result = run_medic(env, "errors", "resolve", "999")
     assert result.returncode != 0 and "999" in result.stderr and "Traceback" not in result.stderr
