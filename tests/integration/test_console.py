@@ -263,3 +263,15 @@ def test_static_files_are_vendored_cached_and_the_api_docs_load_nothing_from_els
     assert not re.findall(r"https?://(?!testserver)[^\"' ]+", docs.text)
     assert http.get("/api/openapi.json").status_code == 200
     assert "/ui" not in "".join(http.get("/api/openapi.json").json()["paths"])
+
+
+def test_unknown_console_pages_are_pages_and_the_api_keeps_its_json(world):
+    http = client(world)
+    log_in(http, READ_TOKEN)
+    missing = http.get("/ui/nowhere")
+    assert missing.status_code == 404 and "<html" in missing.text and "there is no page at /ui/nowhere" in missing.text
+    assert http.get("/ui/logout").status_code == 405
+    assert http.get("/ui/static/nothing.css").status_code == 404
+    api = http.get("/api/nowhere", headers={"Authorization": f"Bearer {READ_TOKEN}"})
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+    assert world.get("/api/alerts/424242").json()["detail"] == "no alert 424242"

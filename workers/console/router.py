@@ -8,10 +8,11 @@ the error pages.
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request, status
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from workers.console import alerts, backups, login, maintenance, overview
 from workers.console.headers import ConsoleHeaders
@@ -31,6 +32,7 @@ def install(app: FastAPI) -> None:
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.add_exception_handler(ConsoleRefusal, _refused)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(ConsoleHeaders)
 
 
@@ -55,4 +57,17 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
                          for e in exc.errors())
     response: HTMLResponse = refusal_page(request, status.HTTP_422_UNPROCESSABLE_CONTENT, problems)
+    return response
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """An unknown console URL or method: a page saying so; elsewhere FastAPI's JSON, unchanged."""
+    assert isinstance(exc, StarletteHTTPException)
+    if not in_console(request) or request.url.path.startswith(f"{PREFIX}/static/"):
+        return await http_exception_handler(request, exc)
+    messages = {404: f"there is no page at {request.url.path}",
+                405: f"{request.method} is not how {request.url.path} is used"}
+    response: HTMLResponse = refusal_page(request, exc.status_code, messages.get(exc.status_code, str(exc.detail)))
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
     return response
