@@ -6,16 +6,20 @@ Starts the browser tests' stack (tests/browser/stack.py) with the test app's wor
 (tests/support/testapp.py) as the app medic replays into, reports a handful of realistic errors over
 HTTP (a flaky payments API that recovers on its second try, a partner that keeps timing out and
 ends as dead letters, a deadlock, a missing key whose undo is refused, throttling, a revoked
-credential, bad input), opens one breaker, runs the health job, then saves 1280x800 PNGs of the
-overview, the groups list, a group, an execution, the dead letters and the breakers. Needs what
+credential, bad input), opens one breaker, runs the health job, then saves full-page PNGs, 1280 px
+wide, of the overview, the groups list, a group, an execution, the dead letters and the breakers.
+The one thing not made by medic itself: the past day of health snapshots behind the overview's
+chart (`seed_history`, error rates that rise and fall), so the chart has a day to draw. Needs what
 the browser tests need (Debian's chromium, playwright) and the local PostgreSQL and Redis.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +62,24 @@ def events() -> list[dict[str, Any]]:
     return out
 
 
+def seed_history(stack: ConsoleStack, *, hours: int = 24, every_min: int = 10) -> None:
+    """Health snapshots over the past `hours` (healthy; error rates per category that rise and fall)."""
+    from workers.maintenance.health.metrics import Metrics
+    from workers.storage.db import session_factory
+    from workers.storage.models import HealthSnapshot
+
+    now = datetime.now(UTC)
+    with session_factory(stack.db_url)() as session:
+        for n in range(hours * 60 // every_min, 0, -1):
+            h = n * every_min / 60  # hours ago
+            rates = {"network": 1.2 + math.sin(h / 3), "timeout": 0.6 + 0.4 * math.cos(h / 5),
+                     "conflict": 0.2 + (1.5 if 6 <= h <= 8 else 0.0), "rate_limit": 0.3 + 0.25 * math.sin(h / 2)}
+            metrics = Metrics(window_s=300, error_rate_per_min={k: round(max(v, 0), 2) for k, v in rates.items()})
+            session.add(HealthSnapshot(taken_at=now - timedelta(hours=h), status="healthy",
+                                       metrics=metrics.to_dict(), reasons={"items": []}))
+        session.commit()
+
+
 def take(out: Path) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -80,6 +102,7 @@ def take(out: Path) -> list[Path]:
         dead = stack.dead_executions(partner, 3)
         stack.dead_executions(stack.group_of(service="shop"), 2)
         stack.force_open("partner-api")
+        seed_history(stack)
         stack.run_job("health")
         [succeeded] = stack.executions_of(payments)[:1]
         shots = [("overview", "/ui"), ("groups", "/ui/groups"), ("group", f"/ui/groups/{partner}"),
@@ -96,7 +119,7 @@ def take(out: Path) -> list[Path]:
             for name, path in shots:
                 ui.visit(page, path)
                 target = out / f"{name}.png"
-                page.screenshot(path=str(target), full_page=False)
+                page.screenshot(path=str(target), full_page=True)
                 saved.append(target)
                 print(f"{target}  ({path})")
             chromium.close()
