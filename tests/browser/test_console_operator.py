@@ -14,7 +14,7 @@ import uuid
 import httpx
 
 from tests.browser import ui
-from tests.browser.stack import BREAKER_SERVICE, PLAIN_ERROR, WRITE_TOKEN
+from tests.browser.stack import BREAKER_SERVICE, DEAD_LETTER, PLAIN_ERROR, WRITE_TOKEN
 from tests.browser.ui import expect
 
 # Rows refresh every 5 s (htmx); the worker triages a report within a second.
@@ -182,3 +182,34 @@ def test_resolving_and_reopening_a_group_from_its_page_is_audited_as_the_console
     assert [r for r in trail if r["actor"] == "ui:ops"] == [
         {"actor": "ui:ops", "action": "group_resolved", "from_state": "open", "to_state": "resolved"},
         {"actor": "ui:ops", "action": "group_open", "from_state": "resolved", "to_state": "open"}]
+
+
+def test_replay_all_matching_names_how_many_then_replays_them(page, stack, seeded, screenshots):
+    service = f"bulk-{uuid.uuid4().hex[:8]}"
+    stack.report(*({**DEAD_LETTER, "service": service, "context": {"order": n}} for n in range(2)))
+    dead = stack.dead_executions(stack.group_of(service=service), 2)
+    ui.log_in(page, WRITE_TOKEN, next_path=f"/ui/dead?service={service}")
+    expect(page.get_by_test_id("dead-matching")).to_have_text("2")
+    screenshots.take(page, "filtered")
+    page.get_by_role("button", name="Replay all 2 matching").click()
+    expect(page.get_by_test_id("confirm-count")).to_contain_text("2 dead letters match")
+    screenshots.take(page, "confirm")
+    assert stack.rows("SELECT id FROM executions WHERE replay_of IN (:a, :b)", a=dead[0], b=dead[1]) == []
+    ui.action_button(page.locator("main"), "Confirm").click()
+    expect(page.locator(".flash")).to_contain_text("Replayed 2 of 2 matching dead letters")
+    screenshots.take(page, "replayed")
+    replays = stack.rows("SELECT replay_of FROM executions WHERE replay_of IN (:a, :b)", a=dead[0], b=dead[1])
+    assert sorted(r["replay_of"] for r in replays) == dead
+
+
+def test_purging_a_dead_letter_asks_first(page, stack, seeded, dialogs, screenshots):
+    service = f"purge-{uuid.uuid4().hex[:8]}"
+    stack.report({**DEAD_LETTER, "service": service})
+    [dead] = stack.dead_executions(stack.group_of(service=service), 1)
+    ui.log_in(page, WRITE_TOKEN, next_path=f"/ui/dead?service={service}")
+    ui.action_button(ui.row(page, "dead-table", dead), "Purge").click()
+    expect(page.locator(".flash")).to_contain_text(f"Dead letter {dead} purged")
+    assert dialogs.seen == [("confirm", f"Purge dead letter {dead} with its attempts? Its audit trail is kept.")]
+    expect(ui.row(page, "dead-table", dead)).to_have_count(0)
+    screenshots.take(page, "purged")
+    assert stack.rows("SELECT id FROM executions WHERE id = :d", d=dead) == []

@@ -106,3 +106,18 @@ def test_the_main_pages_fit_a_phone_and_a_desktop(new_page, stack, seeded, scree
             ui.visit(tab, path, screenshots)
             overflow = tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 1, f"{path} at {viewport['width']} px is {overflow} px wider than the screen"
+
+
+def test_search_and_filters_narrow_the_groups_list(page, stack, seeded, screenshots):
+    ui.log_in(page, READ_TOKEN, next_path="/ui/groups")
+    expect(ui.row(page, "groups-table", seeded.dead_group)).to_be_visible()
+    page.get_by_role("searchbox").first.fill("refused by LEDGER")  # the message, in another case
+    page.get_by_label("Category").select_option("network")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"/ui/groups\?.*q=refused"))
+    expect(ui.row(page, "groups-table", seeded.plain_group)).to_be_visible()
+    expect(page.get_by_test_id("groups-table").locator("tr[data-id]")).to_have_count(1)
+    screenshots.take(page, "searched")
+    page.get_by_label("Category").select_option("internal")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("main")).not_to_contain_text("Connection refused by ledger")
