@@ -1,0 +1,1231 @@
+"""Build tests/data/holdout2/cases.jsonl: a second held-out set of real errors, labelled by the taxonomy only.
+
+Written without reading medic's rules (config/rules/), its classifier, its classification tests or the
+cases of the first two sets, so it measures how the rules generalise. Each error is raised for real:
+against the machine's PostgreSQL, MariaDB, Redis, RabbitMQ, Mosquitto and NATS, against servers this
+script starts on free 127.0.0.1 ports (a scriptable HTTP server that answers like the real APIs, FTP,
+SMTP, IMAP/POP3, XML-RPC, websockets, private redis-server and mosquitto processes, a silent TCP
+listener), against closed ports, or by feeding a library real bad input. Events are built by
+`medic_client.event_from_exception`; about one case in six is wrapped in an application's own exception.
+
+Run: /tmp/holdout2-venv/bin/python tests/data/holdout2/capture.py [family ...]   (README.md: the venv)
+With family names, only those families are captured again; the other families' cases are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from medic_client import event_from_exception
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "cases.jsonl"
+SOURCE = "holdout2-app"
+CASES: list[dict[str, Any]] = []
+MISSED: list[str] = []
+COUNTERS: collections.Counter[str] = collections.Counter()
+CLEANUPS: list[Callable[[], Any]] = []
+TMP = Path(tempfile.mkdtemp(prefix="holdout2-"))
+PG_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"
+FAKE_CREDENTIAL = "not-a-real-key-0000"
+
+
+def app_error(name: str) -> type[Exception]:
+    cls = type(name, (Exception,), {})
+    cls.__module__ = "fulfilment.errors"
+    return cls
+
+
+OrderSyncFailed = app_error("OrderSyncFailed")
+ShipmentNotBooked = app_error("ShipmentNotBooked")
+ImportRejected = app_error("ImportRejected")
+NotificationFailed = app_error("NotificationFailed")
+StoreError = app_error("StoreError")
+UpstreamError = app_error("UpstreamError")
+SessionError = app_error("SessionError")
+
+
+def capture(name: str, family: str, trigger: Callable[[], Any], *, service: str, operation: str | None,
+            accept: list[str], retryable: bool | None, wrap: tuple[type[Exception], str] | None = None,
+            context: dict[str, Any] | None = None) -> None:
+    """Run trigger (a coroutine function's coroutine is awaited) and record what it raises as a case."""
+    COUNTERS[family] += 1
+    case_id = f"{family}-{COUNTERS[family]}"
+    try:
+        try:
+            result = trigger()
+            if asyncio.iscoroutine(result):
+                asyncio.run(result)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            if wrap is None:
+                raise
+            raise wrap[0](wrap[1]) from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 -- every exception is a case (CancelledError too)
+        event = event_from_exception(exc, service=service, operation=operation, source=SOURCE, context=context,
+                                     include_traceback=False)
+        event.pop("occurred_at", None)
+        CASES.append({"id": case_id, "family": family, "event": event, "accept": accept, "retryable": retryable})
+        extra = " ".join(f"{key}={event[key]}" for key in ("http_status", "errno", "code") if event.get(key))
+        print(f"  {case_id:16} {name:34} {event['error_type'][:50]:50} {event['message'][:60]!r} {extra}")
+        return
+    MISSED.append(f"{case_id} {name}: did not raise")
+    print(f"  {case_id:16} {name:34} DID NOT RAISE")
+
+
+def family(fn: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        print(f"[{fn.__name__}]")
+        try:
+            fn()
+        except Exception:  # noqa: BLE001
+            MISSED.append(f"{fn.__name__}: setup failed: {traceback.format_exc(limit=4)}")
+            print(traceback.format_exc())
+    run.__name__ = fn.__name__
+    return run
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def in_thread(target: Callable[[], Any]) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port} after {timeout_s}s")
+
+
+def start_process(argv: list[str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    CLEANUPS.append(lambda: (proc.terminate(), proc.wait(5)))
+    wait_port(port)
+    return proc
+
+
+class Silent:
+    """Accepts TCP connections and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        in_thread(self._loop)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.held.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+
+class LineServer:
+    """A tiny line-based TCP server: sends a greeting, then answers each line with respond(line)."""
+
+    def __init__(self, greeting: bytes, respond: Callable[[bytes], bytes | None]) -> None:
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                self.wfile.write(outer.greeting)
+                for line in self.rfile:
+                    answer = outer.respond(line)
+                    if answer is None:  # hang up
+                        return
+                    self.wfile.write(answer)
+
+        self.greeting = greeting
+        self.respond = respond
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+        self.port = server.server_address[1]
+        in_thread(server.serve_forever)
+        CLEANUPS.append(server.shutdown)
+
+
+# --------------------------------------------------------------------------- a scriptable HTTP server
+
+class Reply:
+    """What the fake HTTP server answers to every request until the next `FAKE.set(...)`."""
+
+    def __init__(self, status: int = 200, body: Any = b"", headers: dict[str, str] | None = None,
+                 delay_s: float = 0.0, mode: str = "normal") -> None:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        elif isinstance(body, str):
+            body = body.encode()
+        self.status, self.body, self.headers = status, body, headers or {}
+        self.delay_s, self.mode = delay_s, mode
+
+
+class FakeHTTP:
+    def __init__(self) -> None:
+        self.reply = Reply()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def handle_one(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                reply = fake.reply
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                if reply.mode == "hangup":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if reply.mode == "raw":
+                    self.wfile.write(reply.body)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                if "Content-Length" not in reply.headers:
+                    self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(reply.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_one  # noqa: N815
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+        self.port = server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        in_thread(server.serve_forever)
+        CLEANUPS.append(server.shutdown)
+
+    def set(self, status: int = 200, body: Any = b"", headers: dict[str, str] | None = None, **kw: Any) -> None:
+        self.reply = Reply(status, body, headers, **kw)
+
+
+FAKE: FakeHTTP
+
+
+def answering(status: int = 200, body: Any = b"", headers: dict[str, str] | None = None,
+              call: Callable[[], Any] | None = None, **kw: Any) -> Callable[[], Any]:
+    """A trigger that first makes the fake HTTP server answer so, then runs call."""
+    def trigger() -> Any:
+        FAKE.set(status, body, headers, **kw)
+        assert call is not None
+        return call()
+    return trigger
+
+
+@contextlib.contextmanager
+def env(**values: str | None) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def psql(*statements: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(PG_DSN)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def mysql(*statements: str) -> None:
+    import MySQLdb
+
+    conn = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", passwd="", db="test", connect_timeout=3)
+    try:
+        cur = conn.cursor()
+        for sql in statements:
+            cur.execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+# =========================================================================== families
+
+@family
+def psycopg2_cases() -> None:
+    import psycopg2
+
+    db = {"service": "orders-pg"}
+    psql("DROP TABLE IF EXISTS h2_lines", "DROP TABLE IF EXISTS h2_orders", "DROP ROLE IF EXISTS h2_capped",
+         "CREATE TABLE h2_orders (id int PRIMARY KEY, customer text NOT NULL, total numeric CHECK (total >= 0))",
+         "CREATE TABLE h2_lines (id serial PRIMARY KEY, order_id int NOT NULL REFERENCES h2_orders(id),"
+         " qty int NOT NULL)",
+         "INSERT INTO h2_orders VALUES (1, 'ann', 10), (2, 'bob', 20)",
+         "CREATE ROLE h2_capped LOGIN CONNECTION LIMIT 0")
+    CLEANUPS.append(lambda: psql("DROP TABLE IF EXISTS h2_lines", "DROP TABLE IF EXISTS h2_orders",
+                                 "DROP ROLE IF EXISTS h2_capped"))
+
+    def run(sql: str, params: tuple[Any, ...] = (), dsn: str = PG_DSN, readonly: bool = False) -> None:
+        conn = psycopg2.connect(dsn)
+        try:
+            if readonly:
+                conn.set_session(readonly=True)
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+            conn.commit()
+        finally:
+            conn.close()
+
+    capture("missing_role", "psycopg2", lambda: run("SELECT 1", dsn=PG_DSN.replace("user=postgres",
+                                                                                    "user=orders_writer")),
+            operation="connect", accept=["configuration", "auth"], retryable=False, **db)
+    capture("role_connection_limit", "psycopg2", lambda: run("SELECT 1", dsn=PG_DSN.replace("user=postgres",
+                                                                                             "user=h2_capped")),
+            operation="connect", accept=["unavailable", "resource", "configuration"], retryable=None, **db)
+    capture("foreign_key", "psycopg2", lambda: run("INSERT INTO h2_lines (order_id, qty) VALUES (%s, %s)", (99, 1)),
+            operation="add_line", accept=["data", "validation"], retryable=False, **db)
+    capture("check_violation", "psycopg2", lambda: run("UPDATE h2_orders SET total = total - 50 WHERE id = 1"),
+            operation="apply_refund", accept=["data", "validation"], retryable=False, **db)
+    capture("invalid_text_representation", "psycopg2",
+            lambda: run("SELECT * FROM h2_orders WHERE id = %s::int", ("12a",)),
+            operation="get_order", accept=["validation", "internal"], retryable=False, **db)
+    capture("read_only_transaction", "psycopg2",
+            lambda: run("INSERT INTO h2_orders VALUES (3, 'cy', 1)", readonly=True),
+            operation="create_order", accept=["unavailable", "configuration", "internal"], retryable=None, **db)
+    capture("statement_timeout_wrapped", "psycopg2",
+            lambda: run("SELECT pg_sleep(2)", dsn=PG_DSN + " options='-c statement_timeout=200'"),
+            wrap=(OrderSyncFailed, "order totals not synced to the ledger"), operation="sync_totals",
+            accept=["timeout"], retryable=True, **db)
+
+    def cancelled() -> None:
+        conn = psycopg2.connect(PG_DSN)
+        timer = threading.Timer(0.2, conn.cancel)
+        timer.start()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_sleep(3)")
+        finally:
+            timer.cancel()
+            conn.close()
+
+    capture("cancelled_by_watchdog", "psycopg2", cancelled, operation="daily_totals",
+            accept=["timeout", "unknown"], retryable=None, **db)
+
+    def lock_timeout() -> None:
+        holder = psycopg2.connect(PG_DSN)
+        other = psycopg2.connect(PG_DSN + " options='-c lock_timeout=200'")
+        try:
+            with holder.cursor() as cur:
+                cur.execute("SELECT * FROM h2_orders WHERE id = 2 FOR UPDATE")
+            with other.cursor() as cur:
+                cur.execute("UPDATE h2_orders SET total = 21 WHERE id = 2")
+        finally:
+            holder.close()
+            other.close()
+
+    capture("lock_timeout", "psycopg2", lock_timeout, operation="apply_refund", accept=["conflict", "timeout"],
+            retryable=True, **db)
+
+    def deadlock() -> None:
+        a, b = psycopg2.connect(PG_DSN), psycopg2.connect(PG_DSN)
+        errors: list[BaseException] = []
+        try:
+            ca, cb = a.cursor(), b.cursor()
+            ca.execute("UPDATE h2_orders SET total = total + 1 WHERE id = 1")
+            cb.execute("UPDATE h2_orders SET total = total + 1 WHERE id = 2")
+
+            def second(cur: Any, sql: str) -> None:
+                try:
+                    cur.execute(sql)
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(exc)
+
+            t1 = in_thread(lambda: second(ca, "UPDATE h2_orders SET total = total + 1 WHERE id = 2"))
+            time.sleep(0.1)
+            t2 = in_thread(lambda: second(cb, "UPDATE h2_orders SET total = total + 1 WHERE id = 1"))
+            t1.join(5)
+            t2.join(5)
+        finally:
+            a.close()
+            b.close()
+        if errors:
+            raise errors[0]
+
+    capture("deadlock_wrapped", "psycopg2", deadlock, wrap=(ShipmentNotBooked, "shipment for orders 1,2 not booked"),
+            operation="book_shipment", accept=["conflict"], retryable=True, **db)
+
+    def idle_in_transaction() -> None:
+        conn = psycopg2.connect(PG_DSN + " options='-c idle_in_transaction_session_timeout=200'")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                time.sleep(0.6)
+                cur.execute("SELECT 2")
+        finally:
+            conn.close()
+
+    capture("idle_in_transaction_timeout", "psycopg2", idle_in_transaction, operation="export_orders",
+            accept=["network", "timeout", "unavailable"], retryable=True, **db)
+    capture("undefined_table_wrapped", "psycopg2", lambda: run("SELECT * FROM h2_order_archive"),
+            wrap=(StoreError, "archive lookup failed"), operation="find_archived_order",
+            accept=["internal", "configuration", "not_found"], retryable=False, **db)
+
+
+@family
+def sqlalchemy_cases() -> None:
+    import sqlalchemy as sa
+    from sqlalchemy import orm
+
+    db = {"service": "inventory-db"}
+    url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+    class Base(orm.DeclarativeBase):
+        pass
+
+    class Warehouse(Base):
+        __tablename__ = "h2_warehouses"
+        id = sa.Column(sa.Integer, primary_key=True)
+        city = sa.Column(sa.String, nullable=False)
+        version = sa.Column(sa.Integer, nullable=False)
+        bins = orm.relationship("Bin", back_populates="warehouse")
+        __mapper_args__ = {"version_id_col": version}
+
+    class Bin(Base):
+        __tablename__ = "h2_bins"
+        id = sa.Column(sa.Integer, primary_key=True)
+        warehouse_id = sa.Column(sa.ForeignKey("h2_warehouses.id"), nullable=False)
+        warehouse = orm.relationship("Warehouse", back_populates="bins")
+
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    CLEANUPS.append(lambda: (Base.metadata.drop_all(engine), engine.dispose()))
+    with orm.Session(engine) as session:
+        session.add_all([Warehouse(id=1, city="Lyon"), Warehouse(id=2, city="Lyon"), Bin(id=1, warehouse_id=1)])
+        session.commit()
+
+    def refused() -> None:
+        other = sa.create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{closed_port()}/test")
+        with other.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    capture("connect_refused", "sqlalchemy", refused, operation="reserve_stock", accept=["network"], retryable=True,
+            **db)
+
+    def duplicate() -> None:
+        with orm.Session(engine) as session:
+            session.add(Warehouse(id=1, city="Lille"))
+            session.commit()
+
+    capture("integrity_duplicate", "sqlalchemy", duplicate, operation="add_warehouse", accept=["data", "conflict"],
+            retryable=False, **db)
+
+    def one(city: str) -> None:
+        with orm.Session(engine) as session:
+            session.execute(sa.select(Warehouse).where(Warehouse.city == city)).scalar_one()
+
+    capture("no_result_found", "sqlalchemy", lambda: one("Nantes"), operation="get_warehouse",
+            accept=["not_found"], retryable=False, **db)
+    capture("multiple_results_found", "sqlalchemy", lambda: one("Lyon"), operation="get_warehouse",
+            accept=["internal", "data"], retryable=False, **db)
+
+    def pool_exhausted() -> None:
+        small = sa.create_engine(url, pool_size=1, max_overflow=0, pool_timeout=0.3)
+        try:
+            with small.connect(), small.connect():
+                pass
+        finally:
+            small.dispose()
+
+    capture("pool_timeout_wrapped", "sqlalchemy", pool_exhausted, wrap=(StoreError, "stock level unavailable"),
+            operation="reserve_stock", accept=["timeout", "resource"], retryable=True, **db)
+
+    def detached() -> None:
+        with orm.Session(engine) as session:
+            warehouse = session.get(Warehouse, 1)
+        assert warehouse is not None
+        len(warehouse.bins)
+
+    capture("detached_instance", "sqlalchemy", detached, operation="list_bins", accept=["internal"],
+            retryable=False, **db)
+
+    def stale() -> None:
+        with orm.Session(engine) as first, orm.Session(engine) as second:
+            mine = first.get(Warehouse, 2)
+            theirs = second.get(Warehouse, 2)
+            assert mine is not None and theirs is not None
+            theirs.city = "Lille"
+            second.commit()
+            mine.city = "Nice"
+            first.commit()
+
+    capture("stale_version", "sqlalchemy", stale, operation="rename_warehouse", accept=["conflict"],
+            retryable=True, **db)
+    capture("bad_url", "sqlalchemy", lambda: sa.create_engine("postgresql+psycopg2//postgres@db/inventory"),
+            operation="startup", accept=["configuration"], retryable=False, **db)
+    capture("unknown_dialect", "sqlalchemy", lambda: sa.create_engine("cockroach://root@db:26257/inventory"),
+            operation="startup", accept=["configuration"], retryable=False, **db)
+
+    def pending_rollback() -> None:
+        with orm.Session(engine) as session:
+            session.add(Warehouse(id=2, city="Metz"))
+            with contextlib.suppress(sa.exc.IntegrityError):
+                session.flush()
+            session.execute(sa.select(Warehouse)).all()
+
+    capture("pending_rollback", "sqlalchemy", pending_rollback, operation="import_warehouses",
+            accept=["internal"], retryable=False, **db)
+
+    def undefined_column() -> None:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT capacity FROM h2_warehouses"))
+
+    capture("undefined_column_wrapped", "sqlalchemy", undefined_column,
+            wrap=(StoreError, "capacity report failed"), operation="capacity_report", accept=["internal"],
+            retryable=False, **db)
+
+
+@family
+def mysqlclient_cases() -> None:
+    import MySQLdb
+
+    db = {"service": "catalog-mariadb"}
+    mysql("DROP TABLE IF EXISTS h2_products",
+          "CREATE TABLE h2_products (sku VARCHAR(12) PRIMARY KEY, name VARCHAR(40) NOT NULL,"
+          " stock SMALLINT NOT NULL, price DECIMAL(8,2) CHECK (price > 0)) ENGINE=InnoDB",
+          "INSERT INTO h2_products VALUES ('A-1', 'lamp', 3, 10.00), ('B-2', 'desk', 1, 99.00)",
+          "DROP USER IF EXISTS 'h2_capped'@'%'", "DROP USER IF EXISTS 'h2_reader'@'%'",
+          "CREATE USER 'h2_capped'@'%' IDENTIFIED BY 'not-the-password' WITH MAX_USER_CONNECTIONS 1",
+          "GRANT SELECT ON test.* TO 'h2_capped'@'%'",
+          "CREATE USER 'h2_reader'@'%' IDENTIFIED BY 'not-the-password'",
+          "GRANT SELECT ON test.* TO 'h2_reader'@'%'")
+    CLEANUPS.append(lambda: mysql("DROP TABLE IF EXISTS h2_products", "DROP USER IF EXISTS 'h2_capped'@'%'",
+                                  "DROP USER IF EXISTS 'h2_reader'@'%'"))
+
+    def connect(**kw: Any) -> Any:
+        params = {"host": "127.0.0.1", "port": 3306, "user": "root", "passwd": "", "db": "test",
+                  "connect_timeout": 3, **kw}
+        return MySQLdb.connect(**params)
+
+    def run(*statements: str, **kw: Any) -> None:
+        conn = connect(**kw)
+        try:
+            cur = conn.cursor()
+            for sql in statements:
+                cur.execute(sql)
+            conn.commit()
+        finally:
+            conn.close()
+
+    capture("refused", "mysqlclient", lambda: run("SELECT 1", port=closed_port()), operation="connect",
+            accept=["network"], retryable=True, **db)
+
+    def capped() -> None:
+        first = connect(user="h2_capped", passwd="not-the-password")
+        try:
+            connect(user="h2_capped", passwd="not-the-password").close()
+        finally:
+            first.close()
+
+    capture("max_user_connections", "mysqlclient", capped, operation="list_products",
+            accept=["resource", "unavailable", "rate_limit"], retryable=None, **db)
+    capture("super_privilege", "mysqlclient",
+            lambda: run("SET GLOBAL max_connections = 500", user="h2_reader", passwd="not-the-password"),
+            operation="tune_pool", accept=["auth"], retryable=False, **db)
+    capture("read_only_transaction", "mysqlclient",
+            lambda: run("START TRANSACTION READ ONLY", "UPDATE h2_products SET stock = 2 WHERE sku = 'A-1'"),
+            operation="reserve_stock", accept=["internal", "configuration", "unavailable"], retryable=None, **db)
+    capture("column_null", "mysqlclient", lambda: run("INSERT INTO h2_products VALUES ('C-3', NULL, 1, 5.00)"),
+            operation="add_product", accept=["data", "validation"], retryable=False, **db)
+    capture("incorrect_integer", "mysqlclient",
+            lambda: run("INSERT INTO h2_products VALUES ('C-3', 'chair', 'many', 5.00)"),
+            operation="add_product", accept=["validation", "data"], retryable=False, **db)
+    capture("out_of_range", "mysqlclient", lambda: run("UPDATE h2_products SET stock = 70000 WHERE sku = 'A-1'"),
+            operation="restock", accept=["validation", "data"], retryable=False, **db)
+    capture("check_constraint_wrapped", "mysqlclient",
+            lambda: run("UPDATE h2_products SET price = -1 WHERE sku = 'A-1'"),
+            wrap=(ImportRejected, "price list row 4 rejected"), operation="import_prices",
+            accept=["data", "validation"], retryable=False, **db)
+    capture("unknown_column", "mysqlclient", lambda: run("SELECT colour FROM h2_products"),
+            operation="list_products", accept=["internal"], retryable=False, **db)
+
+    def deadlock() -> None:
+        a, b = connect(), connect()
+        errors: list[BaseException] = []
+        try:
+            ca, cb = a.cursor(), b.cursor()
+            ca.execute("START TRANSACTION")
+            cb.execute("START TRANSACTION")
+            ca.execute("UPDATE h2_products SET stock = stock - 1 WHERE sku = 'A-1'")
+            cb.execute("UPDATE h2_products SET stock = stock - 1 WHERE sku = 'B-2'")
+
+            def second(cur: Any, sql: str) -> None:
+                try:
+                    cur.execute(sql)
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(exc)
+
+            t1 = in_thread(lambda: second(ca, "UPDATE h2_products SET stock = stock - 1 WHERE sku = 'B-2'"))
+            time.sleep(0.2)
+            t2 = in_thread(lambda: second(cb, "UPDATE h2_products SET stock = stock - 1 WHERE sku = 'A-1'"))
+            t1.join(10)
+            t2.join(10)
+        finally:
+            a.close()
+            b.close()
+        if errors:
+            raise errors[0]
+
+    capture("deadlock", "mysqlclient", deadlock, operation="reserve_bundle", accept=["conflict"], retryable=True,
+            **db)
+
+    def killed() -> None:
+        victim, admin = connect(), connect()
+        try:
+            admin.cursor().execute(f"KILL {victim.thread_id()}")
+            time.sleep(0.1)
+            victim.cursor().execute("SELECT 1")
+        finally:
+            admin.close()
+            with contextlib.suppress(Exception):
+                victim.close()
+
+    capture("connection_killed_wrapped", "mysqlclient", killed, wrap=(OrderSyncFailed, "catalog sync interrupted"),
+            operation="sync_catalog", accept=["network", "unavailable"], retryable=True, **db)
+
+
+@family
+def redis_async_cases() -> None:
+    import redis.asyncio as aioredis
+
+    cache = {"service": "session-cache"}
+    secret = "not-the-password"
+    main_port, replica_port, tiny_port = closed_port(), closed_port(), closed_port()
+    common = ["--save", "", "--appendonly", "no", "--dir", str(TMP), "--bind", "127.0.0.1"]
+    start_process(["redis-server", "--port", str(main_port), "--requirepass", secret, "--maxmemory", "3mb",
+                   "--maxmemory-policy", "noeviction", "--busy-reply-threshold", "100", *common], main_port)
+    start_process(["redis-server", "--port", str(replica_port), "--replicaof", "127.0.0.1", str(main_port),
+                   "--masterauth", secret, *common], replica_port)
+    start_process(["redis-server", "--port", str(tiny_port), "--maxclients", "1", *common], tiny_port)
+
+    def client(port: int = main_port, **kw: Any) -> Any:
+        params: dict[str, Any] = {"host": "127.0.0.1", "port": port, "socket_connect_timeout": 1,
+                                  "socket_timeout": 2, **kw}
+        if port == main_port and "password" not in params and "username" not in params:
+            params["password"] = secret
+        return aioredis.Redis(**params)
+
+    async def admin() -> None:
+        r = client()
+        await r.acl_setuser("h2_reader", enabled=True, passwords=["+" + secret], keys=["*"], commands=["+get"])
+        await r.set("sess:1", "alice")
+        await r.aclose()
+
+    asyncio.run(admin())
+
+    async def call(r: Any, *command: Any) -> None:
+        try:
+            await r.execute_command(*command)
+        finally:
+            await r.aclose()
+
+    capture("refused", "redis_async", lambda: call(client(closed_port()), "GET", "sess:1"), operation="load_session",
+            accept=["network"], retryable=True, **cache)
+    silent = Silent()
+    capture("connect_timeout", "redis_async",
+            lambda: call(client(silent.port, socket_connect_timeout=0.3, socket_timeout=0.3), "GET", "sess:1"),
+            operation="load_session", accept=["timeout", "network"], retryable=True, **cache)
+    capture("read_timeout_wrapped", "redis_async",
+            lambda: call(client(socket_timeout=0.3), "BLPOP", "jobs:empty", "5"),
+            wrap=(SessionError, "session store did not answer"), operation="next_job", accept=["timeout"],
+            retryable=True, **cache)
+
+    async def fill() -> None:
+        r = client()
+        try:
+            for n in range(200):
+                await r.set(f"blob:{n}", "x" * 100_000)
+        finally:
+            await r.flushall()
+            await r.set("sess:1", "alice")
+            await r.aclose()
+
+    capture("oom", "redis_async", fill, operation="store_session", accept=["resource"], retryable=None, **cache)
+    capture("noauth", "redis_async", lambda: call(client(password=None), "GET", "sess:1"), operation="load_session",
+            accept=["auth", "configuration"], retryable=False, **cache)
+    capture("noperm", "redis_async",
+            lambda: call(client(username="h2_reader", password=secret), "SET", "sess:1", "bob"),
+            operation="store_session", accept=["auth"], retryable=False, **cache)
+
+    async def crowded() -> None:
+        holder = client(tiny_port)
+        await holder.ping()
+        try:
+            await call(client(tiny_port), "GET", "sess:1")
+        finally:
+            await holder.aclose()
+
+    capture("max_clients", "redis_async", crowded, operation="load_session",
+            accept=["unavailable", "resource"], retryable=None, **cache)
+    capture("script_runtime_error", "redis_async",
+            lambda: call(client(), "EVAL", "return redis.call('INCRBY', KEYS[1], 1)", "1", "sess:1"),
+            operation="touch_session", accept=["internal", "data"], retryable=False, **cache)
+
+    async def busy() -> None:
+        spinner, other = client(socket_timeout=5), client()
+        spin = asyncio.create_task(spinner.eval(
+            "local t = redis.call('TIME') local stop = t[1] + 2"
+            " while tonumber(redis.call('TIME')[1]) < stop do end return 1", 0))
+        await asyncio.sleep(0.4)
+        try:
+            await other.get("sess:1")
+        finally:
+            with contextlib.suppress(Exception):
+                await other.script_kill()
+            with contextlib.suppress(Exception):
+                await spin
+            await other.aclose()
+            await spinner.aclose()
+
+    capture("busy_script", "redis_async", busy, operation="load_session", accept=["unavailable"], retryable=True,
+            **cache)
+
+    async def exec_abort() -> None:
+        r = client()
+        try:
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.set("sess:2", "carol")
+                pipe.execute_command("EXPIRE", "sess:2")
+                await pipe.execute()
+        finally:
+            await r.aclose()
+
+    capture("exec_abort", "redis_async", exec_abort, operation="store_session", accept=["internal"],
+            retryable=False, **cache)
+    capture("readonly_replica_wrapped", "redis_async", lambda: call(client(replica_port), "SET", "sess:3", "dan"),
+            wrap=(SessionError, "session not saved"), operation="store_session",
+            accept=["unavailable", "configuration"], retryable=None, **cache)
+
+
+@family
+def aiormq_cases() -> None:
+    import aiormq
+
+    mq = {"service": "events-broker"}
+    broker = "amqp://guest:guest@127.0.0.1:5672/"
+
+    async def on_channel(action: Callable[[Any], Any], url: str = broker) -> None:
+        conn = await aiormq.connect(url)
+        try:
+            channel = await conn.channel()
+            await action(channel)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def setup(channel: Any) -> None:
+        await channel.queue_delete("h2.capped")
+        await channel.queue_declare("h2.capped", durable=False,
+                                    arguments={"x-max-length": 1, "x-overflow": "reject-publish"})
+        await channel.exchange_declare("h2.internal", exchange_type="topic", internal=True, auto_delete=True)
+
+    asyncio.run(on_channel(setup))
+    CLEANUPS.append(lambda: asyncio.run(on_channel(lambda ch: ch.queue_delete("h2.capped"))))
+
+    capture("refused", "aiormq", lambda: aiormq.connect(f"amqp://guest:guest@127.0.0.1:{closed_port()}/"),
+            operation="connect", accept=["network"], retryable=True, **mq)
+    smtp_like = LineServer(b"220 mail.internal ESMTP Postfix\r\n", lambda line: b"502 5.5.2 Error\r\n")
+    capture("not_amqp", "aiormq",
+            lambda: asyncio.wait_for(aiormq.connect(f"amqp://guest:guest@127.0.0.1:{smtp_like.port}/"), 3),
+            operation="connect", accept=["timeout", "configuration", "network"], retryable=None, **mq)
+
+    async def unroutable(channel: Any) -> None:
+        await channel.basic_publish(b'{"order": 7}', exchange="amq.direct", routing_key="h2.nobody",
+                                    mandatory=True)
+
+    capture("mandatory_unroutable", "aiormq", lambda: on_channel(unroutable), operation="publish_order_created",
+            accept=["not_found", "configuration", "unavailable"], retryable=None, **mq)
+
+    async def overflow(channel: Any) -> None:
+        for n in range(3):
+            await channel.basic_publish(b"%d" % n, routing_key="h2.capped")
+
+    capture("queue_full_nack", "aiormq", lambda: on_channel(overflow), operation="publish_order_created",
+            accept=["resource", "unavailable"], retryable=None, **mq)
+    capture("queue_full_nack_wrapped", "aiormq", lambda: on_channel(overflow),
+            wrap=(NotificationFailed, "order-created event not published"), operation="publish_order_created",
+            accept=["resource", "unavailable"], retryable=None, **mq)
+
+    async def internal_exchange(channel: Any) -> None:
+        await channel.basic_publish(b"{}", exchange="h2.internal", routing_key="orders.created")
+        await channel.basic_qos(prefetch_count=1)
+
+    capture("publish_internal_exchange", "aiormq", lambda: on_channel(internal_exchange),
+            operation="publish_order_created", accept=["configuration", "auth"], retryable=False, **mq)
+
+    async def unknown_tag(channel: Any) -> None:
+        await channel.basic_ack(delivery_tag=42)
+        await channel.basic_qos(prefetch_count=1)
+
+    capture("ack_unknown_delivery_tag", "aiormq", lambda: on_channel(unknown_tag), operation="ack_order_event",
+            accept=["internal"], retryable=False, **mq)
+
+    async def consume_missing(channel: Any) -> None:
+        await channel.basic_consume("h2.orders.retry", lambda message: None)
+
+    capture("consume_missing_queue", "aiormq", lambda: on_channel(consume_missing), operation="consume_retries",
+            accept=["not_found", "configuration"], retryable=False, **mq)
+
+
+@family
+def aiomqtt_cases() -> None:
+    import aiomqtt
+
+    mqtt = {"service": "telemetry-mqtt"}
+    secure_port = closed_port()
+    conf_dir = TMP / "mosquitto"
+    conf_dir.mkdir()
+    passwords = conf_dir / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "telemetry", "not-the-password"], check=True,
+                   capture_output=True)
+    conf = conf_dir / "mosquitto.conf"
+    conf.write_text(f"listener {secure_port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n"
+                    "persistence false\n")
+    for path in (TMP, conf_dir, passwords, conf):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    start_process(["mosquitto", "-c", str(conf)], secure_port)
+
+    async def publish(port: int = 1883, topic: str = "plant/7/temperature", payload: bytes = b"21.5",
+                      **kw: Any) -> None:
+        async with aiomqtt.Client("127.0.0.1", port, timeout=kw.pop("timeout", 2), **kw) as client:
+            await client.publish(topic, payload, qos=1)
+
+    capture("refused", "aiomqtt", lambda: publish(closed_port()), operation="publish_reading", accept=["network"],
+            retryable=True, **mqtt)
+    silent = Silent()
+    capture("no_connack", "aiomqtt", lambda: publish(silent.port, timeout=0.5), operation="publish_reading",
+            accept=["timeout", "network"], retryable=True, **mqtt)
+    capture("bad_password", "aiomqtt",
+            lambda: publish(secure_port, username="telemetry", password="wrong-password",
+                            protocol=aiomqtt.ProtocolVersion.V5),
+            operation="publish_reading", accept=["auth"], retryable=False, **mqtt)
+    capture("anonymous_refused_wrapped", "aiomqtt", lambda: publish(secure_port),
+            wrap=(NotificationFailed, "temperature reading not forwarded"), operation="publish_reading",
+            accept=["auth", "configuration"], retryable=False, **mqtt)
+    capture("wildcard_topic", "aiomqtt", lambda: publish(topic="plant/+/temperature"), operation="publish_reading",
+            accept=["validation", "internal"], retryable=False, **mqtt)
+    smtp_like = LineServer(b"220 mail.internal ESMTP Postfix\r\n", lambda line: b"502 5.5.2 Error\r\n")
+    capture("not_mqtt", "aiomqtt", lambda: publish(smtp_like.port, timeout=1), operation="publish_reading",
+            accept=["configuration", "network", "timeout"], retryable=None, **mqtt)
+
+
+@family
+def aiosmtplib_cases() -> None:
+    import aiosmtplib
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    mail = {"service": "mail-relay"}
+
+    class Handler:
+        async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                              options: list[str]) -> str:
+            if address.startswith("nobody@"):
+                return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in local recipient table"
+            if address.startswith("later@"):
+                return "451 4.7.1 <later@shop.test>: Recipient address rejected: Greylisted, please try again later"
+            if address.startswith("busy@"):
+                return "421 4.3.2 Service not available, closing transmission channel"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            return "250 Message accepted for delivery"
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        return AuthResult(success=False, handled=False)
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=closed_port(), data_size_limit=4096,
+                            authenticator=authenticate, auth_require_tls=False)
+    controller.start()
+    CLEANUPS.append(controller.stop)
+    port = controller.port
+
+    def send(to: str, body: str = "Your order has shipped.", smtp_port: int = port, **kw: Any) -> Any:
+        message = f"From: shop@shop.test\r\nTo: {to}\r\nSubject: Order 7\r\n\r\n{body}\r\n"
+        return aiosmtplib.send(message, sender="shop@shop.test", recipients=[to], hostname="127.0.0.1",
+                               port=smtp_port, start_tls=kw.pop("start_tls", False), timeout=kw.pop("timeout", 3),
+                               **kw)
+
+    capture("auth_failed", "aiosmtplib", lambda: send("ann@shop.test", username="shop", password="wrong-password"),
+            operation="send_shipping_mail", accept=["auth"], retryable=False, **mail)
+    capture("recipient_unknown", "aiosmtplib", lambda: send("nobody@shop.test"), operation="send_shipping_mail",
+            accept=["not_found", "validation"], retryable=False, **mail)
+    capture("greylisted", "aiosmtplib", lambda: send("later@shop.test"), operation="send_shipping_mail",
+            accept=["unavailable", "rate_limit"], retryable=True, **mail)
+    capture("service_closing_wrapped", "aiosmtplib", lambda: send("busy@shop.test"),
+            wrap=(NotificationFailed, "shipping mail not sent"), operation="send_shipping_mail",
+            accept=["unavailable"], retryable=True, **mail)
+    capture("message_too_big", "aiosmtplib", lambda: send("ann@shop.test", body="invoice " * 2000),
+            operation="send_invoice_mail", accept=["validation", "resource"], retryable=False, **mail)
+    capture("starttls_unsupported", "aiosmtplib", lambda: send("ann@shop.test", start_tls=True),
+            operation="send_shipping_mail", accept=["configuration"], retryable=False, **mail)
+    silent = Silent()
+    capture("greeting_timeout", "aiosmtplib", lambda: send("ann@shop.test", smtp_port=silent.port, timeout=0.4),
+            operation="send_shipping_mail", accept=["timeout"], retryable=True, **mail)
+    capture("refused", "aiosmtplib", lambda: send("ann@shop.test", smtp_port=closed_port()),
+            operation="send_shipping_mail", accept=["network"], retryable=True, **mail)
+
+
+@family
+def mailbox_cases() -> None:
+    import imaplib
+    import poplib
+
+    inbox = {"service": "support-mailbox"}
+
+    def imap_server(login_answer: bytes, greeting: bytes = b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n",
+                    select_answer: bytes = b"OK [READ-WRITE] SELECT completed") -> int:
+        def respond(line: bytes) -> bytes | None:
+            tag, _, rest = line.decode().partition(" ")
+            command = rest.split(" ", 1)[0].upper().strip()
+            if command == "CAPABILITY":
+                return f"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n{tag} OK done\r\n".encode()
+            if command == "LOGIN":
+                return None if login_answer == b"HANGUP" else tag.encode() + b" " + login_answer + b"\r\n"
+            if command == "SELECT":
+                return tag.encode() + b" " + select_answer + b"\r\n"
+            if command == "LOGOUT":
+                return f"* BYE\r\n{tag} OK\r\n".encode()
+            return f"{tag} BAD Command unknown\r\n".encode()
+        return LineServer(greeting, respond).port
+
+    def imap(port: int, mailbox: str = "INBOX", **kw: Any) -> None:
+        client = imaplib.IMAP4("127.0.0.1", port, timeout=kw.get("timeout", 2))
+        client.login("support@shop.test", "not-the-password")
+        client.select(mailbox)
+        client.search(None, "UNSEEN")
+
+    capture("imap_auth_failed", "mailbox",
+            lambda: imap(imap_server(b"NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)")),
+            operation="fetch_tickets", accept=["auth"], retryable=False, **inbox)
+    capture("imap_temporary_auth_failure", "mailbox",
+            lambda: imap(imap_server(b"NO [UNAVAILABLE] Temporary authentication failure")),
+            operation="fetch_tickets", accept=["unavailable", "auth"], retryable=True, **inbox)
+    capture("imap_greeting_bye", "mailbox",
+            lambda: imap(imap_server(b"OK", greeting=b"* BYE [UNAVAILABLE] Too many connections from 10.1.2.3\r\n")),
+            operation="fetch_tickets", accept=["unavailable", "rate_limit", "resource"], retryable=True, **inbox)
+    capture("imap_dropped_wrapped", "mailbox", lambda: imap(imap_server(b"HANGUP")),
+            wrap=(ImportRejected, "ticket import stopped"), operation="fetch_tickets",
+            accept=["network"], retryable=True, **inbox)
+    capture("imap_bad_command", "mailbox", lambda: imap(imap_server(b"OK LOGIN completed")),
+            operation="fetch_tickets", accept=["internal", "validation", "configuration"], retryable=False, **inbox)
+
+    def pop_server(answers: dict[str, bytes], greeting: bytes = b"+OK POP3 ready\r\n") -> int:
+        def respond(line: bytes) -> bytes | None:
+            command = line.decode().split(" ", 1)[0].upper().strip()
+            return answers.get(command, b"+OK\r\n")
+        return LineServer(greeting, respond).port
+
+    def pop(port: int, message: int = 1) -> None:
+        client = poplib.POP3("127.0.0.1", port, timeout=2)
+        client.user("returns@shop.test")
+        client.pass_("not-the-password")
+        client.retr(message)
+
+    capture("pop_auth_failed", "mailbox", lambda: pop(pop_server({"PASS": b"-ERR [AUTH] Invalid login\r\n"})),
+            operation="fetch_returns", accept=["auth"], retryable=False, **inbox)
+    capture("pop_mailbox_in_use", "mailbox",
+            lambda: pop(pop_server({"PASS": b"-ERR [IN-USE] Mailbox is locked by another POP3 session\r\n"})),
+            operation="fetch_returns", accept=["conflict", "unavailable"], retryable=True, **inbox)
+    capture("pop_no_such_message", "mailbox",
+            lambda: pop(pop_server({"RETR": b"-ERR There's no message 9.\r\n"}), message=9),
+            operation="fetch_returns", accept=["not_found"], retryable=False, **inbox)
+    capture("pop_busy_greeting", "mailbox",
+            lambda: pop(pop_server({}, greeting=b"-ERR [SYS/TEMP] Server busy, try again later\r\n")),
+            operation="fetch_returns", accept=["unavailable"], retryable=True, **inbox)
+
+
+@family
+def xmlrpc_cases() -> None:
+    import xmlrpc.client
+    from xmlrpc.server import SimpleXMLRPCServer
+
+    erp = {"service": "erp-xmlrpc"}
+
+    def reserve(sku: str, qty: int) -> bool:
+        if qty <= 0:
+            raise ValueError(f"quantity must be positive, got {qty}")
+        raise xmlrpc.client.Fault(404, f"No product with SKU {sku!r}")
+
+    server = SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False)
+    server.register_function(reserve, "stock.reserve")
+    in_thread(server.serve_forever)
+    CLEANUPS.append(server.shutdown)
+    erp_url = f"http://127.0.0.1:{server.server_address[1]}/RPC2"
+
+    def call(method: str, *args: Any, url: str = erp_url) -> None:
+        proxy = xmlrpc.client.ServerProxy(url)
+        getattr(proxy, method)(*args)
+
+    capture("method_not_supported", "xmlrpc", lambda: call("stock.release", "A-1", 1), operation="release_stock",
+            accept=["configuration", "internal"], retryable=False, **erp)
+    capture("remote_value_error", "xmlrpc", lambda: call("stock.reserve", "A-1", 0), operation="reserve_stock",
+            accept=["validation", "unavailable"], retryable=False, **erp)
+    capture("application_fault_404", "xmlrpc", lambda: call("stock.reserve", "Z-9", 2), operation="reserve_stock",
+            accept=["not_found"], retryable=False, **erp)
+    capture("cannot_marshal_none", "xmlrpc", lambda: call("stock.reserve", None, 2), operation="reserve_stock",
+            accept=["internal"], retryable=False, **erp)
+    capture("protocol_error_401", "xmlrpc",
+            answering(401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="erp"'},
+                      call=lambda: call("stock.reserve", "A-1", 1, url=FAKE.url + "/RPC2")),
+            operation="reserve_stock", accept=["auth"], retryable=False, **erp)
+    capture("protocol_error_503_wrapped", "xmlrpc",
+            answering(503, "Service Unavailable", {"Retry-After": "30"},
+                      call=lambda: call("stock.reserve", "A-1", 1, url=FAKE.url + "/RPC2")),
+            wrap=(ShipmentNotBooked, "stock not reserved for shipment"), operation="reserve_stock",
+            accept=["unavailable"], retryable=True, **erp)
+    capture("html_instead_of_xml", "xmlrpc",
+            answering(200, "<html><body><h1>Maintenance</h1></body></html>", {"Content-Type": "text/xml"},
+                      call=lambda: call("stock.reserve", "A-1", 1, url=FAKE.url + "/RPC2")),
+            operation="reserve_stock", accept=["data", "unavailable", "unknown"], retryable=None, **erp)
+    capture("refused", "xmlrpc", lambda: call("stock.reserve", "A-1", 1,
+                                              url=f"http://127.0.0.1:{closed_port()}/RPC2"),
+            operation="reserve_stock", accept=["network"], retryable=True, **erp)
+
+
+@family
+def http_lowlevel_cases() -> None:
+    import http.client
+
+    import urllib3
+
+    api = {"service": "carrier-api"}
+
+    def get(path: str = "/v2/rates", timeout_s: float = 2.0) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", FAKE.port, timeout=timeout_s)
+        try:
+            conn.request("GET", path)
+            conn.getresponse().read()
+        finally:
+            conn.close()
+
+    capture("remote_disconnected", "http_lowlevel", answering(mode="hangup", call=get), operation="quote_rates",
+            accept=["network"], retryable=True, **api)
+    capture("incomplete_read", "http_lowlevel",
+            answering(mode="raw", body=b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"rates\": [", call=get),
+            operation="quote_rates", accept=["network", "data"], retryable=True, **api)
+    capture("bad_status_line", "http_lowlevel", answering(mode="raw", body=b"HTTP/1.1 2OO OK\r\n\r\n", call=get),
+            operation="quote_rates", accept=["network", "unavailable", "configuration", "data"], retryable=None,
+            **api)
+    capture("header_line_too_long", "http_lowlevel",
+            answering(mode="raw", body=b"HTTP/1.1 200 OK\r\nX-Trace: " + b"a" * 70_000 + b"\r\n\r\n", call=get),
+            operation="quote_rates", accept=["network", "data", "unavailable"], retryable=None, **api)
+    capture("invalid_port", "http_lowlevel",
+            lambda: http.client.HTTPConnection("carrier.internal:80a"), operation="quote_rates",
+            accept=["configuration"], retryable=False, **api)
+
+    pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=1, read=0.4))
+    capture("urllib3_refused", "http_lowlevel",
+            lambda: pool.request("GET", f"http://127.0.0.1:{closed_port()}/v2/rates"), operation="quote_rates",
+            accept=["network"], retryable=True, **api)
+    capture("urllib3_read_timeout_wrapped", "http_lowlevel",
+            answering(200, b"{}", delay_s=1.0, call=lambda: pool.request("GET", FAKE.url + "/v2/rates")),
+            wrap=(ShipmentNotBooked, "no carrier rate for shipment"), operation="quote_rates",
+            accept=["timeout"], retryable=True, **api)
+    retrying = urllib3.PoolManager(retries=urllib3.Retry(total=2, redirect=2, status_forcelist=[503],
+                                                         backoff_factor=0, respect_retry_after_header=False),
+                                   timeout=2)
+    capture("urllib3_too_many_503", "http_lowlevel",
+            answering(503, {"error": "maintenance"}, {"Retry-After": "1"},
+                      call=lambda: retrying.request("GET", FAKE.url + "/v2/rates")),
+            operation="quote_rates", accept=["unavailable"], retryable=True, **api)
+    capture("urllib3_redirect_loop", "http_lowlevel",
+            answering(302, b"", {"Location": "/v2/rates"},
+                      call=lambda: retrying.request("GET", FAKE.url + "/v2/rates")),
+            operation="quote_rates", accept=["configuration", "unavailable"], retryable=False, **api)
+    capture("urllib3_bad_url", "http_lowlevel", lambda: pool.request("GET", "http://[carrier.internal/v2/rates"),
+            operation="quote_rates", accept=["configuration"], retryable=False, **api)
+    capture("urllib3_protocol_error", "http_lowlevel",
+            answering(mode="hangup", call=lambda: urllib3.PoolManager(retries=urllib3.Retry(total=0, read=0))
+                      .request("GET", FAKE.url + "/v2/rates")),
+            operation="quote_rates", accept=["network"], retryable=True, **api)
+
+
+@family
+def websocket_cases() -> None:
+    import websocket  # websocket-client
+    from websockets.sync.client import connect as ws_connect
+    from websockets.sync.server import serve
+
+    feed = {"service": "market-feed"}
+
+    def handler(conn: Any) -> None:
+        path = conn.request.path
+        closes = {"/close/1013": (1013, "try again later: feed restarting"),
+                  "/close/1001": (1001, "server going down for deploy"),
+                  "/close/1003": (1003, "binary frames are not supported"),
+                  "/close/1007": (1007, "payload is not valid UTF-8 JSON"),
+                  "/close/4001": (4001, "unauthorized: token revoked"),
+                  "/close/4029": (4029, "rate limited: 20 subscriptions per minute")}
+        if path in closes:
+            conn.recv()
+            conn.close(*closes[path])
+            return
+        if path == "/silent":
+            time.sleep(3)
+            return
+        for message in conn:
+            conn.send(message)
+
+    def process_request(conn: Any, request: Any) -> Any:
+        if request.path == "/forbidden":
+            return conn.respond(403, "Forbidden: origin not allowed\n")
+        if request.path == "/busy":
+            return conn.respond(429, "Too Many Requests\n")
+        return None
+
+    server = serve(handler, "127.0.0.1", 0, process_request=process_request)
+    in_thread(server.serve_forever)
+    CLEANUPS.append(server.shutdown)
+    base = f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+
+    def subscribe(path: str) -> None:
+        with ws_connect(base + path, open_timeout=2) as conn:
+            conn.send('{"subscribe": "EURUSD"}')
+            conn.recv(timeout=2)
+
+    def client_subscribe(url: str, timeout_s: float = 2) -> None:
+        ws = websocket.create_connection(url, timeout=timeout_s)
+        try:
+            ws.send('{"subscribe": "EURUSD"}')
+            ws.recv()
+        finally:
+            ws.close()
+
+    capture("close_1013", "websocket", lambda: subscribe("/close/1013"), operation="subscribe_quotes",
+            accept=["unavailable", "rate_limit"], retryable=True, **feed)
+    capture("close_1001_wrapped", "websocket", lambda: subscribe("/close/1001"),
+            wrap=(UpstreamError, "quote stream ended"), operation="subscribe_quotes",
+            accept=["unavailable", "network"], retryable=True, **feed)
+    capture("close_1003", "websocket", lambda: subscribe("/close/1003"), operation="subscribe_quotes",
+            accept=["validation", "internal"], retryable=False, **feed)
+    capture("close_1007", "websocket", lambda: subscribe("/close/1007"), operation="subscribe_quotes",
+            accept=["data", "validation"], retryable=False, **feed)
+    capture("close_4001", "websocket", lambda: subscribe("/close/4001"), operation="subscribe_quotes",
+            accept=["auth"], retryable=False, **feed)
+    capture("close_4029", "websocket", lambda: subscribe("/close/4029"), operation="subscribe_quotes",
+            accept=["rate_limit"], retryable=True, **feed)
+    capture("client_handshake_403", "websocket", lambda: client_subscribe(base + "/forbidden"),
+            operation="subscribe_quotes", accept=["auth"], retryable=False, **feed)
+    capture("client_handshake_429", "websocket", lambda: client_subscribe(base + "/busy"),
+            operation="subscribe_quotes", accept=["rate_limit"], retryable=True, **feed)
+    capture("client_recv_timeout", "websocket", lambda: client_subscribe(base + "/silent", timeout_s=0.4),
+            operation="subscribe_quotes", accept=["timeout"], retryable=True, **feed)
+    capture("client_not_websocket", "websocket",
+            answering(200, "<html>dashboard</html>", {"Content-Type": "text/html"},
+                      call=lambda: client_subscribe(f"ws://127.0.0.1:{FAKE.port}/quotes")),
+            operation="subscribe_quotes", accept=["configuration"], retryable=False, **feed)
+    capture("client_refused", "websocket", lambda: client_subscribe(f"ws://127.0.0.1:{closed_port()}/quotes"),
+            operation="subscribe_quotes", accept=["network"], retryable=True, **feed)
+
+
+FAMILIES: list[Callable[[], None]] = []  # filled at the end of the file
+
+
+def write_cases(wanted: set[str]) -> None:
+    order = [fn.__name__.removesuffix("_cases") for fn in FAMILIES]
+    kept: list[dict[str, Any]] = []
+    if wanted and OUT.exists():
+        captured = {case["family"] for case in CASES}
+        kept = [case for case in map(json.loads, OUT.read_text().splitlines()) if case["family"] not in captured]
+    cases = sorted(kept + CASES, key=lambda case: (order.index(case["family"]) if case["family"] in order
+                                                   else len(order), int(case["id"].rsplit("-", 1)[1])))
+    with OUT.open("w") as out:
+        for case in cases:
+            out.write(json.dumps(case, ensure_ascii=False) + "\n")
+    print(f"\n{len(CASES)} cases captured, {len(cases)} written to {OUT.name}")
+
+
+def main() -> int:
+    global FAKE
+    FAKE = FakeHTTP()
+    wanted = {name.removesuffix("_cases") for name in sys.argv[1:]}
+    unknown = wanted - {fn.__name__.removesuffix("_cases") for fn in FAMILIES}
+    if unknown:
+        print(f"unknown families: {sorted(unknown)}", file=sys.stderr)
+        return 2
+    try:
+        for run in FAMILIES:
+            if not wanted or run.__name__.removesuffix("_cases") in wanted:
+                run()
+    finally:
+        for cleanup in reversed(CLEANUPS):
+            with contextlib.suppress(Exception):
+                cleanup()
+        shutil.rmtree(TMP, ignore_errors=True)
+    write_cases(wanted)
+    for name, n in sorted(collections.Counter(case["family"] for case in CASES).items()):
+        print(f"  {name:18} {n}")
+    if MISSED:
+        print("not captured:\n  " + "\n  ".join(MISSED))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    FAMILIES.extend(fn for name, fn in list(globals().items()) if name.endswith("_cases") and callable(fn))
+    sys.exit(main())
