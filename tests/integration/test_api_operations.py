@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from config.settings import load_settings
 from tests.support.recovery import RecordingDispatcher
-from workers.api import routes_breakers
 from workers.api.app import create_app
 from workers.intake import queries
 from workers.intake.service import IntakeService
@@ -35,14 +34,6 @@ BUG = {"error_type": "KeyError", "message": "'sku'", "service": "shop",
        "compensate": {"kind": "celery", "task": "app.undo", "args": [1], "queue": "app"}}
 
 
-def app_with_breakers(settings):
-    """create_app with /api/breakers, until workers/api/app.py includes it."""
-    app = create_app(settings)
-    if not any(getattr(route, "path", "").startswith("/api/breakers") for route in app.routes):
-        app.include_router(routes_breakers.router)
-    return app
-
-
 class World:
     def __init__(self, database_url: str, broker_url: str, **serve):
         self.settings = load_settings(database_url=database_url, broker_url=broker_url, breaker_store="database",
@@ -51,7 +42,7 @@ class World:
         self.recovery = RecoveryService(self.settings, dispatcher=RecordingDispatcher(), rng=random.Random(1))
         self.intake = IntakeService(self.settings, recovery=self.recovery)
         self.sessions = session_factory(database_url)
-        self.http = TestClient(app_with_breakers(self.settings), raise_server_exceptions=True)
+        self.http = TestClient(create_app(self.settings), raise_server_exceptions=True)
         self._deliveries = 0
 
     def report(self, event) -> int:

@@ -14,7 +14,15 @@ from sqlalchemy.orm import sessionmaker
 
 from config.errors import InvalidTransition, NotFound, StorageUnavailable
 from config.settings import Settings
-from workers.api import readiness, routes_alerts, routes_events, routes_groups, routes_probes, routes_recovery
+from workers.api import (
+    readiness,
+    routes_alerts,
+    routes_breakers,
+    routes_events,
+    routes_groups,
+    routes_probes,
+    routes_recovery,
+)
 from workers.api.bodies import BoundedBodies
 from workers.api.ingestion import Ingestion
 from workers.api.prometheus import MedicCollector
@@ -44,7 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.recovery = lambda client: app.state.recovery_as(Actor(f"api:{client.name}"))
     app.state.ingestion = Ingestion(settings)
     for router in (routes_probes.router, routes_groups.router, routes_recovery.router, routes_alerts.router,
-                   routes_events.router):
+                   routes_events.router, routes_breakers.router):
         app.include_router(router)
     app.add_api_route("/api/docs", swagger_ui, include_in_schema=False, methods=["GET"])
     console.install(app)
