@@ -250,11 +250,13 @@ FROM generate_series(1, CAST(:n AS bigint)) s
 SNAPSHOTS = """
 INSERT INTO health_snapshots (taken_at, status, metrics, reasons)
 SELECT :newest - (:n - s) * interval '1 minute', CASE WHEN s % 50 = 0 THEN 'degraded' ELSE 'healthy' END,
-       json_build_object('queues', json_build_object('medic.errors', s % 13, 'medic.recovery', s % 5),
+       json_build_object('window_s', 300,
+                         'queue_depths', json_build_object('medic.errors', s % 13, 'medic.recovery', s % 5),
+                         'errors_in_window', json_build_object('network', 10, 'timeout', 5, 'internal', 5),
                          'error_rate_per_min', json_build_object('network', 2, 'timeout', 1, 'internal', 1),
-                         'recovery_success_rate', 0.93, 'open_breakers', 0, 'stuck_executions', s % 3,
-                         'dead_letters', 1234, 'last_good_backup_age_s', 3600 + s % 86400,
-                         'database_bytes', 2147483648),
+                         'recovery_success_rate', 0.93, 'open_breakers', json_build_object(),
+                         'stuck_executions', s % 3, 'dead_letters', 1234,
+                         'last_good_backup_age_h', 1 + (s % 1440) / 60.0, 'database_size_bytes', 2147483648),
        json_build_object('items', json_build_array())
 FROM generate_series(1, CAST(:n AS bigint)) s
 """
