@@ -47,7 +47,7 @@ def seeded(stack) -> Seeded:
     return seed(stack)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not the session: nothing of Playwright's outlives the browser modules
 def playwright_driver():
     problem = browser.missing()
     if problem:
