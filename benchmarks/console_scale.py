@@ -66,23 +66,6 @@ OPEN_BREAKERS = 4
 BACKUP_DAYS = 60
 NO_MATCH = "zz-no-such-error"
 
-# The seed's health snapshots (benchmarks/maintenance_seed.py) predate today's metrics
-# (workers/maintenance/health/metrics.Metrics): rewritten in its shape, the error rates varying over the day.
-SNAPSHOT_METRICS = """
-UPDATE health_snapshots SET metrics = json_build_object(
-    'window_s', 900,
-    'queue_depths', json_build_object('medic.errors', id % 13, 'medic.recovery', id % 5, 'medic.maintenance', 0),
-    'errors_in_window', json_build_object('network', 30 + id % 40, 'timeout', 15 + id % 20, 'internal', 10 + id % 7),
-    'error_rate_per_min', json_build_object('network', round((2 + (id % 97) / 30.0)::numeric, 2),
-                                            'timeout', round((1 + (id % 61) / 40.0)::numeric, 2),
-                                            'internal', round((0.5 + (id % 29) / 50.0)::numeric, 2)),
-    'executions_finished', 120, 'executions_succeeded', 111, 'recovery_success_rate', 0.925,
-    'open_breakers', json_build_object(), 'stuck_executions', id % 3, 'dead_letters', 1234,
-    'last_good_backup_at', to_char(taken_at - interval '5 hours', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
-    'last_good_backup_age_h', 5.0, 'installation_age_h', 2160.0, 'database_size_bytes', 2147483648,
-    'problems', json_build_object(), 'duration_ms', 40 + id % 20)
-"""
-
 BACKUPS = """
 INSERT INTO backups (name, path, created_at, database_kind, size_bytes, sha256, manifest, verification, verified_at,
                      verification_detail, deleted_at)
@@ -124,8 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def seed_console(url: str, settings: Any, now: datetime) -> dict[str, Any]:
-    """Breakers (OPEN_BREAKERS services forced open, one of them closed again), BACKUP_DAYS daily backups, and
-    the health snapshots in today's shape."""
+    """Breakers (OPEN_BREAKERS services forced open, one of them closed again) and BACKUP_DAYS daily backups."""
     from sqlalchemy import text
 
     from workers.breakers import BreakerConfig, breakers_from_settings
@@ -138,8 +120,7 @@ def seed_console(url: str, settings: Any, now: datetime) -> dict[str, Any]:
     breakers.close(services_opened[-1], actor="operator:bench")
     with engine_for(url).begin() as conn:
         conn.execute(text(BACKUPS), {"now": now, "days": BACKUP_DAYS})
-        snapshots = conn.execute(text(SNAPSHOT_METRICS)).rowcount
-    return {"health_snapshots_rewritten": snapshots, "breakers_forced_open": services_opened[:-1],
+    return {"breakers_forced_open": services_opened[:-1],
             "breakers_closed_again": services_opened[-1:], "backups": BACKUP_DAYS}
 
 
