@@ -570,8 +570,6 @@ def mysqlclient_cases() -> None:
         finally:
             conn.close()
 
-    capture("refused", "mysqlclient", lambda: run("SELECT 1", port=closed_port()), operation="connect",
-            accept=["network"], retryable=True, **db)
 
     def capped() -> None:
         first = connect(user="h2_capped", passwd="not-the-password")
@@ -682,8 +680,6 @@ def redis_async_cases() -> None:
         finally:
             await r.aclose()
 
-    capture("refused", "redis_async", lambda: call(client(closed_port()), "GET", "sess:1"), operation="load_session",
-            accept=["network"], retryable=True, **cache)
     silent = Silent()
     capture("connect_timeout", "redis_async",
             lambda: call(client(silent.port, socket_connect_timeout=0.3, socket_timeout=0.3), "GET", "sess:1"),
@@ -926,8 +922,6 @@ def aiosmtplib_cases() -> None:
     silent = Silent()
     capture("greeting_timeout", "aiosmtplib", lambda: send("ann@shop.test", smtp_port=silent.port, timeout=0.4),
             operation="send_shipping_mail", accept=["timeout"], retryable=True, **mail)
-    capture("refused", "aiosmtplib", lambda: send("ann@shop.test", smtp_port=closed_port()),
-            operation="send_shipping_mail", accept=["network"], retryable=True, **mail)
 
 
 @family
@@ -988,8 +982,9 @@ def mailbox_cases() -> None:
 
     capture("pop_auth_failed", "mailbox", lambda: pop(pop_server({"PASS": b"-ERR [AUTH] Invalid login\r\n"})),
             operation="fetch_returns", accept=["auth"], retryable=False, **inbox)
-    capture("pop_mailbox_in_use", "mailbox",
+    capture("pop_mailbox_in_use_wrapped", "mailbox",
             lambda: pop(pop_server({"PASS": b"-ERR [IN-USE] Mailbox is locked by another POP3 session\r\n"})),
+            wrap=(ImportRejected, "returns import skipped"),
             operation="fetch_returns", accept=["conflict", "unavailable"], retryable=True, **inbox)
     capture("pop_no_such_message", "mailbox",
             lambda: pop(pop_server({"RETR": b"-ERR There's no message 9.\r\n"}), message=9),
@@ -1042,9 +1037,6 @@ def xmlrpc_cases() -> None:
             answering(200, "<html><body><h1>Maintenance</h1></body></html>", {"Content-Type": "text/xml"},
                       call=lambda: call("stock.reserve", "A-1", 1, url=FAKE.url + "/RPC2")),
             operation="reserve_stock", accept=["data", "unavailable", "unknown"], retryable=None, **erp)
-    capture("refused", "xmlrpc", lambda: call("stock.reserve", "A-1", 1,
-                                              url=f"http://127.0.0.1:{closed_port()}/RPC2"),
-            operation="reserve_stock", accept=["network"], retryable=True, **erp)
 
 
 @family
@@ -1065,8 +1057,9 @@ def http_lowlevel_cases() -> None:
 
     capture("remote_disconnected", "http_lowlevel", answering(mode="hangup", call=get), operation="quote_rates",
             accept=["network"], retryable=True, **api)
-    capture("incomplete_read", "http_lowlevel",
+    capture("incomplete_read_wrapped", "http_lowlevel",
             answering(mode="raw", body=b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"rates\": [", call=get),
+            wrap=(ShipmentNotBooked, "no carrier rate for shipment"),
             operation="quote_rates", accept=["network", "data"], retryable=True, **api)
     capture("bad_status_line", "http_lowlevel", answering(mode="raw", body=b"HTTP/1.1 2OO OK\r\n\r\n", call=get),
             operation="quote_rates", accept=["network", "unavailable", "configuration", "data"], retryable=None,
@@ -1079,9 +1072,6 @@ def http_lowlevel_cases() -> None:
             accept=["configuration"], retryable=False, **api)
 
     pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=1, read=0.4))
-    capture("urllib3_refused", "http_lowlevel",
-            lambda: pool.request("GET", f"http://127.0.0.1:{closed_port()}/v2/rates"), operation="quote_rates",
-            accept=["network"], retryable=True, **api)
     capture("urllib3_read_timeout_wrapped", "http_lowlevel",
             answering(200, b"{}", delay_s=1.0, call=lambda: pool.request("GET", FAKE.url + "/v2/rates")),
             wrap=(ShipmentNotBooked, "no carrier rate for shipment"), operation="quote_rates",
@@ -1179,14 +1169,756 @@ def websocket_cases() -> None:
             answering(200, "<html>dashboard</html>", {"Content-Type": "text/html"},
                       call=lambda: client_subscribe(f"ws://127.0.0.1:{FAKE.port}/quotes")),
             operation="subscribe_quotes", accept=["configuration"], retryable=False, **feed)
-    capture("client_refused", "websocket", lambda: client_subscribe(f"ws://127.0.0.1:{closed_port()}/quotes"),
-            operation="subscribe_quotes", accept=["network"], retryable=True, **feed)
+
+
+@family
+def boto3_cases() -> None:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=0.5,
+                    s3={"addressing_style": "path"})
+    keys = {"aws_access_key_id": "AKIAEXAMPLEFAKE00000", "aws_secret_access_key": FAKE_CREDENTIAL,
+            "region_name": "eu-west-1", "config": config}
+    s3 = boto3.client("s3", endpoint_url=FAKE.url, **keys)
+    dynamo = boto3.client("dynamodb", endpoint_url=FAKE.url, **keys)
+
+    def s3_error(status: int, code: str, message: str) -> Callable[[], Any]:
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+                f"<RequestId>4442587FB7D0A2F9</RequestId><HostId>fake</HostId></Error>")
+        return answering(status, body, {"Content-Type": "application/xml"},
+                         call=lambda: s3.get_object(Bucket="invoices", Key="2026/12/INV-7.pdf"))
+
+    def dynamo_error(status: int, code: str, message: str) -> Callable[[], Any]:
+        body = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
+        return answering(status, json.dumps(body), {"Content-Type": "application/x-amz-json-1.0"},
+                         call=lambda: dynamo.put_item(TableName="orders", Item={"pk": {"S": "order#7"}},
+                                                      ConditionExpression="attribute_not_exists(pk)"))
+
+    s3_svc = {"service": "s3"}
+    ddb_svc = {"service": "dynamodb"}
+    capture("s3_no_such_key", "boto3", s3_error(404, "NoSuchKey", "The specified key does not exist."),
+            operation="download_invoice", accept=["not_found"], retryable=False, **s3_svc)
+    capture("s3_access_denied", "boto3", s3_error(403, "AccessDenied", "Access Denied"),
+            operation="download_invoice", accept=["auth"], retryable=False, **s3_svc)
+    capture("s3_slow_down", "boto3", s3_error(503, "SlowDown", "Please reduce your request rate."),
+            operation="download_invoice", accept=["rate_limit", "unavailable"], retryable=True, **s3_svc)
+    capture("s3_no_such_bucket_wrapped", "boto3", s3_error(404, "NoSuchBucket", "The specified bucket does not exist"),
+            wrap=(StoreError, "invoice archive unreachable"), operation="download_invoice",
+            accept=["configuration", "not_found"], retryable=False, **s3_svc)
+    capture("s3_expired_token", "boto3", s3_error(400, "ExpiredToken",
+                                                  "The provided token has expired."),
+            operation="download_invoice", accept=["auth"], retryable=False, **s3_svc)
+    capture("dynamodb_throughput", "boto3",
+            dynamo_error(400, "ProvisionedThroughputExceededException",
+                         "The level of configured provisioned throughput for the table was exceeded."),
+            operation="save_order", accept=["rate_limit", "resource"], retryable=True, **ddb_svc)
+    capture("dynamodb_conditional_check_wrapped", "boto3",
+            dynamo_error(400, "ConditionalCheckFailedException", "The conditional request failed"),
+            wrap=(OrderSyncFailed, "order 7 not saved"),
+            operation="save_order", accept=["conflict"], retryable=None, **ddb_svc)
+    capture("dynamodb_table_missing", "boto3",
+            dynamo_error(400, "ResourceNotFoundException", "Requested resource not found: Table: orders not found"),
+            operation="save_order", accept=["configuration", "not_found"], retryable=False, **ddb_svc)
+    capture("read_timeout", "boto3",
+            answering(200, b"{}", {"Content-Type": "application/x-amz-json-1.0"}, delay_s=1.5,
+                      call=lambda: dynamo.get_item(TableName="orders", Key={"pk": {"S": "order#7"}})),
+            operation="load_order", accept=["timeout"], retryable=True, **ddb_svc)
+    capture("param_validation", "boto3", lambda: dynamo.get_item(TableName="orders", Key={"pk": "order#7"}),
+            operation="load_order", accept=["internal", "validation"], retryable=False, **ddb_svc)
+
+    def no_credentials() -> None:
+        with env(AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None, AWS_SESSION_TOKEN=None, AWS_PROFILE=None,
+                 AWS_SHARED_CREDENTIALS_FILE=str(TMP / "none"), AWS_CONFIG_FILE=str(TMP / "none"),
+                 AWS_EC2_METADATA_DISABLED="true", AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=None,
+                 AWS_CONTAINER_CREDENTIALS_FULL_URI=None, AWS_WEB_IDENTITY_TOKEN_FILE=None):
+            client = boto3.session.Session().client("s3", region_name="eu-west-1", endpoint_url=FAKE.url,
+                                                    config=config)
+            client.list_objects_v2(Bucket="invoices")
+
+    capture("no_credentials", "boto3", no_credentials, operation="list_invoices", accept=["configuration", "auth"],
+            retryable=False, **s3_svc)
+
+
+@family
+def stripe_cases() -> None:
+    import stripe
+
+    pay = {"service": "stripe"}
+    client = stripe.StripeClient(FAKE_CREDENTIAL, base_addresses={"api": FAKE.url}, max_network_retries=0)
+    slow_client = stripe.StripeClient(FAKE_CREDENTIAL, base_addresses={"api": FAKE.url}, max_network_retries=0,
+                                      http_client=stripe.RequestsClient(timeout=0.5))
+
+    def error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None,
+              use: Any = client) -> Callable[[], Any]:
+        return answering(status, {"error": body}, {"Request-Id": "req_h2fake", **(headers or {})},
+                         call=lambda: use.v1.payment_intents.create(
+                             params={"amount": 4200, "currency": "eur", "customer": "cus_h2fake", "confirm": True}))
+
+    capture("card_declined", "stripe",
+            error(402, {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+                        "message": "Your card has insufficient funds.", "param": ""}),
+            operation="charge_order", accept=["validation", "auth"], retryable=False, **pay)
+    capture("invalid_api_key", "stripe",
+            error(401, {"type": "invalid_request_error",
+                        "message": "Invalid API Key provided: not-a-re************0000"}),
+            operation="charge_order", accept=["auth", "configuration"], retryable=False, **pay)
+    capture("rate_limited_wrapped", "stripe",
+            error(429, {"type": "invalid_request_error", "code": "rate_limit",
+                        "message": "Request rate limit exceeded. Learn more about rate limits here."}),
+            wrap=(OrderSyncFailed, "order 7 not charged"), operation="charge_order", accept=["rate_limit"],
+            retryable=True, **pay)
+    capture("no_such_customer", "stripe",
+            error(400, {"type": "invalid_request_error", "code": "resource_missing", "param": "customer",
+                        "message": "No such customer: 'cus_h2fake'"}),
+            operation="charge_order", accept=["not_found", "validation"], retryable=False, **pay)
+    capture("idempotency_key_in_use", "stripe",
+            error(409, {"type": "idempotency_error", "code": "idempotency_key_in_use",
+                        "message": "There is currently another in-progress request using this Idempotent Key"}),
+            operation="charge_order", accept=["conflict"], retryable=True, **pay)
+    capture("api_error_500", "stripe",
+            error(500, {"type": "api_error", "message": "An unknown error occurred"}),
+            operation="charge_order", accept=["unavailable"], retryable=True, **pay)
+    capture("read_timeout", "stripe",
+            answering(200, b"{}", delay_s=1.5, call=lambda: slow_client.v1.customers.retrieve("cus_h2fake")),
+            operation="load_customer", accept=["timeout", "network"], retryable=True, **pay)
+
+
+@family
+def llm_api_cases() -> None:
+    import anthropic
+    import openai
+
+    oai = openai.OpenAI(api_key=FAKE_CREDENTIAL, base_url=FAKE.url + "/v1", max_retries=0, timeout=1.0)
+    claude = anthropic.Anthropic(api_key=FAKE_CREDENTIAL, base_url=FAKE.url, max_retries=0, timeout=1.0)
+    openai_svc = {"service": "openai"}
+    anthropic_svc = {"service": "anthropic"}
+
+    def chat() -> Any:
+        return oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Summarise"}])
+
+    def message() -> Any:
+        return claude.messages.create(model="claude-sonnet-4-5", max_tokens=256,
+                                      messages=[{"role": "user", "content": "Summarise ticket 7"}])
+
+    def oai_error(status: int, kind: str, code: str | None, text: str, **kw: Any) -> Callable[[], Any]:
+        return answering(status, {"error": {"message": text, "type": kind, "param": None, "code": code}},
+                         call=chat, **kw)
+
+    def claude_error(status: int, kind: str, text: str) -> Callable[[], Any]:
+        return answering(status, {"type": "error", "error": {"type": kind, "message": text}},
+                         {"request-id": "req_h2fake"}, call=message)
+
+    capture("openai_quota", "llm_api",
+            oai_error(429, "insufficient_quota", "insufficient_quota",
+                      "You exceeded your current quota, please check your plan and billing details."),
+            operation="summarise_ticket", accept=["resource", "rate_limit"], retryable=False, **openai_svc)
+    capture("openai_rate_limit", "llm_api",
+            oai_error(429, "requests", "rate_limit_exceeded",
+                      "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 500, Used 500.",
+                      headers={"retry-after": "2"}),
+            operation="summarise_ticket", accept=["rate_limit"], retryable=True, **openai_svc)
+    capture("openai_context_length", "llm_api",
+            oai_error(400, "invalid_request_error", "context_length_exceeded",
+                      "This model's maximum context length is 128000 tokens. However, your messages resulted in "
+                      "131072 tokens."),
+            operation="summarise_ticket", accept=["validation"], retryable=False, **openai_svc)
+    capture("openai_model_not_found", "llm_api",
+            oai_error(404, "invalid_request_error", "model_not_found",
+                      "The model `gpt-4o-mini` does not exist or you do not have access to it."),
+            operation="summarise_ticket", accept=["configuration", "not_found"], retryable=False, **openai_svc)
+    capture("openai_timeout_wrapped", "llm_api", answering(200, b"{}", delay_s=2, call=chat),
+            wrap=(UpstreamError, "ticket summary not generated"), operation="summarise_ticket",
+            accept=["timeout"], retryable=True, **openai_svc)
+    capture("anthropic_overloaded_wrapped", "llm_api", claude_error(529, "overloaded_error", "Overloaded"),
+            wrap=(UpstreamError, "ticket summary not generated"),
+            operation="summarise_ticket", accept=["unavailable", "rate_limit"], retryable=True, **anthropic_svc)
+    capture("anthropic_permission", "llm_api",
+            claude_error(403, "permission_error", "Your API key does not have permission to use the specified "
+                                                  "resource."),
+            operation="summarise_ticket", accept=["auth"], retryable=False, **anthropic_svc)
+    capture("anthropic_request_too_large", "llm_api",
+            claude_error(413, "request_too_large", "Request exceeds the maximum allowed number of bytes."),
+            operation="summarise_ticket", accept=["validation", "resource"], retryable=False, **anthropic_svc)
+    capture("anthropic_connection", "llm_api",
+            lambda: anthropic.Anthropic(api_key=FAKE_CREDENTIAL, base_url=f"http://127.0.0.1:{closed_port()}",
+                                        max_retries=0).messages.create(
+                model="claude-sonnet-4-5", max_tokens=16, messages=[{"role": "user", "content": "hi"}]),
+            operation="summarise_ticket", accept=["network"], retryable=True, **anthropic_svc)
+
+
+@family
+def os_errors_cases() -> None:
+    import resource
+
+    files = {"service": "local-disk"}
+    work = TMP / "os"
+    work.mkdir()
+
+    def here(fn: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with contextlib.chdir(work):  # relative paths: messages carry no machine paths
+                return fn()
+        return run
+
+    with contextlib.chdir(work):
+        Path("exports").mkdir()
+        Path("exports/2026-12.csv").write_text("id,total\n1,10\n")
+        Path("settings.toml").write_text("[db]\n")
+        os.symlink("loop-b", "loop-a")
+        os.symlink("loop-a", "loop-b")
+        Path("readonly").mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(work / "readonly")],
+                             capture_output=True).returncode == 0
+    if mounted:
+        CLEANUPS.append(lambda: subprocess.run(["umount", str(work / "readonly")], capture_output=True))
+
+    capture("same_file", "os_errors", here(lambda: shutil.copy("exports/2026-12.csv", "exports/2026-12.csv")),
+            operation="archive_export", accept=["internal", "validation"], retryable=False, **files)
+    capture("directory_not_empty", "os_errors", here(lambda: os.rmdir("exports")), operation="purge_exports",
+            accept=["internal", "conflict"], retryable=None, **files)
+    shm = Path(tempfile.mkdtemp(prefix="h2-", dir="/dev/shm"))
+    CLEANUPS.append(lambda: shutil.rmtree(shm, ignore_errors=True))
+    (shm / "upload.part").write_bytes(b"x")
+    capture("cross_device_rename", "os_errors",
+            here(lambda: os.rename(shm / "upload.part", "exports/upload.csv")), operation="store_upload",
+            accept=["configuration", "internal"], retryable=False, **files)
+    capture("symlink_loop", "os_errors", here(lambda: Path("loop-a").read_text()), operation="load_template",
+            accept=["configuration", "internal"], retryable=False, **files)
+    capture("not_a_directory", "os_errors", here(lambda: Path("settings.toml/local.toml").read_text()),
+            operation="load_settings", accept=["configuration", "not_found"], retryable=False, **files)
+    capture("file_exists", "os_errors", here(lambda: open("exports/2026-12.csv", "x")),  # noqa: SIM115
+            operation="start_export", accept=["conflict", "internal"], retryable=False, **files)
+    if mounted:
+        capture("read_only_fs_wrapped", "os_errors", here(lambda: Path("readonly/report.pdf").write_bytes(b"%PDF")),
+                wrap=(StoreError, "report not stored"), operation="store_report",
+                accept=["configuration", "unavailable", "resource"], retryable=False, **files)
+    else:
+        MISSED.append("os_errors read_only_fs: could not mount a read-only tmpfs")
+
+    def text_busy() -> None:
+        shutil.copy("/bin/sleep", "worker-bin")
+        proc = subprocess.Popen(["./worker-bin", "5"])
+        try:
+            time.sleep(0.1)
+            with open("worker-bin", "wb") as binary:
+                binary.write(b"")
+        finally:
+            proc.kill()
+            proc.wait()
+
+    capture("text_file_busy", "os_errors", here(text_busy), operation="deploy_worker",
+            accept=["conflict", "unavailable"], retryable=True, **files)
+
+    def file_too_large() -> None:
+        old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+        old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, old_limit[1]))
+        try:
+            with open("exports/big.bin", "wb") as out:
+                out.write(b"\0" * (2 << 20))
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+            signal.signal(signal.SIGXFSZ, old_handler)
+
+    capture("file_too_large", "os_errors", here(file_too_large), operation="write_export",
+            accept=["resource"], retryable=None, **files)
+
+    def out_of_memory() -> None:
+        old_limit = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/status") as status:
+            vm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, ((vm_kb << 10) + (200 << 20), old_limit[1]))
+        try:
+            bytearray(1 << 30)
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, old_limit)
+
+    capture("memory_error", "os_errors", out_of_memory, operation="render_catalogue_pdf",
+            accept=["resource"], retryable=None, **files)
+
+
+@family
+def concurrency_cases() -> None:
+    import concurrent.futures
+    import multiprocessing
+    import queue
+
+    jobs = {"service": "report-workers"}
+
+    def crash_pool() -> None:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=1,
+                                                    mp_context=multiprocessing.get_context("fork")) as pool:
+            pool.submit(os._exit, 9).result(timeout=10)
+
+    capture("broken_process_pool", "concurrency", crash_pool, operation="render_reports",
+            accept=["unknown", "resource", "internal"], retryable=None, **jobs)
+
+    def slow_future() -> None:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(time.sleep, 0.6).result(timeout=0.1)
+
+    capture("future_timeout", "concurrency", slow_future, operation="render_reports", accept=["timeout"],
+            retryable=True, **jobs)
+
+    def after_shutdown() -> None:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        pool.shutdown()
+        pool.submit(print)
+
+    capture("submit_after_shutdown", "concurrency", after_shutdown, operation="render_reports",
+            accept=["internal", "unavailable"], retryable=None, **jobs)
+
+    def child_raises() -> None:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            pool.apply(divmod, (7, 0))
+
+    capture("pool_child_raises_wrapped", "concurrency", child_raises,
+            wrap=(ImportRejected, "monthly report job failed"), operation="render_reports",
+            accept=["internal"], retryable=False, **jobs)
+    capture("queue_empty", "concurrency", lambda: queue.Queue().get(timeout=0.1), operation="next_report_job",
+            accept=["timeout", "unknown"], retryable=True, **jobs)
+
+    async def wait_for() -> None:
+        await asyncio.wait_for(asyncio.sleep(1), timeout=0.1)
+
+    capture("asyncio_wait_for", "concurrency", wait_for, operation="render_reports", accept=["timeout"],
+            retryable=True, **jobs)
+
+    async def cancelled() -> None:
+        task = asyncio.create_task(asyncio.sleep(1))
+        await asyncio.sleep(0)
+        task.cancel()
+        await task
+
+    capture("task_cancelled", "concurrency", cancelled, operation="render_reports",
+            accept=["unknown", "unavailable"], retryable=None, **jobs)
+
+    async def read_frame(payload: bytes, limit: int = 2 ** 16) -> None:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(payload)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=limit)
+            if payload.startswith(b"\x00"):
+                await reader.readexactly(64)
+            else:
+                await reader.readline()
+            writer.close()
+        finally:
+            server.close()
+
+    capture("incomplete_read", "concurrency", lambda: read_frame(b"\x00\x00\x00\x40partial"),
+            operation="read_price_feed", accept=["network", "data"], retryable=True, service="price-feed")
+    capture("line_limit_overrun", "concurrency", lambda: read_frame(b"x" * 4096, limit=1024),
+            operation="read_price_feed", accept=["data", "validation", "resource"], retryable=False,
+            service="price-feed")
+
+
+@family
+def tokens_cases() -> None:
+    import itsdangerous
+    import jose.jwt
+    import nacl.exceptions
+    import nacl.secret
+    import nacl.signing
+    import nacl.utils
+    from joserfc import jwt as rfc_jwt
+    from joserfc.jwk import OctKey
+    from passlib.context import CryptContext
+
+    web = {"service": "web-session"}
+    now = int(time.time())
+    signer = itsdangerous.URLSafeTimedSerializer("session-secret-for-tests", salt="cart")
+    cookie = signer.dumps({"cart": 7})
+    capture("itsdangerous_tampered_cookie", "tokens", lambda: signer.loads(cookie[:-3] + "abc"),
+            operation="load_cart", accept=["auth", "validation"], retryable=False, **web)
+    class IssuedTwoHoursAgo(itsdangerous.TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - 7200
+
+    reset = itsdangerous.URLSafeTimedSerializer("reset-secret-for-tests", salt="password-reset")
+    link = itsdangerous.URLSafeTimedSerializer("reset-secret-for-tests", salt="password-reset",
+                                               signer=IssuedTwoHoursAgo).dumps("ann@shop.test")
+    capture("itsdangerous_link_expired", "tokens", lambda: reset.loads(link, max_age=3600),
+            operation="reset_password", accept=["auth"], retryable=False, **web)
+    rotated = itsdangerous.URLSafeTimedSerializer("rotated-secret-for-tests", salt="cart")
+    capture("itsdangerous_rotated_key_wrapped", "tokens", lambda: rotated.loads(cookie),
+            wrap=(SessionError, "cart session rejected"), operation="load_cart",
+            accept=["auth", "configuration"], retryable=False, **web)
+
+    api = {"service": "partner-gateway"}
+    key = OctKey.import_key("a-shared-hmac-secret-of-32-bytes!")
+    expired = rfc_jwt.encode({"alg": "HS256"}, {"sub": "partner-7", "exp": now - 60, "aud": "orders"}, key)
+
+    def rfc_validate(token: str, **claims: Any) -> None:
+        decoded = rfc_jwt.decode(token, key)
+        rfc_jwt.JWTClaimsRegistry(**claims).validate(decoded.claims)
+
+    capture("joserfc_expired", "tokens", lambda: rfc_validate(expired, aud={"essential": True, "value": "orders"}),
+            operation="authorise_partner", accept=["auth"], retryable=False, **api)
+    other_aud = rfc_jwt.encode({"alg": "HS256"}, {"sub": "partner-7", "exp": now + 600, "aud": "billing"}, key)
+    capture("joserfc_wrong_audience", "tokens",
+            lambda: rfc_validate(other_aud, aud={"essential": True, "value": "orders"}),
+            operation="authorise_partner", accept=["auth"], retryable=False, **api)
+    capture("joserfc_garbage", "tokens", lambda: rfc_validate("eyJhbGciOiJIUzI1NiJ9.bm9wZQ"),
+            operation="authorise_partner", accept=["auth", "validation"], retryable=False, **api)
+    jose_token = jose.jwt.encode({"sub": "partner-7", "exp": now - 30}, "jose-secret-for-tests", algorithm="HS256")
+    capture("python_jose_alg_not_allowed", "tokens",
+            lambda: jose.jwt.decode(jose_token, "not a PEM key", algorithms=["RS256"]),
+            operation="authorise_partner", accept=["auth", "validation", "configuration"], retryable=False, **api)
+
+    vault = {"service": "secrets-vault"}
+    box = nacl.secret.SecretBox(nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE))
+    sealed = bytearray(box.encrypt(b"iban=DE00 0000 0000"))
+    sealed[-1] ^= 1
+    capture("nacl_decrypt_tampered_wrapped", "tokens", lambda: box.decrypt(bytes(sealed)),
+            wrap=(StoreError, "bank details unreadable"), operation="read_bank_details",
+            accept=["data", "auth"], retryable=False, **vault)
+    verify_key = nacl.signing.SigningKey.generate().verify_key
+    forged = nacl.signing.SigningKey.generate().sign(b'{"event": "payout.paid"}')
+    capture("nacl_webhook_signature", "tokens", lambda: verify_key.verify(forged), operation="receive_webhook",
+            accept=["auth", "validation", "data"], retryable=False, service="payout-webhooks")
+    capture("nacl_wrong_key_size", "tokens", lambda: nacl.secret.SecretBox(b"short-key"),
+            operation="read_bank_details", accept=["configuration", "internal"], retryable=False, **vault)
+    passwords = CryptContext(schemes=["bcrypt", "pbkdf2_sha256"])
+    capture("passlib_unknown_hash", "tokens", lambda: passwords.verify("hunter2", "5f4dcc3b5aa765d61d8327deb882cf99"),
+            operation="login", accept=["data", "configuration"], retryable=False, service="accounts-db")
+    capture("passlib_missing_backend", "tokens", lambda: passwords.hash("hunter2"), operation="register",
+            accept=["configuration"], retryable=False, service="accounts-db")
+
+
+@family
+def documents_cases() -> None:
+    import defusedxml.ElementTree
+    import dotenv
+    import json5
+    import pydantic_settings
+    import xmltodict
+    from ruamel.yaml import YAML
+
+    settings = {"service": "app-config"}
+    uploads = {"service": "partner-uploads"}
+    capture("ruamel_duplicate_key_settings", "documents",
+            lambda: YAML(typ="rt").load("database:\n  host: db.internal\n  port: 5432\n  host: db2.internal\n"),
+            operation="load_settings", accept=["configuration"], retryable=False,
+            context={"path": "config/app.yaml"}, **settings)
+    capture("ruamel_scanner_error_upload", "documents",
+            lambda: YAML(typ="safe").load("products:\n  - sku: A-1\n\tname: lamp\n"),
+            operation="import_products", accept=["validation"], retryable=False, **uploads)
+    capture("json5_bad_upload", "documents", lambda: json5.loads("{sku: 'A-1', price: 12,5}"),
+            operation="import_products", accept=["validation"], retryable=False, **uploads)
+    capture("dotenv_missing_file", "documents",
+            lambda: dotenv.find_dotenv(".env.production", raise_error_if_not_found=True, usecwd=True),
+            operation="load_settings", accept=["configuration", "not_found"], retryable=False, **settings)
+
+    class Settings(pydantic_settings.BaseSettings):
+        model_config = pydantic_settings.SettingsConfigDict(env_prefix="H2SHOP_")
+        database_url: str
+        worker_count: int = 4
+
+    def load_settings() -> None:
+        with env(H2SHOP_DATABASE_URL=None, H2SHOP_WORKER_COUNT="four"):
+            Settings()
+
+    capture("pydantic_settings_missing_wrapped", "documents", load_settings,
+            wrap=(ImportRejected, "service settings invalid; refusing to start"), operation="startup",
+            accept=["configuration"], retryable=False, **settings)
+    capture("xmltodict_truncated_message", "documents",
+            lambda: xmltodict.parse("<order><id>7</id><lines><line sku='A-1'>2</line>"),
+            operation="receive_edi_order", accept=["data", "validation"], retryable=False, service="edi-inbox")
+    bomb = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+            "<order>&lol2;</order>")
+    capture("defusedxml_entities_forbidden", "documents", lambda: defusedxml.ElementTree.fromstring(bomb),
+            operation="receive_edi_order", accept=["validation"], retryable=False, service="edi-inbox")
+
+
+@family
+def tabular_cases() -> None:
+    import csv
+    import io
+
+    import openpyxl
+    import pandas
+
+    uploads = {"service": "partner-uploads"}
+
+    def read_csv(text: str, **kw: Any) -> None:
+        list(csv.reader(io.StringIO(text), **kw))
+
+    capture("csv_field_limit", "tabular", lambda: read_csv('sku,notes\nA-1,"' + "x" * 200_000 + '"\n'),
+            operation="import_price_list", accept=["validation", "data", "resource"], retryable=False, **uploads)
+    capture("csv_strict_quote", "tabular", lambda: read_csv('sku,name\nA-1,"lamp"shade\n', strict=True),
+            operation="import_price_list", accept=["validation", "data"], retryable=False, **uploads)
+    capture("pandas_empty", "tabular", lambda: pandas.read_csv(io.StringIO("")), operation="import_price_list",
+            accept=["validation", "data"], retryable=False, **uploads)
+    capture("pandas_tokenizing", "tabular",
+            lambda: pandas.read_csv(io.StringIO("sku,price,qty\nA-1,10,2\nB-2,5,1,extra,cols\n")),
+            operation="import_price_list", accept=["validation", "data"], retryable=False, **uploads)
+    capture("pandas_bad_number_wrapped", "tabular",
+            lambda: pandas.read_csv(io.StringIO("sku,price\nA-1,10\nB-2,ten\n"))["price"].astype(float),
+            wrap=(ImportRejected, "price list from partner 12 rejected"), operation="import_price_list",
+            accept=["validation", "data"], retryable=False, **uploads)
+
+    def fake_xlsx() -> None:
+        openpyxl.load_workbook(io.BytesIO(b"PK\x03\x04 this is not really a workbook"))
+
+    capture("openpyxl_not_a_zip_wrapped", "tabular", fake_xlsx,
+            wrap=(ImportRejected, "stock sheet upload rejected"), operation="import_stock_sheet",
+            accept=["validation", "data"], retryable=False, **uploads)
+
+    def sheet_missing() -> None:
+        book = io.BytesIO()
+        workbook = openpyxl.Workbook()
+        workbook.active.title = "Prices"
+        workbook.save(book)
+        openpyxl.load_workbook(book)["Stock"]
+
+    capture("openpyxl_missing_sheet", "tabular", sheet_missing, operation="import_stock_sheet",
+            accept=["validation", "not_found"], retryable=False, **uploads)
+
+
+@family
+def validation_cases() -> None:
+    import attrs
+    import cattrs
+    import cerberus
+    import voluptuous
+
+    api = {"service": "orders-api"}
+    order_schema = voluptuous.Schema({voluptuous.Required("sku"): str, voluptuous.Required("qty"): int})
+    capture("voluptuous_invalid", "validation", lambda: order_schema({"sku": "A-1", "qty": "two"}),
+            operation="create_order", accept=["validation"], retryable=False, **api)
+    capture("cerberus_not_a_document", "validation",
+            lambda: cerberus.Validator({"sku": {"type": "string"}}).validate(["A-1", 2]),
+            operation="create_order", accept=["validation"], retryable=False, **api)
+    capture("cerberus_bad_schema", "validation",
+            lambda: cerberus.Validator({"sku": {"type": "sku-string"}}).validate({"sku": "A-1"}),
+            operation="create_order", accept=["internal", "configuration"], retryable=False, **api)
+
+    @attrs.define
+    class Line:
+        sku: str = attrs.field(validator=attrs.validators.instance_of(str))
+        qty: int = attrs.field(validator=[attrs.validators.instance_of(int), attrs.validators.gt(0)])
+
+    @attrs.define
+    class Order:
+        id: int
+        lines: list[Line]
+
+    attrs.resolve_types(Order, localns={"Line": Line})  # the module's annotations are strings
+
+    capture("attrs_validator", "validation", lambda: Line("A-1", 0), operation="create_order",
+            accept=["validation", "internal"], retryable=False, **api)
+    capture("cattrs_structure_wrapped", "validation",
+            lambda: cattrs.Converter().structure({"id": "seven", "lines": [{"sku": "A-1"}]}, Order),
+            wrap=(ImportRejected, "order feed row rejected"), operation="import_orders",
+            accept=["validation"], retryable=False, **api)
+
+
+@family
+def templates_cases() -> None:
+    import chevron
+    from mako.lookup import TemplateLookup
+    from mako.template import Template
+
+    mail = {"service": "mail-templates"}
+    capture("mako_syntax", "templates", lambda: Template("Hello ${name\n% for line in lines:\n"),
+            operation="render_order_mail", accept=["internal", "configuration"], retryable=False, **mail)
+    capture("mako_missing_template", "templates",
+            lambda: TemplateLookup(directories=["templates"]).get_template("mail/shipped.mako"),
+            operation="render_order_mail", accept=["configuration", "not_found", "internal"], retryable=False,
+            **mail)
+    capture("mako_strict_undefined", "templates",
+            lambda: Template("Dear ${customer_name}, order ${order_id} shipped.", strict_undefined=True)
+            .render(order_id=7),
+            operation="render_order_mail", accept=["internal"], retryable=False, **mail)
+    capture("mako_attribute_error_wrapped", "templates",
+            lambda: Template("Total: ${order.total.quantize(2)}").render(order={"total": 3}),
+            wrap=(NotificationFailed, "order mail not rendered"), operation="render_order_mail",
+            accept=["internal"], retryable=False, **mail)
+    capture("chevron_unclosed_section", "templates",
+            lambda: chevron.render("{{#lines}}{{sku}} x {{qty}}\n", {"lines": []}),
+            operation="render_order_mail", accept=["internal", "configuration"], retryable=False, **mail)
+
+
+@family
+def numbers_dates_cases() -> None:
+    import decimal
+    import fractions
+    import zoneinfo
+    from datetime import datetime
+
+    import dateutil.parser
+    import numpy
+    import pytz
+
+    booking = {"service": "booking-api"}
+    capture("dateutil_unparseable", "numbers_dates", lambda: dateutil.parser.parse("next tuesday-ish 25:61"),
+            operation="create_booking", accept=["validation"], retryable=False, **booking)
+    capture("pytz_unknown_zone_input", "numbers_dates", lambda: pytz.timezone("Europe/Atlantis"),
+            operation="create_booking", accept=["validation", "not_found"], retryable=False, **booking)
+    capture("zoneinfo_unknown_zone_settings", "numbers_dates", lambda: zoneinfo.ZoneInfo("CET+1/Berlin"),
+            operation="startup", accept=["configuration"], retryable=False, service="scheduler")
+    berlin = pytz.timezone("Europe/Berlin")
+    capture("pytz_nonexistent_time", "numbers_dates",
+            lambda: berlin.localize(datetime(2026, 3, 29, 2, 30), is_dst=None), operation="create_booking",
+            accept=["validation", "data"], retryable=False, **booking)
+    capture("pytz_ambiguous_time_wrapped", "numbers_dates",
+            lambda: berlin.localize(datetime(2026, 10, 25, 2, 30), is_dst=None),
+            wrap=(ImportRejected, "timetable row 31 rejected"), operation="import_timetable",
+            accept=["validation", "data"], retryable=False, **booking)
+
+    def decimal_division() -> None:
+        with decimal.localcontext() as ctx:
+            ctx.traps[decimal.DivisionByZero] = True
+            decimal.Decimal("120.00") / decimal.Decimal("0")
+
+    pricing = {"service": "pricing"}
+    capture("decimal_division_by_zero", "numbers_dates", decimal_division, operation="unit_price",
+            accept=["internal", "data"], retryable=False, **pricing)
+    capture("fraction_zero_denominator", "numbers_dates", lambda: fractions.Fraction(3, 0),
+            operation="split_payment", accept=["internal", "validation"], retryable=False, **pricing)
+
+    def numpy_overflow() -> None:
+        with numpy.errstate(all="raise"):
+            numpy.exp(numpy.array([1.0, 800.0]))
+
+    capture("numpy_overflow", "numbers_dates", numpy_overflow, operation="demand_forecast",
+            accept=["data", "internal"], retryable=False, service="forecasting")
+
+
+
+@family
+def saas_sdk_cases() -> None:
+    import github
+    import slack_sdk
+    import slack_sdk.errors
+    from azure.core import PipelineClient
+    from azure.core.exceptions import map_error
+    from azure.core.pipeline.policies import RetryPolicy
+    from azure.core.rest import HttpRequest
+
+    slack = slack_sdk.WebClient(token="xoxb-not-a-real-token", base_url=FAKE.url + "/api/", timeout=2)
+    chat = {"service": "slack"}
+
+    def post() -> Any:
+        return slack.chat_postMessage(channel="#orders", text="Order 7 shipped")
+
+    capture("slack_invalid_auth", "saas_sdk", answering(200, {"ok": False, "error": "invalid_auth"}, call=post),
+            operation="post_order_update", accept=["auth"], retryable=False, **chat)
+    capture("slack_channel_not_found", "saas_sdk",
+            answering(200, {"ok": False, "error": "channel_not_found"}, call=post),
+            operation="post_order_update", accept=["not_found", "configuration"], retryable=False, **chat)
+    capture("slack_ratelimited", "saas_sdk",
+            answering(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "3"}, call=post),
+            operation="post_order_update", accept=["rate_limit"], retryable=True, **chat)
+    capture("slack_missing_scope_wrapped", "saas_sdk",
+            answering(200, {"ok": False, "error": "missing_scope", "needed": "chat:write",
+                            "provided": "channels:read"}, call=post),
+            wrap=(NotificationFailed, "order update not posted"), operation="post_order_update",
+            accept=["auth", "configuration"], retryable=False, **chat)
+
+    gh = github.Github(auth=github.Auth.Token("ghp_not_a_real_token"), base_url=FAKE.url, retry=None, timeout=2)
+    code = {"service": "github"}
+    capture("github_not_found", "saas_sdk",
+            answering(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"},
+                      call=lambda: gh.get_repo("shop/fulfilment")),
+            operation="open_release_issue", accept=["not_found", "configuration"], retryable=False, **code)
+    capture("github_bad_credentials", "saas_sdk",
+            answering(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"},
+                      call=lambda: gh.get_repo("shop/fulfilment")),
+            operation="open_release_issue", accept=["auth"], retryable=False, **code)
+    capture("github_rate_limit", "saas_sdk",
+            answering(403, {"message": "API rate limit exceeded for installation ID 7.",
+                            "documentation_url": "https://docs.github.com/rest/rate-limit"},
+                      {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 600)},
+                      call=lambda: gh.get_repo("shop/fulfilment")),
+            operation="open_release_issue", accept=["rate_limit"], retryable=True, **code)
+
+    azure = PipelineClient(FAKE.url, policies=[RetryPolicy(retry_total=0)])
+    blob = {"service": "azure-blob"}
+
+    def azure_call() -> None:
+        response = azure.send_request(HttpRequest("PUT", FAKE.url + "/labels/order-7.pdf"))
+        map_error(response.status_code, response, {})
+        response.raise_for_status()
+
+    from azure.core.exceptions import ClientAuthenticationError, ResourceExistsError, ResourceNotFoundError
+
+    def mapped() -> None:
+        response = azure.send_request(HttpRequest("GET", FAKE.url + "/labels/order-7.pdf"))
+        map_error(response.status_code, response, {401: ClientAuthenticationError, 404: ResourceNotFoundError,
+                                                    409: ResourceExistsError})
+        response.raise_for_status()
+
+    capture("azure_not_found", "saas_sdk",
+            answering(404, "<Error><Code>BlobNotFound</Code><Message>The specified blob does not exist.</Message>"
+                           "</Error>", {"x-ms-error-code": "BlobNotFound"}, call=mapped),
+            operation="fetch_label", accept=["not_found"], retryable=False, **blob)
+    capture("azure_exists", "saas_sdk",
+            answering(409, "<Error><Code>BlobAlreadyExists</Code></Error>", {"x-ms-error-code": "BlobAlreadyExists"},
+                      call=mapped),
+            operation="fetch_label", accept=["conflict"], retryable=False, **blob)
+    capture("azure_server_busy", "saas_sdk",
+            answering(503, "<Error><Code>ServerBusy</Code><Message>Ingress is over the account limit.</Message>"
+                           "</Error>", {"x-ms-error-code": "ServerBusy"}, call=azure_call),
+            operation="store_label", accept=["unavailable", "rate_limit"], retryable=True, **blob)
+
+
+@family
+def resilience_cases() -> None:
+    import urllib.request
+
+    import pybreaker
+    import tenacity
+
+    partner = {"service": "partner-api"}
+
+    @tenacity.retry(stop=tenacity.stop_after_attempt(2), wait=tenacity.wait_none())
+    def fetch_refused() -> None:
+        urllib.request.urlopen(f"http://127.0.0.1:{closed_port()}/stock", timeout=1)
+
+    capture("tenacity_refused", "resilience", fetch_refused, operation="sync_stock", accept=["network"],
+            retryable=True, **partner)
+
+    @tenacity.retry(stop=tenacity.stop_after_attempt(2), wait=tenacity.wait_none())
+    def fetch_503() -> None:
+        urllib.request.urlopen(FAKE.url + "/stock", timeout=1)
+
+    capture("tenacity_503_wrapped", "resilience", answering(503, {"error": "maintenance"}, call=fetch_503),
+            wrap=(OrderSyncFailed, "stock sync gave up"), operation="sync_stock", accept=["unavailable"],
+            retryable=True, **partner)
+
+    @tenacity.retry(stop=tenacity.stop_after_delay(0.5), wait=tenacity.wait_fixed(0.1),
+                    retry=tenacity.retry_if_result(lambda result: result is None))
+    def poll_export() -> Any:
+        return None
+
+    capture("tenacity_result_never_ready", "resilience", poll_export, operation="await_export",
+            accept=["timeout", "unknown"], retryable=True, **partner)
+
+    breaker = pybreaker.CircuitBreaker(fail_max=2, reset_timeout=60)
+
+    def guarded() -> None:
+        breaker.call(urllib.request.urlopen, f"http://127.0.0.1:{closed_port()}/stock", timeout=1)
+
+    with contextlib.suppress(Exception):
+        guarded()
+    capture("pybreaker_trips", "resilience", guarded, operation="sync_stock", accept=["unavailable", "network"],
+            retryable=True, **partner)
+    capture("pybreaker_open", "resilience", guarded, operation="sync_stock", accept=["unavailable"],
+            retryable=True, **partner)
 
 
 FAMILIES: list[Callable[[], None]] = []  # filled at the end of the file
 
 
-def write_cases(wanted: set[str]) -> None:
+def write_out(wanted: set[str]) -> None:
     order = [fn.__name__.removesuffix("_cases") for fn in FAMILIES]
     kept: list[dict[str, Any]] = []
     if wanted and OUT.exists():
@@ -1217,7 +1949,7 @@ def main() -> int:
             with contextlib.suppress(Exception):
                 cleanup()
         shutil.rmtree(TMP, ignore_errors=True)
-    write_cases(wanted)
+    write_out(wanted)
     for name, n in sorted(collections.Counter(case["family"] for case in CASES).items()):
         print(f"  {name:18} {n}")
     if MISSED:
