@@ -1915,6 +1915,82 @@ def resilience_cases() -> None:
             retryable=True, **partner)
 
 
+@family
+def nats_jetstream_cases() -> None:
+    import nats
+    from nats.js.api import DiscardPolicy, StreamConfig
+
+    stream = {"service": "order-events"}
+
+    async def with_js(action: Callable[[Any], Any]) -> None:
+        nc = await nats.connect("nats://127.0.0.1:4222", connect_timeout=2, max_reconnect_attempts=0)
+        try:
+            await action(nc.jetstream(timeout=2))
+        finally:
+            await nc.close()
+
+    async def setup(js: Any) -> None:
+        for name in ("H2_ORDERS", "H2_AUDIT", "KV_h2_carts"):
+            with contextlib.suppress(Exception):
+                await js.delete_stream(name)
+        await js.add_stream(StreamConfig(name="H2_ORDERS", subjects=["h2.orders.>"], max_msg_size=1024))
+        await js.add_stream(StreamConfig(name="H2_AUDIT", subjects=["h2.audit.>"], max_msgs=2,
+                                         discard=DiscardPolicy.NEW))
+        kv = await js.create_key_value(bucket="h2_carts")
+        await kv.put("cart.7", b'{"items": 1}')
+        await js.publish("h2.orders.created", b'{"order": 7}')
+
+    async def teardown(js: Any) -> None:
+        for name in ("H2_ORDERS", "H2_AUDIT", "KV_h2_carts"):
+            with contextlib.suppress(Exception):
+                await js.delete_stream(name)
+
+    asyncio.run(with_js(setup))
+    CLEANUPS.append(lambda: asyncio.run(with_js(teardown)))
+
+    async def expected_sequence(js: Any) -> None:
+        await js.publish("h2.orders.paid", b'{"order": 7}', headers={"Nats-Expected-Last-Sequence": "0"})
+
+    capture("wrong_last_sequence", "nats_jetstream", lambda: with_js(expected_sequence),
+            operation="append_order_event", accept=["conflict"], retryable=True, **stream)
+
+    async def stale_revision(js: Any) -> None:
+        kv = await js.key_value("h2_carts")
+        entry = await kv.get("cart.7")
+        await kv.put("cart.7", b'{"items": 2}')
+        await kv.update("cart.7", b'{"items": 3}', last=entry.revision)
+
+    capture("kv_stale_revision_wrapped", "nats_jetstream", lambda: with_js(stale_revision),
+            wrap=(SessionError, "cart 7 not updated"), operation="update_cart", accept=["conflict"],
+            retryable=True, **stream)
+
+    async def create_existing(js: Any) -> None:
+        kv = await js.key_value("h2_carts")
+        await kv.create("cart.7", b'{"items": 0}')
+
+    capture("kv_create_existing", "nats_jetstream", lambda: with_js(create_existing), operation="open_cart",
+            accept=["conflict", "data"], retryable=None, **stream)
+
+    async def too_big(js: Any) -> None:
+        await js.publish("h2.orders.created", b"x" * 4096)
+
+    capture("message_over_stream_limit", "nats_jetstream", lambda: with_js(too_big),
+            operation="append_order_event", accept=["validation", "resource"], retryable=False, **stream)
+
+    async def stream_full(js: Any) -> None:
+        for n in range(3):
+            await js.publish("h2.audit.login", b"%d" % n)
+
+    capture("stream_full_discard_new", "nats_jetstream", lambda: with_js(stream_full),
+            operation="append_audit_event", accept=["resource", "unavailable"], retryable=None, **stream)
+
+    async def missing_consumer(js: Any) -> None:
+        await js.consumer_info("H2_ORDERS", "invoice-worker")
+
+    capture("consumer_not_found", "nats_jetstream", lambda: with_js(missing_consumer),
+            operation="start_invoice_worker", accept=["not_found", "configuration"], retryable=False, **stream)
+
+
 FAMILIES: list[Callable[[], None]] = []  # filled at the end of the file
 
 
