@@ -779,7 +779,11 @@ def aiormq_cases() -> None:
         await channel.exchange_declare("h2.internal", exchange_type="topic", internal=True, auto_delete=True)
 
     asyncio.run(on_channel(setup))
-    CLEANUPS.append(lambda: asyncio.run(on_channel(lambda ch: ch.queue_delete("h2.capped"))))
+    async def teardown(channel: Any) -> None:
+        await channel.queue_delete("h2.capped")
+        await channel.exchange_delete("h2.internal")
+
+    CLEANUPS.append(lambda: asyncio.run(on_channel(teardown)))
 
     capture("refused", "aiormq", lambda: aiormq.connect(f"amqp://guest:guest@127.0.0.1:{closed_port()}/"),
             operation="connect", accept=["network"], retryable=True, **mq)
