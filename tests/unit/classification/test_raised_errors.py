@@ -147,7 +147,7 @@ CASES: list[tuple[str, Callable[[Path], object], set[str]]] = [
     ("asyncio-incomplete-read", lambda _: asyncio.run(_incomplete_read()), {"network"}),
     ("asyncio-limit-overrun", lambda _: asyncio.run(_limit_overrun()), {"validation"}),
     ("asyncio-refused", lambda _: asyncio.run(asyncio.open_connection("127.0.0.1", _closed_port())), {"network"}),
-    ("broken-process-pool", _broken_pool, {"unavailable"}),
+    ("broken-process-pool", _broken_pool, {"resource"}),
     ("subprocess-timeout", lambda _: subprocess.run(["sleep", "2"], timeout=0.05), {"timeout"}),
     # templates
     ("jinja2-undefined", _render("{{ order.total }}"), {"internal"}),

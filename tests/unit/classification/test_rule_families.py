@@ -773,7 +773,7 @@ CASES = [
                                       "{'ops@acme.example': (550, b'5.1.1 <ops@acme.example>: Recipient address "
                                       "rejected: "
                                       "User unknown in virtual mailbox table')}", mro=SMTP, service="smtp"),
-         "validation", False),
+         "not_found", False),
     case("smtp-greylisted", ev("smtplib.SMTPRecipientsRefused",
                                "{'ops@acme.example': (450, b'4.2.0 <ops@acme.example>: Recipient address rejected: "
                                "Greylisted, see http://postgrey.schweikert.ch/help/acme.example.html')}", mro=SMTP,
@@ -783,7 +783,7 @@ CASES = [
     case("smtp-sender-refused", ev("smtplib.SMTPSenderRefused",
                                    "(553, b'5.7.1 <noreply@acme.example>: Sender address rejected: not owned by user "
                                    "alerts@acme.example', 'noreply@acme.example')", mro=SMTP_RESPONSE, service="smtp"),
-         "validation"),
+         "auth"),
     case("smtp-auth-required", ev("smtplib.SMTPSenderRefused",
                                   "(530, b'5.7.0 Authentication Required. Learn more at\\n5.7.0  "
                                   "https://support.google.com/mail/?p=WantAuthError', 'noreply@acme.example')",
