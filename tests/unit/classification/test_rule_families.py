@@ -1026,6 +1026,11 @@ CASES = [
                                      mro=["LookupError", *EXC]), "not_found"),
     case("sqlstate-division-by-zero", ev("psycopg.errors.DivisionByZero", "division by zero", mro=PG_DATA,
                                          code="22012"), "internal", False),
+    # last-resort words: an app's own exception whose message leans one way, with a low confidence
+    case("word-denied", ev("acme.exports.ExportBlocked", "export denied for tenant 4", mro=EXC), "auth"),
+    case("word-locked", ev("acme.ledger.PostingSkipped", "ledger period 2026-11 is locked by the close job",
+                           mro=EXC), "conflict"),
+    case("word-unknown-error", ev("acme.payments.GatewayError", "An unknown error occurred", mro=EXC), "unknown"),
     case("unknown-runtime-error", ev("RuntimeError", "Event loop is closed", mro=EXC), "unknown"),
     case("unknown-business-rule", ev("orders.core.FulfilmentBlocked", "order 7781 is on hold pending review", mro=EXC),
          "unknown"),
