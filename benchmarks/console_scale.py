@@ -5,8 +5,9 @@
 
 The data set of benchmarks.serve_scale (its `seed_data`: benchmarks/maintenance_seed.py's base,
 --occurrences over 90 days in 5,000 groups, --executions with attempts and audit rows, run rows,
-health snapshots, alerts), plus what only the console shows: circuit breakers (a few services
-forced open, one closed again: transitions) and a catalogue of daily backups; then VACUUM ANALYZE.
+health snapshots, alerts; then VACUUM ANALYZE), plus what only the console shows: a catalogue of
+daily backups and circuit breakers (a few services forced open over the API once serve runs, one
+closed again: transitions).
 A fresh PostgreSQL database (dropped at the end) and Redis db 14 (flushed before and after).
 
 One real `medic serve` (one write token, writes allowed, so pages carry their action forms). The
@@ -106,22 +107,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # ----------------------------------------------------------------------------- data
 
 
-def seed_console(url: str, settings: Any, now: datetime) -> dict[str, Any]:
-    """Breakers (OPEN_BREAKERS services forced open, one of them closed again) and BACKUP_DAYS daily backups."""
+def seed_backups(url: str, now: datetime) -> int:
+    """BACKUP_DAYS daily backups in the catalogue (the oldest ones removed by retention)."""
     from sqlalchemy import text
 
-    from workers.breakers import BreakerConfig, breakers_from_settings
-    from workers.storage.db import engine_for, session_factory
+    from workers.storage.db import engine_for
 
-    breakers = breakers_from_settings(settings, session_factory(url), lambda service: BreakerConfig())
-    services_opened = [f"svc-{n:02d}" for n in range(OPEN_BREAKERS)]
-    for service in services_opened:
-        breakers.force_open(service, actor="operator:bench")
-    breakers.close(services_opened[-1], actor="operator:bench")
     with engine_for(url).begin() as conn:
-        conn.execute(text(BACKUPS), {"now": now, "days": BACKUP_DAYS})
-    return {"breakers_forced_open": services_opened[:-1],
-            "breakers_closed_again": services_opened[-1:], "backups": BACKUP_DAYS}
+        return conn.execute(text(BACKUPS), {"now": now, "days": BACKUP_DAYS}).rowcount
+
+
+def operate_breakers(port: int) -> dict[str, Any]:
+    """OPEN_BREAKERS services' breakers forced open over the API, the last one closed again (transitions
+    recorded, as an operator's are)."""
+    services_opened = [f"svc-{n:02d}" for n in range(OPEN_BREAKERS)]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for service, action in [*((s, "open") for s in services_opened), (services_opened[-1], "close")]:
+            connection.request("POST", f"/api/breakers/{service}/{action}",
+                               headers={"Authorization": f"Bearer {TOKEN}", "Content-Length": "0"})
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise SystemExit(f"POST /api/breakers/{service}/{action}: HTTP {response.status} {body[:200]!r}")
+    finally:
+        connection.close()
+    return {"breakers_forced_open": services_opened[:-1], "breakers_closed_again": services_opened[-1:]}
 
 
 def search_of(engine: Any) -> dict[str, str]:
@@ -288,7 +299,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seeding = argparse.Namespace(occurrences=args.occurrences, executions=args.executions, groups=args.groups,
                                      resolved_share=args.resolved_share, days=args.days, alerts=args.alerts)
         data = serve_scale.seed_data(engine, seeding, settings)
-        data["console"] = seed_console(url, settings, datetime.now(UTC))
+        data["console"] = {"backups": seed_backups(url, datetime.now(UTC))}
         print(f"seeded in {sum(data['seeding_s'].values()):.1f} s: "
               + ", ".join(f"{t} {n:,}" for t, n in data["rows"].items()), flush=True)
         ids = serve_scale.request_ids(engine, random.Random(args.seed))
@@ -300,6 +311,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                  serve__allow_writes="true", serve__metrics_cache_s=0)
         serve = serve_scale.Serve("serve", env, log_dir)
         startup_s = serve.wait_healthy()
+        data["console"].update(operate_breakers(serve.port))
         session = log_in(serve.port)
         print(f"medic serve answering on port {serve.port}, logged in; logs in {log_dir}", flush=True)
 

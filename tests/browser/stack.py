@@ -158,11 +158,10 @@ class ConsoleStack:
         return load_settings(database_url=self.db_url, broker_url=self.claim.url, breaker_store="database")
 
     def force_open(self, service: str) -> None:
-        from workers.breakers import BreakerConfig, breakers_from_settings
-        from workers.storage.db import session_factory
-
-        breakers = breakers_from_settings(self.settings(), session_factory(self.db_url), lambda s: BreakerConfig())
-        breakers.force_open(service, actor="operator:browser-tests")
+        """As an operator does over the API (POST /api/breakers/<service>/open): the transition is recorded."""
+        answer = httpx.post(f"{self.base_url}/api/breakers/{service}/open", timeout=10,
+                            headers={"Authorization": f"Bearer {WRITE_TOKEN}"})
+        assert answer.status_code == 200, answer.text
 
     def run_job(self, name: str) -> None:
         from workers.maintenance.runner import run_job
