@@ -68,7 +68,8 @@ class ServeSettings(BaseModel):
                     "audit log.")
     allow_writes: bool = Field(
         False,
-        description="Allow operator actions through the API (tokens with access write); off: the API is read-only.")
+        description="Allow operator actions through the API and the console at /ui (tokens with access write); "
+                    "off: both are read-only.")
     metrics_token: BearerToken | None = Field(
         None,
         description=f"Bearer token /metrics asks for (Prometheus: `authorization: {{credentials: ...}}`), "

@@ -1,4 +1,4 @@
-"""`medic serve`: /metrics, /healthz, /readyz and the JSON API over HTTP."""
+"""`medic serve`: /metrics, /healthz, /readyz, the JSON API and the operator console over HTTP."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ log = logging.getLogger("medic.serve")
 @click.option("--host", help="Listen on this address (default: MEDIC_SERVE__HOST).")
 @click.option("--port", type=click.IntRange(1, 65_535), help="Listen on this port (default: MEDIC_SERVE__PORT).")
 def serve(host: str | None, port: int | None) -> None:
-    """Serve Prometheus metrics, health probes and the JSON API.
+    """Serve Prometheus metrics, health probes, the JSON API and the operator console.
 
     \b
     /healthz       the process answers (liveness)
@@ -26,8 +26,10 @@ def serve(host: str | None, port: int | None) -> None:
     /metrics       Prometheus text format, read from the database, broker and breakers
     /api/...       error groups, executions, dead letters, alerts, health (Bearer token,
                    MEDIC_SERVE__TOKENS); /api/docs describes them
+    /ui            the operator console in a browser: log in with one of the same tokens
 
-    The API is read-only unless MEDIC_SERVE__ALLOW_WRITES is true and the token has write access.
+    The API and the console are read-only unless MEDIC_SERVE__ALLOW_WRITES is true and the token
+    has write access.
     """
     import uvicorn
 
@@ -43,7 +45,7 @@ def serve(host: str | None, port: int | None) -> None:
     bind_host, bind_port = host or current.serve.host, port or current.serve.port
     writes = "read-write" if current.serve.allow_writes else "read-only"
     api = writes if current.serve.tokens else "disabled: no tokens"
-    log.info("medic serve on http://%s:%s (database %s, broker %s, API %s)", bind_host, bind_port,
+    log.info("medic serve on http://%s:%s (database %s, broker %s, API and console at /ui %s)", bind_host, bind_port,
              mask_url(current.database_url), mask_url(current.broker_url), api)
     uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, access_log=current.log_level == "DEBUG",
                 server_header=False, timeout_graceful_shutdown=10)
