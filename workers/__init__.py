@@ -20,7 +20,7 @@ cli/: the `medic` command line.
 Shared pieces:
 backoff: exponential backoff with jitter (pure; the random source is passed in).
 retry_after: parsing Retry-After into seconds.
-clock: the default clock (aware UTC) and UTC normalisation.
+clock: the default clock (aware UTC), UTC normalisation, times relative to now ("3m ago").
 datafile: YAML data files (rules, plans, messages) validated with errors naming file, entry, field.
 durable: fsync of a directory, so a rename or unlink survives a crash.
 records: rows as the dicts both `--json` and the API return.

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from config.settings import get_settings
 from workers.cli.plans import _bounds_text, _with_bounds, describe_match, plans
-from workers.cli.times import relative
+from workers.clock import relative
 from workers.recovery.plans import FallbackStep, Match, NotifyStep, RetryStep
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

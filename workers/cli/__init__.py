@@ -4,7 +4,6 @@ main: the entry point, the command table, and the mapping of errors to exit code
 exit_codes: what each exit code means (docs/contract.md, "CLI exit codes").
 context: what commands share: settings, a checked database, parsing of times.
 output: aligned tables for people, JSON for programs (--json).
-times: now, stored times in UTC, 'in 12s' / '3m ago'.
 processes: `medic run`, `worker`, `beat`: validate the configuration, then become Celery.
 celery_entry: how medic becomes Celery: its own modules loaded first, wherever it is started.
 serve: `medic serve`, the HTTP endpoint.

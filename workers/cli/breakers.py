@@ -12,8 +12,7 @@ from workers.breakers.operations import operate
 from workers.cli.context import database, json_option, limit_option, require_database, settings
 from workers.cli.output import emit_json, emit_table
 from workers.cli.recovery import recovery_service
-from workers.cli.times import relative
-from workers.clock import utcnow
+from workers.clock import relative, utcnow
 from workers.notify import queue as notifications_queue
 from workers.storage.db import session_factory
 from workers.storage.models import Notification

@@ -13,8 +13,7 @@ from workers.cli import exit_codes
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_fields, emit_json, emit_table
 from workers.cli.recovery import cli_actor
-from workers.cli.times import relative
-from workers.clock import utcnow
+from workers.clock import relative, utcnow
 from workers.maintenance.health import alerts as alert_store
 from workers.maintenance.health import snapshots
 from workers.maintenance.health.metrics import Metrics

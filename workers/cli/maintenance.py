@@ -10,8 +10,7 @@ import click
 from workers.cli import exit_codes
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.output import emit_fields, emit_json, emit_table
-from workers.cli.times import relative
-from workers.clock import utcnow
+from workers.clock import relative, utcnow
 from workers.maintenance import runs
 from workers.maintenance.listing import SWEEP, job_rows, run_dict, run_rows
 from workers.maintenance.registry import JOBS, get_job

@@ -12,8 +12,7 @@ from workers.cli import exit_codes
 from workers.cli.context import database, json_option, require_database, settings
 from workers.cli.maintenance import ProgressBar, run_dict
 from workers.cli.output import emit_fields, emit_json, emit_table
-from workers.cli.times import relative
-from workers.clock import utcnow
+from workers.clock import relative, utcnow
 from workers.maintenance import runs
 from workers.maintenance.reconcile import job, journal
 from workers.maintenance.runner import run_job

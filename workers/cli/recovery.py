@@ -15,8 +15,7 @@ from sqlalchemy import select
 from config.errors import NotFound
 from workers.cli.context import database, json_option, limit_option, require_database, settings
 from workers.cli.output import emit_fields, emit_json, emit_table
-from workers.cli.times import relative
-from workers.clock import utcnow
+from workers.clock import relative, utcnow
 from workers.records import attempt_dict, audit_dict, error_of, execution_dict, executions_with_context, step_of
 from workers.recovery import operator as ops
 from workers.recovery import store

@@ -14,8 +14,7 @@ from sqlalchemy import select
 from workers.cli.context import database, json_option, limit_option, settings
 from workers.cli.output import emit_json, emit_table
 from workers.cli.recovery import recovery_service, state_of, step_text
-from workers.cli.times import relative
-from workers.clock import utcnow
+from workers.clock import relative, utcnow
 from workers.maintenance.stuck.detect import Planned, plan
 from workers.recovery import operator as ops
 from workers.recovery.service import Dispatch

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from markupsafe import Markup
 
-from workers.clock import as_utc
+from workers.clock import as_utc, relative
 
 OK, WARN, BAD, NEUTRAL = "ok", "warn", "bad", "neutral"
 
@@ -39,21 +39,7 @@ def state_class(state: str | None) -> str:
 
 def ago(moment: datetime | None, now: datetime) -> str:
     """'just now', '42 s ago', '3 min ago', '5 h ago', '2 d ago'; 'in 3 min' for the future; '-' for none."""
-    if moment is None:
-        return "-"
-    seconds = (as_utc(moment) - as_utc(now)).total_seconds()
-    size = abs(seconds)
-    if size < 1:
-        return "just now"
-    if size < 90:
-        text = f"{size:.0f} s"
-    elif size < 5400:
-        text = f"{size / 60:.0f} min"
-    elif size < 172_800:
-        text = f"{size / 3600:.0f} h"
-    else:
-        text = f"{size / 86400:.0f} d"
-    return f"in {text}" if seconds > 0 else f"{text} ago"
+    return relative(moment, now, units=(" s", " min", " h", " d"), present="just now") or "-"
 
 
 def iso(moment: datetime | None) -> str:
