@@ -7,17 +7,24 @@ and the offline Swagger UI. The browser tests (Playwright) are tests/browser.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from config.settings import load_settings
+from config.settings import Settings, load_settings
 from tests.integration.test_api import READ_TOKEN, TOKENS, WRITE_TOKEN, World, seed_alert
 from workers.api.app import create_app
+from workers.console import sessions
+from workers.maintenance import cleanup
+from workers.maintenance.job import JobContext
 from workers.maintenance.runner import run_job
-from workers.storage.models import Alert, Backup, HealthSnapshot, MaintenanceRun
+from workers.storage.db import session_factory
+from workers.storage.models import Alert, Backup, ConsoleLogout, HealthSnapshot, MaintenanceRun
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +133,86 @@ def test_logout_is_a_post_with_csrf_and_clears_the_cookie(world):
     assert 'medic_session=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
     http.cookies.delete("medic_session", path="/ui")
     assert http.get("/ui").status_code == 303
+
+
+def replica(database_url: str, **serve) -> TestClient:
+    """One more `medic serve` app on the same database (another replica), its own TestClient."""
+    settings = load_settings(database_url=database_url, broker_url="memory://",
+                             serve={"tokens": TOKENS, **serve})
+    return TestClient(create_app(settings), follow_redirects=False)
+
+
+def logouts(database_url: str) -> list[ConsoleLogout]:
+    with session_factory(database_url)() as session:
+        return list(session.scalars(select(ConsoleLogout)))
+
+
+def test_logging_out_ends_the_session_on_every_replica_and_no_other(database_url):
+    first, second, elsewhere = replica(database_url), replica(database_url), replica(database_url)
+    log_in(first, WRITE_TOKEN)
+    copied = first.cookies.get("medic_session")
+    log_in(elsewhere, WRITE_TOKEN)  # the same token's other session
+    second.cookies.set("medic_session", copied, path="/ui")
+    assert second.get("/ui").status_code == 200
+    csrf = session_csrf(first)
+
+    assert first.post("/ui/logout", data={"csrf": csrf}).status_code == 303
+    for server in (first, second):  # the copied cookie, on the replica that logged out and on another
+        server.cookies.set("medic_session", copied, path="/ui")
+        away = server.get("/ui/alerts")
+        assert away.status_code == 303 and away.headers["location"] == "/ui/login?next=%2Fui%2Falerts"
+        assert server.get("/ui/login").status_code == 200  # the login form, not a redirect to the console
+        assert server.post("/ui/logout", data={"csrf": csrf}).status_code == 303  # to the login page
+    assert elsewhere.get("/ui").status_code == 200
+
+    [row] = logouts(database_url)
+    assert row.token_name == "oncall" and row.session_hash == hashlib.sha256(csrf.encode()).hexdigest()
+    assert csrf not in (row.session_hash, row.token_name)
+    lifetime = row.expires_at - row.logged_out_at
+    assert lifetime == timedelta(hours=load_settings(database_url=database_url).serve.console_session_hours)
+
+
+def test_logging_out_twice_is_one_record(database_url):
+    http = replica(database_url)
+    log_in(http, READ_TOKEN)
+    copied, csrf = http.cookies.get("medic_session"), session_csrf(http)
+    assert http.post("/ui/logout", data={"csrf": csrf}).status_code == 303
+    # A second logout of the same session (say two tabs): the session is gone already, so the login page.
+    http.cookies.set("medic_session", copied, path="/ui")
+    assert http.post("/ui/logout", data={"csrf": csrf}).headers["location"].startswith("/ui/login")
+    session = sessions.read(load_settings(database_url=database_url, serve={"tokens": TOKENS}).serve, copied,
+                            max_age_s=3600, logged_out=lambda key: False)
+    with session_factory(database_url)() as db:  # and recorded again directly: still one row
+        sessions.record_logout(db, session, now=datetime.now(UTC), lifetime_s=3600)
+    assert len(logouts(database_url)) == 1
+
+
+def test_without_the_database_a_session_is_not_trusted(tmp_path):
+    """Whether a session was logged out cannot be known: no page on it, a 503 page saying why."""
+    down = load_settings(database_url="postgresql+psycopg://medic@127.0.0.1:1/none", broker_url="memory://",
+                         serve={"tokens": TOKENS})
+    http = TestClient(create_app(down), follow_redirects=False)
+    cookie, _ = sessions.issue(down.serve, "oncall")
+    http.cookies.set("medic_session", cookie, path="/ui")
+    for page in (http.get("/ui"), http.get("/ui/login"), http.post("/ui/logout", data={"csrf": "x"})):
+        assert page.status_code == 503, page.text
+        assert "database unavailable" in page.text and "Traceback" not in page.text
+
+
+def test_cleanup_deletes_logouts_once_their_session_would_have_expired(database_url, tmp_path):
+    now = datetime.now(UTC)
+    with session_factory(database_url)() as db:
+        for name, expires_in in (("gone", -timedelta(seconds=1)), ("stays", timedelta(hours=1))):
+            db.add(ConsoleLogout(session_hash=hashlib.sha256(name.encode()).hexdigest(), token_name=name,
+                                 logged_out_at=now - timedelta(hours=12), expires_at=now + expires_in))
+        db.commit()
+    settings = Settings(database_url=database_url, broker_url="memory://", data_dir=tmp_path)
+    context = JobContext(settings=settings, sessions=session_factory(database_url), clock=lambda: now)
+    assert cleanup.run(dataclasses.replace(context, dry_run=True)).counts["console_logouts"] == 1
+    result = cleanup.run(context)
+    assert result.counts["console_logouts"] == 1 and "console_logouts 1" in result.summary
+    assert [row.token_name for row in logouts(database_url)] == ["stays"]
+    assert "console_logouts" not in cleanup.run(context).counts  # none expired: not listed
 
 
 def test_acknowledging_needs_csrf_and_write_access_and_is_audited_as_ui(world):

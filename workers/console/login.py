@@ -1,5 +1,7 @@
 """/ui/login and /ui/logout: an API token (read or write) opens a session cookie; logout is a POST.
 
+Logout records the session as logged out in the database, so a copy of its cookie no longer works anywhere.
+
 The login form carries a double-submit CSRF token (a cookie and a field that must match), so another
 site cannot log a browser into a session of its choosing.
 """
@@ -8,11 +10,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from config.serve import INGEST
 from workers.api.auth import authenticate
+from workers.clock import utcnow
 from workers.console import sessions
 from workers.console.web import PREFIX, ConsoleRefusal, current_user, done, render, safe_next, viewer
+from workers.storage.db import guarded_session
 
 router = APIRouter()
 LOGIN_CSRF_MAX_AGE_S = 3600
@@ -49,15 +54,23 @@ async def log_in(request: Request) -> Response:
 
 @router.post("/logout")
 async def log_out(request: Request) -> Response:
-    user = viewer(request)
+    user = await run_in_threadpool(viewer, request)
     form = await request.form()
     if not sessions.same_token(str(form.get("csrf") or ""), user.csrf):
         raise ConsoleRefusal(status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or out of date: "
                                                         "reload the page and log out again")
+    await run_in_threadpool(_record_logout, request, sessions.ConsoleSession(user.name, user.csrf))
     response = done(f"{PREFIX}/login", "Logged out.")
     response.delete_cookie(sessions.SESSION_COOKIE, path=PREFIX, httponly=True, samesite="strict",
                            secure=_https(request))
     return response
+
+
+def _record_logout(request: Request, session: sessions.ConsoleSession) -> None:
+    """Every replica refuses the session's cookie from now on."""
+    with guarded_session(request.app.state.sessions) as db:
+        sessions.record_logout(db, session, now=utcnow(),
+                               lifetime_s=request.app.state.settings.serve.console_session_hours * 3600)
 
 
 def _form(request: Request, next_url: str, error: str | None, status_code: int) -> Response:

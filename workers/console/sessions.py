@@ -4,6 +4,10 @@ The key is a hash of the API token's own secret, so rotating or removing a token
 ends every session it opened, and medic needs no secret of its own. itsdangerous signs and timestamps;
 a session older than MEDIC_SERVE__CONSOLE_SESSION_HOURS is refused. The cookie says nothing about access:
 it is read from the settings at each request, so lowering a token's access takes effect at once.
+
+Logging out records the session in the database (table console_logouts, by the sha256 of its CSRF token,
+which is random per login), so a copy of the cookie is refused by every replica of `medic serve`; the
+cleanup job deletes the record once the session would have expired anyway.
 """
 
 from __future__ import annotations
@@ -11,11 +15,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from config.serve import INGEST, ServeSettings
+from workers.storage.models import ConsoleLogout
 
 SESSION_COOKIE = "medic_session"
 LOGIN_CSRF_COOKIE = "medic_login_csrf"  # double-submit token of the login form (no session yet)
@@ -27,6 +37,11 @@ _KEY_CONTEXT = b"medic console session key\x00"
 class ConsoleSession:
     name: str  # the API token's name
     csrf: str  # the token every form of this session carries
+
+    @property
+    def key(self) -> str:
+        """What the session is known by in the database: the hex sha256 of its CSRF token."""
+        return hashlib.sha256(self.csrf.encode()).hexdigest()
 
 
 def new_csrf() -> str:
@@ -44,8 +59,11 @@ def issue(serve: ServeSettings, name: str) -> tuple[str, ConsoleSession]:
     return _serializer(serve, name).dumps({"n": session.name, "c": session.csrf}), session
 
 
-def read(serve: ServeSettings, cookie: str | None, *, max_age_s: float) -> ConsoleSession | None:
-    """The session of a cookie signed by a current token and younger than `max_age_s`; else None."""
+def read(serve: ServeSettings, cookie: str | None, *, max_age_s: float,
+         logged_out: Callable[[str], bool]) -> ConsoleSession | None:
+    """The session of a cookie signed by a current token, younger than `max_age_s` and not logged out; else None.
+
+    `logged_out(key)` is asked only about a cookie whose signature holds, so forged cookies cost no lookup."""
     if not cookie:
         return None
     _, claimed = URLSafeTimedSerializer(b"unverified", salt=_SALT).loads_unsafe(cookie)
@@ -58,7 +76,24 @@ def read(serve: ServeSettings, cookie: str | None, *, max_age_s: float) -> Conso
         return None
     if not isinstance(payload, dict) or payload.get("n") != name or not isinstance(payload.get("c"), str):
         return None
-    return ConsoleSession(name, payload["c"])
+    session = ConsoleSession(name, payload["c"])
+    return None if logged_out(session.key) else session
+
+
+def is_logged_out(db: Session, key: str) -> bool:
+    """Whether the session known by `key` was logged out (a lookup in a unique index)."""
+    return db.scalar(select(ConsoleLogout.id).where(ConsoleLogout.session_hash == key)) is not None
+
+
+def record_logout(db: Session, session: ConsoleSession, *, now: datetime, lifetime_s: float) -> None:
+    """Refuses `session` from now on, wherever it is presented; a second logout of it changes nothing. Commits.
+
+    The record is kept until now + `lifetime_s` (the session lifetime): the session has expired by then."""
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(ConsoleLogout).values(session_hash=session.key, token_name=session.name, logged_out_at=now,
+                                             expires_at=now + timedelta(seconds=lifetime_s))
+    db.execute(statement.on_conflict_do_nothing(index_elements=["session_hash"]))
+    db.commit()
 
 
 def _serializer(serve: ServeSettings, name: str) -> URLSafeTimedSerializer:

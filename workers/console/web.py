@@ -16,13 +16,16 @@ from fastapi import Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from config.errors import StorageUnavailable
 from config.serve import WRITE
 from workers.clock import utcnow
 from workers.console import formatting, sessions
 from workers.recovery.service import RecoveryService
 from workers.recovery.store import Actor
+from workers.storage.db import guarded_session
 
 HERE = Path(__file__).parent
 TEMPLATES_DIR = HERE / "templates"
@@ -85,9 +88,15 @@ templates = Jinja2Templates(env=_environment())
 
 
 def current_user(request: Request) -> ConsoleUser | None:
+    """The user of the request's session cookie, None without a valid one (expired, logged out...).
+
+    StorageUnavailable when the database cannot say whether the session was logged out: no page is
+    shown on a session that may have ended (the 503 page says why)."""
     serve = request.app.state.settings.serve
-    session = sessions.read(serve, request.cookies.get(sessions.SESSION_COOKIE),
-                            max_age_s=serve.console_session_hours * 3600)
+    with guarded_session(request.app.state.sessions) as db:
+        session = sessions.read(serve, request.cookies.get(sessions.SESSION_COOKIE),
+                                max_age_s=serve.console_session_hours * 3600,
+                                logged_out=lambda key: sessions.is_logged_out(db, key))
     if session is None:
         return None
     access = serve.tokens[session.name].access
@@ -111,7 +120,7 @@ async def operator(request: Request) -> ConsoleUser:
     """FastAPI dependency of every POST action: a session, write access, writes allowed, the form's CSRF token.
 
     The form is read here once; routes read it again from `request.form()` (Starlette caches it)."""
-    user = viewer(request)
+    user = await run_in_threadpool(viewer, request)  # a database lookup
     form = await request.form()
     if not sessions.same_token(_field(form, "csrf"), user.csrf):
         raise ConsoleRefusal(status.HTTP_403_FORBIDDEN,
@@ -167,5 +176,10 @@ def _flash(request: Request) -> str | None:
 
 def refusal_page(request: Request, status_code: int, message: str) -> HTMLResponse:
     """The page of a refused or failed console request: what is wrong, in words (never a traceback)."""
-    return render(request, current_user(request), "error.html", status_code=status_code,
-                  code=status_code, message=message)
+    user = None
+    if status_code != status.HTTP_503_SERVICE_UNAVAILABLE:  # the database is down: not asked again
+        try:
+            user = current_user(request)
+        except StorageUnavailable:
+            pass
+    return render(request, user, "error.html", status_code=status_code, code=status_code, message=message)

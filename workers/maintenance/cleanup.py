@@ -2,8 +2,8 @@
 
 Order: audit rows already without their execution, finished executions, resolved groups (their
 remaining executions and occurrences first, then the groups), then the independent kinds, then
-the broker. Counting first gives the progress bar its total and the dry run its answer. See
-docs/maintenance/cleanup.md.
+rows past their own expiry (console logouts), then the broker. Counting first gives the progress
+bar its total and the dry run its answer. See docs/maintenance/cleanup.md.
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ def run(ctx: JobContext) -> JobResult:
     if problem:
         raise ConfigError(problem)
     now = ctx.now()
-    cutoffs = policy.cutoffs(options, now)
+    cutoffs = {**policy.cutoffs(options, now), **policy.expiry_cutoffs(now)}
     broker = EmbeddedBroker.of(ctx.settings.broker_url, policy.broker_cutoff(now, options.broker_delivered_retention_s))
     with ctx.sessions() as session:
         keep_run_ids = [run.id for run in runs.latest_by_job(session).values()]  # the latest run of each job
         found = _count(session, cutoffs, keep_run_ids)
+    cutoffs = {kind: cutoff for kind, cutoff in cutoffs.items() if kind not in policy.EXPIRING or kind in found}
     if broker is not None:
         found[policy.BROKER] = broker.count()
     if ctx.dry_run:
@@ -57,6 +58,8 @@ def _count(session: Session, cutoffs: dict[str, datetime], keep_run_ids: list[in
             found.update(group_counts(session, cutoff, executions_cutoff=cutoffs.get("executions")))
         else:
             found[kind] = sum(count(session, target) for target in targets(kind, cutoff, keep_run_ids=keep_run_ids))
+        if kind in policy.EXPIRING and not found[kind]:
+            del found[kind]  # no retention setting of its own: counted, and worked on, only when some expired
     return found
 
 

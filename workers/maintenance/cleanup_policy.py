@@ -26,10 +26,12 @@ RETENTION_DAYS = {
     "breaker_transitions": "breaker_transitions_days",
     "reconciliation_log": "reconciliation_log_days",
 }
+# Rows that carry their own expiry (expires_at): deleted once it has passed, whatever the retention settings.
+EXPIRING = ("console_logouts",)
 # Deleted with their group, counted on their own.
 GROUP_CHILDREN = ("group_executions", "group_occurrences")
 BROKER = "broker_messages"
-COUNTED = (*RETENTION_DAYS, *GROUP_CHILDREN, BROKER)
+COUNTED = (*RETENTION_DAYS, *EXPIRING, *GROUP_CHILDREN, BROKER)
 
 # New batches stop once this share of the soft time limit is used: the batch under way then ends
 # well before Celery interrupts the job, and the next run goes on from there.
@@ -40,6 +42,11 @@ def cutoffs(settings: CleanupSettings, now: datetime) -> dict[str, datetime]:
     """Kind -> records older than this are expired. Kinds whose retention is 0 are left out."""
     days = {kind: getattr(settings, field) for kind, field in RETENTION_DAYS.items()}
     return {kind: now - timedelta(days=value) for kind, value in days.items() if value > 0}
+
+
+def expiry_cutoffs(now: datetime) -> dict[str, datetime]:
+    """Expiring kind -> records whose expires_at is before this are deleted."""
+    return dict.fromkeys(EXPIRING, now)
 
 
 def broker_cutoff(now: datetime, retention_s: int, *, local: tzinfo | None = None) -> datetime | None:

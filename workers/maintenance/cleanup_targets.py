@@ -23,6 +23,7 @@ from workers.storage.models import (
     AuditEntry,
     Base,
     BreakerTransition,
+    ConsoleLogout,
     ErrorGroup,
     Execution,
     HealthSnapshot,
@@ -71,6 +72,7 @@ def targets(kind: str, cutoff: datetime, *, keep_run_ids: Iterable[int] = ()) ->
         "alerts": (Alert, Alert.resolved_at, (Alert.state == RESOLVED,)),
         "breaker_transitions": (BreakerTransition, BreakerTransition.at, ()),
         "reconciliation_log": (ReconciliationEntry, ReconciliationEntry.at, ()),
+        "console_logouts": (ConsoleLogout, ConsoleLogout.expires_at, ()),  # the cutoff is now
     }
     model, column, conditions = timed[kind]
     return [_target(kind, model, *conditions, column < cutoff, order_by=(column,))]

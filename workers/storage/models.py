@@ -395,3 +395,20 @@ class Installation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     installed_at: Mapped[datetime]
+
+
+class ConsoleLogout(Base):
+    """A console session logged out before it expired: its cookie is refused from then on, by every replica.
+
+    The session is known by the sha256 of its CSRF token (never the token itself); the row is deleted by
+    the cleanup job once the session would have expired anyway."""
+
+    __tablename__ = "console_logouts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex sha256 of the session's CSRF token
+    token_name: Mapped[str] = mapped_column(String(128))
+    logged_out_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_console_logouts_expires", "expires_at"),)  # cleanup

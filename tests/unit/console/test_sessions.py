@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from config.serve import ServeSettings
@@ -15,13 +17,18 @@ TOKENS = {"oncall": {"token": "write-token-0123456789abcdef", "access": "write"}
 DAY_S = 86400
 
 
+def never(key: str) -> bool:
+    """No session is logged out."""
+    return False
+
+
 def serve(tokens=None) -> ServeSettings:
     return ServeSettings(tokens=tokens if tokens is not None else TOKENS)
 
 
 def test_a_session_reads_back_with_its_name_and_csrf_token():
     cookie, session = sessions.issue(serve(), "oncall")
-    assert sessions.read(serve(), cookie, max_age_s=DAY_S) == session
+    assert sessions.read(serve(), cookie, max_age_s=DAY_S, logged_out=never) == session
     assert session.name == "oncall" and len(session.csrf) >= 24
     assert "write-token" not in cookie
     assert sessions.issue(serve(), "oncall")[1].csrf != session.csrf  # a new CSRF token per login
@@ -29,26 +36,48 @@ def test_a_session_reads_back_with_its_name_and_csrf_token():
 
 @pytest.mark.parametrize("cookie", [None, "", "garbage", "a.b.c", "eyJuIjoib25jYWxsIn0.AAAA.BBBB"])
 def test_garbage_is_no_session(cookie):
-    assert sessions.read(serve(), cookie, max_age_s=DAY_S) is None
+    assert sessions.read(serve(), cookie, max_age_s=DAY_S, logged_out=never) is None
 
 
 def test_a_tampered_cookie_or_one_claiming_another_name_is_refused():
     cookie, _ = sessions.issue(serve(), "grafana")
     payload, rest = cookie.split(".", 1)
     forged_payload = sessions.URLSafeTimedSerializer(b"x").dump_payload({"n": "oncall", "c": "x"}).decode()
-    assert sessions.read(serve(), f"{forged_payload}.{rest}", max_age_s=DAY_S) is None
-    assert sessions.read(serve(), cookie[:-1] + ("A" if cookie[-1] != "A" else "B"), max_age_s=DAY_S) is None
+    assert sessions.read(serve(), f"{forged_payload}.{rest}", max_age_s=DAY_S, logged_out=never) is None
+    tampered = cookie[:-1] + ("A" if cookie[-1] != "A" else "B")
+    assert sessions.read(serve(), tampered, max_age_s=DAY_S, logged_out=never) is None
 
 
 def test_rotating_or_removing_the_token_or_making_it_ingest_ends_its_sessions():
     cookie, _ = sessions.issue(serve(), "oncall")
     rotated = {**TOKENS, "oncall": {"token": "a-new-write-token-0123456789", "access": "write"}}
-    assert sessions.read(serve(rotated), cookie, max_age_s=DAY_S) is None
+    assert sessions.read(serve(rotated), cookie, max_age_s=DAY_S, logged_out=never) is None
     removed = {name: token for name, token in TOKENS.items() if name != "oncall"}
-    assert sessions.read(serve(removed), cookie, max_age_s=DAY_S) is None
+    assert sessions.read(serve(removed), cookie, max_age_s=DAY_S, logged_out=never) is None
     demoted = {**TOKENS, "oncall": {**TOKENS["oncall"], "access": "ingest"}}
-    assert sessions.read(serve(demoted), cookie, max_age_s=DAY_S) is None
-    assert sessions.read(serve(), sessions.issue(serve(), "app")[0], max_age_s=DAY_S) is None
+    assert sessions.read(serve(demoted), cookie, max_age_s=DAY_S, logged_out=never) is None
+    assert sessions.read(serve(), sessions.issue(serve(), "app")[0], max_age_s=DAY_S, logged_out=never) is None
+
+
+def test_a_logged_out_session_is_refused_and_others_of_the_same_token_are_not():
+    cookie, session = sessions.issue(serve(), "oncall")
+    other_cookie, other = sessions.issue(serve(), "oncall")
+    logged_out = {session.key}
+    assert sessions.read(serve(), cookie, max_age_s=DAY_S, logged_out=logged_out.__contains__) is None
+    assert sessions.read(serve(), other_cookie, max_age_s=DAY_S, logged_out=logged_out.__contains__) == other
+
+
+def test_a_session_is_known_by_the_sha256_of_its_csrf_token_never_the_token():
+    _, session = sessions.issue(serve(), "oncall")
+    assert session.key == hashlib.sha256(session.csrf.encode()).hexdigest()
+    assert session.csrf not in session.key and len(session.key) == 64
+
+
+@pytest.mark.parametrize("cookie", [None, "garbage", "eyJuIjoib25jYWxsIn0.AAAA.BBBB"])
+def test_a_cookie_whose_signature_fails_costs_no_lookup(cookie):
+    asked: list[str] = []
+    assert sessions.read(serve(), cookie, max_age_s=DAY_S, logged_out=lambda key: asked.append(key) or False) is None
+    assert asked == []
 
 
 def test_a_session_expires(monkeypatch):
@@ -58,9 +87,9 @@ def test_a_session_expires(monkeypatch):
     monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: clock[0])
     cookie, _ = sessions.issue(serve(), "oncall")
     clock[0] += 3600
-    assert sessions.read(serve(), cookie, max_age_s=2 * 3600) is not None
+    assert sessions.read(serve(), cookie, max_age_s=2 * 3600, logged_out=never) is not None
     clock[0] += 3601
-    assert sessions.read(serve(), cookie, max_age_s=2 * 3600) is None
+    assert sessions.read(serve(), cookie, max_age_s=2 * 3600, logged_out=never) is None
 
 
 def test_csrf_tokens_compare_exactly():
