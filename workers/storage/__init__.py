@@ -5,5 +5,5 @@ types: column types of medic's own (UTCDateTime: aware UTC on every backend).
 db: engines and sessions; transient database errors as StorageUnavailable.
 leases: named leases, a lock with an expiry, for single-flight work across hosts.
 migrate: Alembic configured in code (`medic db upgrade`).
-migrations/: the Alembic environment and the revisions (versions/0001_initial ... 0005_signing_keys).
+migrations/: the Alembic environment and the revisions (versions/0001_initial ... 0009_console_logouts).
 """
