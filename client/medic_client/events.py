@@ -152,10 +152,18 @@ def _mro_names(exc: BaseException) -> list[str]:
 
 
 def _next_in_chain(exc: BaseException) -> BaseException | None:
-    """What the traceback module would print above exc: __cause__, else __context__."""
+    """What the traceback module would print above exc: __cause__, else __context__.
+
+    An exception group (a TaskGroup's, a Trio nursery's) says only how many failed: its first
+    member is what happened, so it comes next, before the group's own context."""
     cause = _get(exc, "__cause__")
     if cause is not None:
         return cause if _is(cause, BaseException) else None
+    if _is(exc, BaseExceptionGroup):
+        members = _get(exc, "exceptions")
+        first = members[0] if isinstance(members, tuple) and members else None
+        if _is(first, BaseException):
+            return first
     try:
         suppressed = bool(_get(exc, "__suppress_context__"))
     except Exception:

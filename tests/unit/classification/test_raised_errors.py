@@ -106,6 +106,11 @@ def _broken_pool(_: Path) -> None:
         pool.submit(os._exit, 1).result()
 
 
+async def _task_group_refused() -> None:
+    async with asyncio.TaskGroup() as group:
+        group.create_task(asyncio.open_connection("127.0.0.1", _closed_port()))
+
+
 def _render(source: str, **context) -> Callable[[Path], object]:
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
     return lambda _: environment.from_string(source).render(**context)
@@ -148,6 +153,7 @@ CASES: list[tuple[str, Callable[[Path], object], set[str]]] = [
     ("asyncio-limit-overrun", lambda _: asyncio.run(_limit_overrun()), {"validation"}),
     ("asyncio-refused", lambda _: asyncio.run(asyncio.open_connection("127.0.0.1", _closed_port())), {"network"}),
     ("broken-process-pool", _broken_pool, {"resource"}),
+    ("task-group-member-decides", lambda _: asyncio.run(_task_group_refused()), {"network"}),
     ("subprocess-timeout", lambda _: subprocess.run(["sleep", "2"], timeout=0.05), {"timeout"}),
     # templates
     ("jinja2-undefined", _render("{{ order.total }}"), {"internal"}),
@@ -172,7 +178,7 @@ def classifier() -> Classifier:
 def _raised(call: Callable[[Path], object], tmp: Path) -> BaseException:
     try:
         call(tmp)
-    except Exception as exc:  # noqa: BLE001 - any failure is the case under test
+    except BaseException as exc:  # noqa: BLE001 - any failure is the case under test (groups too)
         return exc
     raise AssertionError("the call did not fail")
 
