@@ -363,10 +363,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def print_report(result: dict[str, Any]) -> None:
     cfg, data = result["config"], result["data"]
-    print()
-    print(table(["table", "rows"], [[t, n] for t, n in data["rows"].items()],
-                title=f"Data ({data['database_bytes'] / 2**30:.2f} GiB; seeded in "
-                      f"{sum(data['seeding_s'].values()):.1f} s incl. VACUUM ANALYZE)"))
+    serve_scale.print_data(data)
     noop = result["noop_round_trip"]
     budget = cfg["budget_ms"]
     rows = [[name, s["p50_ms"], s["p95_ms"], s["max_ms"], f"{s['p50_ms'] / noop['p50_ms']:.1f}x",

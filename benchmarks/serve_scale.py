@@ -531,12 +531,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- report
 
 
-def print_report(result: dict[str, Any]) -> None:
-    cfg, data = result["config"], result["data"]
+def print_data(data: dict[str, Any]) -> None:
+    """The seeded tables, their size and how long seeding took."""
     print()
     print(table(["table", "rows"], [[t, n] for t, n in data["rows"].items()],
                 title=f"Data ({data['database_bytes'] / 2**30:.2f} GiB; seeded in "
                       f"{sum(data['seeding_s'].values()):.1f} s incl. VACUUM ANALYZE)"))
+
+
+def print_report(result: dict[str, Any]) -> None:
+    cfg, data = result["config"], result["data"]
+    print_data(data)
     noop = result["noop_round_trip"]
     rows = [[name, s["p50_ms"], s["p95_ms"], s["max_ms"], f"{s['p50_ms'] / noop['p50_ms']:.1f}x",
              f"{s['bytes_median'] / 1024:,.1f}"] for name, s in result["latency"].items()]

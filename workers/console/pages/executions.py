@@ -61,16 +61,18 @@ def execution_page(request: Request, execution_id: int = id_path("execution"),
 @router.post("/executions/{execution_id}/retry")
 async def retry(request: Request, execution_id: int = id_path("execution"),
                 user: ConsoleUser = Depends(operator)) -> RedirectResponse:
-    form = await request.form()
-    service = recovery(request, user)
-    ops.retry(service, execution_id, actor=service.actor, reason=common.reason(form))
-    return done(common.back(form, f"/ui/executions/{execution_id}"), f"Execution {execution_id}: retried.")
+    return await _act(request, user, execution_id, ops.retry, "retried")
 
 
 @router.post("/executions/{execution_id}/cancel")
 async def cancel(request: Request, execution_id: int = id_path("execution"),
                  user: ConsoleUser = Depends(operator)) -> RedirectResponse:
+    return await _act(request, user, execution_id, ops.cancel, "cancelled")
+
+
+async def _act(request: Request, user: ConsoleUser, execution_id: int, action, done_word: str) -> RedirectResponse:
+    """An operator action on an execution as the console user, then back where the form came from."""
     form = await request.form()
     service = recovery(request, user)
-    ops.cancel(service, execution_id, actor=service.actor, reason=common.reason(form))
-    return done(common.back(form, f"/ui/executions/{execution_id}"), f"Execution {execution_id}: cancelled.")
+    action(service, execution_id, actor=service.actor, reason=common.reason(form))
+    return done(common.back(form, f"/ui/executions/{execution_id}"), f"Execution {execution_id}: {done_word}.")
