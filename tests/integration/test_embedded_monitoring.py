@@ -26,7 +26,7 @@ def test_probe_worker_reads_the_embedded_workers_heartbeat_alive_then_dead(tmp_p
         assert alive.stdout.startswith("ok: worker medic-embedded@") and "heartbeat" in alive.stdout
         assert run_medic(env, "probe", "worker", "someone-else@%h").returncode == 1
 
-        assert run.terminate(60) == 0, run.output()[-3000:]
+        assert run.terminate(60) == 0, run.output()[-8000:]
         stopped = time.monotonic()
         wait_for(lambda: run_medic(env, "probe", "worker", WORKER).returncode == 1, timeout_s=MAX_AGE_S + 30,
                  interval_s=1, what="the probe to see the stopped worker as dead")

@@ -197,9 +197,20 @@ class Process:
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
+                self._record_hang()
                 self.kill()
         self._log.close()
         return self.proc.returncode
+
+    def _record_hang(self) -> None:
+        """What a process that did not stop was doing, in its log: its group's processes, then the stacks
+        of the leader's threads (a Celery worker logs them on SIGUSR1; anything else just dies of it)."""
+        listing = subprocess.run(["ps", "-o", "pid,ppid,stat,wchan:20,etime,args", "-g", str(self.proc.pid)],
+                                 capture_output=True, text=True, check=False)
+        self._log.write(f"\n[test] no exit after SIGTERM; process group:\n{listing.stdout}\n".encode())
+        self._log.flush()
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        time.sleep(3)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
