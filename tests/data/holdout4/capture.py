@@ -387,7 +387,8 @@ def peewee_pg_cases() -> None:
     capture("missing_database", "peewee_pg",
             lambda: pw.PostgresqlDatabase("h4_shop_missing", host="127.0.0.1", user="postgres").connect(),
             operation="connect", accept=["configuration", "not_found"], retryable=False, **pg)
-    capture("deadlock", "peewee_pg", deadlock, operation="rebalance_credit", accept=["conflict"], retryable=True, **pg)
+    capture("deadlock_wrapped", "peewee_pg", deadlock, wrap=(PaymentFailed, "store credit transfer failed"),
+            service="payments", operation="transfer_credit", accept=["conflict"], retryable=True)
     capture("not_null_qty", "peewee_pg", lambda: db.execute_sql("INSERT INTO h4_orders VALUES (9, NULL, 1)"),
             operation="place_order", accept=["validation", "data"], retryable=False, **pg)
 
@@ -471,8 +472,8 @@ def peewee_mysql_cases() -> None:
             operation="connect", accept=["auth", "configuration"], retryable=False, **my)
     capture("unknown_database", "peewee_mysql", lambda: mdb(database="h4_warehouse").connect(),
             operation="connect", accept=["configuration", "not_found"], retryable=False, **my)
-    capture("lock_wait_timeout", "peewee_mysql", lock_wait, operation="reserve_stock",
-            accept=["conflict", "timeout"], retryable=True, **my)
+    capture("lock_wait_timeout_wrapped", "peewee_mysql", lock_wait, wrap=(OrderNotPlaced, "stock could not be reserved"),
+            service="orders", operation="place_order", accept=["conflict", "timeout"], retryable=True)
     capture("deadlock", "peewee_mysql", deadlock, operation="transfer_stock", accept=["conflict"], retryable=True, **my)
 
 
@@ -823,8 +824,9 @@ def duckdb_cases() -> None:
     an = {"service": "analytics"}
     capture("constraint_pk", "duckdb", lambda: con.execute("INSERT INTO sales VALUES (1, 'A-2', 1)"),
             operation="load_sales", accept=["conflict", "data", "validation"], retryable=False, **an)
-    capture("catalog_missing_table", "duckdb", lambda: con.execute("SELECT * FROM refunds"), operation="refund_report",
-            accept=["configuration", "not_found", "internal"], retryable=False, **an)
+    capture("catalog_missing_table_wrapped", "duckdb", lambda: con.execute("SELECT * FROM refunds"),
+            wrap=(ReportFailed, "refund report failed"), service="reports", operation="refund_report",
+            accept=["configuration", "not_found", "internal"], retryable=False)
     capture("binder_unknown_column", "duckdb", lambda: con.execute("SELECT region FROM sales"), operation="sales_by_region",
             accept=["internal", "validation"], retryable=False, **an)
     capture("conversion", "duckdb", lambda: con.execute("SELECT CAST('twelve' AS INTEGER)"), operation="parse_qty",
@@ -1023,9 +1025,10 @@ def anthropic_cases() -> None:
             accept=["validation"], retryable=False, **ops)
     capture("model_not_found", "anthropic", api(404, "not_found_error", "model: claude-sonnet-4-5"),
             accept=["not_found", "configuration"], retryable=False, **ops)
-    capture("rate_limit", "anthropic",
+    capture("rate_limit_wrapped", "anthropic",
             api(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit",
-                {"retry-after": "20"}), accept=["rate_limit"], retryable=True, **ops)
+                {"retry-after": "20"}), wrap=(SearchIndexFailed, "product descriptions not generated"),
+            service="catalog", operation="describe_products", accept=["rate_limit"], retryable=True)
     capture("overloaded_wrapped", "anthropic", api(529, "overloaded_error", "Overloaded"),
             wrap=(SearchIndexFailed, "return summaries not generated"), service="support",
             operation="enrich_ticket", accept=["unavailable", "rate_limit"], retryable=True)
@@ -1036,6 +1039,652 @@ def anthropic_cases() -> None:
     capture("credit_balance", "anthropic",
             api(400, "invalid_request_error", "Your credit balance is too low to access the Anthropic API."),
             accept=["resource", "configuration", "auth", "validation"], retryable=False, **ops)
+
+
+@family
+def search_engines_cases() -> None:
+    import meilisearch
+    import typesense
+
+    meili = meilisearch.Client(FAKE.url, FAKE_CREDENTIAL, timeout=3)
+    ts = typesense.Client({"nodes": [{"host": "127.0.0.1", "port": str(FAKE.port), "protocol": "http"}],
+                           "api_key": FAKE_CREDENTIAL, "connection_timeout_seconds": 3, "num_retries": 0,
+                           "retry_interval_seconds": 0})
+
+    def meili_error(status: int, code: str, kind: str, message: str, call: Callable[[], Any] | None = None) -> Any:
+        body = {"message": message, "code": code, "type": kind, "link": f"https://docs.meilisearch.com/errors#{code}"}
+        return answering(status, body, call=call or (lambda: meili.index("products").get_document("sku-17")))
+
+    def ts_error(status: int, message: str, call: Callable[[], Any] | None = None) -> Any:
+        return answering(status, {"message": message},
+                         call=call or (lambda: ts.collections["products"].documents["sku-17"].retrieve()))
+
+    ops = {"service": "product-search", "operation": "load_product"}
+    capture("meili_index_not_found", "search_engines",
+            meili_error(404, "index_not_found", "invalid_request", "Index `products` not found."),
+            accept=["not_found", "configuration"], retryable=False, **ops)
+    capture("meili_invalid_api_key", "search_engines",
+            meili_error(403, "invalid_api_key", "auth", "The provided API key is invalid."),
+            accept=["auth"], retryable=False, **ops)
+    capture("meili_document_fields", "search_engines",
+            meili_error(400, "invalid_document_id", "invalid_request",
+                        "Document identifier `sku 17` is invalid. A document identifier can be of type integer or "
+                        "string, only composed of alphanumeric characters (a-z A-Z 0-9), hyphens (-) and "
+                        "underscores (_).", lambda: meili.index("products").add_documents([{"id": "sku 17"}])),
+            service="product-search", operation="index_product", accept=["validation"], retryable=False)
+    capture("meili_no_space_wrapped", "search_engines",
+            meili_error(500, "no_space_left_on_device", "system", "No space left on device.",
+                        lambda: meili.index("products").add_documents([{"id": "sku-17"}])),
+            wrap=(SearchIndexFailed, "catalog reindex failed"), service="catalog", operation="reindex_catalog",
+            accept=["resource"], retryable=None)
+    capture("ts_object_not_found", "search_engines", ts_error(404, "Could not find a document with id: sku-17"),
+            accept=["not_found"], retryable=False, **ops)
+    capture("ts_unauthorized", "search_engines", ts_error(401, "Forbidden - a valid `x-typesense-api-key` header must be sent."),
+            accept=["auth"], retryable=False, **ops)
+    capture("ts_already_exists", "search_engines",
+            ts_error(409, "A collection with name `products` already exists.",
+                     lambda: ts.collections.create({"name": "products", "fields": [{"name": "title", "type": "string"}]})),
+            service="product-search", operation="create_collection", accept=["conflict"], retryable=False)
+    capture("ts_malformed", "search_engines",
+            ts_error(400, "Could not find a field named `colour` in the schema for sorting.",
+                     lambda: ts.collections["products"].documents.search({"q": "mug", "query_by": "title",
+                                                                          "sort_by": "colour:desc"})),
+            service="product-search", operation="search", accept=["validation"], retryable=False)
+    capture("ts_unavailable", "search_engines", ts_error(503, "Not Ready or Lagging"),
+            accept=["unavailable"], retryable=True, **ops)
+
+
+@family
+def opensearch_cases() -> None:
+    from opensearchpy import OpenSearch
+
+    client = OpenSearch(hosts=[{"host": "127.0.0.1", "port": FAKE.port}], use_ssl=False, max_retries=0,
+                        retry_on_timeout=False, timeout=3)
+
+    def os_error(status: int, kind: str, reason: str, call: Callable[[], Any] | None = None, **extra: Any) -> Any:
+        body = {"error": {"root_cause": [{"type": kind, "reason": reason, **extra}], "type": kind, "reason": reason,
+                          **extra}, "status": status}
+        return answering(status, body, call=call or (lambda: client.get(index="orders-2026.12", id="17")))
+
+    def index_doc() -> Any:
+        return client.index(index="orders-2026.12", id="17", body={"status": "shipped"}, if_seq_no=4, if_primary_term=1)
+
+    ops = {"service": "order-search", "operation": "get_order"}
+    capture("index_not_found", "opensearch", os_error(404, "index_not_found_exception", "no such index [orders-2026.12]",
+                                                      index="orders-2026.12"),
+            accept=["not_found", "configuration"], retryable=False, **ops)
+    capture("version_conflict_wrapped", "opensearch",
+            os_error(409, "version_conflict_engine_exception",
+                     "[17]: version conflict, required seqNo [4], primary term [1]. current document has seqNo [5] "
+                     "and primary term [1]", index_doc),
+            wrap=(OrderNotPlaced, "order status not updated"), service="orders", operation="mark_shipped",
+            accept=["conflict"], retryable=True)
+    capture("security_exception", "opensearch",
+            os_error(403, "security_exception", "no permissions for [indices:data/read/get] and User [name=shop-app, "
+                     "backend_roles=[], requestedTenant=null]"), accept=["auth"], retryable=False, **ops)
+    capture("unauthorized", "opensearch", answering(401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="OpenSearch Security"'},
+                                                    call=lambda: client.get(index="orders-2026.12", id="17")),
+            accept=["auth"], retryable=False, **ops)
+    capture("circuit_breaking", "opensearch",
+            os_error(429, "circuit_breaking_exception", "[parent] Data too large, data for [<http_request>] would be "
+                     "[1031243776/983.4mb], which is larger than the limit of [1020054732/972.7mb]",
+                     bytes_wanted=1031243776, bytes_limit=1020054732, durability="TRANSIENT"),
+            accept=["resource", "rate_limit", "unavailable"], retryable=True, **ops)
+    capture("mapper_parsing_wrapped", "opensearch",
+            os_error(400, "mapper_parsing_exception", "failed to parse field [total] of type [float] in document with id "
+                     "'17'. Preview of field's value: 'twelve'", index_doc),
+            wrap=(SearchIndexFailed, "order 17 not indexed"), service="order-indexer", operation="index_order",
+            accept=["validation", "data"], retryable=False)
+    capture("read_only_block", "opensearch",
+            os_error(429, "cluster_block_exception", "index [orders-2026.12] blocked by: [TOO_MANY_REQUESTS/12/disk "
+                     "usage exceeded flood-stage watermark, index has read-only-allow-delete block];", index_doc),
+            service="order-search", operation="update_order", accept=["resource", "unavailable", "rate_limit"],
+            retryable=None)
+    capture("no_shard_available", "opensearch",
+            os_error(503, "no_shard_available_action_exception", "No shard available for [get [orders-2026.12][17]: "
+                     "routing [null]]"), accept=["unavailable"], retryable=True, **ops)
+
+
+@family
+def influxdb_cases() -> None:
+    from influxdb_client import InfluxDBClient
+    from influxdb_client.client.write_api import SYNCHRONOUS
+
+    client = InfluxDBClient(url=FAKE.url, token=FAKE_CREDENTIAL, org="shop", timeout=3000, retries=0)
+    write = client.write_api(write_options=SYNCHRONOUS)
+
+    def influx(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+               call: Callable[[], Any] | None = None) -> Any:
+        return answering(status, {"code": code, "message": message}, headers,
+                         call=call or (lambda: write.write(bucket="checkout-metrics",
+                                                           record="latency,route=/checkout value=0.42")))
+
+    ops = {"service": "metrics", "operation": "write_latency"}
+    capture("unauthorized", "influxdb", influx(401, "unauthorized", "unauthorized access"), accept=["auth"],
+            retryable=False, **ops)
+    capture("bucket_not_found", "influxdb", influx(404, "not found", 'bucket "checkout-metrics" not found'),
+            accept=["not_found", "configuration"], retryable=False, **ops)
+    capture("field_type_conflict", "influxdb",
+            influx(422, "unprocessable entity", 'failure writing points to database: partial write: field type '
+                   'conflict: input field "value" on measurement "latency" is type float, already exists as type '
+                   'string dropped=1'), accept=["data", "validation", "conflict"], retryable=False, **ops)
+    capture("too_many_requests_wrapped", "influxdb",
+            influx(429, "too many requests", "org 0a1b2c3d has exceeded limited_write plan limit",
+                   {"Retry-After": "30"}), wrap=(ReportFailed, "checkout metrics not stored"),
+            service="reports", operation="flush_metrics", accept=["rate_limit", "resource"], retryable=True)
+    capture("query_syntax", "influxdb",
+            influx(400, "invalid", "compilation failed: error at @1:1-1:5: undefined identifier frum",
+                   call=lambda: client.query_api().query('frum(bucket: "checkout-metrics") |> range(start: -1h)')),
+            service="metrics", operation="latency_report", accept=["validation", "internal"], retryable=False)
+    capture("unavailable", "influxdb", influx(503, "unavailable", "service unavailable"), accept=["unavailable"],
+            retryable=True, **ops)
+
+
+WSDL = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"
+  xmlns:tns="urn:h4:carrier" xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:h4:carrier"
+  name="CarrierService">
+  <types>
+    <xsd:schema targetNamespace="urn:h4:carrier" elementFormDefault="qualified">
+      <xsd:element name="BookShipment">
+        <xsd:complexType><xsd:sequence>
+          <xsd:element name="orderId" type="xsd:int"/>
+          <xsd:element name="weightKg" type="xsd:decimal"/>
+          <xsd:element name="postcode" type="xsd:string"/>
+        </xsd:sequence></xsd:complexType>
+      </xsd:element>
+      <xsd:element name="BookShipmentResponse">
+        <xsd:complexType><xsd:sequence><xsd:element name="trackingId" type="xsd:string"/></xsd:sequence></xsd:complexType>
+      </xsd:element>
+    </xsd:schema>
+  </types>
+  <message name="BookShipmentIn"><part name="parameters" element="tns:BookShipment"/></message>
+  <message name="BookShipmentOut"><part name="parameters" element="tns:BookShipmentResponse"/></message>
+  <portType name="CarrierPort">
+    <operation name="BookShipment"><input message="tns:BookShipmentIn"/><output message="tns:BookShipmentOut"/></operation>
+  </portType>
+  <binding name="CarrierBinding" type="tns:CarrierPort">
+    <soap:binding style="document" transport="http://schemas.xmlsoap.org/soap/http"/>
+    <operation name="BookShipment">
+      <soap:operation soapAction="urn:h4:carrier#BookShipment"/>
+      <input><soap:body use="literal"/></input><output><soap:body use="literal"/></output>
+    </operation>
+  </binding>
+  <service name="CarrierService">
+    <port name="CarrierPort" binding="tns:CarrierBinding"><soap:address location="{url}/carrier"/></port>
+  </service>
+</definitions>
+"""
+
+
+@family
+def zeep_soap_cases() -> None:
+    import zeep
+    from zeep.transports import Transport
+
+    wsdl = TMP / "carrier.wsdl"
+    wsdl.write_text(WSDL.replace("{url}", FAKE.url))
+    client = zeep.Client(str(wsdl), transport=Transport(timeout=3, operation_timeout=3))
+
+    def fault(code: str, text: str, detail: str = "") -> str:
+        return ('<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+                f'<soap:Body><soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{text}</faultstring>'
+                f'{detail}</soap:Fault></soap:Body></soap:Envelope>')
+
+    def book(**kw: Any) -> Callable[[], Any]:
+        args = {"orderId": 17, "weightKg": "2.5", "postcode": "10115", **kw}
+        return lambda: client.service.BookShipment(**args)
+
+    xml = {"Content-Type": "text/xml; charset=utf-8"}
+    ops = {"service": "carrier-gateway", "operation": "book_shipment"}
+    capture("client_fault", "zeep_soap", answering(500, fault("Client", "Invalid postcode 10115 for country AT"), xml,
+                                                   call=book()),
+            accept=["validation"], retryable=False, **ops)
+    capture("server_fault", "zeep_soap",
+            answering(500, fault("Server", "Booking backend unavailable, try again later"), xml, call=book()),
+            accept=["unavailable"], retryable=True, **ops)
+    capture("auth_fault_wrapped", "zeep_soap",
+            answering(500, fault("Client", "Authentication failed: invalid account number or API key"), xml, call=book()),
+            wrap=(ShipmentNotBooked, "carrier rejected the booking"), service="shipping", operation="book_parcel",
+            accept=["auth"], retryable=False)
+    capture("html_error_page", "zeep_soap",
+            answering(502, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+                      {"Content-Type": "text/html"}, call=book()),
+            accept=["unavailable", "unknown"], retryable=True, **ops)
+    capture("missing_wsdl", "zeep_soap", lambda: zeep.Client(str(TMP / "carrier-v2.wsdl")), operation="load_wsdl",
+            accept=["configuration", "not_found"], retryable=False, service="carrier-gateway")
+    capture("bad_argument", "zeep_soap", book(weight="2.5"), accept=["internal", "validation"], retryable=False, **ops)
+    capture("garbage_response", "zeep_soap", answering(200, b"\x00\x01not xml at all", xml, call=book()),
+            accept=["data", "unavailable", "unknown"], retryable=None, **ops)
+
+
+@family
+def gql_cases() -> None:
+    from gql import Client, gql as parse
+    from gql.transport.requests import RequestsHTTPTransport
+
+    schema_sdl = """
+        type Product { id: ID! title: String! stock: Int! }
+        type Query { product(id: ID!): Product }
+        type Mutation { setStock(id: ID!, stock: Int!): Product }
+    """
+
+    def client(schema: str | None = None) -> Any:
+        transport = RequestsHTTPTransport(url=FAKE.url + "/graphql", timeout=3, retries=0,
+                                          headers={"Authorization": "Bearer " + FAKE_CREDENTIAL})
+        return Client(transport=transport, schema=schema)
+
+    query = "query { product(id: \"17\") { id title stock } }"
+
+    def run(c: Any = None, q: str = query) -> Callable[[], Any]:
+        return lambda: (c or client()).execute(parse(q))
+
+    ops = {"service": "storefront-api", "operation": "load_product"}
+    capture("graphql_not_found", "gql",
+            answering(200, {"data": {"product": None}, "errors": [{"message": "Product 17 not found", "path": ["product"],
+                                                                   "extensions": {"code": "NOT_FOUND"}}]}, call=run()),
+            accept=["not_found"], retryable=False, **ops)
+    capture("graphql_forbidden", "gql",
+            answering(200, {"data": None, "errors": [{"message": "You are not authorized to perform this action.",
+                                                      "extensions": {"code": "FORBIDDEN"}}]}, call=run()),
+            accept=["auth"], retryable=False, **ops)
+    capture("graphql_throttled_wrapped", "gql",
+            answering(200, {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED",
+                                                                              "cost": {"requestedQueryCost": 1002}}}]},
+                      call=run()), wrap=(InventorySyncFailed, "stock levels not refreshed"), service="inventory",
+            operation="refresh_stock", accept=["rate_limit"], retryable=True)
+    capture("http_401", "gql", answering(401, {"message": "Invalid access token"}, call=run()),
+            accept=["auth"], retryable=False, **ops)
+    capture("http_503", "gql", answering(503, "upstream connect error or disconnect/reset before headers",
+                                         {"Content-Type": "text/plain"}, call=run()),
+            accept=["unavailable"], retryable=True, **ops)
+    capture("local_schema_validation", "gql", run(client(schema_sdl), 'query { product(id: "17") { id price } }'),
+            accept=["validation", "internal"], retryable=False, **ops)
+    capture("not_json", "gql", answering(200, "<html>maintenance</html>", {"Content-Type": "text/html"}, call=run()),
+            accept=["unavailable", "data", "unknown"], retryable=None, **ops)
+    capture("query_syntax", "gql", lambda: parse("query { product(id: 17 { id } }"), operation="build_query",
+            accept=["internal", "validation"], retryable=False, service="storefront-api")
+
+
+@family
+def http_clients_cases() -> None:
+    import urllib3
+    from tornado.httpclient import HTTPClient
+
+    tornado_client = HTTPClient()
+    CLEANUPS.append(tornado_client.close)
+    pool = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2, read=1))
+
+    def fetch(path: str = "/v1/rates", **kw: Any) -> Callable[[], Any]:
+        return lambda: tornado_client.fetch(FAKE.url + path, request_timeout=kw.pop("request_timeout", 3), **kw)
+
+    def retry_exhausted() -> Any:
+        retry = urllib3.Retry(total=2, status_forcelist=[503], backoff_factor=0, raise_on_status=True)
+        return pool.request("GET", FAKE.url + "/v1/rates", retries=retry)
+
+    ops = {"service": "fx-rates", "operation": "fetch_rates"}
+    capture("tornado_404", "http_clients", answering(404, {"error": "currency pair not supported"}, call=fetch("/v1/rates/EURXAU")),
+            accept=["not_found", "validation"], retryable=False, **ops)
+    capture("tornado_403", "http_clients", answering(403, {"error": "plan does not include historical rates"}, call=fetch()),
+            accept=["auth", "configuration"], retryable=False, **ops)
+    capture("tornado_timeout", "http_clients", answering(200, {"rate": 1.08}, delay_s=1.5, call=fetch(request_timeout=0.5)),
+            accept=["timeout"], retryable=True, **ops)
+    capture("tornado_503_wrapped", "http_clients", answering(503, "Service Temporarily Unavailable", call=fetch()),
+            wrap=(CheckoutError, "could not price the basket in USD"), service="checkout", operation="convert_currency",
+            accept=["unavailable"], retryable=True)
+    capture("tornado_hangup", "http_clients", answering(mode="hangup", call=fetch()),
+            accept=["network", "unavailable"], retryable=True, **ops)
+    capture("urllib3_retry_exhausted_wrapped", "http_clients", answering(503, "busy", call=retry_exhausted),
+            wrap=(PaymentFailed, "exchange rate unavailable"), service="payments", operation="quote_fx",
+            accept=["unavailable"], retryable=True)
+    capture("urllib3_redirect_loop", "http_clients",
+            answering(302, b"", {"Location": "/v1/rates"}, call=lambda: pool.request("GET", FAKE.url + "/v1/rates",
+                                                                                   retries=urllib3.Retry(redirect=3))),
+            accept=["configuration", "unavailable", "internal"], retryable=False, **ops)
+    capture("urllib3_protocol_error", "http_clients",
+            answering(body=b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"rate\": 1.0", mode="raw",
+                      call=lambda: pool.request("GET", FAKE.url + "/v1/rates", retries=False)),
+            accept=["network", "data"], retryable=True, **ops)
+    capture("urllib3_bad_url", "http_clients", lambda: pool.request("GET", "http://fx-rates.internal:80a/v1/rates"),
+            accept=["configuration", "validation"], retryable=False, **ops)
+
+
+@family
+def pandas_excel_cases() -> None:
+    import openpyxl
+    import pandas as pd
+
+    ragged = TMP / "supplier-prices.csv"
+    ragged.write_text("sku,price\nA-1,9.50\nB-2,4.20,EUR,extra\n")
+    empty = TMP / "returns.csv"
+    empty.write_text("")
+    not_xlsx = TMP / "stocktake.xlsx"
+    not_xlsx.write_bytes(b"sku;qty\nA-1;5\n")
+    wb = openpyxl.Workbook()
+    wb.active.title = "Summary"
+    wb.save(TMP / "q4-report.xlsx")
+    left = pd.DataFrame({"sku": ["A-1", "A-1"], "qty": [1, 2]})
+    right = pd.DataFrame({"sku": ["A-1"], "price": [9.5]})
+
+    feed = {"service": "catalog-import"}
+    capture("csv_tokenizing_wrapped", "pandas_excel", lambda: pd.read_csv(ragged),
+            wrap=(CatalogImportFailed, "supplier price list rejected"), service="catalog",
+            operation="import_supplier_prices", accept=["validation", "data"], retryable=False)
+    capture("csv_empty", "pandas_excel", lambda: pd.read_csv(empty), operation="import_returns",
+            accept=["data", "validation"], retryable=False, **feed)
+    capture("json_trailing", "pandas_excel", lambda: pd.read_json(__import__("io").StringIO('[{"sku": "A-1"}] garbage')),
+            operation="import_feed", accept=["validation", "data"], retryable=False, **feed)
+    capture("missing_sheet", "pandas_excel", lambda: pd.read_excel(TMP / "q4-report.xlsx", sheet_name="Stock"),
+            operation="load_report", accept=["validation", "not_found", "configuration"], retryable=False, **feed)
+    capture("not_a_workbook_wrapped", "pandas_excel", lambda: openpyxl.load_workbook(not_xlsx),
+            wrap=(CatalogImportFailed, "stocktake upload rejected"), service="catalog", operation="upload_stocktake",
+            accept=["validation", "data"], retryable=False)
+    capture("wrong_extension", "pandas_excel", lambda: openpyxl.load_workbook(ragged), operation="upload_stocktake",
+            accept=["validation"], retryable=False, **feed)
+    capture("merge_validate", "pandas_excel", lambda: right.merge(left, on="sku", validate="one_to_one"),
+            operation="join_prices", accept=["data", "validation"], retryable=False, **feed)
+    capture("to_numeric", "pandas_excel", lambda: pd.to_numeric(pd.Series(["9.50", "4,20"])),
+            operation="parse_prices", accept=["validation", "data"], retryable=False, **feed)
+    capture("impossible_date", "pandas_excel", lambda: pd.to_datetime(pd.Series(["2026-12-07", "2026-02-31"]), format="%Y-%m-%d"),
+            operation="parse_dates", accept=["validation", "data"], retryable=False, **feed)
+    capture("missing_column", "pandas_excel", lambda: right[["sku", "currency"]], operation="select_columns",
+            accept=["validation", "data", "internal"], retryable=False, **feed)
+
+
+@family
+def config_formats_cases() -> None:
+    import configobj
+    import json5
+    from dotenv import dotenv_values
+    from ruamel.yaml import YAML
+
+    settings = {"service": "shop-api", "operation": "load_settings"}
+    dup = TMP / "settings.yaml"
+    dup.write_text("payment:\n  provider: stripe\n  provider: adyen\n")
+    bad_indent = TMP / "shipping.yaml"
+    bad_indent.write_text("carriers:\n  - name: dhl\n   zones: [eu]\n")
+    ini = TMP / "legacy.ini"
+    ini.write_text("[payment]\nprovider = stripe\nprovider = adyen\n")
+    ini2 = TMP / "legacy2.ini"
+    ini2.write_text("[payment\nprovider = stripe\n")
+
+    def dotenv_port() -> Any:
+        env_file = TMP / ".env"
+        env_file.write_text("SHOP_DB_PORT=five-four-three-two\n")
+        return int(dotenv_values(env_file)["SHOP_DB_PORT"] or "")
+
+    def dotenv_missing() -> Any:
+        return dotenv_values(TMP / ".env.production")["SHOP_SECRET_KEY"]
+
+    capture("yaml_duplicate_key", "config_formats", lambda: YAML(typ="rt").load(dup),
+            accept=["configuration"], retryable=False, **settings)
+    capture("yaml_bad_indent", "config_formats", lambda: YAML(typ="safe").load(bad_indent),
+            accept=["configuration"], retryable=False, **settings)
+    capture("json5_trailing", "config_formats", lambda: json5.loads("{feature_flags: {new_checkout: tru}}"),
+            accept=["configuration", "validation"], retryable=False, **settings)
+    capture("configobj_duplicate", "config_formats", lambda: configobj.ConfigObj(str(ini)),
+            accept=["configuration"], retryable=False, **settings)
+    capture("configobj_parse_wrapped", "config_formats", lambda: configobj.ConfigObj(str(ini2)),
+            wrap=(PaymentFailed, "payment provider not configured"), service="payments", operation="start",
+            accept=["configuration"], retryable=False)
+    capture("dotenv_bad_int", "config_formats", dotenv_port, accept=["configuration"], retryable=False, **settings)
+    capture("dotenv_missing_key", "config_formats", dotenv_missing, accept=["configuration"], retryable=False, **settings)
+    capture("configobj_missing_file", "config_formats",
+            lambda: configobj.ConfigObj(str(TMP / "missing.ini"), file_error=True),
+            accept=["configuration", "not_found"], retryable=False, **settings)
+
+
+@family
+def archives_cases() -> None:
+    import io
+    import tarfile
+
+    import py7zr
+
+    good = TMP / "images.tar.gz"
+    with tarfile.open(good, "w:gz") as tar:
+        data = b"\x89PNG fake"
+        info = tarfile.TarInfo("../../etc/cron.d/h4-evil")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    truncated = TMP / "backup.tar.gz"
+    with tarfile.open(truncated, "w:gz") as tar:
+        payload = os.urandom(200_000)
+        info = tarfile.TarInfo("orders.csv")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    truncated.write_bytes(truncated.read_bytes()[:50_000])
+    not_tar = TMP / "catalog.tar"
+    not_tar.write_text("sku,price\n")
+    seven = TMP / "invoices.7z"
+    with py7zr.SevenZipFile(seven, "w", password="archive-pass-0000") as z:
+        z.writestr(b"INV-17", "INV-17.txt")
+    seven_plain = TMP / "plain.7z"
+    with py7zr.SevenZipFile(seven_plain, "w") as z:
+        z.writestr(b"INV-17", "INV-17.txt")
+    (TMP / "broken.7z").write_bytes(seven_plain.read_bytes()[:40])
+
+    def extract(path: Path, **kw: Any) -> Callable[[], Any]:
+        def run() -> Any:
+            with tarfile.open(path) as tar:
+                tar.extractall(TMP / "out", **kw)
+        return run
+
+    def seven_wrong_password() -> Any:
+        with py7zr.SevenZipFile(seven, "r", password="not-the-password") as z:
+            z.extractall(TMP / "out7")
+
+    imp = {"service": "asset-import"}
+    capture("tar_outside_destination", "archives", extract(good, filter="data"), operation="unpack_images",
+            accept=["validation", "auth", "data"], retryable=False, **imp)
+    capture("tar_truncated", "archives", extract(truncated), operation="restore_backup", accept=["data"],
+            retryable=False, **imp)
+    capture("not_a_tar", "archives", extract(not_tar), operation="unpack_catalog", accept=["validation", "data"],
+            retryable=False, **imp)
+    capture("7z_wrong_password_wrapped", "archives", seven_wrong_password,
+            wrap=(ReportFailed, "invoice archive could not be opened"), service="reports", operation="open_archive",
+            accept=["data", "auth", "configuration"], retryable=False)
+    capture("7z_password_required", "archives",
+            lambda: py7zr.SevenZipFile(seven, "r").extractall(TMP / "out7b"), operation="open_archive",
+            accept=["auth", "configuration", "validation"], retryable=False, **imp)
+    capture("7z_bad_file", "archives", lambda: py7zr.SevenZipFile(TMP / "broken.7z", "r"), operation="open_archive",
+            accept=["data", "validation"], retryable=False, **imp)
+
+
+@family
+def tokens_cases() -> None:
+    from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer  # noqa: F401
+    from jose import jwt as jose_jwt
+    from jwcrypto import jwk, jws, jwt as jw_jwt
+
+    secret = "not-a-real-key-0000"
+    timed = URLSafeTimedSerializer(secret, salt="password-reset")
+    reset_token = timed.dumps({"user": 17})
+    plain = URLSafeSerializer(secret, salt="unsubscribe")
+    unsub = plain.dumps({"user": 17})
+
+    def expired_reset() -> Any:
+        time.sleep(1.1)
+        return timed.loads(reset_token, max_age=0)
+
+    now = int(time.time())
+    jose_expired = jose_jwt.encode({"sub": "17", "exp": now - 60}, secret, algorithm="HS256")
+    jose_aud = jose_jwt.encode({"sub": "17", "aud": "partner-portal", "exp": now + 600}, secret, algorithm="HS256")
+    jose_other = jose_jwt.encode({"sub": "17", "exp": now + 600}, "another-key-0000", algorithm="HS256")
+
+    key = jwk.JWK.generate(kty="oct", size=256)
+    other_key = jwk.JWK.generate(kty="oct", size=256)
+    signed = jws.JWS(b'{"order": 17, "amount": "49.90"}')
+    signed.add_signature(key, alg="HS256", protected='{"alg":"HS256"}')
+    compact = signed.serialize(compact=True)
+    jw_expired = jw_jwt.JWT(header={"alg": "HS256"}, claims={"sub": "17", "exp": now - 120})
+    jw_expired.make_signed_token(key)
+    jw_expired_token = jw_expired.serialize()
+
+    def jws_verify(token: str, k: Any) -> Any:
+        obj = jws.JWS()
+        obj.deserialize(token)
+        return obj.verify(k)
+
+    web = {"service": "shop-accounts"}
+    capture("itsdangerous_bad_signature", "tokens", lambda: plain.loads(unsub[:-2] + "xx"),
+            operation="unsubscribe", accept=["auth", "validation", "data"], retryable=False, **web)
+    capture("itsdangerous_expired", "tokens", expired_reset, operation="reset_password",
+            accept=["auth"], retryable=False, **web)
+    capture("itsdangerous_wrong_salt_wrapped", "tokens", lambda: URLSafeSerializer(secret, salt="email-confirm").loads(unsub),
+            wrap=(SessionRejected, "confirmation link rejected"), service="accounts", operation="confirm_email",
+            accept=["auth", "validation"], retryable=False)
+    capture("jose_expired_wrapped", "tokens", lambda: jose_jwt.decode(jose_expired, secret, algorithms=["HS256"]),
+            wrap=(SessionRejected, "partner session refused"), service="partner-portal", operation="authenticate",
+            accept=["auth"], retryable=False)
+    capture("jose_audience", "tokens",
+            lambda: jose_jwt.decode(jose_aud, secret, algorithms=["HS256"], audience="shop-api"),
+            operation="authenticate", accept=["auth"], retryable=False, **web)
+    capture("jose_bad_signature", "tokens", lambda: jose_jwt.decode(jose_other, secret, algorithms=["HS256"]),
+            operation="authenticate", accept=["auth"], retryable=False, **web)
+    capture("jose_malformed", "tokens", lambda: jose_jwt.decode("Bearer abc.def", secret, algorithms=["HS256"]),
+            operation="authenticate", accept=["auth", "validation"], retryable=False, **web)
+    capture("jwcrypto_invalid_signature", "tokens", lambda: jws_verify(compact, other_key), operation="verify_webhook",
+            accept=["auth", "data"], retryable=False, **web)
+    capture("jwcrypto_expired", "tokens", lambda: jw_jwt.JWT(jwt=jw_expired_token, key=key), operation="authenticate",
+            accept=["auth"], retryable=False, **web)
+
+
+@family
+def nacl_passlib_cases() -> None:
+    import nacl.exceptions  # noqa: F401
+    import nacl.secret
+    import nacl.signing
+    import nacl.utils
+    from passlib.context import CryptContext
+    from passlib.hash import pbkdf2_sha256
+
+    box = nacl.secret.SecretBox(nacl.utils.random(32))
+    other = nacl.secret.SecretBox(nacl.utils.random(32))
+    sealed = box.encrypt(b"card-token-4242")
+    signer = nacl.signing.SigningKey.generate()
+    signed = signer.sign(b'{"refund": 17}')
+    forged = signed[:-1] + bytes([signed[-1] ^ 1])
+    ctx = CryptContext(schemes=["pbkdf2_sha256"])
+
+    sec = {"service": "vault-lite"}
+    capture("secretbox_wrong_key", "nacl_passlib", lambda: other.decrypt(sealed), operation="decrypt_card_token",
+            accept=["data", "auth", "configuration"], retryable=False, **sec)
+    capture("signature_forged_wrapped", "nacl_passlib", lambda: signer.verify_key.verify(forged),
+            wrap=(PaymentFailed, "refund instruction rejected"), service="payments", operation="verify_refund",
+            accept=["auth", "data"], retryable=False)
+    capture("secretbox_bad_key_size", "nacl_passlib", lambda: nacl.secret.SecretBox(b"short-key"),
+            operation="load_key", accept=["configuration", "validation"], retryable=False, **sec)
+    capture("passlib_unknown_hash", "nacl_passlib", lambda: ctx.verify("hunter2", "$2y$05$notreallyabcryptdigest"),
+            operation="check_password", accept=["data", "configuration", "validation"], retryable=False, **sec)
+    capture("passlib_malformed_hash", "nacl_passlib",
+            lambda: pbkdf2_sha256.verify("hunter2", "$pbkdf2-sha256$29000$N2bM$trunc"), operation="check_password",
+            accept=["data", "validation"], retryable=False, **sec)
+    capture("passlib_unknown_scheme", "nacl_passlib", lambda: CryptContext(schemes=["sha999_crypt"]),
+            operation="start", accept=["configuration"], retryable=False, **sec)
+
+
+@family
+def validators_cases() -> None:
+    import zoneinfo
+
+    import attrs
+    import cattrs
+    import cerberus
+    import pytz
+    import voluptuous as vol
+    from dateutil import parser as date_parser
+
+    @attrs.define
+    class Address:
+        street: str
+        postcode: str = attrs.field(validator=attrs.validators.matches_re(r"^\d{5}$"))
+
+    @attrs.define
+    class OrderIn:
+        sku: str
+        qty: int
+        address: Address
+
+    attrs.resolve_types(Address, globals(), {"Address": Address, "OrderIn": OrderIn})
+    attrs.resolve_types(OrderIn, globals(), {"Address": Address, "OrderIn": OrderIn})
+    schema = vol.Schema({vol.Required("sku"): str, vol.Required("qty"): vol.All(int, vol.Range(min=1, max=99))})
+    api = {"service": "order-api", "operation": "parse_order"}
+    capture("voluptuous_range", "validators", lambda: schema({"sku": "A-1", "qty": 500}),
+            accept=["validation"], retryable=False, **api)
+    capture("voluptuous_missing", "validators", lambda: schema({"qty": 2}), accept=["validation"], retryable=False, **api)
+    capture("cattrs_structure", "validators",
+            lambda: cattrs.structure({"sku": "A-1", "qty": "two", "address": {"street": "Main St 1"}}, OrderIn),
+            accept=["validation"], retryable=False, **api)
+    capture("attrs_validator_wrapped", "validators", lambda: Address("Main St 1", "1011"),
+            wrap=(OrderNotPlaced, "shipping address rejected"), service="checkout", operation="set_address",
+            accept=["validation"], retryable=False)
+    capture("cerberus_bad_schema", "validators", lambda: cerberus.Validator({"qty": {"type": "integr"}}),
+            service="order-api", operation="start", accept=["configuration", "internal"], retryable=False)
+    capture("cerberus_not_a_document", "validators", lambda: cerberus.Validator({"qty": {"type": "integer"}}).validate(["qty", 2]),
+            accept=["validation", "internal"], retryable=False, **api)
+    capture("dateutil_unparseable_wrapped", "validators", lambda: date_parser.parse("next tuesday-ish"),
+            wrap=(ShipmentNotBooked, "delivery date not understood"), service="shipping", operation="book_delivery",
+            accept=["validation"], retryable=False)
+    capture("zoneinfo_unknown", "validators", lambda: zoneinfo.ZoneInfo("Europe/Atlantis"),
+            service="order-api", operation="localise_slot", accept=["validation", "configuration", "not_found"],
+            retryable=False)
+    capture("pytz_unknown", "validators", lambda: pytz.timezone("US/Pacific-New-h4"), service="order-api",
+            operation="localise_slot", accept=["validation", "configuration", "not_found"], retryable=False)
+    capture("pytz_nonexistent_time", "validators",
+            lambda: pytz.timezone("Europe/Berlin").localize(__import__("datetime").datetime(2026, 3, 29, 2, 30), is_dst=None),
+            service="order-api", operation="book_delivery_slot", accept=["validation", "data"], retryable=False)
+
+
+@family
+def resilience_cases() -> None:
+    import pybreaker
+    import requests
+    import tenacity
+    from limits import parse as parse_limit
+
+    @tenacity.retry(stop=tenacity.stop_after_attempt(2), wait=tenacity.wait_none())
+    def fetch_stock() -> Any:
+        return requests.get(FAKE.url + "/stock/A-1", timeout=3).raise_for_status()
+
+    @tenacity.retry(stop=tenacity.stop_after_attempt(3), wait=tenacity.wait_none(),
+                    retry=tenacity.retry_if_exception_type(OSError))
+    def connect_erp() -> Any:
+        with socket.create_connection(("127.0.0.1", closed_port()), timeout=1):
+            return None
+
+    @tenacity.retry(stop=tenacity.stop_after_attempt(2), wait=tenacity.wait_none(),
+                    retry=tenacity.retry_if_result(lambda r: r.status_code == 202))
+    def poll_export() -> Any:
+        return requests.get(FAKE.url + "/exports/17", timeout=3)
+
+    breaker = pybreaker.CircuitBreaker(fail_max=2, reset_timeout=60, name="payments-gateway")
+
+    @breaker
+    def charge() -> Any:
+        return requests.post(FAKE.url + "/charges", json={"amount": 4990}, timeout=3).raise_for_status()
+
+    def open_breaker() -> Any:
+        FAKE.set(502, "<html>502 Bad Gateway</html>", {"Content-Type": "text/html"})
+        for _ in range(2):
+            with contextlib.suppress(Exception):
+                charge()
+        return charge()
+
+    ops = {"service": "inventory-sync"}
+    capture("tenacity_http_503", "resilience", answering(503, {"error": "maintenance"}, call=fetch_stock),
+            operation="fetch_stock", accept=["unavailable"], retryable=True, **ops)
+    capture("tenacity_refused_wrapped", "resilience", connect_erp,
+            wrap=(InventorySyncFailed, "ERP not reachable"), service="inventory", operation="sync_erp",
+            accept=["network", "unavailable"], retryable=True)
+    capture("tenacity_result_pending", "resilience", answering(202, {"status": "running"}, call=poll_export),
+            operation="await_export", accept=["timeout", "unavailable", "unknown"], retryable=True, **ops)
+    capture("circuit_open", "resilience", open_breaker, service="payments", operation="charge_card",
+            accept=["unavailable"], retryable=True)
+    capture("limits_bad_string", "resilience", lambda: parse_limit("100 per fortnight"), service="shop-api",
+            operation="start", accept=["configuration"], retryable=False)
+    capture("tenacity_http_404", "resilience", answering(404, {"error": "unknown sku"}, call=fetch_stock),
+            operation="fetch_stock", accept=["not_found"], retryable=False, **ops)
 
 
 FAMILIES: list[Callable[[], None]] = []  # filled at the end of the file
