@@ -20,16 +20,13 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
-import socketserver
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -130,13 +127,6 @@ def wait_port(port: int, timeout_s: float = 10.0) -> None:
     raise RuntimeError(f"nothing listens on {port} after {timeout_s}s")
 
 
-def start_process(argv: list[str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    CLEANUPS.append(lambda: (proc.terminate(), proc.wait(5)))
-    wait_port(port)
-    return proc
-
-
 class Silent:
     """Accepts TCP connections and never answers."""
 
@@ -154,31 +144,6 @@ class Silent:
                 self.held.append(self.sock.accept()[0])
             except OSError:
                 return
-
-
-class LineServer:
-    """A tiny line-based TCP server: sends a greeting, then answers each line with respond(line)."""
-
-    def __init__(self, greeting: bytes, respond: Callable[[bytes], bytes | None]) -> None:
-        outer = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                self.wfile.write(outer.greeting)
-                for line in self.rfile:
-                    answer = outer.respond(line)
-                    if answer is None:  # hang up
-                        return
-                    self.wfile.write(answer)
-
-        self.greeting = greeting
-        self.respond = respond
-        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self.port = server.server_address[1]
-        in_thread(server.serve_forever)
-        CLEANUPS.append(server.shutdown)
 
 
 # --------------------------------------------------------------------------- a scriptable HTTP server
@@ -259,26 +224,6 @@ def answering(status: int = 200, body: Any = b"", headers: dict[str, str] | None
         assert call is not None
         return call()
     return trigger
-
-
-@contextlib.contextmanager
-def env(**values: str | None) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 
 
 def psql(*statements: str) -> None:
@@ -526,7 +471,7 @@ def valkey_cases() -> None:
     capture("noperm_wrapped", "valkey", no_perm, wrap=(CheckoutError, "could not save the cart"), service="checkout",
             operation="save_cart", accept=["auth", "configuration"], retryable=False)
     capture("blocking_read_timeout", "valkey", blocking_read_timeout, operation="next_job",
-            accept=["timeout", "internal", "configuration"], retryable=True, **kv)
+            accept=["timeout", "internal", "configuration"], retryable=None, **kv)
     capture("bad_expire_option", "valkey", lambda: r.execute_command("SET", "h4:cart:19", "1", "EX", "-5"),
             operation="save_cart", accept=["validation", "internal"], retryable=False, **kv)
 
@@ -588,7 +533,7 @@ def dramatiq_cases() -> None:
     capture("actor_not_found", "dramatiq", lambda: broker.get_actor("refund_order"), operation="route_message",
             accept=["configuration", "not_found", "internal"], retryable=False, **jobs)
     capture("result_missing", "dramatiq", result_missing, operation="receipt_status",
-            accept=["not_found", "unknown", "conflict"], retryable=None, **jobs)
+            accept=["not_found", "unknown", "unavailable"], retryable=None, **jobs)
     capture("result_timeout_wrapped", "dramatiq", result_timeout, wrap=(NotificationFailed, "receipt not confirmed"),
             service="notifications", operation="await_receipt", accept=["timeout"], retryable=True)
     capture("rate_limit_exceeded", "dramatiq", rate_limited, operation="print_label",
@@ -646,7 +591,7 @@ def huey_cases() -> None:
 
     jobs = {"service": "shop-jobs"}
     capture("task_exception", "huey", lambda: price_feed("Z-9").get(), operation="price_feed",
-            accept=["not_found", "internal", "unknown", "data"], retryable=False, **jobs)
+            accept=["internal", "not_found", "unknown", "data"], retryable=False, **jobs)
     capture("task_locked", "huey", locked, operation="nightly_export", accept=["conflict"], retryable=True, **jobs)
     capture("result_timeout_wrapped", "huey", result_timeout, wrap=(ReportFailed, "sitemap rebuild did not finish"),
             service="reports", operation="rebuild_sitemap", accept=["timeout", "unavailable"], retryable=True)
@@ -951,7 +896,7 @@ def github_cases() -> None:
     capture("release_exists", "github", create_release, service="release-bot", operation="publish_release",
             accept=["conflict", "validation"], retryable=False)
     capture("merge_conflict_wrapped", "github", merge, wrap=(CatalogImportFailed, "could not merge the catalog branch"),
-            service="catalog-sync", operation="merge_catalog", accept=["conflict"], retryable=False)
+            service="catalog-sync", operation="merge_catalog", accept=["conflict"], retryable=None)
     capture("bad_gateway", "github", repo_call(502, "<html><body><h1>502 Bad Gateway</h1></body></html>",
                                               {"Content-Type": "text/html"}),
             accept=["unavailable"], retryable=True, **ops)
@@ -1493,7 +1438,7 @@ def archives_cases() -> None:
 
 @family
 def tokens_cases() -> None:
-    from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer  # noqa: F401
+    from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
     from jose import jwt as jose_jwt
     from jwcrypto import jwk, jws, jwt as jw_jwt
 
@@ -1552,7 +1497,6 @@ def tokens_cases() -> None:
 
 @family
 def nacl_passlib_cases() -> None:
-    import nacl.exceptions  # noqa: F401
     import nacl.secret
     import nacl.signing
     import nacl.utils
@@ -1685,6 +1629,92 @@ def resilience_cases() -> None:
             operation="start", accept=["configuration"], retryable=False)
     capture("tenacity_http_404", "resilience", answering(404, {"error": "unknown sku"}, call=fetch_stock),
             operation="fetch_stock", accept=["not_found"], retryable=False, **ops)
+
+
+@family
+def capacity_cases() -> None:
+    import resource as rlimit
+
+    import aiosqlite
+    import duckdb
+    import peewee as pw
+
+    psql("DROP ROLE IF EXISTS h4_reporter", "CREATE ROLE h4_reporter LOGIN CONNECTION LIMIT 1")
+    CLEANUPS.append(lambda: psql("DROP ROLE IF EXISTS h4_reporter"))
+    mysql("DROP USER IF EXISTS 'h4_batch'@'%'", "DROP USER IF EXISTS 'h4_batch'@'localhost'",
+          "CREATE USER 'h4_batch'@'%' IDENTIFIED BY 'batch-pass-0000' WITH MAX_USER_CONNECTIONS 1",
+          "CREATE USER 'h4_batch'@'localhost' IDENTIFIED BY 'batch-pass-0000' WITH MAX_USER_CONNECTIONS 1",
+          "GRANT SELECT ON test.* TO 'h4_batch'@'%'", "GRANT SELECT ON test.* TO 'h4_batch'@'localhost'")
+    CLEANUPS.append(lambda: mysql("DROP USER IF EXISTS 'h4_batch'@'%'", "DROP USER IF EXISTS 'h4_batch'@'localhost'"))
+
+    def pg_role_limit() -> Any:
+        first = pw.PostgresqlDatabase("test", host="127.0.0.1", user="h4_reporter")
+        first.connect()
+        try:
+            second = pw.PostgresqlDatabase("test", host="127.0.0.1", user="h4_reporter")
+            return second.connect()
+        finally:
+            first.close()
+
+    def pg_temp_file_limit() -> Any:
+        db = pw.PostgresqlDatabase("test", host="127.0.0.1", user="postgres")
+        try:
+            db.execute_sql("SET work_mem = '64kB'")
+            db.execute_sql("SET temp_file_limit = '1MB'")
+            return db.execute_sql("SELECT g, md5(g::text) FROM generate_series(1, 300000) g ORDER BY 2").fetchall()
+        finally:
+            db.close()
+
+    def mysql_user_limit() -> Any:
+        first = pw.MySQLDatabase("test", host="127.0.0.1", user="h4_batch", password="batch-pass-0000")
+        first.connect()
+        try:
+            second = pw.MySQLDatabase("test", host="127.0.0.1", user="h4_batch", password="batch-pass-0000")
+            return second.connect()
+        finally:
+            first.close()
+
+    def duckdb_memory() -> Any:
+        con = duckdb.connect()
+        con.execute("SET memory_limit = '20MB'")
+        con.execute("SET threads = 1")
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("SET temp_directory = ''")
+        return con.execute("SELECT list(repeat('x', 100) || i::VARCHAR) FROM range(2000000) t(i)").fetchall()
+
+    async def sqlite_full() -> None:
+        async with aiosqlite.connect(TMP / "outbox.db") as db:
+            await db.execute("PRAGMA max_page_count = 8")
+            await db.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY, payload TEXT)")
+            for i in range(200):
+                await db.execute("INSERT INTO outbox (payload) VALUES (?)", ("x" * 2000,))
+            await db.commit()
+
+    def too_many_files() -> Any:
+        soft, hard = rlimit.getrlimit(rlimit.RLIMIT_NOFILE)
+        opened: list[Any] = []
+        rlimit.setrlimit(rlimit.RLIMIT_NOFILE, (64, hard))
+        try:
+            for i in range(100):
+                opened.append(open(TMP / f"label-{i}.pdf", "wb"))  # noqa: SIM115
+        finally:
+            for f in opened:
+                f.close()
+            rlimit.setrlimit(rlimit.RLIMIT_NOFILE, (soft, hard))
+
+    capture("pg_role_connection_limit", "capacity", pg_role_limit, service="reports-db", operation="connect",
+            accept=["resource", "unavailable", "configuration"], retryable=None)
+    capture("pg_temp_file_limit_wrapped", "capacity", pg_temp_file_limit,
+            wrap=(ReportFailed, "customer export failed"), service="reports", operation="export_customers",
+            accept=["resource", "configuration"], retryable=False)
+    capture("mysql_max_user_connections", "capacity", mysql_user_limit, service="batch-db", operation="connect",
+            accept=["resource", "unavailable", "configuration"], retryable=None)
+    capture("duckdb_out_of_memory", "capacity", duckdb_memory, service="analytics", operation="basket_analysis",
+            accept=["resource"], retryable=False)
+    capture("sqlite_full", "capacity", sqlite_full, service="pos-offline", operation="queue_outbox",
+            accept=["resource"], retryable=False)
+    capture("too_many_open_files", "capacity", too_many_files, service="label-printer", operation="render_labels",
+            accept=["resource"], retryable=None)
 
 
 FAMILIES: list[Callable[[], None]] = []  # filled at the end of the file
