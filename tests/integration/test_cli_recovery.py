@@ -266,7 +266,8 @@ def test_plans_list_check_and_explain(tmp_path):
          no_database) = pool.map(lambda run: run_medic(run[0], *run[1], stdin=run[2] if len(run) > 2 else ""), runs)
     plans = {p["name"]: p for p in ok(listed)}
     assert plans["transient"]["steps"] == "retry → fallback → escalate → dead_letter"
-    assert plans["transient"]["match"] == {"category": ["network", "timeout", "unavailable", "conflict", "unknown"]}
+    assert plans["transient"]["match"] == {"category": ["network", "timeout", "unavailable", "conflict"]}
+    assert plans["unrecognised"]["match"] == {"category": ["unknown"]}
     assert plans["default"]["builtin"] is True and plans["default"]["origin"].endswith("default.yaml")
     assert ok(checked).startswith(f"ok: {len(plans)} plans")
     for failed in (bad_extra, bad_configured):

@@ -118,8 +118,8 @@ def test_a_signal_not_wanted_is_not_claimed():
     assert state.new_sent_at is None and state.spike_sent_at == at(0)
 
 
-@pytest.mark.parametrize("plan_name", ["transient", "rate-limited", "resource-exhausted", "needs-a-person",
-                                       "bad-request", "bug", "default"])
+@pytest.mark.parametrize("plan_name", ["transient", "unrecognised", "rate-limited", "resource-exhausted",
+                                       "needs-a-person", "bad-request", "bug", "default"])
 @pytest.mark.parametrize("resolved_before", [False, True])
 def test_a_storm_of_100000_identical_errors_sends_at_most_three_signals_per_group(plan_name, resolved_before):
     """100,000 events at 275 per second, in batches of 100: under six minutes of storm."""

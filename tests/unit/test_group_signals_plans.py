@@ -20,6 +20,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("plan, expected", [
     ("transient", {"spike": ("notify", "error")}),
+    ("unrecognised", {"new": ("notify", "warning"), "regressed": ("notify", "warning"), "spike": ("notify", "error")}),
     ("rate-limited", {"spike": ("notify", "warning")}),
     ("resource-exhausted", {"new": ("notify", "error"), "regressed": ("notify", "error"),
                             "spike": ("escalate", "critical")}),

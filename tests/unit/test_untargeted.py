@@ -74,6 +74,7 @@ def test_a_plain_error_report_is_recoverable_under_no_builtin_plan(category):
 
 @pytest.mark.parametrize("category, targets, plan_name", [
     ("network", {"replay": CELERY}, "transient"),
+    ("unknown", {"replay": CELERY}, "unrecognised"),
     ("rate_limit", {"fallback": HTTP}, "rate-limited"),
     ("resource", {"replay": CELERY}, "resource-exhausted"),
     ("validation", {"compensate": HTTP}, "bad-request"),

@@ -24,7 +24,7 @@ def write(tmp_path: Path, text: str, name: str = "plans.yaml") -> Path:
     ("network", "transient"), ("timeout", "transient"), ("unavailable", "transient"), ("conflict", "transient"),
     ("rate_limit", "rate-limited"), ("resource", "resource-exhausted"), ("auth", "needs-a-person"),
     ("configuration", "needs-a-person"), ("validation", "bad-request"), ("not_found", "bad-request"),
-    ("data", "bad-request"), ("internal", "bug"), ("unknown", "transient"), ("a_new_category", "default"),
+    ("data", "bad-request"), ("internal", "bug"), ("unknown", "unrecognised"), ("a_new_category", "default"),
 ])
 def test_builtin_selection(category, expected):
     assert BUILTIN.select({"service": "s"}, category, "medium").name == expected
@@ -126,3 +126,10 @@ plans:
     with pytest.raises(ConfigError, match=r"plan 'b', step 1, field name: no action 'reboot' is installed"):
         check_references(plans, channels=["log", "pager"], actions=["noop"])
     check_references(plans, channels=["log", "pager"], actions=["reboot"])
+
+
+def test_an_error_no_rule_understood_is_replayed_briefly_then_escalated():
+    plan = BUILTIN.select({"service": "s"}, "unknown", "medium")
+    retry = plan.steps[0]
+    assert retry.kind == "retry" and retry.max_attempts <= 3 and retry.max_delay_s <= 60
+    assert [step.kind for step in plan.steps[1:]] == ["fallback", "escalate", "dead_letter"]
