@@ -6,13 +6,14 @@ not used.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 import yaml
 
 from workers.classification import Classification, Classifier
-from workers.classification.engine import NO_MATCH_CONFIDENCE, NO_MATCH_RULE
+from workers.classification.engine import NO_MATCH_CONFIDENCE, NO_MATCH_RULE, carried_exception
 from workers.classification.rules import load_rules
 from workers.intake.contract import ErrorEvent
 
@@ -291,3 +292,29 @@ def test_duplicate_cause_of_top_layer_is_harmless(build):
     e = event(error_type="X", message="m", causes=causes(("X", "m"), ("X", "m")))
     assert classifier.classify(e).rule == "r"
 
+
+
+def test_a_message_that_is_an_exception_repr_is_a_layer_of_its_own(build):
+    classifier = build(
+        {"id": "r.lock", "priority": 500, "when": {"type": "*Locked*", "message": "^lock held"},
+         "category": "conflict"},
+        {"id": "r.key", "priority": 400, "when": {"type": "KeyError", "message": "^sku-9$"}, "category": "not_found"},
+    )
+    carried = event(error_type="huey.exceptions.TaskException", message="TaskLockedException('lock held by w2')")
+    assert classifier.classify(carried).rule == "r.lock"
+    in_cause = event(causes=[{"error_type": "tasks.ResultError", "message": 'KeyError("sku-9")'}])
+    assert classifier.classify(in_cause).rule == "r.key"
+
+
+@pytest.mark.parametrize("message", ["Error()", "lookup(sku)", "see KeyError('x') above", "KeyError('x') and more",
+                                     "wrapper(KeyError('x'))"])
+def test_text_that_only_contains_a_repr_is_no_layer(message):
+    assert carried_exception(message) is None
+
+
+def test_finding_a_carried_repr_reads_a_long_message_once():
+    hostile = ["a" * 300 + "Error(" + ")" * 200_000, "Error" * 50_000 + "()", "KeyError(" + "(" * 200_000 + ")"]
+    started = time.process_time()
+    for message in hostile:
+        carried_exception(message)
+    assert time.process_time() - started < 0.5

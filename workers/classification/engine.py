@@ -1,9 +1,11 @@
 """The classifier: compiled rules tried in order against a whole event; first match wins.
 
 An event is seen as layers: the reported error (its type, MRO names and message), then each
-error of its cause chain (type and message). A rule's `type` and `message` conditions must hold
-on one same layer, so `SyncFailed` caused by a deadlock is classified by the deadlock. The
-other conditions (status, errno, code, service, source, operation) are event-wide.
+error of its cause chain (type and message); a message that is the repr of another exception
+(`KeyError('Z-9')`, as task queues carry a task's failure) adds that exception as the next
+layer. A rule's `type` and `message` conditions must hold on one same layer, so `SyncFailed`
+caused by a deadlock is classified by the deadlock. The other conditions (status, errno, code,
+service, source, operation) are event-wide.
 """
 
 from __future__ import annotations
@@ -48,6 +50,28 @@ class _Layer:
     names: tuple[str, ...]
     message: str
     folded: str  # casefolded message, for the literal pre-check
+
+
+# An exception carried as text, the whole message its repr: huey's TaskException("KeyError('Z-9')"),
+# a result backend or an RPC layer re-raising `Name('what happened')`. The name must read like an
+# exception's; anchored at both ends and bounded, so the match costs one pass over the message.
+_CARRIED_REPR = re.compile(r"([A-Za-z_][\w.]{0,200}?(?:Error|Exception|Exceeded|Timeout|Locked|Refused|Denied|Failed"
+                           r"|Failure|Interrupt|Exit|Expired|Invalid|NotFound|DoesNotExist))\((.*)\)", re.DOTALL)
+_QUOTED = re.compile(r"'(.*)'|\"(.*)\"", re.DOTALL)
+
+
+def carried_exception(message: str) -> _Layer | None:
+    """The layer of the exception a message is the repr of, or None."""
+    if not message.endswith(")"):
+        return None
+    found = _CARRIED_REPR.fullmatch(message)
+    if found is None:
+        return None
+    name, text = found.group(1), found.group(2)
+    quoted = _QUOTED.fullmatch(text)
+    if quoted is not None:
+        text = quoted.group(1) if quoted.group(1) is not None else quoted.group(2)
+    return _Layer((name,), text, text.casefold())
 
 
 def _globs(patterns: Iterable[str] | None) -> re.Pattern | None:
@@ -296,11 +320,17 @@ class Classifier:
     @staticmethod
     def _layers(event: ErrorEvent) -> list[_Layer]:
         layers = [_Layer((event.error_type, *event.error_mro), event.message, event.message.casefold())]
+        carried = carried_exception(event.message)
+        if carried is not None:
+            layers.append(carried)
         seen = {(event.error_type, event.message)}
         for cause in event.causes:
             if (cause.error_type, cause.message) not in seen:
                 seen.add((cause.error_type, cause.message))
                 layers.append(_Layer((cause.error_type,), cause.message, cause.message.casefold()))
+                carried = carried_exception(cause.message)
+                if carried is not None:
+                    layers.append(carried)
         return layers
 
     def _hits_of(self, names: tuple[str, ...]) -> frozenset[int]:
