@@ -1,10 +1,10 @@
 """The gate over the sets of real errors: the corpus and the held-out sets already measured.
 
-tests/data/corpus/cases.jsonl, then holdout/, holdout2/ and holdout3/ once their one measurement
+tests/data/corpus/cases.jsonl, then holdout/ to holdout4/ once their one measurement
 was taken (one labelled case a line, as in the sample set, with a `family` field naming the
 library family). A held-out set that has been measured is seen: from then on it guards against
 regressions, like the corpus. Each set: overall category accuracy >= 97 %, retryable >= 99 %,
-`unknown` <= 3 %, and no family below its floor (holdout3: a lower gate, below). On failure the
+`unknown` <= 3 %, and no family below its floor (holdout3 and holdout4: lower gates, below). On failure the
 per-family table and the calibration table are printed.
 """
 
@@ -39,7 +39,9 @@ class Gate:
 # when it was added, anyio/trio at 78 %): it guards against losing what it has, not more.
 SETS = {"corpus": Gate(), "holdout": Gate(), "holdout2": Gate(),
         "holdout3": Gate(category_min=0.96, retryable_min=0.97, unknown_max=0.025, family_category_min=0.75,
-                         family_retryable_min=0.75)}
+                         family_retryable_min=0.75),
+        # holdout4 after its fixes: 99.1 % / 99.5 % / 1.4 %; two families of 6-7 cases keep one miss each.
+        "holdout4": Gate(family_category_min=0.8, family_retryable_min=0.8)}
 
 
 @pytest.fixture(scope="module")

@@ -1035,6 +1035,56 @@ CASES = [
     case("unknown-business-rule", ev("orders.core.FulfilmentBlocked", "order 7781 is on hold pending review", mro=EXC),
          "unknown"),
     case("unknown-bare-exception", ev("Exception", "something went wrong", mro=["BaseException"]), "unknown"),
+    # Redis forks keep redis-py's classes and reply texts under their own package
+    case("valkey-wrongpass", ev("valkey.exceptions.AuthenticationError", "WRONGPASS invalid username-password pair",
+                                mro=["valkey.exceptions.ConnectionError", "valkey.exceptions.ValkeyError", *EXC]),
+         "auth", False),
+    case("valkey-watch", ev("valkey.exceptions.WatchError", "Watched variable changed.",
+                            mro=["valkey.exceptions.ValkeyError", *EXC]), "conflict", True),
+    case("valkey-wrongtype", ev("valkey.exceptions.ResponseError", "WRONGTYPE Operation against a key holding the "
+                                "wrong kind of value", mro=["valkey.exceptions.ValkeyError", *EXC]), "internal"),
+    # AMQP classes named after the reply by any client (rabbitpy: AMQP<Reply>, a frame's repr as message)
+    case("amqp-prefixed-access-refused", ev("rabbitpy.exceptions.AMQPAccessRefused", "<Connection.Close object>",
+                                            mro=["rabbitpy.exceptions.AMQPException", *EXC]), "auth", False),
+    case("amqp-prefixed-not-found", ev("rabbitpy.exceptions.AMQPNotFound", "<Channel.Close object at 0x7f>",
+                                       mro=["rabbitpy.exceptions.AMQPException", *EXC]), "not_found"),
+    # an exception carried as text (a task queue's result): its repr is a layer of its own
+    case("carried-repr-lock", ev("rq_like.exceptions.JobFailed", "LockAcquireFailed('report lock held by worker-2')",
+                                 mro=EXC), "conflict"),
+    case("carried-repr-permission", ev("acme.tasks.TaskError", "PermissionError(13, 'Permission denied')", mro=EXC),
+         "auth"),
+    # a 5xx error page where JSON was due: the status tells, not the parser
+    case("error-page-not-json", ev("acme.api.ClientError", "Server Error for url: /v1/orders", mro=EXC, http_status=502,
+                                   causes=[("json.decoder.JSONDecodeError", "Expecting value: line 1 column 1")]),
+         "unavailable", True),
+    case("answer-not-the-protocol", ev("jsonrpc_client.ProtocolError", "Server did not return a JSON result", mro=EXC),
+         "data", False),
+    # snake_case API error codes, in the body or in `code`
+    case("api-code-too-long", ev("chat_sdk.ApiError", "The server responded with: {'ok': False, 'error': "
+                                 "'title_too_long'}", mro=EXC, http_status=200), "validation", False),
+    case("api-code-not-in-channel", ev("chat_sdk.ApiError", "The server responded with: {'ok': False, 'error': "
+                                       "'not_in_channel'}", mro=EXC, http_status=200), "auth", False),
+    case("api-code-no-space", ev("search.ApiError", "indexing failed", mro=EXC, http_status=500,
+                                 code="no_space_left_on_index_volume"), "resource"),
+    case("mysql-out-of-range-arith", ev("pymysql.err.OperationalError", "(1690, 'BIGINT UNSIGNED value is out of "
+                                        "range')", mro=EXC, code="MYSQL-1690"), "data", False),
+    case("graphql-unknown-argument", ev("graphql.error.graphql_error.GraphQLError", "Unknown argument 'limit' on "
+                                        "field 'Query.orders'.", mro=EXC), "validation", False),
+    case("env-key-missing", ev("KeyError", "'PAYMENTS_API_URL'", mro=["LookupError", *EXC]), "configuration", False),
+    case("registry-no-handler", ev("KeyError", "'no codec registered for scheme: brotli9'", mro=["LookupError", *EXC]),
+         "configuration", False),
+    case("config-parser-family", ev("settingslib.NestingError", "section [db] nested too deep at line 9",
+                                    mro=["settingslib.ConfigObjError", "SyntaxError", *EXC]), "configuration"),
+    case("archive-outside-destination", ev("tarfile.AbsoluteLinkError", "'x' is a link to an absolute path",
+                                           mro=["tarfile.FilterError", "tarfile.TarError", *EXC]), "validation"),
+    case("archive-bad-file", ev("rarlib.BadRarFile", "Not a RAR file", mro=EXC), "data", False),
+    case("token-invalid-jwe-signature", ev("joselib.InvalidJWESignature", "verification failed", mro=EXC), "auth"),
+    case("files-glob-no-match", ev("warehouse.IOException", "IO Error: No files found that match the pattern "
+                                   "\"/data/2026-*.csv\"", mro=EXC), "not_found"),
+    case("store-read-only-mode", ev("warehouse.InvalidInputException", "Cannot write: catalog opened in read-only "
+                                    "mode", mro=EXC), "configuration"),
+    case("import-conversion", ev("warehouse.ConversionException", "Conversion Error: Could not convert string "
+                                 "'n/a' to INT32", mro=EXC), "data"),
 ]
 
 
