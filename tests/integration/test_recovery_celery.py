@@ -18,8 +18,9 @@ from tests.support.recovery import celery_target, make_event, plan, report, retr
 pytestmark = pytest.mark.integration
 
 # Scheduling slack: from the app's failure to medic's callback, the countdown firing, the app's worker
-# picking the task up. Lower bound tolerance: clocks of processes on one host, rounding of stored times.
-SLACK_S = 1.0
+# picking the task up; 2 s covers a slow shared machine (the stored schedule is checked to 0.25 s below).
+# Lower bound tolerance: clocks of processes on one host, rounding of stored times.
+SLACK_S = 2.0
 EARLY_S = 0.1
 
 
