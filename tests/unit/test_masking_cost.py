@@ -159,18 +159,22 @@ def _grows_too_fast(run: Callable[[str], object], text: str, seconds: float, tri
     return seconds >= LINEAR_GROWTH_MAX * max(half_s, 1e-6)
 
 
+def _slow_s(run: Callable[[str], object], text: str, tries: int) -> float | None:
+    seconds = _best_s(run, text, tries)
+    if seconds >= HOPELESS_S:
+        return seconds
+    if seconds < BUDGET_S or not _grows_too_fast(run, text, seconds, tries):
+        return None
+    return seconds
+
+
 def _cost_s(run: Callable[[str], object], text: str) -> float | None:
     """The CPU time of a run judged too slow, else None. One run of each size settles most texts;
     only a run that looks non-linear is measured again (best of TRIES), as the budget alone was."""
-    seconds = _best_s(run, text, 1)
-    if seconds >= HOPELESS_S:
-        return seconds
-    if seconds < BUDGET_S or not _grows_too_fast(run, text, seconds, 1):
-        return None
-    seconds = _best_s(run, text)
-    if seconds < BUDGET_S or (seconds < HOPELESS_S and not _grows_too_fast(run, text, seconds, TRIES)):
-        return None
-    return seconds
+    first = _slow_s(run, text, 1)
+    if first is None or first >= HOPELESS_S:
+        return first
+    return _slow_s(run, text, TRIES)
 
 
 def slow_runs(run: Callable[[str], object], texts: list[str]) -> list[str]:
