@@ -1,0 +1,1503 @@
+"""Build tests/data/holdout5/cases.jsonl: a fifth held-out set of real errors, labelled by the taxonomy only.
+
+Written without reading medic's rules (config/rules/), its classifier, its classification tests or the
+cases of the earlier sets, so it measures how the rules generalise. Each error is raised for real: against
+the machine's MariaDB, Redis (db 9) and RabbitMQ, against servers this script starts on free 127.0.0.1
+ports (a scriptable HTTP server that answers like the real APIs, fake IMAP/POP3/STOMP servers, a silent
+TCP listener), against closed ports, or by feeding a library real bad input. Events are built by
+`medic_client.event_from_exception`; about one case in six is wrapped in an application's own exception.
+
+Run: /tmp/holdout5-venv/bin/python tests/data/holdout5/capture.py [family ...]   (README.md: the venv)
+With family names, only those families are captured again; the other families' cases are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from medic_client import event_from_exception
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "cases.jsonl"
+SOURCE = "holdout5-app"
+CASES: list[dict[str, Any]] = []
+MISSED: list[str] = []
+COUNTERS: collections.Counter[str] = collections.Counter()
+CLEANUPS: list[Callable[[], Any]] = []
+TMP = Path(tempfile.mkdtemp(prefix="holdout5-"))
+FAKE_CREDENTIAL = "not-a-real-key-0000"
+REDIS_DB = 9
+PREFIX = "h5:"
+
+
+def app_error(name: str) -> type[Exception]:
+    cls = type(name, (Exception,), {})
+    cls.__module__ = "fleet.errors"
+    return cls
+
+
+DispatchFailed = app_error("DispatchFailed")
+BookingFailed = app_error("BookingFailed")
+ManifestImportFailed = app_error("ManifestImportFailed")
+TrackingUpdateFailed = app_error("TrackingUpdateFailed")
+InvoiceNotIssued = app_error("InvoiceNotIssued")
+RouteNotPlanned = app_error("RouteNotPlanned")
+DriverSyncFailed = app_error("DriverSyncFailed")
+ReportFailed = app_error("ReportFailed")
+LoginRejected = app_error("LoginRejected")
+JobNotScheduled = app_error("JobNotScheduled")
+
+
+def capture(
+    name: str,
+    family: str,
+    trigger: Callable[[], Any],
+    *,
+    service: str,
+    operation: str | None,
+    accept: list[str],
+    retryable: bool | None,
+    wrap: tuple[type[Exception], str] | None = None,
+    context: dict[str, Any] | None = None,
+) -> None:
+    """Run trigger (a coroutine function's coroutine is awaited) and record what it raises as a case."""
+    COUNTERS[family] += 1
+    case_id = f"{family}-{COUNTERS[family]}"
+    try:
+        try:
+            result = trigger()
+            if asyncio.iscoroutine(result):
+                asyncio.run(result)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            if wrap is None:
+                raise
+            raise wrap[0](wrap[1]) from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 -- every exception is a case (CancelledError too)
+        event = event_from_exception(
+            exc, service=service, operation=operation, source=SOURCE, context=context, include_traceback=False
+        )
+        event.pop("occurred_at", None)
+        CASES.append({"id": case_id, "family": family, "event": event, "accept": accept, "retryable": retryable})
+        extra = " ".join(f"{key}={event[key]}" for key in ("http_status", "errno", "code") if event.get(key))
+        print(f"  {case_id:18} {name:34} {event['error_type'][:50]:50} {event['message'][:60]!r} {extra}")
+        return
+    MISSED.append(f"{case_id} {name}: did not raise")
+    print(f"  {case_id:18} {name:34} DID NOT RAISE")
+
+
+def family(fn: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        print(f"[{fn.__name__}]")
+        try:
+            fn()
+        except Exception:  # noqa: BLE001
+            MISSED.append(f"{fn.__name__}: setup failed: {traceback.format_exc(limit=4)}")
+            print(traceback.format_exc())
+
+    run.__name__ = fn.__name__
+    return run
+
+
+def recorder(fam: str, service: str) -> Callable[..., None]:
+    """capture() bound to one family and a default service: c(name, trigger, operation, accept, retryable)."""
+
+    def c(
+        name: str,
+        trigger: Callable[[], Any],
+        operation: str,
+        accept: list[str],
+        retryable: bool | None,
+        *,
+        service: str = service,
+        wrap: tuple[type[Exception], str] | None = None,
+    ) -> None:
+        capture(name, fam, trigger, service=service, operation=operation, accept=accept, retryable=retryable, wrap=wrap)
+
+    return c
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def in_thread(target: Callable[[], Any]) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+class Silent:
+    """Accepts TCP connections and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        in_thread(self._loop)
+        CLEANUPS.append(self.sock.close)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.held.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+
+class LineServer:
+    """A TCP server speaking a line protocol: greeting, then answer(line) -> reply (None closes)."""
+
+    def __init__(self, greeting: bytes, answer: Callable[[bytes], bytes | None]) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.greeting, self.answer = greeting, answer
+        in_thread(self._loop)
+        CLEANUPS.append(self.sock.close)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                conn = self.sock.accept()[0]
+            except OSError:
+                return
+            in_thread(lambda conn=conn: self._serve(conn))
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            if self.greeting:
+                conn.sendall(self.greeting)
+            reader = conn.makefile("rb")
+            for line in reader:
+                reply = self.answer(line)
+                if reply is None:
+                    return
+                conn.sendall(reply)
+
+
+# --------------------------------------------------------------------------- a scriptable HTTP server
+
+
+class Reply:
+    """What the fake HTTP server answers to every request until the next `FAKE.set(...)`."""
+
+    def __init__(
+        self,
+        status: int = 200,
+        body: Any = b"",
+        headers: dict[str, str] | None = None,
+        delay_s: float = 0.0,
+        mode: str = "normal",
+    ) -> None:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        elif isinstance(body, str):
+            body = body.encode()
+        self.status, self.body, self.headers = status, body, headers or {}
+        self.delay_s, self.mode = delay_s, mode
+
+
+class FakeHTTP:
+    def __init__(self) -> None:
+        self.reply = Reply()
+        self.routes: dict[str, Reply] = {}
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def handle_one(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                reply = fake.reply
+                for prefix, routed in fake.routes.items():
+                    if self.path.startswith(prefix):
+                        reply = routed
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                if reply.mode == "hangup":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if reply.mode == "raw":
+                    self.wfile.write(reply.body)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                if "Content-Length" not in reply.headers:
+                    self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(reply.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_one  # noqa: N815
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+        self.port = server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        in_thread(server.serve_forever)
+        CLEANUPS.append(server.shutdown)
+
+    def set(self, status: int = 200, body: Any = b"", headers: dict[str, str] | None = None, **kw: Any) -> None:
+        self.reply = Reply(status, body, headers, **kw)
+
+
+FAKE: FakeHTTP
+
+
+def answering(
+    status: int = 200,
+    body: Any = b"",
+    headers: dict[str, str] | None = None,
+    call: Callable[[], Any] | None = None,
+    **kw: Any,
+) -> Callable[[], Any]:
+    """A trigger that first makes the fake HTTP server answer so, then runs call."""
+
+    def trigger() -> Any:
+        FAKE.set(status, body, headers, **kw)
+        assert call is not None
+        return call()
+
+    return trigger
+
+
+def maria(*statements: str) -> None:
+    import mysql.connector
+
+    conn = mysql.connector.connect(
+        host="127.0.0.1", port=3306, user="root", password="", database="test", connection_timeout=3, autocommit=True
+    )
+    try:
+        cur = conn.cursor()
+        for sql in statements:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def redis_conn() -> Any:
+    import redis
+
+    return redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB, socket_timeout=5)
+
+
+def redis_cleanup(*patterns: str) -> None:
+    r = redis_conn()
+    for pattern in patterns:
+        for key in r.scan_iter(match=pattern):
+            r.delete(key)
+
+
+# =========================================================================== families
+
+
+@family
+def mysql_connector_cases() -> None:
+    import mysql.connector
+
+    drop = ("DROP TABLE IF EXISTS test.h5_vehicles", "DROP USER IF EXISTS 'h5_viewer'@'%'")
+    maria(
+        *drop,
+        "CREATE TABLE test.h5_vehicles (id INT PRIMARY KEY, plate VARCHAR(10) NOT NULL UNIQUE, "
+        "seats TINYINT UNSIGNED NOT NULL, status VARCHAR(12) NOT NULL DEFAULT 'idle') ENGINE=InnoDB",
+        "INSERT INTO test.h5_vehicles VALUES (1, 'AB-101', 4, 'idle'), (2, 'AB-102', 9, 'idle')",
+        "CREATE USER 'h5_viewer'@'%' IDENTIFIED BY 'viewer-pass-0000'",
+        "GRANT SELECT ON test.h5_vehicles TO 'h5_viewer'@'%'",
+    )
+    CLEANUPS.append(lambda: maria(*drop))
+
+    def connect(**kw: Any) -> Any:
+        args = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
+        args.update(kw)
+        return mysql.connector.connect(connection_timeout=3, **args)
+
+    def run(sql: str, params: tuple[Any, ...] = (), **kw: Any) -> Any:
+        conn = connect(**kw)
+        try:
+            cur = conn.cursor()
+            cur.execute(sql, params)
+            rows = cur.fetchall() if cur.with_rows else None
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+
+    def lock_wait() -> None:
+        holder = connect()
+        try:
+            holder.start_transaction()
+            holder.cursor().execute("UPDATE h5_vehicles SET status = 'loading' WHERE id = 1")
+            waiter = connect()
+            try:
+                cur = waiter.cursor()
+                cur.execute("SET SESSION innodb_lock_wait_timeout = 1")
+                cur.execute("UPDATE h5_vehicles SET status = 'assigned' WHERE id = 1")
+            finally:
+                waiter.close()
+        finally:
+            holder.rollback()
+            holder.close()
+
+    def deadlock() -> None:
+        conns = [connect(), connect()]
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def worker(i: int) -> None:
+            conn = conns[i]
+            try:
+                conn.start_transaction()
+                cur = conn.cursor()
+                cur.execute("UPDATE h5_vehicles SET seats = seats + 1 WHERE id = %s", (i + 1,))
+                barrier.wait()
+                time.sleep(0.2 * i)
+                cur.execute("UPDATE h5_vehicles SET seats = seats + 1 WHERE id = %s", (2 - i,))
+                conn.commit()
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        for conn in conns:
+            conn.close()
+        if errors:
+            raise errors[0]
+
+    c = recorder("mysql_connector", "fleet-db")
+    c("bad_password", lambda: connect(user="h5_viewer", password="not-the-password"), "connect", ["auth"], False)
+    c(
+        "unknown_database",
+        lambda: connect(database="h5_fleet_archive"),
+        "connect",
+        ["configuration", "not_found"],
+        False,
+    )
+    c(
+        "duplicate_plate",
+        lambda: run("INSERT INTO h5_vehicles VALUES (3, 'AB-101', 4, 'idle')"),
+        "register_vehicle",
+        ["conflict", "data", "validation"],
+        False,
+    )
+    c(
+        "plate_too_long",
+        lambda: run("INSERT INTO h5_vehicles VALUES (4, 'AB-1234567890', 4, 'idle')"),
+        "register_vehicle",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "seats_out_of_range_wrapped",
+        lambda: run("UPDATE h5_vehicles SET seats = %s WHERE id = 2", (300,)),
+        "update_capacity",
+        ["validation", "data"],
+        False,
+        wrap=(DispatchFailed, "could not update the capacity of vehicle 2"),
+        service="dispatch",
+    )
+    c(
+        "sql_syntax",
+        lambda: run("SELECT plate FROM h5_vehicles WHERE status = 'idle' ORDER plate"),
+        "list_idle",
+        ["internal", "validation"],
+        False,
+    )
+    c(
+        "missing_table",
+        lambda: run("SELECT * FROM h5_drivers WHERE id = 1"),
+        "load_driver",
+        ["configuration", "not_found", "internal"],
+        False,
+    )
+    c(
+        "update_denied",
+        lambda: run("UPDATE h5_vehicles SET status = 'x' WHERE id = 1", user="h5_viewer", password="viewer-pass-0000"),
+        "mark_vehicle",
+        ["auth", "configuration"],
+        False,
+    )
+    c("lock_wait_timeout", lock_wait, "assign_vehicle", ["conflict", "timeout"], True)
+    c("deadlock", deadlock, "rebalance_seats", ["conflict"], True)
+
+
+@family
+def pony_cases() -> None:
+    import sqlite3
+
+    from pony import orm
+
+    path = TMP / "depots.sqlite"
+    db = orm.Database()
+
+    class Depot(db.Entity):  # type: ignore[name-defined]
+        id = orm.PrimaryKey(int)
+        code = orm.Required(str, unique=True)
+        city = orm.Required(str)
+        docks = orm.Required(int)
+        status = orm.Optional(str)
+
+    db.bind(provider="sqlite", filename=str(path), create_db=True, timeout=0.5)
+    db.generate_mapping(create_tables=True)
+    with orm.db_session:
+        Depot(id=1, code="LYS", city="Lyon", docks=4, status="open")
+        Depot(id=2, code="LYS2", city="Lyon", docks=2, status="open")
+        Depot(id=3, code="NTE", city="Nantes", docks=6, status="open")
+
+    @orm.db_session
+    def missing() -> Any:
+        return Depot[99].city
+
+    @orm.db_session
+    def duplicate() -> None:
+        Depot(id=4, code="NTE", city="Nantes", docks=1)
+        orm.commit()
+
+    @orm.db_session
+    def two_found() -> Any:
+        return Depot.get(city="Lyon")
+
+    @orm.db_session
+    def required_empty() -> None:
+        Depot(id=5, code="BOD", city="", docks=3)
+
+    @orm.db_session
+    def bad_int() -> None:
+        Depot(id=6, code="LIL", city="Lille", docks="four")
+
+    @orm.db_session
+    def locked() -> None:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            Depot[3].docks = 7
+            orm.commit()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+    @orm.db_session(optimistic=True)
+    def changed_underneath() -> None:
+        depot = Depot[3]
+        _ = depot.status
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("UPDATE depot SET status = 'closed' WHERE id = 3")
+        other.close()
+        depot.status = "full"
+        orm.commit()
+
+    def stale_mapping() -> None:
+        old = orm.Database()
+
+        class Depot(old.Entity):  # type: ignore[name-defined]
+            id = orm.PrimaryKey(int)
+            code = orm.Required(str)
+            manager_email = orm.Required(str)
+
+        old.bind(provider="sqlite", filename=str(path))
+        old.generate_mapping(check_tables=True)
+
+    c = recorder("pony", "depot-registry")
+    c("object_not_found", missing, "load_depot", ["not_found"], False)
+    c("unique_code", duplicate, "create_depot", ["conflict", "data", "validation"], False)
+    c("multiple_objects_found", two_found, "find_depot_by_city", ["internal", "data"], False)
+    c("required_attribute_empty", required_empty, "create_depot", ["validation"], False)
+    c(
+        "attribute_not_int_wrapped",
+        bad_int,
+        "create_depot",
+        ["validation", "internal", "data"],
+        False,
+        wrap=(ManifestImportFailed, "depot import row 6 rejected"),
+        service="manifest-import",
+    )
+    c("outside_db_session", lambda: Depot[2], "render_depot", ["internal"], False)
+    c("database_locked", locked, "update_docks", ["conflict", "timeout"], True)
+    c("optimistic_check", changed_underneath, "mark_depot_full", ["conflict"], True)
+    c("column_missing_in_table", stale_mapping, "startup", ["configuration", "internal"], False)
+
+
+@family
+def zmq_cases() -> None:
+    import zmq
+
+    ctx = zmq.Context()
+    CLEANUPS.append(lambda: ctx.destroy(linger=0))
+
+    def req_no_answer() -> Any:
+        sock = ctx.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVTIMEO, 300)
+        sock.connect(f"tcp://127.0.0.1:{silent.port}")
+        try:
+            sock.send_json({"op": "price", "route": "LYS-NTE"})
+            return sock.recv_json()
+        finally:
+            sock.close()
+
+    def push_no_peer() -> None:
+        sock = ctx.socket(zmq.PUSH)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDTIMEO, 300)
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        sock.connect(f"tcp://127.0.0.1:{closed_port()}")
+        try:
+            sock.send(b"position 45.76 4.84")
+        finally:
+            sock.close()
+
+    def bind_twice() -> None:
+        first = ctx.socket(zmq.PUB)
+        port = first.bind_to_random_port("tcp://127.0.0.1")
+        second = ctx.socket(zmq.PUB)
+        try:
+            second.bind(f"tcp://127.0.0.1:{port}")
+        finally:
+            first.close(0)
+            second.close(0)
+
+    def bad_endpoint() -> None:
+        sock = ctx.socket(zmq.SUB)
+        try:
+            sock.connect("tcp://tracking-hub:port")
+        finally:
+            sock.close(0)
+
+    def bad_protocol() -> None:
+        sock = ctx.socket(zmq.SUB)
+        try:
+            sock.connect("tcpx://127.0.0.1:5556")
+        finally:
+            sock.close(0)
+
+    def req_twice() -> None:
+        sock = ctx.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(f"tcp://127.0.0.1:{silent.port}")
+        try:
+            sock.send(b"eta 1")
+            sock.send(b"eta 2")
+        finally:
+            sock.close()
+
+    def closed_socket() -> None:
+        sock = ctx.socket(zmq.PUSH)
+        sock.close()
+        sock.send(b"x")
+
+    def not_json() -> Any:
+        pull = ctx.socket(zmq.PULL)
+        port = pull.bind_to_random_port("tcp://127.0.0.1")
+        push = ctx.socket(zmq.PUSH)
+        push.connect(f"tcp://127.0.0.1:{port}")
+        try:
+            push.send(b"\x93\x01\xa4stop")
+            pull.setsockopt(zmq.RCVTIMEO, 2000)
+            return pull.recv_json()
+        finally:
+            push.close(0)
+            pull.close(0)
+
+    silent = Silent()
+    c = recorder("zmq", "tracking-hub")
+    c("req_reply_timeout", req_no_answer, "quote_route", ["timeout", "unavailable"], True, service="pricing-client")
+    c("push_send_timeout", push_no_peer, "publish_position", ["timeout", "unavailable", "network"], True)
+    c("address_in_use", bind_twice, "bind_publisher", ["configuration", "conflict", "resource"], None)
+    c("invalid_endpoint", bad_endpoint, "subscribe", ["configuration"], False)
+    c("protocol_not_supported", bad_protocol, "subscribe", ["configuration"], False)
+    c(
+        "req_state_machine_wrapped",
+        req_twice,
+        "request_eta",
+        ["internal"],
+        False,
+        wrap=(RouteNotPlanned, "could not ask the ETA service"),
+        service="route-planner",
+    )
+    c("socket_closed", closed_socket, "publish_position", ["internal"], False)
+    c("message_not_json", not_json, "consume_command", ["data", "validation"], False)
+
+
+@family
+def kafka_cases() -> None:
+    import confluent_kafka
+    import kafka
+    from confluent_kafka.admin import AdminClient
+
+    silent = Silent()
+
+    def kp_refused() -> Any:
+        return kafka.KafkaProducer(bootstrap_servers=f"127.0.0.1:{closed_port()}", bootstrap_timeout_ms=1000)
+
+    def kc_silent() -> Any:
+        return kafka.KafkaConsumer(
+            "positions", bootstrap_servers=f"127.0.0.1:{silent.port}", bootstrap_timeout_ms=1000, request_timeout_ms=800
+        )
+
+    def kp_bad_config() -> Any:
+        return kafka.KafkaProducer(bootstrap_servers="127.0.0.1:9092", compression_type="zstd9", api_version=(2, 8))
+
+    def kp_metadata_timeout() -> Any:
+        producer = kafka.KafkaProducer(
+            bootstrap_servers=f"127.0.0.1:{silent.port}", api_version=(2, 8), max_block_ms=600
+        )
+        try:
+            return producer.send("positions", b"45.76,4.84").get(timeout=2)
+        finally:
+            producer.close(timeout=0)
+
+    def kp_unserializable() -> Any:
+        producer = kafka.KafkaProducer(
+            bootstrap_servers=f"127.0.0.1:{silent.port}",
+            api_version=(2, 8),
+            max_block_ms=600,
+            value_serializer=lambda v: json.dumps(v).encode(),
+        )
+        try:
+            return producer.send("positions", {"at": time, "lat": 45.76})
+        finally:
+            producer.close(timeout=0)
+
+    def ck_list_topics() -> Any:
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{silent.port}", "socket.timeout.ms": 1000})
+        return admin.list_topics(timeout=1.0)
+
+    def ck_bad_config() -> Any:
+        return confluent_kafka.Producer({"bootstrap.servers": "127.0.0.1:9092", "acks": "sometimes"})
+
+    def ck_queue_full() -> None:
+        producer = confluent_kafka.Producer(
+            {
+                "bootstrap.servers": f"127.0.0.1:{silent.port}",
+                "queue.buffering.max.messages": 5,
+                "message.timeout.ms": 1000,
+            }
+        )
+        for i in range(20):
+            producer.produce("positions", value=f"ping {i}".encode())
+
+    def ck_no_group() -> Any:
+        return confluent_kafka.Consumer({"bootstrap.servers": "127.0.0.1:9092"})
+
+    def ck_too_large() -> None:
+        producer = confluent_kafka.Producer(
+            {"bootstrap.servers": f"127.0.0.1:{silent.port}", "message.max.bytes": 2000}
+        )
+        producer.produce("manifests", value=b"x" * 50_000)
+
+    c = recorder("kafka", "telemetry")
+    c("bootstrap_refused", kp_refused, "start_producer", ["network", "unavailable", "timeout"], True)
+    c("bootstrap_silent", kc_silent, "start_consumer", ["timeout", "unavailable", "network"], True)
+    c("unknown_compression_codec", kp_bad_config, "start_producer", ["configuration"], False)
+    c(
+        "metadata_timeout_wrapped",
+        kp_metadata_timeout,
+        "publish_position",
+        ["timeout", "unavailable"],
+        True,
+        wrap=(TrackingUpdateFailed, "position for truck 12 not published"),
+        service="tracking",
+    )
+    c("value_not_serializable", kp_unserializable, "publish_position", ["internal"], False)
+    c("list_topics_timeout", ck_list_topics, "check_topics", ["timeout", "unavailable", "network"], True)
+    c("invalid_property_value", ck_bad_config, "start_producer", ["configuration"], False)
+    c("local_queue_full", ck_queue_full, "publish_batch", ["resource", "unavailable", "rate_limit"], True)
+    c("group_id_missing", ck_no_group, "start_consumer", ["configuration"], False)
+    c("message_too_large", ck_too_large, "publish_manifest", ["validation", "resource"], False)
+
+
+@family
+def rq_cases() -> None:
+    import datetime as dt
+
+    import rq
+    from rq.job import Job
+
+    conn = redis_conn()
+    queue = rq.Queue("h5-invoices", connection=conn)
+    CLEANUPS.append(lambda: redis_cleanup("rq:*h5*", "rq:job:*"))
+
+    def corrupt_job() -> Any:
+        job = queue.enqueue("builtins.len", "abc")
+        conn.hset(f"rq:job:{job.id}", "data", b"\x00\x01not-a-pickle")
+        return Job.fetch(job.id, connection=conn).func_name
+
+    def requeue_queued() -> Any:
+        job = queue.enqueue("builtins.len", "abc")
+        return job.requeue()
+
+    def deleted_then_refresh() -> Any:
+        job = queue.enqueue("builtins.len", "abc")
+        job.delete()
+        return job.refresh()
+
+    def local_function() -> Any:
+        def render(invoice_id: int) -> str:
+            return f"invoice {invoice_id}"
+
+        return queue.enqueue(render, 7)
+
+    c = recorder("rq", "billing-jobs")
+    c(
+        "job_not_found",
+        lambda: Job.fetch("5b0e8a61-0000-4000-8000-000000000000", connection=conn),
+        "job_status",
+        ["not_found"],
+        False,
+    )
+    c("job_data_corrupt", corrupt_job, "job_status", ["data"], False)
+    c("requeue_not_failed", requeue_queued, "retry_invoice", ["conflict", "validation", "internal"], False)
+    c("job_deleted", deleted_then_refresh, "job_status", ["not_found"], False)
+    c(
+        "bad_job_timeout",
+        lambda: queue.enqueue("builtins.len", "abc", job_timeout="ten minutes"),
+        "schedule_invoice",
+        ["validation", "internal", "configuration"],
+        False,
+    )
+    c(
+        "bad_retry_wrapped",
+        lambda: queue.enqueue("builtins.len", "abc", retry=rq.Retry(max=0)),
+        "schedule_invoice",
+        ["internal", "validation", "configuration"],
+        False,
+        wrap=(JobNotScheduled, "invoice run 2026-12 not queued"),
+    )
+    c("local_function_not_importable", local_function, "schedule_invoice", ["internal"], False)
+    c(
+        "enqueue_at_naive",
+        lambda: queue.enqueue_at("tomorrow", "builtins.len", "abc"),
+        "schedule_invoice",
+        ["internal", "validation"],
+        False,
+    )
+    del dt
+
+
+@family
+def redis_locks_cases() -> None:
+    import pottery
+    import redis_lock
+
+    conn = redis_conn()
+    CLEANUPS.append(lambda: redis_cleanup("h5:*", "lock:h5:*", "redlock:h5:*"))
+
+    def release_unlocked() -> None:
+        pottery.Redlock(key="h5:route:42", masters={conn}, auto_release_time=2).release()
+
+    def extend_unlocked() -> None:
+        pottery.Redlock(key="h5:route:43", masters={conn}, auto_release_time=2).extend()
+
+    def too_many_extensions() -> None:
+        lock = pottery.Redlock(key="h5:route:44", masters={conn}, auto_release_time=2, num_extensions=1)
+        lock.acquire()
+        try:
+            lock.extend()
+            lock.extend()
+        finally:
+            lock.release()
+
+    def pottery_dict_missing() -> Any:
+        rates = pottery.RedisDict(redis=conn, key="h5:rates")
+        rates["LYS-NTE"] = 1.25
+        return rates["LYS-PAR"]
+
+    def rl_release_not_acquired() -> None:
+        redis_lock.Lock(conn, "h5:manifest:9", expire=5).release()
+
+    def rl_acquire_twice() -> None:
+        lock = redis_lock.Lock(conn, "h5:manifest:10", expire=5)
+        lock.acquire()
+        try:
+            lock.acquire()
+        finally:
+            lock.release()
+
+    def rl_timeout_too_large() -> Any:
+        return redis_lock.Lock(conn, "h5:manifest:11", expire=5).acquire(timeout=30)
+
+    def rl_extend_expired() -> None:
+        lock = redis_lock.Lock(conn, "h5:manifest:12", expire=1)
+        lock.acquire()
+        conn.delete("lock:h5:manifest:12")
+        lock.extend(expire=5)
+
+    c = recorder("redis_locks", "route-planner")
+    c("pottery_release_unlocked", release_unlocked, "finish_route", ["internal", "conflict"], False)
+    c(
+        "pottery_extend_unlocked_wrapped",
+        extend_unlocked,
+        "optimise_route",
+        ["internal", "conflict"],
+        None,
+        wrap=(RouteNotPlanned, "route 43 optimisation lost its lock"),
+    )
+    c("pottery_too_many_extensions", too_many_extensions, "optimise_route", ["conflict", "internal", "timeout"], False)
+    c("pottery_dict_missing_key", pottery_dict_missing, "lookup_rate", ["not_found", "internal"], False)
+    c(
+        "redis_lock_not_acquired",
+        rl_release_not_acquired,
+        "release_manifest",
+        ["internal", "conflict"],
+        False,
+        service="manifest-import",
+    )
+    c(
+        "redis_lock_already_acquired",
+        rl_acquire_twice,
+        "lock_manifest",
+        ["internal", "conflict"],
+        False,
+        service="manifest-import",
+    )
+    c(
+        "redis_lock_timeout_too_large",
+        rl_timeout_too_large,
+        "lock_manifest",
+        ["internal", "configuration", "validation"],
+        False,
+        service="manifest-import",
+    )
+    c(
+        "redis_lock_extend_expired",
+        rl_extend_expired,
+        "lock_manifest",
+        ["conflict", "timeout", "internal"],
+        None,
+        service="manifest-import",
+    )
+
+
+@family
+def aioamqp_cases() -> None:
+    import aioamqp
+
+    async def connect(**kw: Any) -> Any:
+        args = {"host": "127.0.0.1", "port": 5672, "login": "guest", "password": "guest", "login_method": "PLAIN"}
+        args.update(kw)
+        return await aioamqp.connect(**args)
+
+    async def with_channel(action: Callable[[Any], Any], **kw: Any) -> Any:
+        transport, protocol = await connect(**kw)
+        try:
+            channel = await protocol.channel()
+            return await action(channel)
+        finally:
+            with contextlib.suppress(Exception):
+                await protocol.close()
+            transport.close()
+
+    async def setup() -> None:
+        async def declare(ch: Any) -> None:
+            await ch.queue_declare("h5.pickups", durable=False, arguments={"x-max-length": 100})
+            await ch.exchange_declare("h5.events", "direct", durable=False)
+            await ch.basic_publish(b"pickup 1", exchange_name="", routing_key="h5.pickups")
+
+        await with_channel(declare)
+
+    async def teardown() -> None:
+        async def delete(ch: Any) -> None:
+            await ch.queue_delete("h5.pickups")
+            await ch.exchange_delete("h5.events")
+
+        await with_channel(delete)
+
+    asyncio.run(setup())
+    CLEANUPS.append(lambda: asyncio.run(teardown()))
+
+    async def exclusive_elsewhere() -> Any:
+        transport, protocol = await connect()
+        try:
+            owner = await protocol.channel()
+            await owner.queue_declare("h5.replies.worker1", exclusive=True)
+            return await with_channel(lambda ch: ch.queue_declare("h5.replies.worker1", passive=True))
+        finally:
+            await protocol.close()
+            transport.close()
+
+    c = recorder("aioamqp", "pickup-broker")
+    c("bad_password", lambda: connect(password="not-the-password"), "connect", ["network", "auth", "unknown"], None)
+    c(
+        "missing_vhost",
+        lambda: connect(virtualhost="h5-fleet"),
+        "connect",
+        ["network", "configuration", "unknown"],
+        None,
+    )
+    c(
+        "passive_missing_queue",
+        lambda: with_channel(lambda ch: ch.queue_declare("h5.dropoffs", passive=True)),
+        "consume_dropoffs",
+        ["not_found", "configuration"],
+        False,
+    )
+    c(
+        "queue_arguments_differ",
+        lambda: with_channel(lambda ch: ch.queue_declare("h5.pickups", arguments={"x-max-length": 500})),
+        "declare_queue",
+        ["configuration", "conflict"],
+        False,
+    )
+    c(
+        "exchange_type_differs_wrapped",
+        lambda: with_channel(lambda ch: ch.exchange_declare("h5.events", "fanout")),
+        "declare_exchange",
+        ["configuration", "conflict"],
+        False,
+        wrap=(BookingFailed, "booking events exchange could not be set up"),
+        service="booking",
+    )
+    c("exclusive_queue_locked", exclusive_elsewhere, "reply_queue", ["conflict", "auth"], None)
+    c(
+        "delete_not_empty",
+        lambda: with_channel(lambda ch: ch.queue_delete("h5.pickups", if_empty=True)),
+        "retire_queue",
+        ["conflict", "validation"],
+        False,
+    )
+    c(
+        "bind_missing_exchange",
+        lambda: with_channel(lambda ch: ch.queue_bind("h5.pickups", "h5.legacy", "pickup")),
+        "bind_queue",
+        ["configuration", "not_found"],
+        False,
+    )
+
+
+@family
+def niquests_cases() -> None:
+    import niquests
+
+    def get(path: str = "/v2/shipments/SHP-1001", **kw: Any) -> Any:
+        with niquests.Session(retries=0) as session:
+            resp = session.get(FAKE.url + path, timeout=kw.pop("timeout", 3), **kw)
+            resp.raise_for_status()
+            return resp.json()
+
+    problem = {"Content-Type": "application/problem+json"}
+    c = recorder("niquests", "carrier-api")
+    c(
+        "not_found",
+        answering(
+            404,
+            {"type": "about:blank", "title": "Not Found", "detail": "shipment SHP-1001 not found"},
+            problem,
+            call=get,
+        ),
+        "get_shipment",
+        ["not_found"],
+        False,
+    )
+    c(
+        "unauthorized",
+        answering(
+            401,
+            {"title": "Unauthorized", "detail": "API key expired"},
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            call=get,
+        ),
+        "get_shipment",
+        ["auth"],
+        False,
+    )
+    c(
+        "too_many_requests",
+        answering(
+            429, {"title": "Too Many Requests", "detail": "100 requests per minute"}, {"Retry-After": "30"}, call=get
+        ),
+        "get_shipment",
+        ["rate_limit"],
+        True,
+    )
+    c(
+        "service_unavailable_wrapped",
+        answering(
+            503, "<html><body><h1>503 Service Temporarily Unavailable</h1>", {"Content-Type": "text/html"}, call=get
+        ),
+        "get_shipment",
+        ["unavailable"],
+        True,
+        wrap=(TrackingUpdateFailed, "carrier status for SHP-1001 not refreshed"),
+        service="tracking",
+    )
+    c(
+        "read_timeout",
+        answering(200, {"ok": True}, delay_s=2.0, call=lambda: get(timeout=0.5)),
+        "get_shipment",
+        ["timeout"],
+        True,
+    )
+    c("server_hangup", answering(mode="hangup", call=get), "get_shipment", ["network", "unavailable"], True)
+    c(
+        "redirect_loop",
+        answering(302, b"", {"Location": "/v2/shipments/SHP-1001"}, call=get),
+        "get_shipment",
+        ["configuration", "unavailable", "internal"],
+        False,
+    )
+    c("missing_schema", lambda: get_url("carrier.example/v2/shipments"), "get_shipment", ["configuration"], False)
+    c(
+        "html_instead_of_json",
+        answering(200, "<!doctype html><title>Maintenance</title>", {"Content-Type": "text/html"}, call=get),
+        "get_shipment",
+        ["unavailable", "data", "unknown"],
+        None,
+    )
+    c(
+        "unprocessable",
+        answering(
+            422,
+            {"title": "Unprocessable Entity", "errors": [{"field": "weight_kg", "message": "must be greater than 0"}]},
+            problem,
+            call=lambda: post_json({"weight_kg": -3}),
+        ),
+        "create_shipment",
+        ["validation"],
+        False,
+    )
+
+
+def get_url(url: str) -> Any:
+    import niquests
+
+    return niquests.get(url, timeout=3)
+
+
+def post_json(payload: Any) -> Any:
+    import niquests
+
+    resp = niquests.post(FAKE.url + "/v2/shipments", json=payload, timeout=3, retries=0)
+    resp.raise_for_status()
+    return resp.json()
+
+
+@family
+def httplib2_cases() -> None:
+    import httplib2
+
+    def fetch(path: str = "/rates/LYS-NTE.json", timeout: float = 3, **kw: Any) -> Any:
+        http = httplib2.Http(timeout=timeout)
+        return http.request(FAKE.url + path, "GET", **kw)
+
+    import gzip
+
+    c = recorder("httplib2", "rate-cards")
+    c(
+        "redirect_limit",
+        answering(301, b"", {"Location": FAKE_PLACEHOLDER}, call=lambda: fetch(redirections=3)),
+        "fetch_rates",
+        ["configuration", "unavailable", "internal"],
+        False,
+    )
+    c(
+        "socket_timeout",
+        answering(200, b"{}", delay_s=2.0, call=lambda: fetch(timeout=0.5)),
+        "fetch_rates",
+        ["timeout"],
+        True,
+    )
+    c(
+        "bad_gzip",
+        answering(200, b"\x1f\x8b\x08\x00not really gzip", {"Content-Encoding": "gzip"}, call=fetch),
+        "fetch_rates",
+        ["data", "unavailable"],
+        None,
+    )
+    c(
+        "relative_uri",
+        lambda: httplib2.Http().request("/rates/LYS-NTE.json"),
+        "fetch_rates",
+        ["configuration", "internal"],
+        False,
+    )
+    c(
+        "hangup_wrapped",
+        answering(mode="hangup", call=fetch),
+        "fetch_rates",
+        ["network", "unavailable"],
+        True,
+        wrap=(InvoiceNotIssued, "rate card for LYS-NTE unavailable"),
+        service="billing",
+    )
+    c(
+        "garbage_status_line",
+        answering(body=b"SSH-2.0-OpenSSH_9.2\r\n", mode="raw", call=fetch),
+        "fetch_rates",
+        ["configuration", "network", "data"],
+        False,
+    )
+    c(
+        "truncated_body",
+        answering(
+            body=b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n" + gzip.compress(b"x")[:5], mode="raw", call=fetch
+        ),
+        "fetch_rates",
+        ["network", "data", "unavailable"],
+        True,
+    )
+
+
+FAKE_PLACEHOLDER = "/rates/LYS-NTE.json"
+
+
+DISCOVERY = {
+    "kind": "discovery#restDescription",
+    "discoveryVersion": "v1",
+    "id": "fleetdrive:v1",
+    "name": "fleetdrive",
+    "version": "v1",
+    "protocol": "rest",
+    "servicePath": "fleetdrive/v1/",
+    "resources": {
+        "files": {
+            "methods": {
+                "get": {
+                    "id": "fleetdrive.files.get",
+                    "path": "files/{fileId}",
+                    "httpMethod": "GET",
+                    "parameters": {"fileId": {"type": "string", "required": True, "location": "path"}},
+                    "parameterOrder": ["fileId"],
+                    "response": {"$ref": "File"},
+                },
+                "insert": {
+                    "id": "fleetdrive.files.insert",
+                    "path": "files",
+                    "httpMethod": "POST",
+                    "request": {"$ref": "File"},
+                    "response": {"$ref": "File"},
+                },
+            }
+        }
+    },
+    "schemas": {"File": {"id": "File", "type": "object", "properties": {"name": {"type": "string"}}}},
+}
+
+
+def google_error(code: int, status: str, message: str, reason: str, domain: str = "global") -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "status": status,
+            "errors": [{"message": message, "domain": domain, "reason": reason}],
+        }
+    }
+
+
+@family
+def google_api_cases() -> None:
+    import httplib2
+    from googleapiclient.discovery import build_from_document
+
+    doc = dict(DISCOVERY, rootUrl=FAKE.url + "/")
+    service = build_from_document(doc, http=httplib2.Http(timeout=3))
+
+    def get() -> Any:
+        return service.files().get(fileId="pod-scan-7731.pdf").execute(num_retries=0)
+
+    def insert() -> Any:
+        return service.files().insert(body={"name": "pod-scan-7731.pdf"}).execute(num_retries=0)
+
+    def ans(status: int, body: Any, call: Callable[[], Any] = get, headers: dict[str, str] | None = None) -> Any:
+        return answering(status, body, headers, call=call)
+
+    c = recorder("google_api", "proof-of-delivery")
+    c(
+        "file_not_found",
+        ans(404, google_error(404, "NOT_FOUND", "File not found: pod-scan-7731.pdf", "notFound")),
+        "fetch_scan",
+        ["not_found"],
+        False,
+    )
+    c(
+        "unauthenticated",
+        ans(
+            401,
+            google_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+                "authError",
+            ),
+        ),
+        "fetch_scan",
+        ["auth"],
+        False,
+    )
+    c(
+        "insufficient_permissions",
+        ans(
+            403,
+            google_error(
+                403,
+                "PERMISSION_DENIED",
+                "The user does not have sufficient permissions for this file.",
+                "insufficientFilePermissions",
+            ),
+        ),
+        "fetch_scan",
+        ["auth"],
+        False,
+    )
+    c(
+        "user_rate_limit",
+        ans(
+            403,
+            google_error(403, "PERMISSION_DENIED", "User rate limit exceeded.", "userRateLimitExceeded", "usageLimits"),
+        ),
+        "fetch_scan",
+        ["rate_limit"],
+        True,
+    )
+    c(
+        "quota_exhausted_wrapped",
+        ans(
+            429,
+            google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Quota exceeded for quota metric "
+                "'Queries' and limit 'Queries per minute' of service "
+                "'fleetdrive.googleapis.com'.",
+                "rateLimitExceeded",
+            ),
+            insert,
+        ),
+        "store_scan",
+        ["rate_limit", "resource"],
+        True,
+        wrap=(ManifestImportFailed, "scan for delivery 7731 not archived"),
+        service="manifest-import",
+    )
+    c(
+        "already_exists",
+        ans(
+            409,
+            google_error(409, "ALREADY_EXISTS", "A file named pod-scan-7731.pdf already exists.", "duplicate"),
+            insert,
+        ),
+        "store_scan",
+        ["conflict"],
+        False,
+    )
+    c(
+        "backend_error",
+        ans(500, google_error(500, "INTERNAL", "Internal error encountered.", "backendError")),
+        "fetch_scan",
+        ["unavailable"],
+        True,
+    )
+    c(
+        "storage_quota",
+        ans(
+            403,
+            google_error(
+                403,
+                "PERMISSION_DENIED",
+                "The user's Drive storage quota has been exceeded.",
+                "storageQuotaExceeded",
+                "usageLimits",
+            ),
+            insert,
+        ),
+        "store_scan",
+        ["resource"],
+        False,
+    )
+    c("missing_required_parameter", lambda: service.files().get().execute(), "fetch_scan", ["internal"], False)
+
+
+@family
+def google_auth_cases() -> None:
+    import google.auth
+    import google_auth_httplib2
+    import httplib2
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
+
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+    info = {
+        "type": "service_account",
+        "project_id": "fleet-test",
+        "private_key_id": "0000",
+        "private_key": pem,
+        "client_email": "pod-uploader@fleet-test.iam.gserviceaccount.com",
+        "client_id": "1000",
+        "token_uri": FAKE.url + "/token",
+    }
+
+    def refresh(timeout: float = 3, token_uri: str | None = None) -> Any:
+        creds = service_account.Credentials.from_service_account_info(
+            dict(info, token_uri=token_uri or info["token_uri"]), scopes=["https://www.googleapis.com/auth/drive"]
+        )
+        creds.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=timeout)))
+        return creds.token
+
+    def default_missing() -> Any:
+        old = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = "/etc/fleet/gcp/pod-uploader.json"
+        try:
+            return google.auth.default()
+        finally:
+            if old is None:
+                os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+            else:
+                os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = old
+
+    def bad_key_file() -> Any:
+        path = TMP / "sa.json"
+        path.write_text(
+            json.dumps(dict(info, private_key="-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
+        )
+        return service_account.Credentials.from_service_account_file(str(path))
+
+    silent = Silent()
+    c = recorder("google_auth", "proof-of-delivery")
+    c(
+        "invalid_grant",
+        answering(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}, call=refresh),
+        "refresh_token",
+        ["auth"],
+        False,
+    )
+    c(
+        "invalid_client_wrapped",
+        answering(
+            401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}, call=refresh
+        ),
+        "refresh_token",
+        ["auth", "configuration"],
+        False,
+        wrap=(LoginRejected, "service account login failed"),
+    )
+    c(
+        "token_endpoint_503",
+        answering(503, {"error": "temporarily_unavailable"}, call=refresh),
+        "refresh_token",
+        ["unavailable"],
+        True,
+    )
+    c(
+        "token_endpoint_silent",
+        lambda: refresh(timeout=0.5, token_uri=f"http://127.0.0.1:{silent.port}/token"),
+        "refresh_token",
+        ["timeout", "network"],
+        True,
+    )
+    c(
+        "no_access_token",
+        answering(200, {"token_type": "Bearer", "expires_in": 3599}, call=refresh),
+        "refresh_token",
+        ["unknown", "unavailable", "data"],
+        None,
+    )
+    c("credentials_file_missing", default_missing, "startup", ["configuration"], False)
+    c(
+        "info_missing_fields",
+        lambda: service_account.Credentials.from_service_account_info({"type": "service_account", "private_key": pem}),
+        "startup",
+        ["configuration"],
+        False,
+    )
+    c("bad_private_key", bad_key_file, "startup", ["configuration", "data"], False)
+
+
+FAMILIES: list[Callable[[], None]] = []  # filled at the end of the file
+
+
+def write_out(wanted: set[str]) -> None:
+    order = [fn.__name__.removesuffix("_cases") for fn in FAMILIES]
+    kept: list[dict[str, Any]] = []
+    if wanted and OUT.exists():
+        captured = {case["family"] for case in CASES}
+        kept = [case for case in map(json.loads, OUT.read_text().splitlines()) if case["family"] not in captured]
+    cases = sorted(
+        kept + CASES,
+        key=lambda case: (
+            order.index(case["family"]) if case["family"] in order else len(order),
+            int(case["id"].rsplit("-", 1)[1]),
+        ),
+    )
+    with OUT.open("w") as out:
+        for case in cases:
+            out.write(json.dumps(case, ensure_ascii=False) + "\n")
+    print(f"\n{len(CASES)} cases captured, {len(cases)} written to {OUT.name}")
+
+
+def main() -> int:
+    global FAKE
+    FAKE = FakeHTTP()
+    wanted = {name.removesuffix("_cases") for name in sys.argv[1:]}
+    unknown = wanted - {fn.__name__.removesuffix("_cases") for fn in FAMILIES}
+    if unknown:
+        print(f"unknown families: {sorted(unknown)}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    try:
+        for run in FAMILIES:
+            if not wanted or run.__name__.removesuffix("_cases") in wanted:
+                run()
+    finally:
+        for cleanup in reversed(CLEANUPS):
+            with contextlib.suppress(Exception):
+                cleanup()
+        shutil.rmtree(TMP, ignore_errors=True)
+    write_out(wanted)
+    for name, n in sorted(collections.Counter(case["family"] for case in CASES).items()):
+        print(f"  {name:18} {n}")
+    print(f"{time.monotonic() - started:.1f} s")
+    if MISSED:
+        print("not captured:\n  " + "\n  ".join(MISSED))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    FAMILIES.extend(fn for name, fn in list(globals().items()) if name.endswith("_cases") and callable(fn))
+    sys.exit(main())
