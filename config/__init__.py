@@ -19,4 +19,5 @@ errors: MedicError and the errors medic raises on purpose (configuration, not fo
 urls: what kind of database or broker a URL names, by its scheme.
 validation: pydantic's validation errors worded as medic's (where, then what is wrong).
 rules/, plans/, locales/: the built-in classification rules, recovery plans and message templates (YAML).
+guess/: the model that guesses a category where no rule matches (trained by tests/data/train_guess.py).
 """

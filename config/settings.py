@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Extra classification rule files (YAML), comma-separated, "
                     "applied over the built-in rules in the order given.")
+    guess_unknown: bool = Field(
+        True,
+        description="When no rule matches an event, name its likeliest category from the words of its type "
+                    "names and messages (a model trained on labelled real errors), with confidence 0.5 and "
+                    "rule `guess.<category>`. false: such events stay `unknown` (confidence 0.1).")
 
     plans_files: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,

@@ -1,4 +1,5 @@
-"""The classifier: compiled rules tried in order against a whole event; first match wins.
+"""The classifier: compiled rules tried in order against a whole event; first match wins; when
+none matches, the guess model (guess.py) may name a category, with a low confidence.
 
 An event is seen as layers: the reported error (its type, MRO names and message), then each
 error of its cause chain (type and message); a message that is the repr of another exception
@@ -16,8 +17,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from workers.classification.guess import GUESS_CONFIDENCE, GUESS_RULE_PREFIX, GuessModel, builtin_model_path
 from workers.classification.rules import LoadedRule, RuleSet, builtin_rule_paths, load_rules
 from workers.classification.taxonomy import UNKNOWN, Category
 from workers.intake.contract import ErrorEvent
@@ -281,11 +283,19 @@ def _field_matches(pattern: re.Pattern | None, value: str | None) -> bool:
     return pattern is None or (value is not None and pattern.match(value) is not None)
 
 
+class ClassifierSettings(Protocol):
+    """What the classifier reads of medic's settings (config.settings.Settings)."""
+
+    rules_files: list[Path]
+    guess_unknown: bool
+
+
 class Classifier:
     """Classifies validated events. Build once; `classify` is cheap and thread-safe."""
 
-    def __init__(self, rule_set: RuleSet):
+    def __init__(self, rule_set: RuleSet, guesser: GuessModel | None = None):
         self.categories = rule_set.categories
+        self.guesser = guesser
         self.rules = [_CompiledRule(i, r, rule_set.category_of(r)) for i, r in enumerate(rule_set.rules)]
         self._type_patterns = [(r.index, r.types) for r in self.rules if r.types is not None]
         self._type_hits: dict[str, frozenset[int]] = {}
@@ -295,10 +305,20 @@ class Classifier:
         self._code_hits: dict[str | None, frozenset[int]] = {None: frozenset()}
         self._no_match = Classification(UNKNOWN.name, UNKNOWN.severity, UNKNOWN.retryable, NO_MATCH_CONFIDENCE,
                                         NO_MATCH_RULE)
+        self._guessed = {name: Classification(category.name, category.severity, category.retryable,
+                                              GUESS_CONFIDENCE, GUESS_RULE_PREFIX + name)
+                         for name, category in self.categories.items() if name != UNKNOWN.name}
 
     @classmethod
-    def from_files(cls, extra_paths: Iterable[Path] = ()) -> Classifier:
-        return cls(load_rules([*builtin_rule_paths(), *extra_paths]))
+    def from_settings(cls, current: ClassifierSettings) -> Classifier:
+        return cls.from_files(current.rules_files, guess=current.guess_unknown)
+
+    @classmethod
+    def from_files(cls, extra_paths: Iterable[Path] = (), *, guess: bool = True) -> Classifier:
+        """The built-in rules, then extra_paths over them; with guess, the built-in guess model
+        names a category for what no rule matches (MEDIC_GUESS_UNKNOWN)."""
+        return cls(load_rules([*builtin_rule_paths(), *extra_paths]),
+                   GuessModel.load(builtin_model_path()) if guess else None)
 
     def classify(self, event: ErrorEvent) -> Classification:
         layers = self._layers(event)
@@ -315,7 +335,13 @@ class Classifier:
                 continue
             if not rule.has_layer_condition or self._some_layer_matches(rule, layers, layer_hits):
                 return rule.result
-        return self._no_match
+        return self._guess(event)
+
+    def _guess(self, event: ErrorEvent) -> Classification:
+        guessed = self.guesser.guess(event) if self.guesser is not None else None
+        if guessed is None:
+            return self._no_match
+        return self._guessed.get(guessed.category, self._no_match)
 
     @staticmethod
     def _layers(event: ErrorEvent) -> list[_Layer]:

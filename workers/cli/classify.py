@@ -26,7 +26,9 @@ from workers.intake.triage import describe_invalid
 @click.option("--summary-json", "summary_json", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="With --check: also write the summary (overall, per family, per confidence band) to this "
                    "file as JSON.")
-def classify(extra_rules: tuple[Path, ...], check: bool, summary_json: Path | None) -> None:
+@click.option("--no-guess", "no_guess", is_flag=True,
+              help="Leave what no rule matches `unknown`: see what the rules alone say (MEDIC_GUESS_UNKNOWN).")
+def classify(extra_rules: tuple[Path, ...], check: bool, summary_json: Path | None, no_guess: bool) -> None:
     """Read events as JSON lines on stdin, write one JSON line per event:
     {"category", "severity", "retryable", "confidence", "rule"}.
 
@@ -34,7 +36,9 @@ def classify(extra_rules: tuple[Path, ...], check: bool, summary_json: Path | No
     an optional "family" that groups the --check summary).
     An invalid line yields {"error": ...} and exit code 2 at the end.
     """
-    classifier = Classifier.from_files([*settings().rules_files, *extra_rules])
+    current = settings()
+    classifier = Classifier.from_files([*current.rules_files, *extra_rules],
+                                       guess=current.guess_unknown and not no_guess)
     invalid = mismatched = 0
     outcomes: list[Outcome] = []
     for number, line in enumerate(sys.stdin, start=1):

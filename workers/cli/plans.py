@@ -115,7 +115,7 @@ def plans_explain(event_file, seed, extra, as_json) -> None:
     """
     raw = _read_event(event_file)
     current = settings()
-    decision = triage(raw, limits=Limits.from_settings(current), classifier=Classifier.from_files(current.rules_files),
+    decision = triage(raw, limits=Limits.from_settings(current), classifier=Classifier.from_settings(current),
                       received_at=utcnow())
     if isinstance(decision, Rejected):
         _fail(decision.reason)

@@ -113,7 +113,7 @@ def warn_broker_persistence(current: Settings) -> None:
 def _validated() -> Settings:
     current = settings()
     prepare_data_dir(current)
-    Classifier.from_files(current.rules_files)  # compiles every rule: a bad rule stops startup
+    Classifier.from_settings(current)  # compiles every rule: a bad rule stops startup
     load_plan_set(current, ActionRegistry.from_entry_points())  # and so does a bad plan
     return current
 

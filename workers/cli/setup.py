@@ -77,7 +77,7 @@ def config_check() -> None:
     Lists the MEDIC_* environment variables that are no setting (ignored: a warning, not a failure)."""
     current = settings()
     # The checks of `medic worker` and `medic run` before they start (workers.cli.processes).
-    classifier = Classifier.from_files(current.rules_files)
+    classifier = Classifier.from_settings(current)
     plans = load_plan_set(current, ActionRegistry.from_entry_points())
     for unknown in unknown_variable_warnings():
         click.echo(f"warning: {unknown}")

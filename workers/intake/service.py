@@ -64,7 +64,7 @@ class IntakeService:
 
     @cached_property
     def classifier(self) -> Classifier:
-        return Classifier.from_files(self.settings.rules_files)
+        return Classifier.from_settings(self.settings)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
