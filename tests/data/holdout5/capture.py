@@ -1448,6 +1448,704 @@ def google_auth_cases() -> None:
     c("bad_private_key", bad_key_file, "startup", ["configuration", "data"], False)
 
 
+def k8s_status(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details:
+        body["details"] = details
+    return body
+
+
+@family
+def kubernetes_cases() -> None:
+    from kubernetes import client, config
+
+    conf = client.Configuration()
+    conf.host = FAKE.url
+    conf.api_key = {"authorization": "Bearer " + FAKE_CREDENTIAL}
+    api = client.ApiClient(conf)
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    CLEANUPS.append(api.close)
+
+    def read_pod() -> Any:
+        return core.read_namespaced_pod("route-optimizer-7d9f", "fleet", _request_timeout=3)
+
+    def create_cm() -> Any:
+        body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="routing-weights"), data={"alpha": "0.4"})
+        return core.create_namespaced_config_map("fleet", body, _request_timeout=3)
+
+    def scale() -> Any:
+        return apps.patch_namespaced_deployment_scale(
+            "route-optimizer", "fleet", {"spec": {"replicas": 40}}, _request_timeout=3
+        )
+
+    def watch_list() -> Any:
+        return core.list_namespaced_pod("fleet", resource_version="18734", watch=False, _request_timeout=3)
+
+    def ans(status: int, body: Any, call: Callable[[], Any] = read_pod, **kw: Any) -> Any:
+        return answering(status, body, call=call, **kw)
+
+    c = recorder("kubernetes", "fleet-operator")
+    c(
+        "pod_not_found",
+        ans(
+            404,
+            k8s_status(
+                404, "NotFound", 'pods "route-optimizer-7d9f" not found', name="route-optimizer-7d9f", kind="pods"
+            ),
+        ),
+        "inspect_pod",
+        ["not_found"],
+        False,
+    )
+    c("unauthorized", ans(401, k8s_status(401, "Unauthorized", "Unauthorized")), "inspect_pod", ["auth"], False)
+    c(
+        "forbidden",
+        ans(
+            403,
+            k8s_status(
+                403,
+                "Forbidden",
+                'pods "route-optimizer-7d9f" is forbidden: User '
+                '"system:serviceaccount:fleet:operator" cannot get resource "pods" in API group'
+                ' "" in the namespace "fleet"',
+            ),
+        ),
+        "inspect_pod",
+        ["auth"],
+        False,
+    )
+    c(
+        "configmap_exists",
+        ans(409, k8s_status(409, "AlreadyExists", 'configmaps "routing-weights" already exists'), create_cm),
+        "publish_weights",
+        ["conflict"],
+        False,
+    )
+    c(
+        "scale_conflict_wrapped",
+        ans(
+            409,
+            k8s_status(
+                409,
+                "Conflict",
+                "Operation cannot be fulfilled on deployments."
+                'apps "route-optimizer": the object has been modified; please '
+                "apply your changes to the latest version and try again",
+            ),
+            scale,
+        ),
+        "scale_optimizer",
+        ["conflict"],
+        True,
+        wrap=(DispatchFailed, "could not scale the route optimizer"),
+        service="dispatch",
+    )
+    c(
+        "quota_exceeded",
+        ans(
+            403,
+            k8s_status(
+                403,
+                "Forbidden",
+                'pods "route-optimizer-7d9f-x2" is forbidden: exceeded'
+                " quota: fleet-quota, requested: limits.cpu=2, used: limits.cpu=16, "
+                "limited: limits.cpu=16",
+            ),
+            scale,
+        ),
+        "scale_optimizer",
+        ["resource", "auth"],
+        False,
+    )
+    c(
+        "invalid_object",
+        ans(
+            422,
+            k8s_status(
+                422,
+                "Invalid",
+                'ConfigMap "routing-weights" is invalid: metadata.name: '
+                'Invalid value: "Routing_Weights": a lowercase RFC 1123 subdomain must '
+                "consist of lower case alphanumeric characters",
+            ),
+            create_cm,
+        ),
+        "publish_weights",
+        ["validation"],
+        False,
+    )
+    c(
+        "too_many_requests",
+        ans(
+            429,
+            k8s_status(
+                429, "TooManyRequests", "the server has received too many requests and has asked us to try again later"
+            ),
+            headers={"Retry-After": "1"},
+        ),
+        "inspect_pod",
+        ["rate_limit"],
+        True,
+    )
+    c(
+        "resource_version_gone",
+        ans(410, k8s_status(410, "Expired", "too old resource version: 18734 (19012)"), watch_list),
+        "watch_pods",
+        ["not_found", "conflict"],
+        None,
+    )
+    c(
+        "kubeconfig_missing",
+        lambda: config.load_kube_config(config_file=str(TMP / "kube" / "config")),
+        "startup",
+        ["configuration"],
+        False,
+    )
+
+
+@family
+def geopy_cases() -> None:
+    from geopy.adapters import URLLibAdapter
+    from geopy.geocoders import Nominatim
+
+    geo = Nominatim(
+        user_agent="fleet-h5-test",
+        domain=f"127.0.0.1:{FAKE.port}",
+        scheme="http",
+        timeout=1,
+        adapter_factory=URLLibAdapter,
+    )
+
+    def find(query: str = "12 rue de la République, Lyon") -> Any:
+        return geo.geocode(query)
+
+    def ans(status: int, body: Any, headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        return answering(status, body, headers, call=find, **kw)
+
+    c = recorder("geopy", "address-check")
+    c(
+        "rate_limited",
+        ans(429, {"error": "Too many requests"}, {"Retry-After": "60"}),
+        "geocode_stop",
+        ["rate_limit"],
+        True,
+    )
+    c("auth_failed", ans(401, {"error": "Invalid key"}), "geocode_stop", ["auth"], False)
+    c("insufficient_privileges", ans(403, {"error": "Access blocked: usage policy"}), "geocode_stop", ["auth"], False)
+    c("service_unavailable", ans(503, "Service Unavailable"), "geocode_stop", ["unavailable", "timeout"], True)
+    c(
+        "server_error_wrapped",
+        ans(500, "Internal Server Error"),
+        "geocode_stop",
+        ["unavailable"],
+        True,
+        wrap=(RouteNotPlanned, "stop 4 of route 118 could not be geocoded"),
+        service="route-planner",
+    )
+    c("timed_out", ans(200, [], delay_s=2.0), "geocode_stop", ["timeout"], True)
+    c(
+        "bad_query",
+        ans(400, {"error": {"code": 400, "message": "Nothing to search for."}}),
+        "geocode_stop",
+        ["validation"],
+        False,
+    )
+    c(
+        "not_json",
+        ans(200, "<html>captive portal</html>", {"Content-Type": "text/html"}),
+        "geocode_stop",
+        ["data", "unavailable", "unknown", "configuration"],
+        None,
+    )
+
+
+@family
+def mail_fetch_cases() -> None:
+    import imaplib
+    import poplib
+
+    def imap_server(responses: dict[bytes, bytes], greeting: bytes = b"* OK [CAPABILITY IMAP4rev1] ready\r\n") -> int:
+        def answer(line: bytes) -> bytes | None:
+            parts = line.split(b" ", 2)
+            tag, command = parts[0], parts[1].upper().strip() if len(parts) > 1 else b""
+            if command == b"CAPABILITY":
+                return b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n"
+            if command == b"LOGOUT":
+                return b"* BYE\r\n" + tag + b" OK bye\r\n"
+            reply = responses.get(command, b"OK done")
+            if reply.startswith(b"*"):
+                return reply + b"\r\n"
+            return tag + b" " + reply + b"\r\n"
+
+        return LineServer(greeting, answer).port
+
+    def pop_server(responses: dict[bytes, bytes]) -> int:
+        def answer(line: bytes) -> bytes | None:
+            command = line.split(b" ", 1)[0].upper().strip()
+            if command == b"QUIT":
+                return None
+            return responses.get(command, b"+OK") + b"\r\n"
+
+        return LineServer(b"+OK POP3 ready\r\n", answer).port
+
+    def imap(responses: dict[bytes, bytes], action: Callable[[Any], Any], **kw: Any) -> Callable[[], Any]:
+        def run() -> Any:
+            port = imap_server(responses, **kw)
+            client = imaplib.IMAP4("127.0.0.1", port, timeout=2)
+            try:
+                client.login("pod-inbox@fleet.example", "not-the-password")
+                return action(client)
+            finally:
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+
+        return run
+
+    def pop(responses: dict[bytes, bytes], action: Callable[[Any], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            client = poplib.POP3("127.0.0.1", pop_server(responses), timeout=2)
+            try:
+                client.user("pod-inbox@fleet.example")
+                client.pass_("not-the-password")
+                return action(client)
+            finally:
+                with contextlib.suppress(Exception):
+                    client.close()
+
+        return run
+
+    def silent_imap() -> Any:
+        return imaplib.IMAP4("127.0.0.1", Silent().port, timeout=0.5)
+
+    def unit(_: Any) -> None:
+        return None
+
+    c = recorder("mail_fetch", "pod-inbox")
+    c(
+        "imap_auth_failed",
+        imap({b"LOGIN": b"NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)"}, unit),
+        "poll_inbox",
+        ["auth"],
+        False,
+    )
+    c(
+        "imap_fetch_without_mailbox",
+        imap(
+            {b"SELECT": b"NO [NONEXISTENT] Unknown Mailbox: Delivered (Failure)"},
+            lambda cl: (cl.select("Delivered"), cl.fetch("1:*", "(FLAGS)")),
+        ),
+        "poll_inbox",
+        ["internal", "not_found", "configuration"],
+        False,
+    )
+    c(
+        "imap_too_many_connections_wrapped",
+        imap(
+            {
+                b"LOGIN": b"NO [UNAVAILABLE] Maximum number of connections from "
+                b"user+IP exceeded (mail_max_userip_connections=10)"
+            },
+            unit,
+        ),
+        "poll_inbox",
+        ["resource", "unavailable", "rate_limit"],
+        None,
+        wrap=(ManifestImportFailed, "proof-of-delivery mailbox not polled"),
+    )
+    c(
+        "imap_bye",
+        imap({b"SELECT": b"* BYE [UNAVAILABLE] Server shutting down for maintenance"}, lambda cl: cl.select("INBOX")),
+        "poll_inbox",
+        ["unavailable", "network"],
+        True,
+    )
+    c(
+        "imap_bad_command",
+        imap(
+            {b"SEARCH": b"BAD [CLIENTBUG] Invalid search criteria"},
+            lambda cl: (cl.select("INBOX"), cl.search(None, "SINCE 2026-12-01")),
+        ),
+        "poll_inbox",
+        ["internal", "validation"],
+        False,
+    )
+    c("imap_greeting_timeout", silent_imap, "poll_inbox", ["timeout"], True)
+    c("pop_auth_failed", pop({b"PASS": b"-ERR [AUTH] Authentication failed."}, unit), "poll_pop", ["auth"], False)
+    c(
+        "pop_mailbox_in_use",
+        pop({b"PASS": b"-ERR [IN-USE] Unable to lock maildrop: Mailbox is locked by POP server"}, unit),
+        "poll_pop",
+        ["conflict", "unavailable"],
+        True,
+    )
+    c(
+        "pop_no_such_message",
+        pop({b"RETR": b"-ERR no such message, only 3 messages in maildrop"}, lambda cl: cl.retr(9)),
+        "fetch_message",
+        ["not_found"],
+        False,
+    )
+
+
+@family
+def msgpack_cbor_cases() -> None:
+    import datetime as dt
+    import decimal
+
+    import cbor2
+    import msgpack
+
+    good = msgpack.packb({"truck": 12, "lat": 45.76, "lon": 4.84})
+    c = recorder("msgpack_cbor", "telemetry")
+    c("msgpack_extra_data", lambda: msgpack.unpackb(good + b"\x01"), "decode_position", ["data", "validation"], False)
+    c("msgpack_truncated", lambda: msgpack.unpackb(good[:-3]), "decode_position", ["data"], False)
+    c("msgpack_reserved_byte", lambda: msgpack.unpackb(b"\xc1\x00"), "decode_position", ["data"], False)
+    c(
+        "msgpack_unserializable",
+        lambda: msgpack.packb({"at": dt.datetime(2026, 12, 8, 9, 30)}),
+        "encode_position",
+        ["internal"],
+        False,
+    )
+    c(
+        "msgpack_map_too_big_wrapped",
+        lambda: msgpack.unpackb(b"\xdf\x7f\xff\xff\xff", max_map_len=1000),
+        "decode_position",
+        ["data", "validation", "resource"],
+        False,
+        wrap=(TrackingUpdateFailed, "position frame from truck 12 rejected"),
+        service="tracking",
+    )
+    c("cbor_eof", lambda: cbor2.loads(cbor2.dumps({"truck": 12, "fuel": 0.62})[:-4]), "decode_sensor", ["data"], False)
+    c("cbor_invalid_major", lambda: cbor2.loads(b"\xff\xff"), "decode_sensor", ["data"], False)
+    c("cbor_unserializable", lambda: cbor2.dumps({"reading": decimal.Context()}), "encode_sensor", ["internal"], False)
+
+
+@family
+def protobuf_avro_cases() -> None:
+    import io
+
+    import fastavro
+    from google.protobuf import json_format, timestamp_pb2
+    from google.protobuf.descriptor_pb2 import FileDescriptorProto
+
+    schema = {
+        "type": "record",
+        "name": "Stop",
+        "namespace": "fleet",
+        "fields": [{"name": "id", "type": "long"}, {"name": "eta", "type": "string"}],
+    }
+    parsed = fastavro.parse_schema(schema)
+
+    def avro_write_bad() -> None:
+        fastavro.writer(io.BytesIO(), parsed, [{"id": 1, "eta": "09:30"}, {"id": "two", "eta": None}])
+
+    def avro_read_not_avro() -> Any:
+        return list(fastavro.reader(io.BytesIO(b'{"id": 1, "eta": "09:30"}\n')))
+
+    def avro_truncated() -> Any:
+        buf = io.BytesIO()
+        fastavro.writer(buf, parsed, [{"id": i, "eta": "09:30"} for i in range(200)])
+        return list(fastavro.reader(io.BytesIO(buf.getvalue()[:-40])))
+
+    c = recorder("protobuf_avro", "route-events")
+    c(
+        "protobuf_decode_garbage",
+        lambda: FileDescriptorProto.FromString(b"\x0a\xff\xff\xff\xff\x0f"),
+        "load_descriptor",
+        ["data"],
+        False,
+    )
+    c(
+        "protobuf_json_unknown_field",
+        lambda: json_format.Parse('{"name": "stops.proto", "syntax_version": 3}', FileDescriptorProto()),
+        "parse_event",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "protobuf_bad_timestamp",
+        lambda: json_format.Parse('"2026-13-45T25:00:00Z"', timestamp_pb2.Timestamp()),
+        "parse_event",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "protobuf_wrong_type_wrapped",
+        lambda: timestamp_pb2.Timestamp(seconds="soon"),
+        "build_event",
+        ["internal"],
+        False,
+        wrap=(DispatchFailed, "dispatch event could not be built"),
+        service="dispatch",
+    )
+    c(
+        "avro_unknown_type",
+        lambda: fastavro.parse_schema(
+            {"type": "record", "name": "Leg", "fields": [{"name": "distance", "type": "decimal64"}]}
+        ),
+        "load_schema",
+        ["configuration", "validation"],
+        False,
+    )
+    c("avro_record_invalid", avro_write_bad, "write_stops", ["validation", "internal", "data"], False)
+    c("avro_not_avro_file", avro_read_not_avro, "read_stops", ["data", "validation"], False)
+    c("avro_truncated_file", avro_truncated, "read_stops", ["data"], False)
+
+
+@family
+def fast_json_cases() -> None:
+    import decimal
+
+    import orjson
+    import ujson
+
+    c = recorder("fast_json", "partner-feed")
+    c(
+        "orjson_trailing_comma",
+        lambda: orjson.loads(b'{"stops": [1, 2, 3,]}'),
+        "parse_feed",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "orjson_truncated",
+        lambda: orjson.loads(b'{"stops": [{"id": 1, "eta": "09:3'),
+        "parse_feed",
+        ["data", "validation"],
+        False,
+    )
+    c(
+        "orjson_invalid_utf8",
+        lambda: orjson.loads(b'{"driver": "Ren\xe9"}'),
+        "parse_feed",
+        ["data", "validation"],
+        False,
+    )
+    c(
+        "orjson_decimal_unsupported",
+        lambda: orjson.dumps({"fare": decimal.Decimal("12.40")}),
+        "encode_fare",
+        ["internal"],
+        False,
+    )
+    c(
+        "orjson_int_too_big_wrapped",
+        lambda: orjson.dumps({"tracking_no": 2**70}),
+        "encode_fare",
+        ["internal", "data", "validation"],
+        False,
+        wrap=(InvoiceNotIssued, "invoice payload for INV-2291 not encoded"),
+        service="billing",
+    )
+    c("ujson_expected_value", lambda: ujson.loads("{'stops': [1, 2]}"), "parse_feed", ["validation", "data"], False)
+    c(
+        "ujson_recursion",
+        lambda: ujson.loads("[" * 2048 + "]" * 2048),
+        "parse_feed",
+        ["validation", "data", "resource"],
+        False,
+    )
+    c(
+        "ujson_nan_rejected",
+        lambda: ujson.dumps({"lat": float("nan")}, allow_nan=False),
+        "encode_position",
+        ["data", "internal", "validation"],
+        False,
+    )
+
+
+@family
+def xml_cases() -> None:
+    import defusedxml.ElementTree as SafeET
+    import xmltodict
+    from lxml import etree
+
+    xsd = etree.XMLSchema(
+        etree.fromstring(
+            b'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="manifest"><xs:complexType>'
+            b'<xs:sequence><xs:element name="parcel" maxOccurs="unbounded"><xs:complexType>'
+            b'<xs:attribute name="id" type="xs:string" use="required"/>'
+            b'<xs:attribute name="kg" type="xs:decimal" use="required"/></xs:complexType></xs:element>'
+            b"</xs:sequence></xs:complexType></xs:element></xs:schema>"
+        )
+    )
+    parser = etree.XMLParser(schema=xsd)
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>'
+        b"<manifest>&b;</manifest>"
+    )
+    external = b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]><manifest>&x;</manifest>'
+
+    c = recorder("xml", "manifest-import")
+    c(
+        "lxml_syntax",
+        lambda: etree.fromstring(b"<manifest><parcel id='P1' kg='2.5'></manifest>"),
+        "parse_manifest",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "lxml_schema_invalid",
+        lambda: etree.fromstring(b'<manifest><parcel id="P1" kg="heavy"/></manifest>', parser),
+        "parse_manifest",
+        ["validation"],
+        False,
+    )
+    c(
+        "lxml_assert_valid",
+        lambda: xsd.assertValid(etree.fromstring(b"<manifest><box/></manifest>")),
+        "validate_manifest",
+        ["validation"],
+        False,
+    )
+    c(
+        "lxml_xpath_bug",
+        lambda: etree.fromstring(b"<manifest/>").xpath("//parcel[@kg >"),
+        "sum_weights",
+        ["internal"],
+        False,
+    )
+    c(
+        "defused_entities_wrapped",
+        lambda: SafeET.fromstring(bomb),
+        "parse_manifest",
+        ["validation", "auth", "data"],
+        False,
+        wrap=(ManifestImportFailed, "manifest from partner ACME rejected"),
+    )
+    c(
+        "defused_external_entity",
+        lambda: SafeET.fromstring(external),
+        "parse_manifest",
+        ["validation", "auth", "data"],
+        False,
+    )
+    c(
+        "xmltodict_mismatched_tag",
+        lambda: xmltodict.parse("<manifest><parcel>P1</parcels></manifest>"),
+        "parse_manifest",
+        ["validation", "data"],
+        False,
+    )
+    c("xmltodict_empty", lambda: xmltodict.parse(""), "parse_manifest", ["validation", "data"], False)
+
+
+@family
+def parquet_cases() -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    not_parquet = TMP / "stops-2026-12-07.parquet"
+    not_parquet.write_text("stop_id,eta\n1,09:30\n")
+    truncated = TMP / "legs.parquet"
+    pq.write_table(pa.table({"leg": list(range(1000)), "km": [1.5] * 1000}), truncated)
+    truncated.write_bytes(truncated.read_bytes()[:600])
+    csv_path = TMP / "fuel.csv"
+    csv_path.write_text("truck,litres\n12,41.5\n13,38 l\n")
+
+    def schema_mismatch() -> None:
+        with pq.ParquetWriter(TMP / "out.parquet", pa.schema([("leg", pa.int64()), ("km", pa.float64())])) as w:
+            w.write_table(pa.table({"leg": ["L1"], "km": [2.0]}))
+
+    c = recorder("parquet", "analytics")
+    c("not_a_parquet_file", lambda: pq.read_table(not_parquet), "load_stops", ["data", "validation"], False)
+    c("truncated_parquet", lambda: pq.read_table(truncated), "load_legs", ["data"], False)
+    c(
+        "missing_file",
+        lambda: pq.read_table(TMP / "stops-2026-12-06.parquet"),
+        "load_stops",
+        ["not_found", "configuration"],
+        False,
+    )
+    c(
+        "csv_conversion_wrapped",
+        lambda: pacsv.read_csv(csv_path, convert_options=pacsv.ConvertOptions(column_types={"litres": pa.float64()})),
+        "load_fuel",
+        ["data", "validation"],
+        False,
+        wrap=(ReportFailed, "fuel report for 2026-12-07 failed"),
+    )
+    c("schema_mismatch", schema_mismatch, "write_legs", ["internal", "validation", "data"], False)
+    c("unsafe_cast", lambda: pc.cast(pa.array([70000, 12]), pa.int16()), "compact_ids", ["data", "validation"], False)
+    c(
+        "divide_by_zero",
+        lambda: pc.divide(pa.array([10, 20]), pa.array([2, 0])),
+        "fuel_per_km",
+        ["data", "internal"],
+        False,
+    )
+    c("mixed_types", lambda: pa.array([1, "two", 3.0]), "build_table", ["data", "validation", "internal"], False)
+    c(
+        "column_not_found",
+        lambda: pa.table({"leg": [1]}).select(["leg", "km"]),
+        "build_table",
+        ["internal", "not_found"],
+        False,
+    )
+
+
+@family
+def pypdf_cases() -> None:
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    buf = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    writer.write(buf)
+    plain = buf.getvalue()
+    enc = io.BytesIO()
+    secret = PdfWriter()
+    secret.add_blank_page(width=200, height=200)
+    secret.encrypt(user_password="pod-0000", algorithm="RC4-128")
+    secret.write(enc)
+
+    def encrypted_no_password() -> Any:
+        return PdfReader(io.BytesIO(enc.getvalue())).pages[0].extract_text()
+
+    def wrong_password() -> Any:
+        return PdfReader(io.BytesIO(enc.getvalue()), password="not-the-password").pages[0]
+
+    c = recorder("pypdf", "proof-of-delivery")
+    c(
+        "not_a_pdf",
+        lambda: PdfReader(io.BytesIO(b"<html><body>Session expired</body></html>"), strict=True),
+        "read_scan",
+        ["data", "validation"],
+        False,
+    )
+    c("empty_file", lambda: PdfReader(io.BytesIO(b"")), "read_scan", ["data", "validation"], False)
+    c(
+        "truncated_strict_wrapped",
+        lambda: PdfReader(io.BytesIO(plain[: len(plain) // 2]), strict=True).pages[0],
+        "read_scan",
+        ["data"],
+        False,
+        wrap=(ManifestImportFailed, "scan for delivery 7731 unreadable"),
+    )
+    c("encrypted_no_password", encrypted_no_password, "read_scan", ["auth", "configuration", "data"], False)
+    c("wrong_password", wrong_password, "read_scan", ["auth", "configuration"], False)
+    c(
+        "page_out_of_range",
+        lambda: PdfReader(io.BytesIO(plain)).pages[3],
+        "read_scan",
+        ["internal", "not_found", "validation"],
+        False,
+    )
+
+
 FAMILIES: list[Callable[[], None]] = []  # filled at the end of the file
 
 
