@@ -445,10 +445,31 @@ def _own_specific_code(exc: BaseException) -> str | None:
     return _clip(_item(_item(_get(exc, "response"), "Error"), "Code"), _CODE_MAX)
 
 
+# An API's error code by convention, where an SDK keeps the parsed body: Slack's {"error":
+# "not_in_channel"} under response.data, {"error": {"code"|"type": ...}} or {"code": ...} under
+# .body. Only a token is a code; a sentence under "error" is not.
+_CODE_ATTRIBUTES = ("error_code", "errcode", "err_code")
+_CODE_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{1,63}")
+
+
+def _code_token(value: Any) -> str | None:
+    text = _clip(value, _CODE_MAX)
+    return text if text is not None and _CODE_TOKEN.fullmatch(text) else None
+
+
+def _body_code(body: Any) -> str | None:
+    error = _item(body, "error")
+    code = _code_token(error) or _code_token(_item(error, "code")) or _code_token(_item(error, "type"))
+    return code or _code_token(_item(body, "code"))
+
+
 def _own_generic_code(exc: BaseException) -> str | None:
     if _is(exc, SystemExit):  # SystemExit.code is an exit status or a message
         return None
-    return _clip(_get(exc, "code"), _CODE_MAX)
+    code = _clip(_get(exc, "code"), _CODE_MAX)
+    for attr in _CODE_ATTRIBUTES:
+        code = code or _code_token(_get(exc, attr))
+    return code or _body_code(_get(_get(exc, "response"), "data")) or _body_code(_get(exc, "body"))
 
 
 def _no_late(exc: BaseException) -> None:

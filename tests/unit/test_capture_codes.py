@@ -426,6 +426,61 @@ def test_pika_refused_connection_errno_through_its_connector_error():
     assert "errno" not in build(PikaAMQPConnectionError(AMQPConnectorSocketConnectError("not an OSError")))
 
 
+# --------------------------------------------------------------------------- API error codes by convention
+
+
+class SlackResponse:
+    """Not a mapping: the parsed body is under .data, as slack_sdk keeps it."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+class SlackApiError(Exception):
+    def __init__(self, message, response):
+        super().__init__(message)
+        self.response = response
+
+
+class BodyError(Exception):
+    def __init__(self, body):
+        super().__init__("the API answered with an error")
+        self.body = body
+
+
+@pytest.mark.parametrize(("exc", "code"), [
+    (SlackApiError("The request to the Slack API failed.", SlackResponse({"ok": False, "error": "not_in_channel"})),
+     "not_in_channel"),
+    (BodyError({"error": {"type": "insufficient_quota", "message": "You exceeded your quota"}}), "insufficient_quota"),
+    (BodyError({"error": {"code": "rate_limit_exceeded", "type": "requests"}}), "rate_limit_exceeded"),
+    (BodyError({"code": "PERMISSION_DENIED", "message": "no"}), "PERMISSION_DENIED"),
+])
+def test_an_api_error_code_is_read_from_the_parsed_body(exc, code):
+    assert build(exc)["code"] == code
+
+
+def test_an_error_code_attribute_is_a_code():
+    exc = Exception("refused")
+    exc.error_code = "ACCOUNT_LOCKED"
+    assert build(exc)["code"] == "ACCOUNT_LOCKED"
+
+
+@pytest.mark.parametrize("body", [
+    {"error": "Something went wrong on our side, sorry"},  # a sentence, not a code
+    {"error": {"message": "no code here"}},
+    ["error", "not_in_channel"],
+    "not_in_channel",
+])
+def test_what_is_not_a_code_token_is_left_out(body):
+    assert "code" not in build(BodyError(body))
+
+
+def test_an_own_code_attribute_wins_over_the_body():
+    exc = BodyError({"error": "invalid_auth"})
+    exc.code = "E401"
+    assert build(exc)["code"] == "E401"
+
+
 # --------------------------------------------------------------------------- the corpus
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "cases.jsonl"
