@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno as _errno
 import math
+import os
 import re
 import signal
 import socket
@@ -254,11 +255,20 @@ def _pika_wrapped_os_error(exc: BaseException) -> BaseException | None:
     return inner if _is(inner, OSError) else None
 
 
+def _strerror_errno(exc: BaseException) -> str | None:
+    """An errno carried by a class that is not an OSError (pyzmq's ZMQError): taken only when the
+    message is that errno's own strerror text, so a library's private numbering is not misread."""
+    number = _plain_int(_get(exc, "errno"))
+    if number is None or number <= 0 or number not in _errno.errorcode:
+        return None
+    return _errno.errorcode[number] if os.strerror(number) in _safe_str(exc) else None
+
+
 def _own_errno(exc: BaseException) -> str | int | None:
     if not _is(exc, OSError):
         inner = _pika_wrapped_os_error(exc)
         if inner is None:
-            return None
+            return _strerror_errno(exc)
         exc = inner
     raw = _get(exc, "errno")
     if raw is None:

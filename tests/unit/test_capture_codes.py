@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import ftplib
 import json
+import os
 import smtplib
 import subprocess
 from collections import Counter
@@ -424,6 +425,30 @@ def test_pika_refused_connection_errno_through_its_connector_error():
     inner = AMQPConnectorSocketConnectError(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"))
     assert build(PikaAMQPConnectionError(inner))["errno"] == "ECONNREFUSED"
     assert "errno" not in build(PikaAMQPConnectionError(AMQPConnectorSocketConnectError("not an OSError")))
+
+
+class ZMQError(Exception):
+    """pyzmq's shape: not an OSError, an `errno` attribute, the strerror text as its message."""
+
+    def __init__(self, number, message=None):
+        super().__init__(message if message is not None else os.strerror(number))
+        self.errno = number
+
+
+ZMQError.__module__ = "zmq.error"
+
+
+def test_an_errno_outside_os_error_is_taken_when_the_message_is_its_strerror():
+    assert build(ZMQError(errno.ENOTSOCK))["errno"] == "ENOTSOCK"
+
+
+@pytest.mark.parametrize("exc", [
+    ZMQError(errno.EIO, "a library's own error 5"),  # its own numbering, not the strerror
+    ZMQError(156384763, "Operation cannot be accomplished in current state"),  # not an errno
+    ZMQError(-2, "No such file or directory"),
+])
+def test_an_errno_that_may_be_a_librarys_own_number_is_left_out(exc):
+    assert "errno" not in build(exc)
 
 
 # --------------------------------------------------------------------------- API error codes by convention
