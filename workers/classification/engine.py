@@ -30,6 +30,8 @@ NO_MATCH_CONFIDENCE = 0.1
 _MAX_ALTERNATIVES = 24
 # The type-name cache is per classifier; error type names are few, but guard against floods.
 _TYPE_CACHE_MAX = 50_000
+# Candidate lists, one per distinct (type hits, code hits): each holds a few hundred rules.
+_CANDIDATES_CACHE_MAX = 4_096
 # The stdlib's regex parser and its opcodes: private modules, without type stubs.
 _RE_PARSER: Any = getattr(re, "_parser", None)
 _RE_OPCODES: Any = getattr(re, "_constants", None)
@@ -303,6 +305,11 @@ class Classifier:
         # per code value, so a rule whose code does not match costs a set lookup, not a call.
         self._code_patterns = [(r.index, r.code) for r in self.rules if r.code is not None]
         self._code_hits: dict[str | None, frozenset[int]] = {None: frozenset()}
+        # Most rules name a type or a code, and most events meet few of them: the rules an event
+        # can match (the rules without either, and the typed or coded ones it hits) are listed once
+        # per combination of hits, so classify walks those instead of skipping hundreds.
+        self._free = tuple(r for r in self.rules if r.types is None and r.code is None)
+        self._candidates: dict[tuple[frozenset[int], frozenset[int]], tuple[_CompiledRule, ...]] = {}
         self._no_match = Classification(UNKNOWN.name, UNKNOWN.severity, UNKNOWN.retryable, NO_MATCH_CONFIDENCE,
                                         NO_MATCH_RULE)
         self._guessed = {name: Classification(category.name, category.severity, category.retryable,
@@ -326,11 +333,7 @@ class Classifier:
         any_hit = frozenset().union(*layer_hits)
         code_hit = self._code_hits_of(event.code)
         errnos = _errno_keys(event.errno) if event.errno is not None else None
-        for rule in self.rules:
-            if rule.types is not None and rule.index not in any_hit:
-                continue
-            if rule.code is not None and rule.index not in code_hit:
-                continue
+        for rule in self._candidates_for(any_hit, code_hit):
             if rule.has_event_condition and not self._event_matches(rule, event, errnos):
                 continue
             if not rule.has_layer_condition or self._some_layer_matches(rule, layers, layer_hits):
@@ -342,6 +345,20 @@ class Classifier:
         if guessed is None:
             return self._no_match
         return self._guessed.get(guessed.category, self._no_match)
+
+    def _candidates_for(self, type_hit: frozenset[int], code_hit: frozenset[int]) -> tuple[_CompiledRule, ...]:
+        """The rules, in order, whose type and code conditions these hits meet."""
+        key = (type_hit, code_hit)
+        found = self._candidates.get(key)
+        if found is None:
+            if len(self._candidates) >= _CANDIDATES_CACHE_MAX:
+                self._candidates.clear()
+            hit = [self.rules[index] for index in type_hit | code_hit
+                   if (self.rules[index].types is None or index in type_hit)
+                   and (self.rules[index].code is None or index in code_hit)]
+            found = tuple(sorted((*self._free, *hit), key=lambda rule: rule.index))
+            self._candidates[key] = found
+        return found
 
     @staticmethod
     def _layers(event: ErrorEvent) -> list[_Layer]:
