@@ -201,6 +201,36 @@ def test_non_matching_higher_rules_are_skipped(build):
     assert classifier.classify(event()).rule == "c"
 
 
+RULES_OF_EVERY_KIND = (
+    {"id": "typed-first", "when": {"type": "Kind*", "message": "first"}, "category": "auth", "priority": 90},
+    {"id": "free", "when": {"message": "first|second|third"}, "category": "network", "priority": 80},
+    {"id": "coded", "when": {"code": "C-*"}, "category": "rate_limit", "priority": 70},
+    {"id": "typed-and-coded", "when": {"type": "Kind*", "code": "C-1"}, "category": "conflict", "priority": 95},
+)
+
+
+@pytest.mark.parametrize(("fields", "rule"), [
+    ({"error_type": "KindError", "message": "first"}, "typed-first"),
+    ({"error_type": "Other", "message": "first"}, "free"),  # a typed rule the event misses is skipped
+    ({"error_type": "KindError", "message": "nothing", "code": "C-2"}, "coded"),
+    ({"error_type": "KindError", "message": "first", "code": "C-1"}, "typed-and-coded"),  # both needed
+    ({"error_type": "Other", "message": "nothing", "code": "C-1"}, "coded"),
+])
+def test_rules_of_every_kind_are_tried_in_their_order(build, fields, rule):
+    assert build(*RULES_OF_EVERY_KIND).classify(event(**fields)).rule == rule
+
+
+def test_the_candidate_lists_stay_bounded(build, monkeypatch):
+    monkeypatch.setattr("workers.classification.engine._CANDIDATES_CACHE_MAX", 2)
+    classifier = build(*RULES_OF_EVERY_KIND)
+    for error_type in ("KindError", "Other"):
+        for code in ("C-1", "C-2", None):
+            expected = {"C-1": "typed-and-coded" if error_type == "KindError" else "coded", "C-2": "coded"}
+            result = classifier.classify(event(error_type=error_type, message="x", code=code))
+            assert result.rule == expected.get(code, "default.unknown")
+            assert len(classifier._candidates) <= 2
+
+
 def test_cause_match_found_by_any_rule_in_order(build):
     classifier = build(
         {"id": "outer", "when": {"type": "SyncFailed", "layer": "top"}, "category": "internal", "priority": 40},
