@@ -287,7 +287,7 @@ def _own_errno(exc: BaseException) -> str | int | None:
 # SMTP 535, errno 13, MySQL 1045...) are namespaced "<PROTOCOL>-<number>" so that a rule's
 # glob (case-sensitive) says which protocol it means: 'AMQP-403', 'MYSQL-1045', 'FTP-5??'.
 
-_MYSQL_MODULES = ("pymysql", "MySQLdb", "mysql.connector", "asyncmy", "aiomysql")
+_MYSQL_MODULES = ("pymysql", "MySQLdb", "mysql.connector", "mariadb", "asyncmy", "aiomysql")
 _PIKA_CLOSE = re.compile(r"Connection[A-Za-z]*Closed[A-Za-z]*: \(([0-9]{3})\) ")
 _FTP_REPLY = re.compile(r"([1-6][0-9][0-9])(?:[ -]|$)")
 
@@ -330,7 +330,7 @@ def _amqp_code(exc: BaseException, names: list[str]) -> str | None:
 
 
 def _mysql_code(exc: BaseException, names: list[str]) -> str | None:
-    """mysql-connector `.errno`, PyMySQL/mysqlclient `args[0]`: the MySQL/MariaDB error number."""
+    """mysql-connector / mariadb `.errno`, PyMySQL/mysqlclient `args[0]`: the MySQL/MariaDB error number."""
     if not _from_modules(names, _MYSQL_MODULES):
         return None
     number = _plain_int(_get(exc, "errno"))
@@ -403,11 +403,23 @@ def _dns_code(exc: BaseException, names: list[str]) -> str | None:
     return None
 
 
+def _process_status(exc: BaseException, names: list[str]) -> Any:
+    """The exit status a process library keeps: subprocess `returncode`, invoke/fabric
+    `result.exited`, sh `exit_code`, plumbum `retcode`."""
+    if "subprocess.CalledProcessError" in names:
+        return _get(exc, "returncode")
+    if _from_modules(names, ("invoke", "fabric")):
+        return _get(_get(exc, "result"), "exited")
+    if _from_modules(names, ("sh",)):
+        return _get(exc, "exit_code")
+    if _from_modules(names, ("plumbum",)):
+        return _get(exc, "retcode")
+    return None
+
+
 def _exit_code(exc: BaseException, names: list[str]) -> str | None:
-    """subprocess `CalledProcessError.returncode`: "EXIT-127", or "SIGNAL-SIGKILL" when negative."""
-    if "subprocess.CalledProcessError" not in names:
-        return None
-    number = _plain_int(_get(exc, "returncode"))
+    """A process's exit status: "EXIT-127", or "SIGNAL-SIGKILL" when negative (killed by a signal)."""
+    number = _plain_int(_process_status(exc, names))
     if number is None:
         return None
     if number >= 0:

@@ -451,6 +451,61 @@ def test_an_errno_that_may_be_a_librarys_own_number_is_left_out(exc):
     assert "errno" not in build(exc)
 
 
+class MariaDBError(Exception):
+    def __init__(self, message, number):
+        super().__init__(message)
+        self.errno = number
+
+
+class InvokeResult:
+    def __init__(self, exited):
+        self.exited = exited
+
+
+class UnexpectedExit(Exception):
+    def __init__(self, result):
+        super().__init__("Encountered a bad command exit code!")
+        self.result = result
+
+
+class ErrorReturnCode(Exception):
+    def __init__(self, exit_code):
+        super().__init__("RAN: /usr/bin/false")
+        self.exit_code = exit_code
+
+
+class ProcessExecutionError(Exception):
+    def __init__(self, retcode):
+        super().__init__("Unexpected exit code")
+        self.retcode = retcode
+
+
+MariaDBError.__module__ = "mariadb"
+UnexpectedExit.__module__ = "invoke.exceptions"
+ErrorReturnCode.__module__ = "sh"
+ProcessExecutionError.__module__ = "plumbum.commands.processes"
+
+
+def test_the_mariadb_connectors_error_number():
+    assert build(MariaDBError("UPDATE command denied to user", 1142))["code"] == "MYSQL-1142"
+
+
+@pytest.mark.parametrize(("exc", "code"), [
+    (UnexpectedExit(InvokeResult(127)), "EXIT-127"),
+    (UnexpectedExit(InvokeResult(-9)), "SIGNAL-SIGKILL"),
+    (ErrorReturnCode(2), "EXIT-2"),
+    (ProcessExecutionError(137), "EXIT-137"),
+])
+def test_process_libraries_exit_statuses(exc, code):
+    assert build(exc)["code"] == code
+
+
+def test_an_exit_status_outside_process_libraries_is_left_out():
+    exc = Exception("done")
+    exc.retcode = 3
+    assert "code" not in build(exc)
+
+
 # --------------------------------------------------------------------------- API error codes by convention
 
 
