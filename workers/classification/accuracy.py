@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from workers.classification.guess import GUESS_RULE_PREFIX
+
 # Lower bounds, inclusive; each band runs to the next bound (the last one includes 1.0).
 CONFIDENCE_BAND_STARTS: tuple[float, ...] = (0.0, 0.3, 0.6, 0.8, 0.9)
 NO_FAMILY = "(none)"
@@ -23,6 +25,11 @@ class Outcome:
     accept: tuple[str, ...]
     expected_retryable: bool | None  # None: either answer is right
     family: str | None = None
+    rule: str = ""
+
+    @property
+    def guessed(self) -> bool:
+        return self.rule.startswith(GUESS_RULE_PREFIX)
 
     @property
     def category_ok(self) -> bool:
@@ -39,12 +46,16 @@ class Tally:
     category_ok: int = 0
     retryable_ok: int = 0
     unknown: int = 0
+    guessed: int = 0
+    guessed_ok: int = 0
 
     def add(self, outcome: Outcome) -> None:
         self.cases += 1
         self.category_ok += outcome.category_ok
         self.retryable_ok += outcome.retryable_ok
         self.unknown += outcome.category == "unknown"
+        self.guessed += outcome.guessed
+        self.guessed_ok += outcome.guessed and outcome.category_ok
 
     @property
     def category_accuracy(self) -> float:
@@ -60,7 +71,8 @@ class Tally:
 
     def as_dict(self) -> dict:
         return {"cases": self.cases, "category_accuracy": round(self.category_accuracy, 4),
-                "retryable_accuracy": round(self.retryable_accuracy, 4), "unknown_share": round(self.unknown_share, 4)}
+                "retryable_accuracy": round(self.retryable_accuracy, 4), "unknown_share": round(self.unknown_share, 4),
+                "guessed": self.guessed, "guessed_right": self.guessed_ok}
 
 
 @dataclass
@@ -111,6 +123,11 @@ def summary_lines(summary: Summary) -> list[str]:
     lines.append(f"{'confidence':<{width}}  {'cases':>5}  {'category':>8}  {'retryable':>9}  {'unknown':>7}")
     for band, tally in summary.bands.items():
         lines.append(_row(band, tally, width))
+    overall = summary.overall
+    if overall.guessed:
+        lines.append("")
+        lines.append(f"guessed (no rule matched; rule guess.*): {overall.guessed} of {overall.cases}, "
+                     f"{overall.guessed_ok} right")
     return lines
 
 

@@ -88,7 +88,7 @@ def _outcome(result: dict, expected: dict) -> Outcome:
     family = expected.get("family")
     return Outcome(category=result["category"], retryable=result["retryable"], confidence=result["confidence"],
                    accept=tuple(expected["accept"]), expected_retryable=expected.get("retryable"),
-                   family=family if isinstance(family, str) else None)
+                   family=family if isinstance(family, str) else None, rule=result["rule"])
 
 
 def _mismatch(result: dict, expected: dict) -> str | None:

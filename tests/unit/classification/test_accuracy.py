@@ -37,7 +37,8 @@ def test_summary_counts_per_family_and_band():
     assert summary.bands["[0.6,0.8)"].category_ok == 0
     assert summary.bands["[0.9,1.0]"].category_accuracy == 1.0
     assert summary.as_dict()["families"]["amqp"] == {
-        "cases": 2, "category_accuracy": 0.5, "retryable_accuracy": 0.5, "unknown_share": 0.0}
+        "cases": 2, "category_accuracy": 0.5, "retryable_accuracy": 0.5, "unknown_share": 0.0, "guessed": 0,
+        "guessed_right": 0}
 
 
 def test_lines_without_family_show_only_overall_and_bands():
@@ -54,3 +55,17 @@ def test_empty_summary_has_zero_rates():
     summary = summarize([])
     assert summary.overall.category_accuracy == 0.0
     assert summary.as_dict()["overall"]["cases"] == 0
+
+
+def test_guesses_are_counted_and_reported():
+    guessed_right = Outcome("auth", False, 0.5, ("auth",), False, "amqp", "guess.auth")
+    guessed_wrong = Outcome("data", False, 0.5, ("auth",), False, "amqp", "guess.data")
+    summary = summarize([outcome(), guessed_right, guessed_wrong])
+
+    assert (summary.overall.guessed, summary.overall.guessed_ok) == (2, 1)
+    assert summary.as_dict()["overall"]["guessed_right"] == 1
+    assert summary_lines(summary)[-1] == "guessed (no rule matched; rule guess.*): 2 of 3, 1 right"
+
+
+def test_no_guess_line_without_guesses():
+    assert not any(line.startswith("guessed") for line in summary_lines(summarize([outcome()])))

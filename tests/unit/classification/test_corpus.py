@@ -63,7 +63,7 @@ def _outcomes(classifier: Classifier, name: str) -> list[Outcome]:
         case = json.loads(line)
         result = classifier.classify(ErrorEvent.model_validate(case["event"]))
         outcomes.append(Outcome(result.category, result.retryable, result.confidence, tuple(case["accept"]),
-                                case.get("retryable"), case.get("family")))
+                                case.get("retryable"), case.get("family"), result.rule))
     return outcomes
 
 
