@@ -1171,7 +1171,15 @@ def piccolo_cases() -> None:
         wrap=(StockSyncFailed, "stock levels not synchronised"),
         service="stock-sync",
     )
-    c("statement_timeout", statement_timeout, "stock_report", ["timeout"], True)
+    c(
+        "statement_timeout_wrapped",
+        statement_timeout,
+        "stock_report",
+        ["timeout"],
+        True,
+        wrap=(ReportFailed, "nightly stock report not produced"),
+        service="reporting",
+    )
     c("syntax_error", syntax, "stock_report", ["internal"], False)
     c("missing_database", missing_database, "connect", ["configuration", "not_found"], False)
     c("missing_role", missing_role, "connect", ["configuration", "auth"], False)
@@ -1257,7 +1265,15 @@ def dataset_cases() -> None:
         ["validation", "data", "internal"],
         False,
     )
-    c("lock_wait_timeout", lock_wait, "reweigh_shipment", ["conflict", "timeout"], True)
+    c(
+        "lock_wait_timeout_wrapped",
+        lock_wait,
+        "reweigh_shipment",
+        ["conflict", "timeout"],
+        True,
+        wrap=(ShipmentFailed, "shipment 1 not re-weighed"),
+        service="weighing-station",
+    )
     c(
         "update_denied_wrapped",
         denied,
@@ -1435,6 +1451,1170 @@ def faststream_cases() -> None:
         ["timeout", "network", "unavailable"],
         True,
     )
+
+
+@family
+def groq_cases() -> None:
+    from groq import Groq
+
+    def complete(timeout: float = 3.0, model: str = "llama-3.1-8b-instant") -> Callable[[], Any]:
+        def call() -> Any:
+            client = Groq(api_key=FAKE_CREDENTIAL, base_url=FAKE.url, max_retries=0, timeout=timeout)
+            return client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "Write the delivery note for shipment S-20931."}]
+            )
+
+        return call
+
+    def err(message: str, type_: str, code: str | None) -> dict[str, Any]:
+        return {"error": {"message": message, "type": type_, "code": code}}
+
+    c = recorder("groq", "delivery-notes")
+    c(
+        "invalid_api_key",
+        answering(401, err("Invalid API Key", "invalid_request_error", "invalid_api_key"), call=complete()),
+        "write_delivery_note",
+        ["auth"],
+        False,
+    )
+    c(
+        "model_not_found",
+        answering(
+            404,
+            err(
+                "The model `llama-9-70b` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            ),
+            call=complete(model="llama-9-70b"),
+        ),
+        "write_delivery_note",
+        ["not_found", "configuration"],
+        False,
+    )
+    c(
+        "tpm_rate_limit_wrapped",
+        answering(
+            429,
+            err(
+                "Rate limit reached for model `llama-3.1-8b-instant` in organization `org_0000` service tier "
+                "`on_demand` on tokens per minute (TPM): Limit 6000, Used 5870, Requested 412. "
+                "Please try again in 2.82s.",
+                "tokens",
+                "rate_limit_exceeded",
+            ),
+            {"retry-after": "3"},
+            call=complete(),
+        ),
+        "write_delivery_note",
+        ["rate_limit"],
+        True,
+        wrap=(NotifyFailed, "delivery note for S-20931 not written"),
+        service="customer-notify",
+    )
+    c(
+        "request_too_large_wrapped",
+        answering(
+            413,
+            err(
+                "Request too large for model `llama-3.1-8b-instant` in organization `org_0000` on tokens per minute "
+                "(TPM): Limit 6000, Requested 14210, please reduce your message size and try again.",
+                "tokens",
+                "rate_limit_exceeded",
+            ),
+            call=complete(),
+        ),
+        "write_delivery_note",
+        ["validation", "rate_limit", "resource"],
+        False,
+        wrap=(NotifyFailed, "delivery note for S-20931 not written"),
+        service="customer-notify",
+    )
+    c(
+        "context_length",
+        answering(
+            400,
+            err(
+                "Please reduce the length of the messages or completion.",
+                "invalid_request_error",
+                "context_length_exceeded",
+            ),
+            call=complete(),
+        ),
+        "write_delivery_note",
+        ["validation"],
+        False,
+    )
+    c(
+        "capacity_498",
+        answering(
+            498,
+            err("Flex tier capacity exceeded. This is a known issue. Please try again later.", "", "capacity_exceeded"),
+            call=complete(),
+        ),
+        "write_delivery_note",
+        ["unavailable", "rate_limit"],
+        True,
+    )
+    c(
+        "over_capacity_503",
+        answering(503, err("Service Unavailable", "internal_server_error", "service_unavailable"), call=complete()),
+        "write_delivery_note",
+        ["unavailable"],
+        True,
+    )
+    c(
+        "read_timeout",
+        answering(200, {}, delay_s=1.5, call=complete(timeout=0.4)),
+        "write_delivery_note",
+        ["timeout"],
+        True,
+    )
+
+
+@family
+def replicate_cases() -> None:
+    import replicate
+
+    def client() -> Any:
+        return replicate.Client(api_token=FAKE_CREDENTIAL, base_url=FAKE.url)
+
+    def predict() -> Any:
+        return client().predictions.create(
+            version="5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa",
+            input={"image": "https://depot.example.invalid/pod/881.jpg"},
+        )
+
+    def get_model() -> Any:
+        return client().models.get("depot-ai/parcel-damage")
+
+    def problem(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "type": "https://replicate.com/docs/reference/http#" + str(status),
+            "title": title,
+            "detail": detail,
+            "status": status,
+            **extra,
+        }
+
+    ptype = {"Content-Type": "application/problem+json"}
+    c = recorder("replicate", "damage-check")
+    c(
+        "unauthenticated",
+        answering(
+            401, problem(401, "Unauthenticated", "You did not pass a valid authentication token"), ptype, call=predict
+        ),
+        "check_parcel_photo",
+        ["auth"],
+        False,
+    )
+    c(
+        "model_not_found",
+        answering(404, problem(404, "Not found", "The requested resource could not be found."), ptype, call=get_model),
+        "check_parcel_photo",
+        ["not_found", "configuration"],
+        False,
+    )
+    c(
+        "insufficient_credit",
+        answering(
+            402,
+            problem(
+                402,
+                "Insufficient credit",
+                "You have insufficient credit to run this model. Go to https://replicate.com/account/billing#billing "
+                "to purchase credit. Once you purchase credit, please wait a few minutes before trying again.",
+            ),
+            ptype,
+            call=predict,
+        ),
+        "check_parcel_photo",
+        ["resource", "auth"],
+        False,
+    )
+    c(
+        "input_validation",
+        answering(
+            422,
+            problem(
+                422,
+                "Input validation failed",
+                "- input.image: Does not match format 'uri'",
+                invalid_fields=[
+                    {"type": "format", "field": "input.image", "description": "Does not match format 'uri'"}
+                ],
+            ),
+            ptype,
+            call=predict,
+        ),
+        "check_parcel_photo",
+        ["validation"],
+        False,
+    )
+    c(
+        "throttled_wrapped",
+        answering(
+            429,
+            problem(429, "Request was throttled", "Request was throttled. Your rate limit resets in ~9s."),
+            ptype,
+            call=predict,
+        ),
+        "check_parcel_photo",
+        ["rate_limit"],
+        True,
+        wrap=(ShipmentFailed, "damage check for parcel 881 not run"),
+        service="returns-desk",
+    )
+    c(
+        "version_conflict",
+        answering(
+            409,
+            problem(409, "Conflict", "A deployment with the name parcel-damage already exists."),
+            ptype,
+            call=lambda: client().deployments.create(
+                name="parcel-damage",
+                model="depot-ai/parcel-damage",
+                version="5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa",
+                hardware="gpu-t4",
+                min_instances=0,
+                max_instances=1,
+            ),
+        ),
+        "deploy_model",
+        ["conflict", "validation"],
+        False,
+    )
+    c(
+        "bad_gateway_html",
+        answering(502, "<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"}, call=predict),
+        "check_parcel_photo",
+        ["unavailable"],
+        True,
+    )
+
+
+@family
+def airtable_cases() -> None:
+    from pyairtable import Api
+
+    def table() -> Any:
+        return Api(FAKE_CREDENTIAL, timeout=(2, 1), retry_strategy=None, endpoint_url=FAKE.url).table(
+            "appDepot000000000", "Suppliers"
+        )
+
+    def create() -> Any:
+        return table().create({"Name": "Lyon Pallets", "Weight": 12})
+
+    c = recorder("airtable", "supplier-sync")
+    c(
+        "authentication_required",
+        answering(
+            401, {"error": {"type": "AUTHENTICATION_REQUIRED", "message": "Authentication required"}}, call=create
+        ),
+        "sync_supplier",
+        ["auth"],
+        False,
+    )
+    c(
+        "invalid_permissions",
+        answering(
+            403,
+            {
+                "error": {
+                    "type": "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND",
+                    "message": "Invalid permissions, or the requested model was not found. Check that both your user "
+                    "and your token have the required permissions, and that the model names and/or ids are correct.",
+                }
+            },
+            call=create,
+        ),
+        "sync_supplier",
+        ["auth", "not_found", "configuration"],
+        False,
+    )
+    c(
+        "record_not_found",
+        answering(
+            404,
+            {"error": {"type": "MODEL_ID_NOT_FOUND", "message": "Could not find a record with ID rec0."}},
+            call=lambda: table().get("recXXXXXXXXXXXXXX"),
+        ),
+        "fetch_supplier",
+        ["not_found"],
+        False,
+    )
+    c(
+        "unknown_field",
+        answering(
+            422, {"error": {"type": "UNKNOWN_FIELD_NAME", "message": 'Unknown field name: "Weight"'}}, call=create
+        ),
+        "sync_supplier",
+        ["validation", "configuration"],
+        False,
+    )
+    c(
+        "invalid_value_wrapped",
+        answering(
+            422,
+            {
+                "error": {
+                    "type": "INVALID_VALUE_FOR_COLUMN",
+                    "message": 'Field "Weight" cannot accept the provided value',
+                }
+            },
+            call=create,
+        ),
+        "sync_supplier",
+        ["validation"],
+        False,
+        wrap=(StockSyncFailed, "supplier Lyon Pallets not synchronised"),
+        service="stock-sync",
+    )
+    c(
+        "rate_limited_wrapped",
+        answering(
+            429,
+            {"errors": [{"error": "RATE_LIMIT_REACHED", "message": "Rate limit exceeded. Please try again later"}]},
+            call=create,
+        ),
+        "sync_supplier",
+        ["rate_limit"],
+        True,
+        wrap=(StockSyncFailed, "supplier list not synchronised"),
+        service="stock-sync",
+    )
+    c(
+        "public_api_billing_limit",
+        answering(
+            429,
+            {
+                "errors": [
+                    {
+                        "error": "PUBLIC_API_BILLING_LIMIT_EXCEEDED",
+                        "message": "The API request limit for this workspace's billing plan has been exceeded.",
+                    }
+                ]
+            },
+            call=create,
+        ),
+        "sync_supplier",
+        ["resource", "rate_limit"],
+        None,
+    )
+    c(
+        "service_unavailable",
+        answering(503, {"error": "SERVICE_UNAVAILABLE"}, call=create),
+        "sync_supplier",
+        ["unavailable"],
+        True,
+    )
+    c("read_timeout", answering(200, {}, delay_s=2.0, call=create), "sync_supplier", ["timeout"], True)
+
+
+@family
+def jenkins_cases() -> None:
+    import jenkins
+
+    def server(timeout: float = 2.0) -> Any:
+        return jenkins.Jenkins(FAKE.url, username="depot-ci", password=FAKE_CREDENTIAL, timeout=timeout)
+
+    html = {"Content-Type": "text/html;charset=utf-8"}
+    c = recorder("jenkins", "release-pipeline")
+    c(
+        "job_not_found",
+        answering(
+            404,
+            "<html><body><h2>HTTP ERROR 404 Not Found</h2></body></html>",
+            html,
+            call=lambda: server().get_job_info("depot-label-service"),
+        ),
+        "trigger_build",
+        ["not_found", "configuration"],
+        False,
+    )
+    c(
+        "unauthorized",
+        answering(
+            401,
+            "<html><body>Invalid password/token for user: depot-ci</body></html>",
+            {**html, "WWW-Authenticate": 'Basic realm="Jenkins"'},
+            call=lambda: server().get_whoami(),
+        ),
+        "trigger_build",
+        ["auth"],
+        False,
+    )
+    c(
+        "forbidden_build_wrapped",
+        answering(
+            403,
+            "<html><body>depot-ci is missing the Job/Build permission</body></html>",
+            html,
+            call=lambda: server().build_job("depot-label-service"),
+        ),
+        "trigger_build",
+        ["auth", "configuration"],
+        False,
+        wrap=(ExportFailed, "release 4.2 of the label service not started"),
+        service="release-bot",
+    )
+    c(
+        "shutting_down",
+        answering(
+            503, "<html><body>Jenkins is going to shut down</body></html>", html, call=lambda: server().get_version()
+        ),
+        "trigger_build",
+        ["unavailable"],
+        True,
+    )
+    c(
+        "server_error",
+        answering(
+            500,
+            "<html><body>java.lang.NullPointerException</body></html>",
+            html,
+            call=lambda: server().get_job_info("depot-label-service"),
+        ),
+        "trigger_build",
+        ["unavailable", "unknown"],
+        True,
+    )
+    c(
+        "read_timeout",
+        answering(200, {}, delay_s=1.5, call=lambda: server(0.4).get_version()),
+        "trigger_build",
+        ["timeout"],
+        True,
+    )
+    c(
+        "not_jenkins",
+        answering(200, {"status": "ok"}, call=lambda: server().get_version()),
+        "trigger_build",
+        ["configuration", "internal"],
+        False,
+    )
+
+
+@family
+def postmark_cases() -> None:
+    from postmarker.core import PostmarkClient
+
+    def send(timeout: float = 2.0) -> Callable[[], Any]:
+        def call() -> Any:
+            client = PostmarkClient(server_token=FAKE_CREDENTIAL, root_api_url=FAKE.url + "/", timeout=timeout)
+            return client.emails.send(
+                From="dispatch@depot.example",
+                To="customer@example.com",
+                Subject="Your parcel is on its way",
+                HtmlBody="<p>Shipment S-20931 left the depot.</p>",
+            )
+
+        return call
+
+    def pm(status: int, code: int, message: str, **kw: Any) -> Callable[[], Any]:
+        return answering(status, {"ErrorCode": code, "Message": message}, call=send(), **kw)
+
+    c = recorder("postmark", "customer-mail")
+    c(
+        "no_token",
+        pm(
+            401,
+            10,
+            "No Account or Server API tokens were supplied in the HTTP headers. Please add a header "
+            "for either X-Postmark-Server-Token or X-Postmark-Account-Token.",
+        ),
+        "send_dispatch_mail",
+        ["auth", "configuration"],
+        False,
+    )
+    c("invalid_to", pm(422, 300, "Invalid 'To' address: 'customer@'."), "send_dispatch_mail", ["validation"], False)
+    c(
+        "sender_signature",
+        pm(
+            422,
+            400,
+            "The 'From' address you supplied (dispatch@depot.example) is not a Sender "
+            "Signature on your account. Please add and confirm this address in order to be able to "
+            "use it in the 'From' field of your messages.",
+        ),
+        "send_dispatch_mail",
+        ["configuration", "auth", "validation"],
+        False,
+    )
+    c(
+        "inactive_recipient_wrapped",
+        pm(
+            422,
+            406,
+            "You tried to send to recipient(s) that have been marked as inactive. "
+            "Found inactive addresses: customer@example.com. Inactive recipients are ones "
+            "that have generated a hard bounce, a spam complaint, or a manual suppression.",
+        ),
+        "send_dispatch_mail",
+        ["validation", "not_found"],
+        False,
+        wrap=(NotifyFailed, "dispatch mail for S-20931 not sent"),
+        service="customer-notify",
+    )
+    c(
+        "out_of_credits_wrapped",
+        pm(422, 405, "Not allowed to send: You have run out of credits."),
+        "send_dispatch_mail",
+        ["resource"],
+        False,
+        wrap=(NotifyFailed, "dispatch mail for S-20940 not sent"),
+        service="customer-notify",
+    )
+    c(
+        "pending_approval",
+        pm(
+            422,
+            412,
+            "Your account is pending approval. You can only send to recipients within the "
+            "same domain as the From address.",
+        ),
+        "send_dispatch_mail",
+        ["auth", "configuration"],
+        False,
+    )
+    c(
+        "server_error",
+        answering(500, {"ErrorCode": 0, "Message": "Internal Server Error"}, call=send()),
+        "send_dispatch_mail",
+        ["unavailable"],
+        True,
+    )
+    c("read_timeout", answering(200, {}, delay_s=1.5, call=send(0.4)), "send_dispatch_mail", ["timeout"], True)
+
+
+@family
+def keycloak_cases() -> None:
+    from keycloak import KeycloakOpenID
+
+    def oidc(timeout: int = 2) -> Any:
+        return KeycloakOpenID(
+            server_url=FAKE.url,
+            realm_name="depot",
+            client_id="depot-api",
+            client_secret_key="not-a-real-secret",
+            timeout=timeout,
+            max_retries=0,
+        )
+
+    def login() -> Any:
+        return oidc().token("picker-17", "not-the-password")
+
+    c = recorder("keycloak", "depot-sso")
+    c(
+        "invalid_grant",
+        answering(401, {"error": "invalid_grant", "error_description": "Invalid user credentials"}, call=login),
+        "login",
+        ["auth"],
+        False,
+    )
+    c(
+        "invalid_client",
+        answering(
+            401,
+            {"error": "invalid_client", "error_description": "Invalid client or Invalid client credentials"},
+            call=login,
+        ),
+        "login",
+        ["auth", "configuration"],
+        False,
+    )
+    c(
+        "direct_grant_disabled",
+        answering(
+            400,
+            {"error": "unauthorized_client", "error_description": "Client not allowed for direct access grants"},
+            call=login,
+        ),
+        "login",
+        ["configuration", "auth"],
+        False,
+    )
+    c(
+        "account_disabled_wrapped",
+        answering(400, {"error": "invalid_grant", "error_description": "Account disabled"}, call=login),
+        "login",
+        ["auth"],
+        False,
+        wrap=(LoginRejected, "picker-17 could not sign in"),
+        service="handheld-gateway",
+    )
+    c(
+        "token_inactive",
+        answering(
+            401,
+            {"error": "invalid_token", "error_description": "Token verification failed"},
+            call=lambda: oidc().userinfo("eyJhbGciOiJSUzI1NiJ9.not-a-token.sig"),
+        ),
+        "who_am_i",
+        ["auth"],
+        False,
+    )
+    c(
+        "realm_not_found_wrapped",
+        answering(404, {"error": "Realm does not exist"}, call=login),
+        "login",
+        ["configuration", "not_found"],
+        False,
+        wrap=(LoginRejected, "handheld login unavailable"),
+        service="handheld-gateway",
+    )
+    c(
+        "unavailable",
+        answering(503, "<html><body>Service Unavailable</body></html>", {"Content-Type": "text/html"}, call=login),
+        "login",
+        ["unavailable"],
+        True,
+    )
+    c(
+        "read_timeout",
+        answering(200, {}, delay_s=2.0, call=lambda: oidc(1).token("picker-17", "not-the-password")),
+        "login",
+        ["timeout"],
+        True,
+    )
+
+
+@family
+def telegram_cases() -> None:
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    def send(text: str = "Truck T-88 left dock 3.", read_timeout: float = 2.0) -> Callable[[], Any]:
+        async def call() -> Any:
+            request = HTTPXRequest(read_timeout=read_timeout, connect_timeout=1.0)
+            bot = Bot("123456:not-a-real-token", base_url=FAKE.url + "/bot", request=request)
+            return await bot.send_message(chat_id=-100123, text=text)
+
+        return call
+
+    def poll() -> Any:
+        async def call() -> Any:
+            bot = Bot("123456:not-a-real-token", base_url=FAKE.url + "/bot")
+            return await bot.get_updates(timeout=0)
+
+        return call()
+
+    def tg(status: int, description: str, **params: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if params:
+            body["parameters"] = params
+        return body
+
+    c = recorder("telegram", "dock-alerts")
+    c(
+        "unauthorized",
+        answering(401, tg(401, "Unauthorized"), call=send()),
+        "post_dock_alert",
+        ["auth", "configuration"],
+        False,
+    )
+    c(
+        "bot_blocked",
+        answering(403, tg(403, "Forbidden: bot was kicked from the supergroup chat"), call=send()),
+        "post_dock_alert",
+        ["auth"],
+        False,
+    )
+    c(
+        "chat_not_found",
+        answering(400, tg(400, "Bad Request: chat not found"), call=send()),
+        "post_dock_alert",
+        ["not_found", "configuration"],
+        False,
+    )
+    c(
+        "message_too_long",
+        answering(400, tg(400, "Bad Request: message is too long"), call=send("x" * 5000)),
+        "post_dock_alert",
+        ["validation"],
+        False,
+    )
+    c(
+        "flood_wait_wrapped",
+        answering(429, tg(429, "Too Many Requests: retry after 7", retry_after=7), call=send()),
+        "post_dock_alert",
+        ["rate_limit"],
+        True,
+        wrap=(NotifyFailed, "dock 3 alert not posted"),
+        service="dock-scheduler",
+    )
+    c(
+        "getupdates_conflict",
+        answering(
+            409,
+            tg(
+                409, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+            ),
+            call=poll,
+        ),
+        "poll_commands",
+        ["conflict", "configuration"],
+        None,
+    )
+    c(
+        "bad_gateway",
+        answering(502, "<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"}, call=send()),
+        "post_dock_alert",
+        ["unavailable", "network"],
+        True,
+    )
+    c(
+        "read_timeout",
+        answering(200, {"ok": True, "result": {}}, delay_s=1.5, call=send(read_timeout=0.4)),
+        "post_dock_alert",
+        ["timeout"],
+        True,
+    )
+
+
+@family
+def caches_cases() -> None:
+    from cachelib import RedisCache
+    from dogpile.cache import make_region
+
+    c = recorder("caches", "rate-cache")
+
+    def dogpile_unconfigured() -> None:
+        make_region().get(PREFIX + "rates:dhl")
+
+    def dogpile_twice() -> None:
+        region = make_region().configure("dogpile.cache.memory")
+        region.configure("dogpile.cache.memory")
+
+    def dogpile_unknown_backend() -> None:
+        make_region().configure("dogpile.cache.memcachd", arguments={"url": "127.0.0.1:11211"})
+
+    def dogpile_wrongpass() -> None:
+        region = make_region().configure(
+            "dogpile.cache.redis",
+            arguments={
+                "host": "127.0.0.1",
+                "port": 6379,
+                "db": REDIS_DB,
+                "username": "h7_nobody",
+                "password": "not-the-password",
+            },
+        )
+        region.get(PREFIX + "rates:dhl")
+
+    def dogpile_pickle() -> None:
+        region = make_region().configure(
+            "dogpile.cache.redis", arguments={"host": "127.0.0.1", "port": 6379, "db": REDIS_DB}
+        )
+        region.set(PREFIX + "rates:formatter", lambda amount: f"{amount:.2f} EUR")
+
+    def cachelib_inc() -> None:
+        cache = RedisCache(host="127.0.0.1", port=6379, db=REDIS_DB, key_prefix=PREFIX)
+        cache.set("labels-printed", "many")
+        cache.inc("labels-printed")
+
+    def cachelib_wrongtype() -> None:
+        import redis
+
+        redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB).hset(PREFIX + "dock:4", "status", "open")
+        RedisCache(host="127.0.0.1", port=6379, db=REDIS_DB, key_prefix=PREFIX).get("dock:4")
+
+    def cachelib_silent() -> None:
+        listener = Silent()
+        RedisCache(host="127.0.0.1", port=listener.port, db=REDIS_DB, key_prefix=PREFIX, socket_timeout=0.5).get("x")
+
+    c("dogpile_not_configured", dogpile_unconfigured, "quote_rates", ["configuration", "internal"], False)
+    c("dogpile_configured_twice", dogpile_twice, "startup", ["internal", "configuration"], False)
+    c("dogpile_unknown_backend", dogpile_unknown_backend, "startup", ["configuration"], False)
+    c(
+        "dogpile_redis_wrongpass_wrapped",
+        dogpile_wrongpass,
+        "quote_rates",
+        ["auth", "configuration"],
+        False,
+        wrap=(RouteFailed, "rate cache unavailable"),
+        service="shipping-planner",
+    )
+    c("dogpile_unpicklable", dogpile_pickle, "cache_formatter", ["internal"], False)
+    c("cachelib_inc_text", cachelib_inc, "count_labels", ["data", "internal"], False)
+    c("cachelib_wrongtype", cachelib_wrongtype, "dock_status", ["internal", "data"], False)
+    c("cachelib_silent_server", cachelib_silent, "dock_status", ["timeout", "network", "unavailable"], True)
+
+
+@family
+def templates_cases() -> None:
+    import string
+
+    c = recorder("templates", "label-render")
+    TMP.mkdir(exist_ok=True)
+    (TMP / "genshi").mkdir(exist_ok=True)
+
+    def pystache_unclosed() -> None:
+        import pystache
+
+        pystache.render("{{#items}}<li>{{sku}}</li>{{/item}}", {"items": [{"sku": "ABC-0001"}]})
+
+    def pystache_strict() -> None:
+        from pystache import Renderer
+
+        Renderer(missing_tags="strict").render("Ship to {{address.city}}", {"address": {}})
+
+    def pystache_partial() -> None:
+        from pystache import Renderer
+
+        Renderer(missing_tags="strict", search_dirs=[str(TMP)]).render("{{> footer}}", {})
+
+    def genshi_syntax() -> None:
+        from genshi.template import MarkupTemplate
+
+        MarkupTemplate('<ul xmlns:py="http://genshi.edgewall.org/"><li py:for="sku in skus">${sku}</ul>')
+
+    def genshi_undefined() -> None:
+        from genshi.template import MarkupTemplate
+
+        tmpl = MarkupTemplate('<p xmlns:py="http://genshi.edgewall.org/">${shipment.carrier}</p>', lookup="strict")
+        tmpl.generate().render("xhtml")
+
+    def genshi_missing() -> None:
+        from genshi.template import TemplateLoader
+
+        TemplateLoader([str(TMP / "genshi")]).load("packing_slip.html")
+
+    def template_key() -> None:
+        string.Template("Deliver $shipment to $address").substitute(shipment="S-20931")
+
+    def template_placeholder() -> None:
+        string.Template("Total: $12.50 for $shipment").substitute(shipment="S-20931")
+
+    c("pystache_unclosed_section", pystache_unclosed, "render_packing_slip", ["internal"], False)
+    c("pystache_strict_missing", pystache_strict, "render_label", ["internal", "data"], False)
+    c("pystache_missing_partial", pystache_partial, "render_label", ["configuration", "not_found", "internal"], False)
+    c(
+        "genshi_syntax_wrapped",
+        genshi_syntax,
+        "render_packing_slip",
+        ["internal"],
+        False,
+        wrap=(LabelNotPrinted, "packing slip for S-20931 not rendered"),
+        service="print-station",
+    )
+    c("genshi_undefined", genshi_undefined, "render_packing_slip", ["internal"], False)
+    c("genshi_not_found", genshi_missing, "render_packing_slip", ["configuration", "not_found"], False)
+    c("string_template_key", template_key, "render_sms", ["internal"], False)
+    c("string_template_placeholder", template_placeholder, "render_sms", ["internal"], False)
+
+
+class SilentUDP:
+    """A UDP socket that receives and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        CLEANUPS.append(self.sock.close)
+
+
+@family
+def networking_cases() -> None:
+    import ipaddress
+
+    c = recorder("networking", "scanner-fleet")
+    udp = SilentUDP()
+
+    def netaddr_prefix() -> None:
+        import netaddr
+
+        netaddr.IPNetwork("10.40.0.0/33")
+
+    def netaddr_mac() -> None:
+        import netaddr
+
+        netaddr.EUI("00:1b:zz:4e:11:02")
+
+    def dns_timeout() -> None:
+        from dnslib import DNSRecord
+
+        DNSRecord.question("printers.depot.internal").send("127.0.0.1", port=udp.port, timeout=0.5)
+
+    def dns_garbage() -> None:
+        from dnslib import DNSRecord
+
+        DNSRecord.parse(b"\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07pri")
+
+    def ntp_silent() -> None:
+        import ntplib
+
+        ntplib.NTPClient().request("127.0.0.1", port=udp.port, timeout=0.5)
+
+    def serial_missing() -> None:
+        import serial
+
+        serial.Serial("/dev/ttyUSB7", 9600, timeout=1)
+
+    def socketio_rejected() -> None:
+        import socketio
+
+        FAKE.set(401, {"message": "Invalid token"})
+        client = socketio.Client(reconnection=False)
+        try:
+            client.connect(FAKE.url, transports=["polling"], wait_timeout=2)
+        finally:
+            client.disconnect()
+
+    c("netaddr_prefix_33", netaddr_prefix, "register_subnet", ["validation", "configuration"], False)
+    c("netaddr_bad_mac", netaddr_mac, "register_scanner", ["validation"], False)
+    c(
+        "ipaddress_host_bits",
+        lambda: ipaddress.ip_network("10.40.3.17/24"),
+        "register_subnet",
+        ["validation", "configuration"],
+        False,
+    )
+    c("ipaddress_octet", lambda: ipaddress.ip_address("10.40.300.17"), "register_scanner", ["validation"], False)
+    c(
+        "dns_no_answer_wrapped",
+        dns_timeout,
+        "resolve_printer",
+        ["timeout", "network", "unavailable"],
+        True,
+        wrap=(LabelNotPrinted, "printer for dock 3 not resolved"),
+        service="print-station",
+    )
+    c("dns_truncated_packet", dns_garbage, "resolve_printer", ["data", "validation"], False)
+    c(
+        "ntp_no_response_wrapped",
+        ntp_silent,
+        "sync_clock",
+        ["timeout", "network", "unavailable"],
+        True,
+        wrap=(RouteFailed, "scanner clocks not synchronised"),
+        service="scanner-fleet",
+    )
+    c("serial_missing_device", serial_missing, "open_scale", ["configuration", "not_found"], False)
+    c("socketio_rejected", socketio_rejected, "subscribe_scans", ["auth", "network"], False)
+
+
+@family
+def crypto_cases() -> None:
+    c = recorder("crypto", "partner-edi")
+
+    def josepy_bad_jws() -> None:
+        import josepy
+
+        josepy.JWS.json_loads('{"payload": "eyJvcmRlciI6IDF9", "signature": "!!"}')
+
+    def pgp_key() -> Any:
+        from pgpy import PGPUID, PGPKey
+        from pgpy.constants import EllipticCurveOID, HashAlgorithm, KeyFlags, PubKeyAlgorithm
+
+        key = PGPKey.new(PubKeyAlgorithm.EdDSA, EllipticCurveOID.Ed25519)
+        key.add_uid(
+            PGPUID.new("Depot EDI", email="edi@depot.example"), usage={KeyFlags.Sign}, hashes=[HashAlgorithm.SHA256]
+        )
+        return key
+
+    def pgp_verify_other_key() -> None:
+        from pgpy import PGPMessage
+
+        signer, other = pgp_key(), pgp_key()
+        message = PGPMessage.new("ORDERS 2026-12-08: 14 pallets")
+        signature = signer.sign(message)
+        if not other.pubkey.verify(message, signature):
+            raise ValueError("partner signature does not verify")
+
+    def pgp_verify_tampered() -> None:
+        signer = pgp_key()
+        signature = signer.sign("ORDERS 2026-12-08: 14 pallets")
+        verification = signer.pubkey.verify("ORDERS 2026-12-08: 41 pallets", signature)
+        if not verification:
+            raise ValueError(f"EDI signature verification failed: {list(verification.bad_signatures)}")
+
+    def pgp_locked() -> None:
+        from pgpy.constants import CompressionAlgorithm, HashAlgorithm, SymmetricKeyAlgorithm
+
+        key = pgp_key()
+        key.protect("depot-passphrase-0000", SymmetricKeyAlgorithm.AES256, HashAlgorithm.SHA256)
+        with key.unlock("not-the-passphrase"):
+            pass
+        del CompressionAlgorithm
+
+    def pgp_garbage() -> None:
+        from pgpy import PGPKey
+
+        PGPKey.from_blob("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nbm90IGEga2V5\n-----END PGP PUBLIC KEY BLOCK-----\n")
+
+    def keyring_none() -> None:
+        import keyring
+        from keyring.backends import fail
+
+        keyring.set_keyring(fail.Keyring())
+        keyring.get_password("depot-edi", "partner-sftp")
+
+    c("josepy_bad_jws", josepy_bad_jws, "verify_order", ["validation", "data"], False)
+    c("pgp_wrong_key", pgp_verify_other_key, "verify_order", ["auth", "configuration"], False)
+    c(
+        "pgp_tampered_wrapped",
+        pgp_verify_tampered,
+        "verify_order",
+        ["auth", "data"],
+        False,
+        wrap=(ImportFailed, "partner order file rejected"),
+        service="order-import",
+    )
+    c("pgp_wrong_passphrase", pgp_locked, "sign_invoice", ["auth", "configuration"], False)
+    c("pgp_garbage_key", pgp_garbage, "load_partner_key", ["configuration", "data"], False)
+    c("keyring_no_backend", keyring_none, "load_sftp_password", ["configuration"], False)
+
+
+def _jl_divide(total: int, pallets: int) -> float:
+    return total / pallets
+
+
+def _jl_sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def _jl_die(code: int) -> None:
+    os._exit(code)
+
+
+@family
+def joblib_cases() -> None:
+    import joblib
+
+    c = recorder("joblib", "forecast")
+    TMP.mkdir(exist_ok=True)
+    garbage = TMP / "model.joblib"
+    garbage.write_bytes(b"\x80\x04\x95 this is not a pickle")
+
+    c(
+        "worker_zero_division",
+        lambda: joblib.Parallel(n_jobs=2)(joblib.delayed(_jl_divide)(10, n) for n in (2, 0)),
+        "forecast_demand",
+        ["internal", "data"],
+        False,
+    )
+    c(
+        "parallel_timeout",
+        lambda: joblib.Parallel(n_jobs=2, timeout=0.5)(joblib.delayed(_jl_sleep)(2) for _ in "ab"),
+        "forecast_demand",
+        ["timeout"],
+        True,
+    )
+    c(
+        "worker_killed_wrapped",
+        lambda: joblib.Parallel(n_jobs=2)(joblib.delayed(_jl_die)(9) for _ in "ab"),
+        "forecast_demand",
+        ["unknown", "resource", "internal"],
+        None,
+        wrap=(ReportFailed, "weekly demand forecast not produced"),
+        service="reporting",
+    )
+    c(
+        "load_missing",
+        lambda: joblib.load(TMP / "model-2026-12.joblib"),
+        "load_model",
+        ["not_found", "configuration"],
+        False,
+    )
+    c("load_garbage", lambda: joblib.load(garbage), "load_model", ["data", "resource"], False)
+    c(
+        "unknown_backend",
+        lambda: joblib.Parallel(n_jobs=2, backend="dask-cluster")(joblib.delayed(abs)(-1) for _ in "a"),
+        "forecast_demand",
+        ["configuration"],
+        False,
+    )
+    c("dump_lambda", lambda: joblib.dump(lambda x: x, TMP / "scorer.joblib"), "save_model", ["internal"], False)
+
+
+@family
+def twisted_cases() -> None:
+    from twisted.internet import asyncioreactor
+
+    loop = asyncio.new_event_loop()
+    asyncioreactor.install(loop)
+    import treq
+    from twisted.internet import defer, reactor
+
+    reactor.startRunning(installSignalHandlers=False)  # type: ignore[attr-defined]
+    CLEANUPS.append(reactor.getThreadPool().stop)  # type: ignore[attr-defined]  # its threads would block the exit
+
+    def run(make: Callable[[], Any]) -> Callable[[], Any]:
+        def trigger() -> Any:
+            return loop.run_until_complete(defer.Deferred.fromCoroutine(make()).asFuture(loop))
+
+        return trigger
+
+    def get_json(url: str | None = None, timeout: float = 2.0) -> Callable[[], Any]:
+        async def call() -> Any:
+            response = await treq.get(url or FAKE.url + "/v2/trucks/T-88/position", timeout=timeout)
+            return await response.json()
+
+        return call
+
+    def body_of(url: str | None = None) -> Callable[[], Any]:
+        async def call() -> Any:
+            response = await treq.get(url or FAKE.url + "/v2/trucks/T-88/position", timeout=2)
+            return await response.content()
+
+        return call
+
+    def answer(
+        status: int = 200, body: Any = b"", headers: dict[str, str] | None = None, call: Any = None, **kw: Any
+    ) -> Callable[[], Any]:
+        inner = run(call)
+
+        def trigger() -> Any:
+            FAKE.set(status, body, headers, **kw)
+            return inner()
+
+        return trigger
+
+    c = recorder("twisted", "fleet-tracker")
+    c(
+        "read_timeout",
+        answer(200, {"lat": 45.7}, delay_s=1.5, call=get_json(timeout=0.4)),
+        "track_truck",
+        ["timeout"],
+        True,
+    )
+    c("hangup", answer(mode="hangup", call=get_json()), "track_truck", ["network", "unavailable"], True)
+    c(
+        "short_body",
+        answer(mode="raw", body=b'HTTP/1.1 200 OK\r\nContent-Length: 400\r\n\r\n{"lat": 45.7', call=body_of()),
+        "track_truck",
+        ["network", "data", "unavailable"],
+        True,
+    )
+    c(
+        "html_instead_of_json_wrapped",
+        answer(
+            200, "<html><body>Maintenance until 04:00</body></html>", {"Content-Type": "text/html"}, call=get_json()
+        ),
+        "track_truck",
+        ["unavailable", "data", "unknown"],
+        None,
+        wrap=(RouteFailed, "position of truck T-88 unknown"),
+        service="shipping-planner",
+    )
+    c("unsupported_scheme", run(get_json("ftp://127.0.0.1/trucks.json")), "track_truck", ["configuration"], False)
+    c(
+        "tls_to_plain_port",
+        run(get_json(FAKE.url.replace("http://", "https://") + "/v2/trucks")),
+        "track_truck",
+        ["configuration", "network"],
+        False,
+    )
+    c(
+        "refused",
+        run(get_json(f"http://127.0.0.1:{closed_port()}/v2/trucks")),
+        "track_truck",
+        ["network", "unavailable"],
+        True,
+    )
+    CLEANUPS.append(loop.close)
 
 
 FAMILIES: list[Callable[[], None]] = []  # filled at the end of the file
