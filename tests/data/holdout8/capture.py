@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
+import datetime as dt
 import json
 import os
 import shutil
@@ -466,7 +468,15 @@ def tls_cases() -> None:
 
     good_port = tls_server(good)
     c = recorder("tls", "payments")
-    c("unknown_ca", connect(good_port, trust=other_ca), "charge_card", ["configuration", "auth"], False)
+    c(
+        "unknown_ca_wrapped",
+        connect(good_port, trust=other_ca),
+        "charge_card",
+        ["configuration", "auth"],
+        False,
+        wrap=(PaymentFailed, "card charge for booking B-7790 not sent"),
+        service="bookings",
+    )
     c("hostname_mismatch", connect(good_port, host="pay.studio.test"), "charge_card", ["configuration"], False)
     c("expired_certificate", connect(tls_server(expired)), "charge_card", ["configuration", "auth"], False)
     c(
@@ -556,7 +566,15 @@ def kvstores_cases() -> None:
         ["not_found", "configuration"],
         False,
     )
-    c("dbm_unknown_format", lambda: dbm.open(str(garbage), "r"), "open_member_index", ["data", "configuration"], False)
+    c(
+        "dbm_unknown_format_wrapped",
+        lambda: dbm.open(str(garbage), "r"),
+        "open_member_index",
+        ["data", "configuration"],
+        False,
+        wrap=(MemberSyncFailed, "member index not loaded"),
+        service="members",
+    )
 
     def shelf_read_only() -> None:
         path = str(TMP / "prefs")
@@ -663,7 +681,7 @@ def github3_cases() -> None:
         False,
     )
     c(
-        "validation_422",
+        "validation_422_wrapped",
         answering(
             422,
             gh_err("Validation Failed", errors=[{"resource": "Gist", "code": "missing_field", "field": "files"}]),
@@ -672,6 +690,8 @@ def github3_cases() -> None:
         "publish_timetable",
         ["validation"],
         False,
+        wrap=(NotifyFailed, "timetable for week 51 not published"),
+        service="scheduler",
     )
     c(
         "not_found_404",
@@ -713,7 +733,15 @@ def redmine_cases() -> None:
 
     c = recorder("redmine", "facility-tickets")
     c("auth_401", answering(401, b"", call=get_issue()), "open_repair_ticket", ["auth"], False)
-    c("forbidden_403", answering(403, b"", call=get_issue()), "open_repair_ticket", ["auth"], False)
+    c(
+        "forbidden_403_wrapped",
+        answering(403, b"", call=get_issue()),
+        "open_repair_ticket",
+        ["auth"],
+        False,
+        wrap=(NotifyFailed, "repair ticket for sauna heater not opened"),
+        service="facility-alerts",
+    )
     c("issue_not_found", answering(404, b"", call=get_issue()), "read_repair_ticket", ["not_found"], False)
     c(
         "validation_422",
@@ -958,11 +986,13 @@ def ollama_cases() -> None:
 
     c = recorder("ollama", "feedback-digest")
     c(
-        "model_not_found",
+        "model_not_found_wrapped",
         answering(404, {"error": 'model "llama9" not found, try pulling it first'}, call=chat(model="llama9")),
         "summarise_feedback",
         ["not_found", "configuration"],
         False,
+        wrap=(ReportFailed, "monthly feedback digest not written"),
+        service="reporting",
     )
     c(
         "not_enough_memory",
@@ -1076,7 +1106,15 @@ def solr_cases() -> None:
         wrap=(SearchFailed, "class search for 'yoga' failed"),
         service="bookings",
     )
-    c("read_timeout", answering(200, {}, delay_s=1.5, call=search(timeout=0.4)), "search_classes", ["timeout"], True)
+    c(
+        "read_timeout_wrapped",
+        answering(200, {}, delay_s=1.5, call=search(timeout=0.4)),
+        "search_classes",
+        ["timeout"],
+        True,
+        wrap=(SearchFailed, "class search for 'spin' failed"),
+        service="bookings",
+    )
     c(
         "not_json",
         answering(
@@ -1248,11 +1286,12 @@ def arango_cases() -> None:
         False,
     )
     c(
-        "write_conflict",
+        "write_conflict_wrapped",
         answering(409, aerr(409, 1200, "write-write conflict"), call=insert),
         "add_member",
         ["conflict"],
         True,
+        wrap=(MemberSyncFailed, "member m-1042 not added to the graph"),
     )
     c(
         "unauthorized",
@@ -1265,7 +1304,7 @@ def arango_cases() -> None:
         "query_killed_wrapped",
         answering(410, aerr(410, 1500, "query killed"), call=query("FOR m IN members COLLECT s = m.studio RETURN s")),
         "list_members",
-        ["unknown", "unavailable", "conflict"],
+        ["unavailable", "unknown", "conflict"],
         None,
         wrap=(ReportFailed, "member count per studio not computed"),
         service="reporting",
@@ -1380,7 +1419,15 @@ def pypostgresql_cases() -> None:
         False,
     )
     c("syntax_error", run("SELEC id FROM h8_studios"), "list_studios", ["internal"], False)
-    c("statement_timeout", statement_timeout, "occupancy_report", ["timeout"], True)
+    c(
+        "statement_timeout_wrapped",
+        statement_timeout,
+        "occupancy_report",
+        ["timeout"],
+        True,
+        wrap=(ReportFailed, "occupancy report for December not computed"),
+        service="reporting",
+    )
     c("lock_timeout", lock_timeout, "rename_studio", ["conflict", "timeout"], True)
     c(
         "missing_database",
@@ -1473,7 +1520,15 @@ def hiredis_cases() -> None:
         ["internal", "configuration"],
         False,
     )
-    c("wrongpass", cmd(("AUTH", "h8_app", "not-the-password")), "connect", ["auth", "configuration"], False)
+    c(
+        "wrongpass_wrapped",
+        cmd(("AUTH", "h8_app", "not-the-password")),
+        "connect",
+        ["auth", "configuration"],
+        False,
+        wrap=(BookingFailed, "seat hold for class yoga-7 not placed"),
+        service="bookings-api",
+    )
     c("noscript", cmd(("EVALSHA", "0" * 40, "0")), "hold_seat", ["not_found", "internal"], None)
     c(
         "busygroup",
@@ -1500,6 +1555,936 @@ def hiredis_cases() -> None:
         False,
     )
     c("protocol_error", protocol_garbage, "join_waitlist", ["data", "network"], None)
+
+
+@family
+def glom_cases() -> None:
+    import glom
+
+    booking = {"member": {"id": "m-1042", "plan": None}, "classes": [{"id": "yoga-7", "seats": "2"}], "studio": "Leith"}
+    c = recorder("glom", "booking-import")
+    c(
+        "path_missing",
+        lambda: glom.glom(booking, "member.email"),
+        "map_partner_booking",
+        ["data", "validation", "not_found"],
+        False,
+    )
+    c(
+        "path_missing_wrapped",
+        lambda: glom.glom(booking, "payment.card.last4"),
+        "map_partner_booking",
+        ["data", "validation", "not_found"],
+        False,
+        wrap=(ImportFailed, "partner booking PB-311 not imported"),
+        service="partner-sync",
+    )
+    c(
+        "index_out_of_range",
+        lambda: glom.glom(booking, "classes.3.id"),
+        "map_partner_booking",
+        ["data", "validation"],
+        False,
+    )
+    c(
+        "none_in_path",
+        lambda: glom.glom(booking, "member.plan.name"),
+        "map_partner_booking",
+        ["data", "validation"],
+        False,
+    )
+    c(
+        "coalesce_failed",
+        lambda: glom.glom(booking, glom.Coalesce("member.phone", "member.mobile")),
+        "map_partner_booking",
+        ["data", "validation", "not_found"],
+        False,
+    )
+    c(
+        "match_failed",
+        lambda: glom.glom(booking, glom.Match({"member": dict, "classes": [{"id": str, "seats": int}], "studio": str})),
+        "validate_partner_booking",
+        ["validation"],
+        False,
+    )
+    c("bad_spec_type", lambda: glom.glom(booking, 42), "map_partner_booking", ["internal"], False)
+    c(
+        "assign_into_none",
+        lambda: glom.assign(booking, "member.plan.name", "gold"),
+        "upgrade_member",
+        ["internal", "data"],
+        False,
+    )
+
+
+@family
+def liquid_cases() -> None:
+    import liquid
+
+    strict = liquid.Environment(undefined=liquid.StrictUndefined, loader=liquid.DictLoader({"footer": "{{ studio }}"}))
+    c = recorder("liquid", "member-mail")
+    c(
+        "unclosed_tag",
+        lambda: liquid.Template("Hi {{ member.name }}, {% if member.plan %}see you{% endfor %}"),
+        "render_welcome_mail",
+        ["internal"],
+        False,
+    )
+    c(
+        "unknown_tag",
+        lambda: liquid.Template("{% greeting member %} welcome"),
+        "render_welcome_mail",
+        ["internal"],
+        False,
+    )
+    c(
+        "undefined_strict",
+        lambda: strict.from_string("Hi {{ member.nickname }}").render(member={"name": "Ana"}),
+        "render_welcome_mail",
+        ["internal", "data"],
+        False,
+    )
+    c(
+        "undefined_strict_wrapped",
+        lambda: strict.from_string("Your class {{ booking.class_name }} starts at {{ booking.start }}").render(
+            booking={"start": "07:00"}
+        ),
+        "render_booking_mail",
+        ["internal", "data"],
+        False,
+        wrap=(NotifyFailed, "booking confirmation for B-7781 not sent"),
+        service="notifications",
+    )
+    c(
+        "missing_include",
+        lambda: strict.from_string("{% include 'header' %}Hi").render(),
+        "render_welcome_mail",
+        ["configuration", "not_found", "internal"],
+        False,
+    )
+    c(
+        "unknown_filter",
+        lambda: strict.from_string("{{ member.name | shout }}").render(member={"name": "Ana"}),
+        "render_welcome_mail",
+        ["internal"],
+        False,
+    )
+    c(
+        "bad_filter_argument",
+        lambda: strict.from_string("{{ price | divided_by: 0 }}").render(price=49),
+        "render_invoice_mail",
+        ["internal", "data"],
+        False,
+    )
+    c(
+        "bad_expression",
+        lambda: liquid.Template("{{ member.name | }}"),
+        "render_welcome_mail",
+        ["internal"],
+        False,
+    )
+
+
+@family
+def markup_cases() -> None:
+    import bs4
+    import docutils.core
+    import docutils.utils
+    import html5lib
+    import markdown
+
+    c = recorder("markup", "class-pages")
+    c(
+        "rst_error",
+        lambda: docutils.core.publish_string(
+            "Timetable\n=====\n\n.. unknown-directive:: yoga\n",
+            writer="null",
+            settings_overrides={"halt_level": 2, "report_level": 5},
+        ),
+        "render_class_page",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "rst_missing_include",
+        lambda: docutils.core.publish_string(
+            ".. include:: /nonexistent/h8_schedule.rst\n",
+            writer="null",
+            settings_overrides={"halt_level": 2, "report_level": 5},
+        ),
+        "render_class_page",
+        ["configuration", "not_found"],
+        False,
+    )
+    c(
+        "markdown_unknown_extension",
+        lambda: markdown.markdown("# Yoga", extensions=["markdown.extensions.timetable"]),
+        "render_class_page",
+        ["configuration"],
+        False,
+    )
+    c(
+        "markdown_bad_extension_config",
+        lambda: markdown.markdown("# Yoga", extensions=["toc"], extension_configs={"toc": {"depth_of_field": 3}}),
+        "render_class_page",
+        ["configuration", "internal"],
+        False,
+    )
+    c(
+        "html5lib_strict",
+        lambda: html5lib.HTMLParser(strict=True).parse("<p>Yoga <b>with Ana</p></i><table><td>"),
+        "import_partner_page",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "bs4_parser_missing",
+        lambda: bs4.BeautifulSoup("<p>Yoga</p>", "h8-fastparser"),
+        "import_partner_page",
+        ["configuration"],
+        False,
+    )
+    c(
+        "bs4_element_missing_wrapped",
+        lambda: bs4.BeautifulSoup("<div class='class'><h2>Yoga</h2></div>", "html.parser").find("span").text,
+        "import_partner_page",
+        ["data", "internal"],
+        False,
+        wrap=(ImportFailed, "partner timetable page not imported"),
+        service="partner-sync",
+    )
+
+
+@family
+def json_tools_cases() -> None:
+    import io
+
+    import ijson
+    import jsonpatch
+    import jsonpointer
+    import simplejson
+
+    doc = {"member": {"id": "m-1042", "tags": ["early-bird"]}, "bookings": [{"id": "B-1", "status": "booked"}]}
+    c = recorder("json_tools", "member-api")
+    c(
+        "patch_test_failed",
+        lambda: jsonpatch.apply_patch(
+            doc,
+            [
+                {"op": "test", "path": "/bookings/0/status", "value": "waitlisted"},
+                {"op": "remove", "path": "/bookings/0"},
+            ],
+        ),
+        "cancel_booking",
+        ["conflict", "validation"],
+        False,
+    )
+    c(
+        "patch_conflict",
+        lambda: jsonpatch.apply_patch(doc, [{"op": "remove", "path": "/member/tags/5"}]),
+        "update_member",
+        ["not_found", "validation", "conflict"],
+        False,
+    )
+    c(
+        "patch_invalid_op",
+        lambda: jsonpatch.apply_patch(doc, [{"op": "rename", "path": "/member/id", "value": "m-1"}]),
+        "update_member",
+        ["validation"],
+        False,
+    )
+    c(
+        "pointer_missing",
+        lambda: jsonpointer.resolve_pointer(doc, "/member/address/city"),
+        "read_member_field",
+        ["not_found", "validation"],
+        False,
+    )
+    c(
+        "pointer_malformed",
+        lambda: jsonpointer.resolve_pointer(doc, "member/id"),
+        "read_member_field",
+        ["validation"],
+        False,
+    )
+    c(
+        "simplejson_truncated",
+        lambda: simplejson.loads('{"member": {"id": "m-1042", "tags": ["early'),
+        "read_member_body",
+        ["data", "validation"],
+        None,
+    )
+    c(
+        "ijson_incomplete_wrapped",
+        lambda: list(ijson.items(io.BytesIO(b'[{"id": "B-1"}, {"id": "B-2", "status": '), "item")),
+        "stream_bookings_export",
+        ["data"],
+        None,
+        wrap=(ExportFailed, "bookings export stream not read"),
+        service="reporting",
+    )
+    c(
+        "ijson_bad_byte",
+        lambda: list(ijson.items(io.BytesIO(b'[{"id": "B-1"}, {id: 2}]'), "item")),
+        "stream_bookings_export",
+        ["data", "validation"],
+        False,
+    )
+
+
+@dataclasses.dataclass
+class Plan:
+    name: str
+    monthly_eur: float
+
+
+@dataclasses.dataclass
+class Member:
+    id: str
+    age: int
+    plan: Plan
+    tags: list[str] = dataclasses.field(default_factory=list)
+
+
+def _loader_classes() -> tuple[type, type, type]:
+    """The loaders family's classes, at module level so that their string annotations resolve."""
+    from mashumaro import DataClassDictMixin
+
+    @dataclasses.dataclass
+    class Booking(DataClassDictMixin):
+        id: str
+        seats: int
+        starts_at: dt.datetime
+
+    return Plan, Member, Booking
+
+
+@family
+def loaders_cases() -> None:
+    import dacite
+    import typedload
+
+    Plan, Member, Booking = _loader_classes()  # noqa: N806
+    # typedload reads dataclass fields' types as written; under `from __future__ import annotations` they are
+    # strings, so its classes are made with real types.
+    TPlan = dataclasses.make_dataclass("Plan", [("name", str), ("monthly_eur", float)])  # noqa: N806
+    TMember = dataclasses.make_dataclass(  # noqa: N806
+        "Member",
+        [("id", str), ("age", int), ("plan", TPlan), ("tags", list[str], dataclasses.field(default_factory=list))],
+    )
+    strict = dacite.Config(strict=True)
+    c = recorder("loaders", "partner-sync")
+    c(
+        "dacite_wrong_type",
+        lambda: dacite.from_dict(Member, {"id": "m-1", "age": "forty", "plan": {"name": "gold", "monthly_eur": 49}}),
+        "import_partner_member",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "dacite_missing_field",
+        lambda: dacite.from_dict(Member, {"id": "m-1", "age": 40}),
+        "import_partner_member",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "dacite_unexpected_field_wrapped",
+        lambda: dacite.from_dict(
+            Member,
+            {"id": "m-1", "age": 40, "plan": {"name": "gold", "monthly_eur": 49}, "nickname": "A"},
+            config=strict,
+        ),
+        "import_partner_member",
+        ["validation", "data"],
+        False,
+        wrap=(MemberSyncFailed, "partner member m-1 not imported"),
+    )
+    c(
+        "mashumaro_missing_field",
+        lambda: Booking.from_dict({"id": "B-1", "seats": 2}),
+        "import_partner_booking",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "mashumaro_bad_datetime",
+        lambda: Booking.from_dict({"id": "B-1", "seats": 2, "starts_at": "next tuesday 7am"}),
+        "import_partner_booking",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "typedload_wrong_type",
+        lambda: typedload.load({"id": "m-1", "age": 40, "plan": {"name": "gold", "monthly_eur": "cheap"}}, TMember),
+        "import_partner_member",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "typedload_list_expected",
+        lambda: typedload.load(
+            {"id": "m-1", "age": 40, "plan": {"name": "gold", "monthly_eur": 49}, "tags": 7}, TMember
+        ),
+        "import_partner_member",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "dacite_forward_ref",
+        lambda: dacite.from_dict(dataclasses.make_dataclass("Slot", [("room", "Room")]), {"room": "A"}),
+        "import_partner_booking",
+        ["internal"],
+        False,
+    )
+
+
+@family
+def config_layers_cases() -> None:
+    import dataclasses
+
+    import confuse
+    import everett.manager
+    import omegaconf
+
+    cfg = omegaconf.OmegaConf.create(
+        {"db": {"host": "???", "port": 5432}, "mail": {"sender": "${smtp.user}"}, "workers": 4}
+    )
+
+    @dataclasses.dataclass
+    class SchedulerSettings:
+        workers: int = 4
+        studio: str = "Leith"
+
+    schema = omegaconf.OmegaConf.structured(SchedulerSettings)
+    c = recorder("config_layers", "scheduler")
+    c("omegaconf_missing_value", lambda: cfg.db.host, "load_settings", ["configuration"], False)
+    c("omegaconf_bad_interpolation", lambda: cfg.mail.sender, "load_settings", ["configuration"], False)
+    c(
+        "omegaconf_type_mismatch",
+        lambda: omegaconf.OmegaConf.merge(schema, {"workers": "many"}),
+        "load_settings",
+        ["configuration", "validation"],
+        False,
+    )
+    yaml_path = TMP / "scheduler.yaml"
+    yaml_path.write_text("timezone: Europe/London\nslots:\n  - 07:00\n  - [oops\n")
+    c(
+        "omegaconf_bad_yaml_wrapped",
+        lambda: omegaconf.OmegaConf.load(yaml_path),
+        "load_settings",
+        ["configuration", "validation"],
+        False,
+        wrap=(ScheduleFailed, "scheduler did not start: settings unreadable"),
+    )
+    conf = confuse.Configuration("h8scheduler", read=False)
+    conf.set({"slots": {"length": "sixty"}})
+    c("confuse_not_found", lambda: conf["smtp"]["host"].get(str), "load_settings", ["configuration"], False)
+    c(
+        "confuse_bad_type",
+        lambda: conf["slots"]["length"].get(int),
+        "load_settings",
+        ["configuration", "validation"],
+        False,
+    )
+
+    manager = everett.manager.ConfigManager([everett.manager.ConfigDictEnv({"H8_WORKERS": "lots"})])
+    c(
+        "everett_missing_wrapped",
+        lambda: manager("api_key", namespace="h8_payments"),
+        "load_settings",
+        ["configuration"],
+        False,
+        wrap=(PaymentFailed, "payments worker did not start"),
+        service="payments",
+    )
+    c(
+        "everett_bad_value",
+        lambda: manager("workers", namespace="h8", parser=int),
+        "load_settings",
+        ["configuration", "validation"],
+        False,
+    )
+
+
+@family
+def formulas_cases() -> None:
+    import decimal
+
+    import pint
+    import simpleeval
+
+    ureg = pint.UnitRegistry()
+    evaluator = simpleeval.SimpleEval(names={"seats": 20, "booked": 17})
+    c = recorder("formulas", "pricing")
+    c(
+        "simpleeval_unknown_name",
+        lambda: evaluator.eval("seats - booked - waitlist"),
+        "evaluate_price_rule",
+        ["validation", "configuration"],
+        False,
+    )
+    c(
+        "simpleeval_unknown_function",
+        lambda: evaluator.eval("ceil(booked / seats)"),
+        "evaluate_price_rule",
+        ["validation", "configuration"],
+        False,
+    )
+    c(
+        "simpleeval_too_big",
+        lambda: evaluator.eval("seats ** 9999999"),
+        "evaluate_price_rule",
+        ["validation", "resource"],
+        False,
+    )
+    c("simpleeval_syntax", lambda: evaluator.eval("seats -* 2"), "evaluate_price_rule", ["validation"], False)
+    c(
+        "simpleeval_zero_division",
+        lambda: evaluator.eval("booked / (seats - 20)"),
+        "evaluate_price_rule",
+        ["internal", "data"],
+        False,
+    )
+    c(
+        "pint_dimensionality",
+        lambda: (ureg("45 minutes") + ureg("3 kg")).to("minutes"),
+        "compute_class_length",
+        ["internal", "validation"],
+        False,
+    )
+    c("pint_undefined_unit", lambda: ureg("45 minuts"), "compute_class_length", ["validation"], False)
+
+    def strict_decimal() -> Any:
+        ctx = decimal.Context(traps=[decimal.InvalidOperation, decimal.DivisionByZero])
+        return ctx.divide(decimal.Decimal("49.00"), decimal.Decimal("0"))
+
+    c(
+        "decimal_division_by_zero_wrapped",
+        strict_decimal,
+        "split_membership_fee",
+        ["internal", "data"],
+        False,
+        wrap=(PaymentFailed, "membership fee split for family plan F-20 not computed"),
+        service="payments",
+    )
+    c("decimal_bad_literal", lambda: decimal.Decimal("49,00"), "parse_price", ["validation", "data"], False)
+
+
+@family
+def idnumbers_cases() -> None:
+    import schwifty
+    from stdnum import iban, vatin
+    from stdnum.gb import vat as gb_vat
+
+    c = recorder("idnumbers", "payments")
+    c(
+        "iban_checksum",
+        lambda: iban.validate("GB82 WEST 1234 5698 7654 33"),
+        "register_direct_debit",
+        ["validation"],
+        False,
+    )
+    c("iban_length", lambda: iban.validate("GB82 WEST 1234 5698"), "register_direct_debit", ["validation"], False)
+    c("vat_format", lambda: gb_vat.validate("GB12345"), "register_corporate_member", ["validation"], False)
+    c(
+        "vatin_unknown_country",
+        lambda: vatin.validate("XX123456789"),
+        "register_corporate_member",
+        ["validation"],
+        False,
+    )
+    c(
+        "schwifty_checksum_wrapped",
+        lambda: schwifty.IBAN("DE89 3704 0044 0532 0130 01"),
+        "register_direct_debit",
+        ["validation"],
+        False,
+        wrap=(PaymentFailed, "direct debit mandate for m-1042 not registered"),
+        service="bookings",
+    )
+    c(
+        "schwifty_bad_country",
+        lambda: schwifty.IBAN("ZZ89 3704 0044 0532 0130 00"),
+        "register_direct_debit",
+        ["validation"],
+        False,
+    )
+    c("bic_invalid", lambda: schwifty.BIC("DEUT12"), "register_direct_debit", ["validation"], False)
+
+
+@family
+def clickhouse_cases() -> None:
+    import clickhouse_connect
+
+    def connect(timeout: int = 3, port: int | None = None, database: str = "studio_stats") -> Callable[[], Any]:
+        def call() -> Any:
+            client = clickhouse_connect.get_client(
+                host="127.0.0.1",
+                port=port or FAKE.port,
+                username="h8_app",
+                password="not-the-password",
+                database=database,
+                connect_timeout=timeout,
+                send_receive_timeout=timeout,
+            )
+            return client.query("SELECT studio, count() FROM checkins GROUP BY studio")
+
+        return call
+
+    def ch_err(code: int, name: str, text: str) -> tuple[str, dict[str, str]]:
+        body = f"Code: {code}. DB::Exception: {text}. ({name}) (version 24.8.4.13 (official build))\n"
+        return body, {"X-ClickHouse-Exception-Code": str(code), "Content-Type": "text/plain; charset=UTF-8"}
+
+    def answering_ch(status: int, code: int, name: str, text: str, **kw: Any) -> Callable[[], Any]:
+        body, headers = ch_err(code, name, text)
+        return answering(status, body, headers, call=connect(**kw))
+
+    c = recorder("clickhouse", "attendance-stats")
+    c(
+        "auth_failed_wrapped",
+        answering_ch(
+            403,
+            516,
+            "AUTHENTICATION_FAILED",
+            "h8_app: Authentication failed: password is incorrect, or there is no user with such name",
+        ),
+        "load_attendance_stats",
+        ["auth"],
+        False,
+        wrap=(ReportFailed, "daily attendance report not computed"),
+        service="reporting",
+    )
+    c(
+        "unknown_database",
+        answering_ch(404, 81, "UNKNOWN_DATABASE", "Database studio_stats does not exist"),
+        "load_attendance_stats",
+        ["configuration", "not_found"],
+        False,
+    )
+    c(
+        "ip_not_allowed",
+        answering_ch(403, 195, "IP_ADDRESS_NOT_ALLOWED", "h8_app: Connections from 10.2.0.7 are not allowed"),
+        "load_attendance_stats",
+        ["auth", "configuration"],
+        False,
+    )
+    c(
+        "too_many_queries_wrapped",
+        answering_ch(
+            503,
+            202,
+            "TOO_MANY_SIMULTANEOUS_QUERIES",
+            "Too many simultaneous queries. Maximum: 100",
+        ),
+        "load_attendance_stats",
+        ["unavailable", "rate_limit", "resource"],
+        True,
+        wrap=(ReportFailed, "weekly attendance report not computed"),
+        service="reporting",
+    )
+    c(
+        "memory_limit",
+        answering_ch(
+            500,
+            241,
+            "MEMORY_LIMIT_EXCEEDED",
+            "Memory limit (total) exceeded: would use 7.45 GiB (attempt to allocate chunk of 4194304 bytes), "
+            "maximum: 7.20 GiB",
+        ),
+        "load_attendance_stats",
+        ["resource"],
+        None,
+    )
+    c(
+        "proxy_502",
+        answering(
+            502, "<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"}, call=connect()
+        ),
+        "load_attendance_stats",
+        ["unavailable"],
+        True,
+    )
+    c(
+        "read_timeout",
+        answering(200, b"", delay_s=2.5, call=connect(timeout=1)),
+        "load_attendance_stats",
+        ["timeout"],
+        True,
+    )
+    c("hang_up", answering(mode="hangup", call=connect()), "load_attendance_stats", ["network", "unavailable"], True)
+
+
+@family
+def dates_cases() -> None:
+    import ciso8601
+    import iso8601
+    import isodate
+    import vobject
+
+    c = recorder("dates", "class-calendar")
+    c(
+        "isodate_bad_duration",
+        lambda: isodate.parse_duration("PT45X"),
+        "import_class_length",
+        ["validation", "data"],
+        False,
+    )
+    c("isodate_month_13", lambda: isodate.parse_date("2026-13-01"), "import_class_date", ["validation", "data"], False)
+    c(
+        "isodate_no_time",
+        lambda: isodate.parse_datetime("2026-12-08"),
+        "import_class_start",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "iso8601_us_format",
+        lambda: iso8601.parse_date("12/08/2026 07:00"),
+        "import_class_start",
+        ["validation", "data"],
+        False,
+    )
+    c(
+        "ciso8601_hour_25_wrapped",
+        lambda: ciso8601.parse_datetime("2026-12-08T25:00:00Z"),
+        "import_class_start",
+        ["validation", "data"],
+        False,
+        wrap=(ImportFailed, "partner class Y-77 not imported"),
+        service="partner-sync",
+    )
+    c(
+        "vobject_garbage",
+        lambda: vobject.readOne("BEGIN:VCALENDAR\nthis line has no colon\nEND:VCALENDAR\n"),
+        "import_partner_calendar",
+        ["data", "validation"],
+        False,
+    )
+    c(
+        "vobject_unclosed",
+        lambda: vobject.readOne("BEGIN:VCARD\nVERSION:3.0\nFN:Ana Instructor\nBEGIN:VCALENDAR\n"),
+        "import_instructor_card",
+        ["data", "validation"],
+        False,
+    )
+    c(
+        "vobject_missing_component",
+        lambda: vobject.readOne("BEGIN:VCALENDAR\nVERSION:2.0\nEND:VCALENDAR\n").vevent,
+        "import_partner_calendar",
+        ["data", "validation", "not_found"],
+        False,
+    )
+
+
+@family
+def curio_cases() -> None:
+    import curio
+
+    async def slow_report() -> None:
+        await curio.sleep(2)
+
+    async def boom() -> float:
+        return 17 / 0
+
+    async def join_failed() -> None:
+        task = await curio.spawn(boom)
+        await task.join()
+
+    async def recv_silent(port: int) -> bytes:
+        sock = await curio.open_connection("127.0.0.1", port)
+        async with sock:
+            await sock.sendall(b"STATUS turnstile-3\r\n")
+            return await curio.timeout_after(0.3, sock.recv(100))
+
+    async def release_unlocked() -> None:
+        await curio.Lock().release()
+
+    async def nested_kernel() -> None:
+        curio.run(slow_report)
+
+    silent = Silent().port
+    c = recorder("curio", "turnstiles")
+    c("timeout_after", lambda: curio.run(curio.timeout_after, 0.2, slow_report), "poll_turnstiles", ["timeout"], True)
+    c("join_failed_task", lambda: curio.run(join_failed), "poll_turnstiles", ["internal"], False)
+    c("silent_turnstile", lambda: curio.run(recv_silent, silent), "poll_turnstiles", ["timeout"], True)
+    c(
+        "silent_turnstile_wrapped",
+        lambda: curio.run(recv_silent, silent),
+        "poll_turnstiles",
+        ["timeout"],
+        True,
+        wrap=(MemberSyncFailed, "check-ins from turnstile 3 not collected"),
+    )
+    c("release_unlocked", lambda: curio.run(release_unlocked), "poll_turnstiles", ["internal"], False)
+    c("nested_kernel", lambda: curio.run(nested_kernel), "poll_turnstiles", ["internal"], False)
+    c("not_a_coroutine", lambda: curio.run(lambda: 42), "poll_turnstiles", ["internal"], False)
+
+
+class FakeDNS:
+    """A UDP DNS server answering every question with one response code (3 NXDOMAIN, 2 SERVFAIL, 5 REFUSED)."""
+
+    def __init__(self, rcode: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.rcode = rcode
+        in_thread(self._loop)
+        CLEANUPS.append(self.sock.close)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                query, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            flags = 0x8180 | self.rcode
+            header = query[:2] + flags.to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00"
+            end = 12
+            while query[end] != 0:
+                end += query[end] + 1
+            with contextlib.suppress(OSError):
+                self.sock.sendto(header + query[12 : end + 5], peer)
+
+
+@family
+def aiodns_cases() -> None:
+    import aiodns
+
+    def lookup(
+        port: int, name: str = "payments.studio.internal", qtype: str = "A", timeout: float = 0.5
+    ) -> Callable[[], Any]:
+        async def call() -> Any:
+            resolver = aiodns.DNSResolver(nameservers=[f"127.0.0.1:{port}"], timeout=timeout, tries=1)
+            try:
+                return await resolver.query(name, qtype)
+            finally:
+                await resolver.close()
+
+        return call
+
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    CLEANUPS.append(silent.close)
+    silent_port = silent.getsockname()[1]
+    nxdomain, servfail, refused = FakeDNS(3), FakeDNS(2), FakeDNS(5)
+    c = recorder("aiodns", "payments")
+    c("nxdomain", lookup(nxdomain.port), "resolve_gateway", ["configuration", "not_found", "network"], False)
+    c(
+        "nxdomain_wrapped",
+        lookup(nxdomain.port, "webhooks.studio.internal"),
+        "resolve_gateway",
+        ["configuration", "not_found", "network"],
+        False,
+        wrap=(PaymentFailed, "payment gateway address not resolved"),
+        service="bookings",
+    )
+    c("servfail", lookup(servfail.port), "resolve_gateway", ["network", "unavailable"], True)
+    c("refused", lookup(refused.port), "resolve_gateway", ["network", "configuration", "unavailable"], None)
+    c("silent_nameserver", lookup(silent_port), "resolve_gateway", ["timeout", "network"], True)
+    c(
+        "bad_name",
+        lookup(nxdomain.port, name="payments..studio.internal"),
+        "resolve_gateway",
+        ["configuration", "validation"],
+        False,
+    )
+    c("unknown_type", lookup(nxdomain.port, qtype="AAAAA"), "resolve_gateway", ["internal", "validation"], False)
+
+
+@family
+def macaroons_cases() -> None:
+    import pymacaroons
+
+    root_key = "h8-root-key-not-a-secret"
+    token = pymacaroons.Macaroon(location="studio.test", identifier="m-1042", key=root_key)
+    token.add_first_party_caveat("studio = Leith")
+    token.add_first_party_caveat("expires < 2026-01-01T00:00")
+    delegated = pymacaroons.Macaroon(location="studio.test", identifier="m-1042-guest", key=root_key)
+    delegated.add_third_party_caveat("https://auth.studio.test", "h8-caveat-key-not-a-secret", "guest-of-m-1042")
+
+    def verify(mac: Any, key: str = root_key, studio: str = "Leith", *, general: bool = True) -> Callable[[], Any]:
+        def call() -> Any:
+            verifier = pymacaroons.Verifier()
+            verifier.satisfy_exact(f"studio = {studio}")
+            if general:
+                verifier.satisfy_general(lambda caveat: caveat.startswith("expires < ") and caveat[10:] > "2026-12-08")
+            return verifier.verify(mac, key, [])
+
+        return call
+
+    c = recorder("macaroons", "door-access")
+    c("wrong_key", verify(token, key="h8-other-key-not-a-secret"), "open_studio_door", ["auth"], False)
+    c("expired_caveat", verify(token), "open_studio_door", ["auth"], False)
+    c(
+        "other_studio_wrapped",
+        verify(token, studio="Portobello"),
+        "open_studio_door",
+        ["auth"],
+        False,
+        wrap=(LoginRejected, "door pass for m-1042 refused at Portobello"),
+        service="bookings",
+    )
+    c("missing_discharge", verify(delegated), "open_studio_door", ["auth"], False)
+    c(
+        "garbage_token",
+        lambda: pymacaroons.Macaroon.deserialize("not-a-macaroon!!"),
+        "open_studio_door",
+        ["validation", "auth", "data"],
+        False,
+    )
+    c(
+        "truncated_token",
+        lambda: pymacaroons.Macaroon.deserialize(token.serialize()[:40]),
+        "open_studio_door",
+        ["validation", "auth", "data"],
+        False,
+    )
+
+
+@family
+def png_cases() -> None:
+    import png
+
+    c = recorder("png", "member-photos")
+    good = TMP / "photo.png"
+    png.from_array([[0, 255, 0, 255]] * 4, "L").save(str(good))
+    raw = good.read_bytes()
+    bad_crc = bytearray(raw)
+    bad_crc[29] ^= 0xFF
+    c(
+        "not_a_png",
+        lambda: png.Reader(bytes=b"\xff\xd8\xff\xe0JFIF" + bytes(64)).read(),
+        "import_member_photo",
+        ["validation", "data"],
+        False,
+    )
+    c("truncated", lambda: list(png.Reader(bytes=raw[:45]).read()[2]), "import_member_photo", ["data"], False)
+    c("bad_crc", lambda: list(png.Reader(bytes=bytes(bad_crc)).read()[2]), "import_member_photo", ["data"], False)
+    c(
+        "bad_crc_wrapped",
+        lambda: list(png.Reader(bytes=bytes(bad_crc)).read()[2]),
+        "import_member_photo",
+        ["data"],
+        False,
+        wrap=(ImportFailed, "photo for member m-1042 not imported"),
+        service="members",
+    )
+    c(
+        "row_length_wrong",
+        lambda: png.Writer(4, 2, greyscale=True).write(open(os.devnull, "wb"), [[0, 1, 2], [3, 4, 5, 6]]),  # noqa: SIM115
+        "write_member_badge",
+        ["internal"],
+        False,
+    )
+    c("bad_bitdepth", lambda: png.Writer(4, 4, greyscale=True, bitdepth=3.5), "write_member_badge", ["internal"], False)
+    c(
+        "missing_file",
+        lambda: png.Reader(filename=str(TMP / "m-9999.png")).read(),
+        "import_member_photo",
+        ["not_found"],
+        False,
+    )
 
 
 FAMILIES: list[Callable[[], None]] = []  # filled at the end of the file
