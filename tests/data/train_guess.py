@@ -24,7 +24,7 @@ from workers.intake.contract import ErrorEvent  # noqa: E402
 
 CASE_FILES = ("classify_cases.jsonl", "corpus/cases.jsonl", "holdout/cases.jsonl", "holdout2/cases.jsonl",
               "holdout3/cases.jsonl", "holdout4/cases.jsonl", "holdout5/cases.jsonl",
-              "holdout6/cases.jsonl", "holdout7/cases.jsonl")
+              "holdout6/cases.jsonl", "holdout7/cases.jsonl", "holdout8/cases.jsonl")
 MODEL = ROOT / "config" / "guess" / "model.json"
 
 

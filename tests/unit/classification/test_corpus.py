@@ -1,10 +1,10 @@
 """The gate over the sets of real errors: the corpus and the held-out sets already measured.
 
-tests/data/corpus/cases.jsonl, then holdout/ to holdout7/ once their one measurement
+tests/data/corpus/cases.jsonl, then holdout/ to holdout8/ once their one measurement
 was taken (one labelled case a line, as in the sample set, with a `family` field naming the
 library family). A held-out set that has been measured is seen: from then on it guards against
 regressions, like the corpus. Each set: overall category accuracy >= 97 %, retryable >= 99 %,
-`unknown` <= 3 %, and no family below its floor (holdout3 to holdout7: lower gates, below). On failure the
+`unknown` <= 3 %, and no family below its floor (holdout3 to holdout8: lower gates, below). On failure the
 per-family table and the calibration table are printed.
 """
 
@@ -49,7 +49,9 @@ SETS = {"corpus": Gate(), "holdout": Gate(), "holdout2": Gate(),
         # labels say configuration, invoke (7) a SIGKILL labelled timeout.
         "holdout6": Gate(category_min=0.94, retryable_min=0.98, family_category_min=0.65, family_retryable_min=0.85),
         # holdout7 after its fixes: 92.2 % / 99.1 % / 0.5 %; media files and geometry (8 cases) keep three misses.
-        "holdout7": Gate(category_min=0.92, family_category_min=0.6, family_retryable_min=0.85)}
+        "holdout7": Gate(category_min=0.92, family_category_min=0.6, family_retryable_min=0.85),
+        # holdout8 after its fixes: 90.8 % / 99.1 % / 0 %; hiredis, idnumbers and png (7-10 cases) keep 2-3 misses.
+        "holdout8": Gate(category_min=0.9, family_category_min=0.7, family_retryable_min=0.85)}
 
 
 @pytest.fixture(scope="module")
